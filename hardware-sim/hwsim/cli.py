@@ -1,0 +1,9 @@
+"""cardpos sim: the card reader simulator."""
+
+from __future__ import annotations
+
+from terminal.cliutil import Subparsers
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add this module's commands (filled in by its issue)."""

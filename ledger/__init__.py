@@ -1,0 +1,1 @@
+"""The central ledger: HTTP API, storage, ingest, anomalies, alerts, admin CLI."""

@@ -1,0 +1,89 @@
+"""The ``cardpos`` command: argument parsing and wiring only.
+
+Each command group lives in its own module with a ``register(subparsers)`` function that adds its parsers
+and sets ``handler`` (a callable taking the parsed namespace and returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from terminal import __version__
+from terminal.errors import CardposError
+
+# (group name, help, modules that register sub-commands into the group). A group with a single module of
+# its own may register itself at top level (group name None).
+COMMAND_GROUPS: list[tuple[str | None, str, list[str]]] = [
+    (None, "", ["terminal.commands.demo"]),
+    ("terminal", "run the cashier app, enroll with the ledger, sync, headless operations", [
+        "terminal.commands.terminal_run",
+        "terminal.commands.terminal_sync",
+        "terminal.commands.terminal_ops",
+    ]),
+    ("card", "check card tokens", ["terminal.commands.card"]),
+    ("reader", "card reader diagnostics", ["terminal.commands.reader"]),
+    ("ledger", "the central ledger: serve, members, cards, terminals, rules, alerts", [
+        "ledger.cli",
+        "ledger.cli_alerts",
+    ]),
+    (None, "", ["hwsim.cli"]),
+]
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        prog="cardpos",
+        description="cardpos: member-card point-of-sale terminal, central ledger and card reader simulator.",
+    )
+    parser.add_argument("--version", action="version", version=f"cardpos {__version__}")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineErrorParser)
+    for group, help_text, modules in COMMAND_GROUPS:
+        if group is None:
+            target = top
+        else:
+            group_parser = top.add_parser(group, help=help_text, description=help_text)
+            target = group_parser.add_subparsers(dest=f"{group}_command", metavar="COMMAND",
+                                                 parser_class=OneLineErrorParser)
+            group_parser.set_defaults(handler=_group_help(group_parser))
+        for module_name in modules:
+            module = importlib.import_module(module_name)
+            module.register(target)
+    parser.set_defaults(handler=_group_help(parser))
+    return parser
+
+
+def _group_help(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    def show(_: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return show
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.handler(args)
+    except CardposError as exc:
+        print(f"cardpos: {exc}", file=sys.stderr)
+        return getattr(exc, "exit_code", 1)
+    except KeyboardInterrupt:
+        print("cardpos: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""CLI command groups of the terminal side (card, reader, terminal, demo)."""

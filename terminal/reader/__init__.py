@@ -1,0 +1,1 @@
+"""Serial card reader: framing protocol (pure) and the pyserial device driver."""

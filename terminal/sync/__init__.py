@@ -1,0 +1,1 @@
+"""Terminal synchronisation with the central ledger: batches, HPKE sealing, the HTTP client."""

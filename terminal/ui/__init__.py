@@ -1,0 +1,1 @@
+"""The cashier and technician Textual app."""

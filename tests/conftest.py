@@ -1,0 +1,45 @@
+"""Shared fixtures. Area-specific fixtures (simulator, ledger server, SMTP) live in tests/fixtures/."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CARDPOS = [sys.executable, "-m", "terminal"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def clean_env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
+    """Environment for child processes: no user config, data in the test's own dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARDPOS_")}
+    env["CARDPOS_DATA_DIR"] = str(data_dir)
+    env["CARDPOS_CONFIG"] = str(tmp_path / "absent-config.toml")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+# Each area keeps its fixtures (simulator process, ledger server, SMTP server, ...) in tests/fixtures/<area>.py;
+# all of them are loaded here so any test can ask for any fixture by name.
+pytest_plugins = sorted(
+    f"tests.fixtures.{path.stem}"
+    for path in (Path(__file__).parent / "fixtures").glob("*.py")
+    if path.stem != "__init__"
+)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from terminal.config import load_settings
+from terminal.errors import ConfigError
+
+
+def _defaults(tmp_path: Path):  # the platform default config file path is absent in tests
+    return load_settings(env={"CARDPOS_DATA_DIR": str(tmp_path)})
+
+
+def test_defaults_when_no_file(tmp_path: Path) -> None:
+    s = _defaults(tmp_path)
+    assert s.data_dir == tmp_path
+    assert s.reader.baud == 115200
+
+
+def test_file_and_env_override(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'data_dir = "{tmp_path}"\n[reader]\nport = "loop://"\nbaud = 9600\n[terminal]\nlang = "zh"\n')
+    s = load_settings(cfg, env={"CARDPOS_READER_BAUD": "19200"})
+    assert s.reader.port == "loop://"
+    assert s.reader.baud == 19200
+    assert s.terminal.lang == "zh"
+    assert s.data_dir == tmp_path
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("[reader]\nbaud = 'fast'\n", "not a valid int"),
+    ("[nope]\nx = 1\n", "unknown section"),
+    ("[reader]\nspeed = 1\n", "unknown setting"),
+    ("[terminal]\nlang = 'fr'\n", "not supported"),
+    ("[reader\n", "not valid TOML"),
+])
+def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, fragment: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=fragment):
+        load_settings(cfg, env={})
+
+
+def test_named_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml", env={})
