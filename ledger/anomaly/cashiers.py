@@ -1,0 +1,58 @@
+"""Cashier detectors: refunds and voids per shift, manually entered cards per shift.
+
+A shift is what a terminal's ``shift_open`` ... ``shift_close`` entries delimit; entries outside any shift
+count towards the cashier's day at that terminal.
+"""
+
+from __future__ import annotations
+
+from ledger.anomaly import window
+from ledger.anomaly.cards import DAY_MS
+from ledger.anomaly.context import Context
+from ledger.anomaly.model import Finding, Severity, SubjectType, op_id
+from terminal.offline.entry import JournalEntry
+
+SHIFT_SPAN_MS = 7 * DAY_MS  # no shift lasts longer; the count is per shift, not per time window
+
+
+def shift_of(ctx: Context, entry: JournalEntry) -> str:
+    """Track the terminal's open shift and return the shift this entry belongs to."""
+    key = f"shift:{entry.terminal_id}"
+    if entry.kind == "shift_open":
+        ctx.state.put(key, {"shift": str(entry.payload.get("shift", entry.uuid))})
+    current = ctx.state.get(key)
+    shift = f"{entry.terminal_id}/{current['shift']}" if current else \
+        f"{entry.terminal_id}/day{entry.wall_ms // DAY_MS}"
+    if entry.kind == "shift_close":
+        ctx.state.delete(key)
+        for kind in ("refunds", "manual"):
+            for cashier_key, _ in list(ctx.state.scan(f"{kind}@{shift}:")):
+                ctx.state.delete(cashier_key)
+    return shift
+
+
+def cashier_abuse(ctx: Context, entry: JournalEntry) -> list[Finding]:
+    shift = shift_of(ctx, entry)
+    cashier = entry.cashier_id
+    if cashier is None:
+        return []
+    th = ctx.thresholds
+    out: list[Finding] = []
+    if entry.kind in ("refund", "void"):
+        burst = window.hit(ctx.state, f"refunds@{shift}:{cashier}", entry.wall_ms, op_id(entry),
+                           th.refunds_voids_per_cashier_shift, SHIFT_SPAN_MS)
+        if burst:
+            out.append(Finding(
+                "cashier_refunds", Severity.WARNING, SubjectType.CASHIER, cashier, entry.wall_ms, burst.evidence,
+                f"cashier {cashier} made {th.refunds_voids_per_cashier_shift} or more refunds/voids in shift {shift}",
+                burst.count, terminal_id=entry.terminal_id, window=shift))
+    if entry.payload.get("manual") is True:
+        burst = window.hit(ctx.state, f"manual@{shift}:{cashier}", entry.wall_ms, op_id(entry),
+                           th.manual_entries_per_cashier_shift, SHIFT_SPAN_MS)
+        if burst:
+            out.append(Finding(
+                "cashier_manual_entries", Severity.WARNING, SubjectType.CASHIER, cashier, entry.wall_ms,
+                burst.evidence,
+                f"cashier {cashier} entered {th.manual_entries_per_cashier_shift} or more cards by hand in shift "
+                f"{shift}", burst.count, terminal_id=entry.terminal_id, window=shift))
+    return out

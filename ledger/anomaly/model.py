@@ -1,0 +1,53 @@
+"""What a detector concludes: a finding about one subject, with the operations that show it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from terminal.offline.entry import JournalEntry
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class SubjectType(enum.StrEnum):
+    CARD = "card"
+    MEMBER = "member"
+    TERMINAL = "terminal"
+    STORE = "store"
+    CASHIER = "cashier"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detector's conclusion. Findings with the same ``rule`` + subject (+ ``window``) merge into one alert.
+
+    ``count`` is how many occurrences this finding adds to the alert (a burst's first finding carries the
+    taps that crossed the threshold, each later tap adds one). ``window`` pins the dedup window explicitly
+    (a cashier's shift); without it the alert store merges findings closer than its dedup interval.
+    """
+
+    rule: str
+    severity: Severity
+    subject_type: SubjectType
+    subject_id: str
+    at_ms: int
+    evidence: tuple[str, ...]
+    summary: str
+    count: int = 1
+    terminal_id: str | None = None
+    window: str | None = None
+    hold_card: str | None = None  # the card to put on hold (double spend)
+
+
+def op_id(entry: JournalEntry) -> str:
+    """An operation's id as evidence: ``terminal:seq`` (unique at the ledger, readable by people)."""
+    return f"{entry.terminal_id}:{entry.seq}"

@@ -1,0 +1,121 @@
+"""Terminal integrity: sequence gaps, broken chains, refused batches, clock skew, silence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ledger.anomaly.context import Context
+from ledger.anomaly.model import Finding, Severity, SubjectType, op_id
+from terminal.offline.entry import JournalEntry
+
+# BatchRejected.reason → (rule, severity). Anything else is a refused batch worth a warning.
+REJECT_RULES: dict[str, tuple[str, Severity]] = {
+    "sequence_gap": ("sequence_gap", Severity.WARNING),
+    "broken_chain": ("broken_chain", Severity.CRITICAL),
+    "tampered": ("tampered_batch", Severity.CRITICAL),
+    "replayed": ("replayed_batch", Severity.WARNING),
+    "bad_signature": ("rejected_batch", Severity.CRITICAL),
+    "decrypt_failed": ("rejected_batch", Severity.WARNING),
+    "malformed": ("rejected_batch", Severity.WARNING),
+    "unknown_terminal": ("rejected_batch", Severity.WARNING),
+    "disabled_terminal": ("rejected_batch", Severity.WARNING),
+}
+
+
+def seen(ctx: Context, terminal_id: str, store_id: str | None, at_ms: int) -> None:
+    """Remember when a terminal was last heard from (for the silence check)."""
+    key = f"term:{terminal_id}"
+    data: dict[str, Any] = ctx.state.get(key) or {"last": 0, "store": store_id, "silent_for": None}
+    if at_ms > data["last"]:
+        data["last"] = at_ms
+    if store_id:
+        data["store"] = store_id
+    ctx.state.put(key, data)
+
+
+def store_of(ctx: Context, terminal_id: str) -> str | None:
+    data = ctx.state.get(f"term:{terminal_id}")
+    return data.get("store") if data else None
+
+
+def applied_batch(ctx: Context, terminal_id: str, entries: Sequence[JournalEntry], received_ms: int) -> list[Finding]:
+    """Check an applied batch's chain continuity and its clock against the ledger's and against itself."""
+    out: list[Finding] = []
+    key = f"chain:{terminal_id}"
+    chain: dict[str, Any] | None = ctx.state.get(key)
+    skew_ms = ctx.thresholds.clock_skew_s * 1000
+    skewed: list[str] = []
+    for entry in entries:
+        if chain is not None:
+            if entry.seq != chain["seq"] + 1:
+                out.append(Finding(
+                    "sequence_gap", Severity.WARNING, SubjectType.TERMINAL, terminal_id, received_ms,
+                    (f"{terminal_id}:{chain['seq']}", op_id(entry)),
+                    f"terminal {terminal_id} skipped from seq {chain['seq']} to {entry.seq}",
+                    terminal_id=terminal_id))
+            elif entry.prev_hash.hex() != chain["hash"]:
+                out.append(Finding(
+                    "broken_chain", Severity.CRITICAL, SubjectType.TERMINAL, terminal_id, received_ms,
+                    (op_id(entry),), f"entry {op_id(entry)} does not link to the previous entry's hash",
+                    terminal_id=terminal_id))
+            elif skew_ms and entry.mono_ns > chain["mono"]:
+                # same boot (monotonic clock still rising): wall time must advance as much as monotonic time
+                wall_step = entry.wall_ms - chain["wall"]
+                mono_step = (entry.mono_ns - chain["mono"]) // 1_000_000
+                if abs(wall_step - mono_step) > skew_ms:
+                    skewed.append(op_id(entry))
+        elif entry.seq == 1 and entry.prev_hash != bytes(32):
+            out.append(Finding("broken_chain", Severity.CRITICAL, SubjectType.TERMINAL, terminal_id, received_ms,
+                               (op_id(entry),), f"first entry of terminal {terminal_id} is not a genesis entry",
+                               terminal_id=terminal_id))
+        if skew_ms and entry.wall_ms > received_ms + skew_ms:
+            skewed.append(op_id(entry))
+        chain = {"seq": entry.seq, "hash": entry.hash.hex(), "wall": entry.wall_ms, "mono": entry.mono_ns}
+    if chain is not None:
+        ctx.state.put(key, chain)
+    if skewed:
+        out.append(Finding("clock_skew", Severity.WARNING, SubjectType.TERMINAL, terminal_id, received_ms,
+                           tuple(dict.fromkeys(skewed))[:20],
+                           f"terminal {terminal_id} stamped entries off the real time by more than "
+                           f"{ctx.thresholds.clock_skew_s} s", count=len(skewed), terminal_id=terminal_id))
+    return out
+
+
+def rejected_batch(ctx: Context, terminal_id: str | None, reason: str, detail: str, seqs: Sequence[int],
+                   received_ms: int) -> list[Finding]:
+    rule, severity = REJECT_RULES.get(reason, ("rejected_batch", Severity.WARNING))
+    subject = terminal_id or "unknown"
+    evidence = tuple(f"{subject}:{s}" for s in seqs[:20])
+    text = f"batch from terminal {subject} refused: {reason}" + (f" ({detail})" if detail else "")
+    return [Finding(rule, severity, SubjectType.TERMINAL, subject, received_ms, evidence, text,
+                    terminal_id=terminal_id)]
+
+
+def clock_report(ctx: Context, terminal_id: str, terminal_clock_ms: int | None, received_ms: int) -> list[Finding]:
+    """A terminal's own clock (sent with each pull) against the ledger's."""
+    skew_ms = ctx.thresholds.clock_skew_s * 1000
+    if terminal_clock_ms is None or not skew_ms or abs(terminal_clock_ms - received_ms) <= skew_ms:
+        return []
+    off_s = (terminal_clock_ms - received_ms) // 1000
+    return [Finding("clock_skew", Severity.WARNING, SubjectType.TERMINAL, terminal_id, received_ms, (),
+                    f"terminal {terminal_id} clock is {off_s:+d} s off the ledger's", terminal_id=terminal_id)]
+
+
+def silent_terminals(ctx: Context, now_ms: int) -> list[Finding]:
+    """Terminals not heard from for ``terminal_silent_s``; each silence is reported once."""
+    limit = ctx.thresholds.terminal_silent_s * 1000
+    if limit <= 0:
+        return []
+    out: list[Finding] = []
+    for key, data in ctx.state.scan("term:"):
+        last = int(data["last"])
+        if now_ms - last >= limit and data.get("silent_for") != last:
+            terminal_id = key.split(":", 1)[1]
+            out.append(Finding(
+                "terminal_silent", Severity.WARNING, SubjectType.TERMINAL, terminal_id, now_ms, (),
+                f"terminal {terminal_id} silent for {(now_ms - last) // 1000} s", terminal_id=terminal_id,
+                window=f"since{last}"))
+            data["silent_for"] = last
+            ctx.state.put(key, data)
+    return out
