@@ -1,0 +1,287 @@
+"""The append-only, hash-chained journal: every financial or security event of this terminal.
+
+Durability first: ``append`` returns only after the entry's transaction has committed, and with
+``synchronous=FULL`` a commit has fsynced the WAL. The caller may say "approved" only after ``append`` returned;
+if it raises, nothing was recorded and nothing may be acknowledged.
+
+Ordering is by ``seq`` alone. The wall clock may jump backwards (NTP, a dead RTC battery); each entry keeps
+both ``wall_ms`` and ``mono_ns`` as observed, and nothing ever sorts by them.
+
+PII: the ``notes`` / ``prefs`` of ``member_update`` entries are stored encrypted in the ``pii`` column. The hash
+chain covers the plaintext payload (that is what the ledger verifies), so they are decrypted on read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid as uuid_mod
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import cbor2
+from peewee import SqliteDatabase
+
+from terminal.errors import JournalError
+from terminal.offline.db import db_path, guard, write_transaction
+from terminal.offline.entry import GENESIS_HASH, JournalEntry, canonical_cbor, chain_hash, make_entry
+from terminal.offline.pii import PiiCipher
+from terminal.offline.state import SYNCED_SEQ, TERMINAL_ID
+
+# Payload fields that are personal data, per entry kind; they never reach the database in clear.
+PII_FIELDS: dict[str, tuple[str, ...]] = {"member_update": ("notes", "prefs")}
+
+_INSERT_COLUMNS = "seq, terminal_id, uuid, prev_hash, hash, wall_ms, mono_ns, cashier_id, kind, payload, pii"
+# Blobs are cast on read so a row edited with the sqlite3 CLI (which may store TEXT) still reads back and then
+# fails verification, rather than breaking the reader with a decoding error.
+_COLUMNS = ("seq, terminal_id, uuid, CAST(prev_hash AS BLOB), CAST(hash AS BLOB), wall_ms, mono_ns, cashier_id, "
+            "kind, CAST(payload AS BLOB), CAST(pii AS BLOB)")
+_CHUNK = 500  # rows fetched per query when streaming the whole journal
+_MAX_DEPTH = 16  # payloads are shallow; deeper nesting is a bug, not data
+
+
+def entry_size(entry: JournalEntry) -> int:
+    """Bytes the entry takes in a batch: canonical CBOR of its body plus its two hashes."""
+    return len(canonical_cbor(entry.body())) + len(entry.prev_hash) + len(entry.hash)
+
+
+def _normalise(value: Any, where: str, depth: int = 0) -> Any:
+    """Copy ``value`` as plain CBOR data, refusing floats and anything the hash could not pin down."""
+    if depth > _MAX_DEPTH:
+        raise JournalError(f"journal payload nests too deeply at {where}")
+    if value is None or isinstance(value, (bool, str, bytes)):
+        return value
+    if isinstance(value, int):
+        return int(value)  # IntEnum and friends become plain ints
+    if isinstance(value, float):
+        raise JournalError(f"journal payload field {where} is a float; amounts are integer minor units")
+    if isinstance(value, (list, tuple)):
+        return [_normalise(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise JournalError(f"journal payload keys must be strings (found {key!r} in {where})")
+            out[key] = _normalise(item, f"{where}.{key}", depth + 1)
+        return out
+    raise JournalError(f"journal payload field {where} has unsupported type {type(value).__name__}")
+
+
+class Journal:
+    """One terminal's journal in an open database."""
+
+    def __init__(
+        self,
+        db: SqliteDatabase,
+        terminal_id: str,
+        *,
+        clock_ms: Callable[[], int],
+        mono_ns: Callable[[], int],
+        new_uuid: Callable[[], str],
+        pii: PiiCipher,
+    ) -> None:
+        if not terminal_id:
+            raise JournalError("a journal needs a terminal id")
+        self._db = db
+        self.terminal_id = terminal_id
+        self._clock_ms = clock_ms
+        self._mono_ns = mono_ns
+        self._new_uuid = new_uuid
+        self._pii = pii
+        self._path = db_path(db)
+        self._claim_terminal_id()
+
+    def _claim_terminal_id(self) -> None:
+        """Bind the database to one terminal id; a journal must never mix two terminals' sequences."""
+        blob = cbor2.dumps(self.terminal_id)
+        with write_transaction(self._db, "checking the terminal id") as conn:
+            conn.execute("INSERT OR IGNORE INTO sync_state (key, value) VALUES (?, ?)", (TERMINAL_ID, blob))
+            stored = cbor2.loads(conn.execute("SELECT value FROM sync_state WHERE key = ?",
+                                              (TERMINAL_ID,)).fetchone()[0])
+        if stored != self.terminal_id:
+            raise JournalError(
+                f"the database {self._path} belongs to terminal {stored!r}, not {self.terminal_id!r}; "
+                "use that terminal's data folder"
+            )
+
+    # -- writing ------------------------------------------------------------------------------------------
+    def append(self, kind: str, payload: dict[str, Any], cashier_id: str | None = None) -> JournalEntry:
+        """Record one entry durably and return it; raises JournalError (nothing recorded) on any failure."""
+        if not isinstance(kind, str) or not kind:
+            raise JournalError("a journal entry needs a kind")
+        if not isinstance(payload, dict):
+            raise JournalError("a journal payload must be a dict")
+        body = _normalise(payload, "payload")
+        secret_fields = PII_FIELDS.get(kind, ())
+        plain = {k: v for k, v in body.items() if k not in secret_fields}
+        secret = {k: v for k, v in body.items() if k in secret_fields}
+        entry_uuid = self._new_uuid()
+        try:
+            entry_uuid = str(uuid_mod.UUID(entry_uuid))
+        except (TypeError, ValueError):
+            raise JournalError(f"new_uuid() returned {entry_uuid!r}, which is not a UUID") from None
+        plain_blob = canonical_cbor(plain)
+        pii_blob = (self._pii.encrypt(canonical_cbor(secret), table="journal", column="pii", row_id=entry_uuid)
+                    if secret else None)
+        card = body.get("card") if isinstance(body.get("card"), str) else None
+        member = body.get("member") if isinstance(body.get("member"), str) else None
+
+        with write_transaction(self._db, f"recording a {kind} entry") as conn:
+            head = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev_hash = (int(head[0]) + 1, bytes(head[1])) if head else (1, GENESIS_HASH)
+            # Clocks are read under the write lock so mono_ns follows seq within one process.
+            entry = make_entry(
+                terminal_id=self.terminal_id, seq=seq, prev_hash=prev_hash, wall_ms=int(self._clock_ms()),
+                mono_ns=int(self._mono_ns()), cashier_id=cashier_id, kind=kind, payload=body,
+                entry_uuid=entry_uuid,
+            )
+            try:
+                conn.execute(
+                    f"INSERT INTO journal ({_INSERT_COLUMNS}, card_id, member_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, self.terminal_id, entry_uuid, prev_hash, entry.hash, entry.wall_ms, entry.mono_ns,
+                     cashier_id, kind, plain_blob, pii_blob, card, member),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise JournalError(f"entry id {entry_uuid} is already in the journal; nothing was recorded",
+                                   orig=exc) from exc
+        return entry
+
+    def mark_synced(self, upto_seq: int) -> int:
+        """Record that the ledger has every entry up to ``upto_seq``; only ever moves forward. Returns the mark."""
+        with write_transaction(self._db, "recording the sync position") as conn:
+            last = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0])
+            if upto_seq > last:
+                raise JournalError(
+                    f"the ledger acknowledged entry {upto_seq} but the journal ends at {last}; "
+                    "refusing to mark entries that do not exist"
+                )
+            current = self._synced_seq(conn)
+            if upto_seq <= current:
+                return current
+            conn.execute("INSERT OR REPLACE INTO sync_state (key, value) VALUES (?, ?)",
+                         (SYNCED_SEQ, cbor2.dumps(upto_seq)))
+        return upto_seq
+
+    # -- reading ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _synced_seq(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT value FROM sync_state WHERE key = ?", (SYNCED_SEQ,)).fetchone()
+        return int(cbor2.loads(row[0])) if row else 0
+
+    def _query(self, sql: str, params: tuple[Any, ...], action: str) -> list[tuple[Any, ...]]:
+        with guard(self._path, action):
+            return list(self._db.connection().execute(sql, params).fetchall())
+
+    def _to_entry(self, row: tuple[Any, ...]) -> JournalEntry:
+        seq, terminal_id, entry_uuid, prev_hash, hash_, wall_ms, mono_ns, cashier_id, kind, payload, pii = row
+        body = cbor2.loads(payload)
+        if pii is not None:
+            body.update(self._pii.decrypt_value(bytes(pii), table="journal", column="pii", row_id=entry_uuid))
+        return JournalEntry(
+            terminal_id=terminal_id, seq=int(seq), uuid=entry_uuid, prev_hash=bytes(prev_hash), wall_ms=int(wall_ms),
+            mono_ns=int(mono_ns), cashier_id=cashier_id, kind=kind, payload=body, hash=bytes(hash_),
+        )
+
+    @property
+    def last_seq(self) -> int:
+        """Sequence number of the newest entry, 0 for an empty journal."""
+        return int(self._query("SELECT COALESCE(MAX(seq), 0) FROM journal", (), "reading the journal")[0][0])
+
+    @property
+    def synced_seq(self) -> int:
+        """Every entry up to this one has been acknowledged by the ledger."""
+        with guard(self._path, "reading the sync position"):
+            return self._synced_seq(self._db.connection())
+
+    @property
+    def queue_depth(self) -> int:
+        """Entries recorded but not yet acknowledged by the ledger."""
+        return self.last_seq - self.synced_seq
+
+    def entries(self, after_seq: int = 0, limit: int | None = None) -> list[JournalEntry]:
+        """Entries with ``seq > after_seq``, oldest first."""
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, -1 if limit is None else limit), "reading the journal",
+        )
+        return [self._to_entry(row) for row in rows]
+
+    def iter_entries(self, after_seq: int = 0) -> Iterator[JournalEntry]:
+        """Stream every entry after ``after_seq`` in chunks (constant memory for long journals)."""
+        cursor = after_seq
+        while True:
+            chunk = self.entries(after_seq=cursor, limit=_CHUNK)
+            yield from chunk
+            if len(chunk) < _CHUNK:
+                return
+            cursor = chunk[-1].seq
+
+    def get(self, entry_uuid: str) -> JournalEntry | None:
+        """The entry with this uuid (refunds and voids name their original this way), or None."""
+        rows = self._query(f"SELECT {_COLUMNS} FROM journal WHERE uuid = ?", (entry_uuid,), "reading the journal")
+        return self._to_entry(rows[0]) if rows else None
+
+    def unsynced(self, max_bytes: int) -> list[JournalEntry]:
+        """Oldest unacknowledged entries whose ``entry_size`` sum stays within ``max_bytes``.
+
+        At least one entry is returned when any is pending, even a single one larger than ``max_bytes``:
+        otherwise one oversized entry would stop sync for good.
+        """
+        batch: list[JournalEntry] = []
+        total = 0
+        for entry in self.iter_entries(after_seq=self.synced_seq):
+            size = entry_size(entry)
+            if batch and total + size > max_bytes:
+                break
+            batch.append(entry)
+            total += size
+        return batch
+
+    def _history(self, column: str, value: str, limit: int | None, after_seq: int,
+                 newest_first: bool) -> list[JournalEntry]:
+        order = "DESC" if newest_first else "ASC"
+        rows = self._query(
+            f"SELECT {_COLUMNS} FROM journal WHERE {column} = ? AND seq > ? ORDER BY seq {order} LIMIT ?",
+            (value, after_seq, -1 if limit is None else limit), f"reading the history of {column}",
+        )
+        return [self._to_entry(row) for row in rows]
+
+    def entries_for_card(self, card_id: str, limit: int | None = 20, *, after_seq: int = 0,
+                         newest_first: bool = True) -> list[JournalEntry]:
+        """Entries whose payload names this card (``payload["card"]``): newest first for history screens;
+        ``newest_first=False, limit=None, after_seq=N`` gives the entries to fold onto a snapshot."""
+        return self._history("card_id", card_id, limit, after_seq, newest_first)
+
+    def entries_for_member(self, member_id: str, limit: int | None = 20, *, after_seq: int = 0,
+                           newest_first: bool = True) -> list[JournalEntry]:
+        """Entries whose payload names this member (``payload["member"]``); ordering as ``entries_for_card``."""
+        return self._history("member_id", member_id, limit, after_seq, newest_first)
+
+    def verify_chain(self) -> int | None:
+        """Check every entry's hash, link and sequence number; return the first bad seq, or None if intact.
+
+        A gap reports the first missing seq. A row whose PII cannot be decrypted (tampered ciphertext or wrong
+        key) reports its own seq.
+        """
+        prev = GENESIS_HASH
+        expected = 1
+        cursor = 0
+        while True:
+            rows = self._query(f"SELECT {_COLUMNS} FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
+                               (cursor, _CHUNK), "verifying the journal")
+            for row in rows:
+                seq = int(row[0])
+                if seq != expected:
+                    return expected
+                try:
+                    entry = self._to_entry(row)
+                except (JournalError, ValueError, TypeError, AttributeError, cbor2.CBORDecodeError):
+                    return seq
+                if (entry.terminal_id != self.terminal_id or entry.prev_hash != prev
+                        or chain_hash(prev, entry.body()) != entry.hash):
+                    return seq
+                prev = entry.hash
+                expected += 1
+            if len(rows) < _CHUNK:
+                return None
+            cursor = int(rows[-1][0])

@@ -1,0 +1,116 @@
+"""The terminal's durable store in one handle: database, journal, member cache, cashiers and sync state.
+
+    store = TerminalStore.open(settings.data_dir, enrollment.terminal_id)
+    try:
+        entry = store.journal.append("sale", payload, cashier_id)   # durable when it returns
+    finally:
+        store.close()
+
+Files: ``<data dir>/terminal.sqlite3`` (+ ``-wal``/``-shm``) and ``<data dir>/keys/pii.key`` (0600).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from peewee import SqliteDatabase
+
+from terminal import locations
+from terminal.errors import JournalError
+from terminal.offline.cache import MemberCache
+from terminal.offline.cashiers import CashierStore
+from terminal.offline.db import open_database
+from terminal.offline.journal import Journal
+from terminal.offline.pii import PiiCipher, pii_key_path, read_key
+from terminal.offline.state import PII_KEY_CHECK, SyncState
+
+_KEY_CHECK_PLAINTEXT = b"cardpos pii key check v1"
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def random_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def _load_cipher(data_dir: Path, state: SyncState) -> PiiCipher:
+    """The PII key for this database, created only for a database that holds no ciphertext yet.
+
+    A key-check value (encrypted constant) in sync_state ties the database to its key: a lost or swapped key
+    file is reported instead of a fresh key quietly making every stored name unreadable.
+    """
+    path = pii_key_path(data_dir)
+    check = state.get(PII_KEY_CHECK)
+    if check is None:
+        cipher = PiiCipher.from_key_file(path, create=True)
+        state.set(PII_KEY_CHECK, cipher.encrypt(_KEY_CHECK_PLAINTEXT, table="sync_state", column="value",
+                                                row_id=PII_KEY_CHECK))
+        return cipher
+    if not path.exists():
+        raise JournalError(
+            f"the PII key file {path} is missing but the database holds encrypted member data; "
+            "restore the key file from backup"
+        )
+    cipher = PiiCipher(read_key(path))
+    try:
+        cipher.decrypt(bytes(check), table="sync_state", column="value", row_id=PII_KEY_CHECK)
+    except JournalError as exc:
+        raise JournalError(f"the PII key file {path} does not belong to this database; restore the right one",
+                           orig=exc) from exc
+    return cipher
+
+
+@dataclass
+class TerminalStore:
+    data_dir: Path
+    terminal_id: str
+    db: SqliteDatabase
+    journal: Journal
+    cache: MemberCache
+    cashiers: CashierStore
+    sync_state: SyncState
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        terminal_id: str,
+        *,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        mono_ns: Callable[[], int] = time.monotonic_ns,
+        new_uuid: Callable[[], str] = random_uuid,
+        db: SqliteDatabase | None = None,
+    ) -> TerminalStore:
+        """Open (creating on first use) the store in ``data_dir``. Raises JournalError with a clear reason."""
+        handle = open_database(locations.terminal_db(data_dir), db)
+        try:
+            state = SyncState(handle, clock_ms=clock_ms)
+            cipher = _load_cipher(data_dir, state)
+            journal = Journal(handle, terminal_id, clock_ms=clock_ms, mono_ns=mono_ns, new_uuid=new_uuid,
+                              pii=cipher)
+            return cls(
+                data_dir=data_dir, terminal_id=terminal_id, db=handle, journal=journal,
+                cache=MemberCache(handle, cipher, state), cashiers=CashierStore(handle, cipher), sync_state=state,
+            )
+        except BaseException:
+            handle.close()
+            raise
+
+    def close(self) -> None:
+        """Close this thread's connection (peewee keeps one per thread; workers close their own)."""
+        if not self.db.is_closed():
+            self.db.close()
+
+    def __enter__(self) -> TerminalStore:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
