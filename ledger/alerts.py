@@ -1,10 +1,196 @@
-"""Anomaly alerts: detection observers, the alert store and delivery (filled in by the anomaly issue)."""
+"""Anomaly alerts at the ledger: detection on every ingest event, alerts with dedup, delivery in the background.
+
+``install(ledger_dir)`` (called by ``ledger serve`` and ``ledger init`` once the database is open) creates the
+alert tables, subscribes the detectors to ``ledger.events`` and starts the delivery worker. For each event the
+observer runs the detectors and records their findings as alerts plus outbox rows in one transaction after
+the batch's own commit; a card whose stored value went below zero is then put on hold through
+``ledger.admin.hold_card`` so every terminal refuses it after its next pull.
+"""
 
 from __future__ import annotations
 
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import peewee
 
-def install(ledger_dir: Path) -> None:
+from ledger import alert_store, delivery, events, store
+from ledger.anomaly.engine import AnomalyEngine
+from ledger.anomaly.model import Finding
+from ledger.anomaly.thresholds import Thresholds
+from terminal.core.rules import Rules, rules_from_toml
+from terminal.errors import CardposError
+
+log = logging.getLogger("cardpos.ledger.alerts")
+
+
+class DbLedgerView:
+    """The ledger's merged figures, read from its tables after a batch has committed."""
+
+    def balance_minor(self, member_id: str) -> int | None:
+        row = store.MemberProjection.get_or_none(store.MemberProjection.member_id == member_id)
+        return None if row is None else int(row.balance)
+
+    def card_blocked_since(self, card_id: str) -> int | None:
+        card = store.Card.get_or_none(store.Card.card_id == card_id)
+        if card is None or card.status not in ("revoked", "on_hold"):
+            return None
+        change = (store.Revocation.select().where(store.Revocation.card_id == card_id)
+                  .order_by(store.Revocation.version.desc()).first())
+        return int(change.changed_ms) if change is not None else None
+
+
+def current_thresholds() -> tuple[int, Thresholds]:
+    """The thresholds of the newest loaded rules (the shipped defaults before any are loaded)."""
+    latest = store.RulesVersion.select().order_by(store.RulesVersion.version.desc()).first()
+    rules = Rules.default() if latest is None else rules_from_toml(str(latest.toml_text))
+    return (0 if latest is None else int(latest.version)), Thresholds.from_mapping(rules.anomalies)
+
+
+def _clock() -> int:
+    from ledger.home import current, system_clock
+
+    try:
+        return current().now_ms()
+    except CardposError:
+        return system_clock()
+
+
+@dataclass
+class AlertService:
+    """Detection + recording + delivery for one open ledger."""
+
+    ledger_dir: Path
+    config: delivery.DeliveryConfig
+    clock: Callable[[], int] = field(default=_clock)
+    engine: AnomalyEngine = field(init=False)
+    state: alert_store.DbState = field(init=False)
+    rules_version: int = field(init=False, default=-1)
+    worker: delivery.DeliveryWorker | None = field(init=False, default=None)
+    lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.state = alert_store.DbState()
+        self.engine = AnomalyEngine(Thresholds(), self.state, DbLedgerView())
+
+    def now_ms(self) -> int:
+        return self.clock()
+
+    def _refresh_thresholds(self) -> None:
+        version = store.current("rules")
+        if version != self.rules_version:
+            self.rules_version, self.engine.thresholds = version, current_thresholds()[1]
+
+    def observe(self, event: events.LedgerEvent) -> list[alert_store.Recorded]:
+        """Run the detectors on one event and record what they find (the ``ledger.events`` observer)."""
+        return self._detect(lambda: self.engine.on_event(event))
+
+    def check_silent_terminals(self, now_ms: int) -> list[alert_store.Recorded]:
+        return self._detect(lambda: self.engine.check_silent_terminals(now_ms))
+
+    def _detect(self, run: Callable[[], list[Finding]]) -> list[alert_store.Recorded]:
+        with self.lock:
+            self.state.clear_cache()
+            try:
+                with store.atomic_write():
+                    self._refresh_thresholds()
+                    findings = run()
+                    self.state.flush()
+                    recorded = alert_store.record_findings(
+                        findings, self.now_ms(), self.engine.thresholds.alert_dedup_s * 1000,
+                        self.config.channels())
+            finally:
+                self.state.clear_cache()
+        for item in recorded:
+            if item.created:
+                log.warning("alert raised", extra={"fields": {
+                    "alert": item.alert_id, "rule": item.finding.rule, "severity": item.finding.severity.value}})
+        self._hold_cards(recorded)
+        if any(r.created for r in recorded) and self.worker is not None:
+            self.worker.wake()
+        return recorded
+
+    def _hold_cards(self, recorded: list[alert_store.Recorded]) -> None:
+        for card_id in sorted({r.finding.hold_card for r in recorded if r.finding.hold_card}):
+            card = store.Card.get_or_none(store.Card.card_id == card_id)
+            if card is None or card.status in ("on_hold", "revoked"):
+                continue
+            try:
+                # imported here: the admin module imports much of the ledger, alerts must load without it
+                admin = importlib.import_module("ledger.admin")
+                admin.hold_card(card_id, "double_spend", actor="anomaly")
+                log.warning("card put on hold", extra={"fields": {"card": card_id, "reason": "double_spend"}})
+            except (CardposError, peewee.DatabaseError):
+                log.exception("could not put a card on hold", extra={"fields": {"card": card_id}})
+
+    def deliver_pending(self, now_ms: int) -> delivery.DeliveryReport:
+        return delivery.deliver_pending(now_ms, self.config)
+
+    def start_worker(self) -> None:
+        if self.worker is None or not self.worker.is_alive():
+            self.worker = delivery.DeliveryWorker(self.config, self.now_ms, periodic=self._periodic)
+            self.worker.start()
+
+    def _periodic(self, now_ms: int) -> None:
+        self.check_silent_terminals(now_ms)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+
+_service: AlertService | None = None
+
+
+def service() -> AlertService | None:
+    """The service ``install`` set up in this process, if any."""
+    return _service
+
+
+def install(ledger_dir: Path, *, start_worker: bool = True) -> AlertService:
     """Create the alert tables and subscribe the detectors to ingest events. Called by ``ledger serve`` and
-    ``ledger init`` after the ledger database is open."""
+    ``ledger init`` after the ledger database is open. Installing again replaces the previous service."""
+    global _service
+    alert_store.create_tables()
+    if _service is not None:
+        uninstall()
+    svc = AlertService(ledger_dir=ledger_dir, config=delivery.load_config(ledger_dir))
+    events.subscribe(_observer)
+    _service = svc
+    if start_worker:
+        svc.start_worker()
+    return svc
+
+
+def uninstall() -> None:
+    """Unsubscribe and stop the worker (tests; server shutdown)."""
+    global _service
+    events.unsubscribe(_observer)
+    if _service is not None:
+        _service.stop()
+    _service = None
+
+
+def _observer(event: events.LedgerEvent) -> None:
+    if _service is not None:
+        _service.observe(event)
+
+
+def check_silent_terminals(now_ms: int) -> int:
+    """Raise alerts for terminals silent longer than ``terminal_silent_s``; returns how many alerts are new.
+    The delivery worker calls this every minute; the server may call it on its own timer too."""
+    if _service is None:
+        return 0
+    return sum(1 for r in _service.check_silent_terminals(now_ms) if r.created)
+
+
+def deliver_pending(now_ms: int) -> delivery.DeliveryReport:
+    """Send due notifications once with the installed service's channel settings."""
+    if _service is None:
+        return delivery.DeliveryReport()
+    return _service.deliver_pending(now_ms)

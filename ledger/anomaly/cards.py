@@ -17,7 +17,7 @@ DAY_MS = 86_400_000
 FORGED_REASONS = frozenset({"bad_signature", "unknown_key"})
 BLOCKED_REASONS = frozenset({"revoked", "on_hold"})
 CARD_USE_KINDS = frozenset({"sale", "topup", "redeem", "membership_fee"})
-SV_KINDS = frozenset({"sale", "topup", "refund", "void"})
+SV_KINDS = frozenset({"sale", "topup", "refund", "void", "membership_fee"})
 
 
 def forged_taps(ctx: Context, entry: JournalEntry, store_id: str) -> list[Finding]:
@@ -82,6 +82,8 @@ def sv_change(entry: JournalEntry) -> int:
         return _int(p.get("amount")) + _int(p.get("bonus"))
     if entry.kind in ("refund", "void"):
         return _int(p.get("sv"))
+    if entry.kind == "membership_fee" and p.get("tender") == "sv":
+        return -_int(p.get("amount"))
     return 0
 
 

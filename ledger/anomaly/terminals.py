@@ -14,7 +14,7 @@ REJECT_RULES: dict[str, tuple[str, Severity]] = {
     "sequence_gap": ("sequence_gap", Severity.WARNING),
     "broken_chain": ("broken_chain", Severity.CRITICAL),
     "tampered": ("tampered_batch", Severity.CRITICAL),
-    "replayed": ("replayed_batch", Severity.WARNING),
+    "replayed": ("replayed_batch", Severity.INFO),  # also what a retry after a lost ack looks like
     "bad_signature": ("rejected_batch", Severity.CRITICAL),
     "decrypt_failed": ("rejected_batch", Severity.WARNING),
     "malformed": ("rejected_batch", Severity.WARNING),
@@ -93,9 +93,14 @@ def rejected_batch(ctx: Context, terminal_id: str | None, reason: str, detail: s
 
 
 def clock_report(ctx: Context, terminal_id: str, terminal_clock_ms: int | None, received_ms: int) -> list[Finding]:
-    """A terminal's own clock (sent with each pull) against the ledger's."""
+    """A terminal's clock reading ahead of the ledger's.
+
+    Only the forward direction is judged: ingest reports the newest entry's wall time as the terminal's clock,
+    and after a spell offline that is legitimately far in the past. A clock set back shows up instead as a
+    wall-time jump against the monotonic clock (``applied_batch``).
+    """
     skew_ms = ctx.thresholds.clock_skew_s * 1000
-    if terminal_clock_ms is None or not skew_ms or abs(terminal_clock_ms - received_ms) <= skew_ms:
+    if terminal_clock_ms is None or not skew_ms or terminal_clock_ms - received_ms <= skew_ms:
         return []
     off_s = (terminal_clock_ms - received_ms) // 1000
     return [Finding("clock_skew", Severity.WARNING, SubjectType.TERMINAL, terminal_id, received_ms, (),
