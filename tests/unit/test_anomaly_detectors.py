@@ -31,9 +31,10 @@ class Chain:
         step = (at_ms - self.wall) * 1_000_000 if self.wall is not None and at_ms > self.wall else 1_000_000
         self.mono += mono_step_ns if mono_step_ns is not None else step
         self.wall = at_ms
+        entry_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.terminal_id}/{self.seq}"))
         entry = make_entry(terminal_id=self.terminal_id, seq=self.seq, prev_hash=self.prev, wall_ms=at_ms,
                            mono_ns=self.mono, cashier_id=self.cashier if cashier == "" else cashier, kind=kind,
-                           payload=payload, entry_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.terminal_id}/{self.seq}")))
+                           payload=payload, entry_uuid=entry_uuid)
         self.prev = entry.hash
         return entry
 
