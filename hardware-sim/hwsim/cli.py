@@ -1,9 +1,159 @@
-"""cardpos sim: the card reader simulator."""
+"""cardpos sim: the card reader simulator.
+
+First stdout line: ``cardpos-sim: pty /dev/pts/N`` (or ``cardpos-sim: listening socket://127.0.0.1:PORT`` with
+``--tcp``), then ``cardpos-sim: link PATH`` with ``--link``. After that, one reply line per command read from
+stdin (a terminal or a pipe) or from ``--script``, each starting with ``ok`` or ``error``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import queue
+import random
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from hwsim.console import HELP, Console, Quit
+from hwsim.line import Line, PtyLine, TcpLine
+from hwsim.reader import SimReader
+from hwsim.script import Step, load_script
+from hwsim.wallet import Wallet
 from terminal.cliutil import Subparsers
+from terminal.errors import SimulatorError
 
 
 def register(subparsers: Subparsers) -> None:
-    """Add this module's commands (filled in by its issue)."""
+    parser = subparsers.add_parser(
+        "sim", help="run the card reader simulator on a pty or TCP port",
+        description="A serial card reader simulator: a wallet of cards, a console on stdin "
+                    f"({HELP}) and fault injection. See docs/reader-protocol.md.")
+    parser.add_argument("--wallet", type=Path, default=None, help="wallet JSON file (default: an empty wallet)")
+    parser.add_argument("--tcp", type=int, default=None, metavar="PORT",
+                        help="listen on 127.0.0.1:PORT for socket:// instead of opening a pty (0 = any free port)")
+    parser.add_argument("--link", type=Path, default=None, metavar="PATH",
+                        help="keep a symlink at PATH to the current pty, so the port path survives unplug/replug")
+    parser.add_argument("--baud", type=int, default=115200, help="line speed to pace bytes at (default 115200)")
+    parser.add_argument("--script", type=Path, default=None, metavar="FILE",
+                        help="run the timed commands in FILE, then exit (unless --stay)")
+    parser.add_argument("--stay", action="store_true", help="keep running after --script ends")
+    parser.add_argument("--hex-log", type=Path, default=None, metavar="FILE",
+                        help="append raw traffic in both directions as hex lines to FILE")
+    parser.add_argument("--heartbeat", type=float, default=1.0, metavar="S",
+                        help="seconds between STATUS heartbeats (0 = none; default 1)")
+    parser.add_argument("--dwell", type=float, default=0.5, metavar="S",
+                        help="seconds a tapped card stays on the reader (default 0.5)")
+    parser.add_argument("--seed", type=int, default=None, help="seed for noise and bit flips (reproducible runs)")
+    parser.set_defaults(handler=run)
+
+
+class _Out:
+    """Reply lines from the console and the script thread, never interleaved, flushed at once."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def line(self, text: str) -> None:
+        with self._lock:
+            self._stream.write(text + "\n")
+            self._stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.baud < 50:
+        raise SimulatorError("the baud rate must be at least 50")
+    if args.heartbeat < 0 or args.dwell < 0:
+        raise SimulatorError("--heartbeat and --dwell must not be negative")
+    wallet = Wallet.load(args.wallet) if args.wallet is not None else Wallet()
+    steps = load_script(args.script) if args.script is not None else None
+    line: Line = TcpLine(args.tcp) if args.tcp is not None else PtyLine(args.link)
+    hex_log: TextIO | None = None
+    if args.hex_log is not None:
+        try:
+            hex_log = args.hex_log.open("a", encoding="ascii")
+        except OSError as exc:
+            raise SimulatorError(f"cannot open the hex log {args.hex_log}: {exc.strerror}", orig=exc) from exc
+    line.open()
+    out = _Out(sys.stdout)
+    out.line(f"cardpos-sim: {line.describe()}")
+    if args.link is not None and args.tcp is None:
+        out.line(f"cardpos-sim: link {args.link}")
+    reader = SimReader(line, baud=args.baud, heartbeat_s=args.heartbeat, dwell_s=args.dwell, hex_log=hex_log,
+                       rng=random.Random(args.seed))
+    console = Console(reader, wallet)
+    stop = threading.Event()
+    commands_lock = threading.Lock()
+
+    def execute(command: str) -> None:
+        with commands_lock:
+            try:
+                out.line(console.execute(command))
+            except Quit:
+                out.line("ok bye")
+                stop.set()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    lines: queue.Queue[str | None] = queue.Queue()
+    threading.Thread(target=_read_stdin, args=(sys.stdin, lines), name="hwsim stdin", daemon=True).start()
+    reader.start()
+    if steps is not None:
+        threading.Thread(target=_run_script, args=(steps, execute, reader, stop, args.stay, out),
+                         name="hwsim script", daemon=True).start()
+    try:
+        stdin_open = True
+        while not stop.is_set():
+            if not stdin_open:
+                stop.wait(0.2)
+                continue
+            try:
+                command = lines.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if command is None:  # EOF: the console is gone; a script keeps running
+                stdin_open = False
+                if steps is None:
+                    stop.set()
+                continue
+            if command.strip():
+                execute(command)
+    finally:
+        reader.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if hex_log is not None:
+            hex_log.close()
+    return 0
+
+
+def _read_stdin(stream: TextIO, lines: queue.Queue[str | None]) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        for text in stream:
+            lines.put(text)
+    lines.put(None)
+
+
+def _run_script(steps: list[Step], execute: Callable[[str], None], reader: SimReader, stop: threading.Event, stay: bool,
+                out: _Out) -> None:
+    import time
+
+    started = time.monotonic()
+    for step in steps:
+        if stop.wait(max(0.0, started + step.at - time.monotonic())):
+            return
+        execute(step.command)
+        if stop.is_set():
+            return
+    reader.drain(timeout=30.0)
+    time.sleep(0.3)  # let the terminal read the last bytes before the line closes
+    out.line("cardpos-sim: script done")
+    if not stay:
+        stop.set()
