@@ -1,0 +1,162 @@
+"""The ledger's HTTP API (FastAPI), exactly as documented in docs/internals.md.
+
+- ``GET /v1/health`` → ``{"ok": true}``
+- ``POST /v1/enroll`` JSON ``{code, identity_key, suite}`` → the terminal's id and the ledger's keys and documents
+- ``POST /v1/batches`` ``application/cbor`` sealed envelope → ``{acked_seq, applied, duplicates}``
+- ``GET /v1/pull?trust=V&revocations=V&rules=V&members=V`` signed by the terminal → signed documents or null
+
+Every error is JSON ``{"error": code, "message": one sentence}``. The database is peewee (blocking), so the
+handlers are plain functions FastAPI runs in its thread pool; each thread keeps its own connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger import events, publish
+from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal
+from ledger.home import Clock, Ledger, open_ledger, system_clock
+from ledger.ingest import IngestRejected, LedgerBusy, ingest_batch
+
+log = logging.getLogger("cardpos.ledger.api")
+
+MAX_BATCH_BYTES = 32 * 1024 * 1024
+RETRY_AFTER_S = 1
+
+
+class EnrollRequest(BaseModel):
+    code: str = Field(min_length=1, max_length=64, description="one-time enrollment code from `ledger terminal add`")
+    identity_key: str = Field(min_length=64, max_length=64, description="hex raw Ed25519 public key of the terminal")
+    suite: str = Field(default="x25519", description='"x25519" or "mlkem768x25519"')
+
+
+class EnrollResponse(BaseModel):
+    terminal_id: str
+    store_id: str
+    issuer: str
+    ledger_hpke_public_key: str
+    hpke_suite: str
+    root_public_key: str
+    trust_list: str
+    rules: str
+    revocations: str
+
+
+class BatchResponse(BaseModel):
+    acked_seq: int
+    applied: int
+    duplicates: int
+
+
+class PullResponse(BaseModel):
+    trust_list: str | None
+    revocations: str | None
+    rules: str | None
+    members: str | None
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+    acked_seq: int | None = None
+
+
+def error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
+          **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status, headers=headers)
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 409: {"model": ErrorBody},
+    503: {"model": ErrorBody},
+}
+
+
+def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = system_clock,
+               install_alerts: bool = True) -> FastAPI:
+    """The API over the ledger in ``ledger_dir`` (its recorded database unless ``db_url`` is given)."""
+    ledger: Ledger = open_ledger(ledger_dir, db_url, clock=clock)
+    if install_alerts:
+        from ledger import alerts
+
+        alerts.install(ledger_dir)
+    app = FastAPI(title="cardpos ledger", version="1",
+                  description="Central ledger of cardpos terminals: enrollment, batch ingest, signed pulls.")
+    app.state.ledger = ledger
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return error(400, "malformed", f"the request is not well formed: {where} {first.get('msg', '')}".strip())
+
+    @app.exception_handler(RequestRefused)
+    async def refused(_: Request, exc: RequestRefused) -> JSONResponse:
+        return error(exc.status, exc.code, exc.message)
+
+    @app.exception_handler(LedgerBusy)
+    async def busy(_: Request, exc: LedgerBusy) -> JSONResponse:
+        return error(503, "busy", exc.message, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("ledger request failed")
+        return error(500, "internal", "the ledger failed to handle the request; see its log")
+
+    @app.get("/v1/health")
+    def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.post("/v1/enroll", response_model=EnrollResponse, responses=_ERRORS)
+    def enroll(body: EnrollRequest) -> dict[str, Any]:
+        return enroll_terminal(ledger, body.code, body.identity_key, body.suite)
+
+    @app.post("/v1/batches", response_model=BatchResponse, responses=_ERRORS, openapi_extra={
+        "requestBody": {"required": True, "content": {"application/cbor": {"schema": {
+            "type": "string", "format": "binary", "description": "sealed batch envelope (docs/sync-protocol.md)"}}}},
+    })
+    async def batches(request: Request) -> Any:
+        envelope = await request.body()
+        if not envelope or len(envelope) > MAX_BATCH_BYTES:
+            return error(400, "malformed", f"a batch is 1 to {MAX_BATCH_BYTES} bytes of CBOR")
+        try:
+            result = await run_in_threadpool(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger)
+        except IngestRejected as exc:
+            extra: dict[str, Any] = {"acked_seq": exc.acked_seq} if exc.acked_seq is not None else {}
+            return error(exc.status, exc.reason, exc.message, **extra)
+        return {"acked_seq": result.acked_seq, "applied": result.applied, "duplicates": result.duplicates}
+
+    @app.get("/v1/pull", response_model=PullResponse, responses=_ERRORS)
+    def pull(request: Request, trust: int = Query(0, ge=0), revocations: int = Query(0, ge=0),
+             rules: int = Query(0, ge=0), members: int = Query(0, ge=0)) -> dict[str, Any]:
+        path = request.scope.get("raw_path") or request.scope["path"].encode()
+        query = request.scope.get("query_string", b"")
+        path_query = (path + b"?" + query if query else path).decode("latin-1")
+        caller = authenticate(ledger, "GET", path_query, request.headers.get("x-cardpos-terminal"),
+                              request.headers.get("x-cardpos-time"), request.headers.get("x-cardpos-signature"))
+        out: dict[str, Any] = {
+            "trust_list": b64(publish.signed_trust_list(ledger)) if publish.trust_version() > trust else None,
+            "revocations": b64(publish.signed_revocation_delta(ledger, revocations))
+            if publish.revocation_version() != revocations else None,
+            "rules": b64(publish.signed_rules(ledger)) if max(publish.rules_version(), 1) > rules else None,
+            "members": b64(publish.signed_members_delta(ledger, caller.store_id, members))
+            if publish.members_version() != members else None,
+        }
+        events.publish(events.TerminalSeen(caller.terminal_id, caller.store_id, caller.time_ms, ledger.now_ms()))
+        return out
+
+    return app

@@ -1,0 +1,111 @@
+"""Applying verified journal entries to the store: the event rows, the member projections, member edits.
+
+Callers hold a write transaction and have already checked sequence and chain (``ledger.ingest`` for terminals,
+``append_ledger_entry`` for the ledger's own entries). Lock order, the same everywhere so PostgreSQL workers
+never deadlock: terminal row → the ``members`` counter → member and projection rows. Holding the counter row
+also serialises every read-modify-write of a projection.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ledger import projection, store
+from terminal.offline.entry import GENESIS_HASH, JournalEntry, canonical_cbor, make_entry
+
+LEDGER_TERMINAL_ID = "ledger"
+"""The ledger's own hash chain: admin changes that move member state (tier changes on card replacement)."""
+
+INSERT_CHUNK = 400  # rows per INSERT; 14 columns each stays under SQLite's bound-variable limit
+
+
+def entry_member(entry: JournalEntry) -> str | None:
+    member = entry.payload.get("member")
+    return member if isinstance(member, str) else None
+
+
+def apply_entries(entries: Sequence[JournalEntry], *, batch_id: str, now_ms: int) -> set[str]:
+    """Insert ``entries`` (contiguous, new) and update what they touch. Returns the member ids changed."""
+    rows = [{
+        "terminal_id": e.terminal_id, "seq": e.seq, "uuid": e.uuid, "prev_hash": e.prev_hash, "hash": e.hash,
+        "wall_ms": e.wall_ms, "mono_ns": e.mono_ns, "cashier_id": e.cashier_id, "kind": e.kind,
+        "payload": canonical_cbor(e.payload), "member_id": entry_member(e), "batch_id": batch_id,
+        "applied_ms": now_ms,
+    } for e in entries]
+    for start in range(0, len(rows), INSERT_CHUNK):
+        store.AppliedEntry.insert_many(rows[start:start + INSERT_CHUNK]).execute()
+    by_member: dict[str, list[JournalEntry]] = {}
+    for e in entries:
+        member_id = entry_member(e)
+        if member_id is not None:
+            by_member.setdefault(member_id, []).append(e)
+    if not by_member:
+        return set()
+    known = store.Member.select(store.Member.member_id).where(store.Member.member_id.in_(sorted(by_member)))
+    if not known.exists():
+        return set()
+    version = store.bump("members")  # takes the counter lock before any member row is read for update
+    members = {m.member_id: m for m in store.Member.select().where(store.Member.member_id.in_(sorted(by_member)))}
+    for member_id in sorted(members):
+        member = members[member_id]
+        mine = by_member[member_id]
+        state = projection.projected_state(member)
+        result = projection.fold_entries(state, ((e.terminal_id, e.seq, e.kind, e.payload) for e in mine))
+        projection.save_projection(result.state, len(mine))
+        _apply_member_edits(member, mine)
+    store.Member.update(version=version).where(store.Member.member_id.in_(sorted(members))).execute()
+    return set(members)
+
+
+def _apply_member_edits(member: store.Member, entries: Sequence[JournalEntry]) -> None:
+    """``member_update`` entries edit notes and preferences (PII kept only here and on terminals, encrypted)."""
+    changed = False
+    notes = str(member.notes)
+    prefs: dict[str, Any] = dict(member.prefs or {})
+    for e in entries:
+        if e.kind != "member_update":
+            continue
+        if isinstance(e.payload.get("notes"), str):
+            notes = e.payload["notes"]
+            changed = True
+        new_prefs = e.payload.get("prefs")
+        if isinstance(new_prefs, dict):
+            prefs.update({str(k): v for k, v in new_prefs.items()})
+            changed = True
+    if changed:
+        store.Member.update(notes=notes, prefs=prefs).where(store.Member.member_id == member.member_id).execute()
+
+
+def _ledger_terminal(now_ms: int) -> store.Terminal:
+    row = store.Terminal.get_or_none(store.Terminal.terminal_id == LEDGER_TERMINAL_ID)
+    if row is None:
+        store.Terminal.insert(terminal_id=LEDGER_TERMINAL_ID, name="ledger (admin changes)", store_id="*",
+                              status="internal", created_ms=now_ms, last_seq=0,
+                              last_hash=GENESIS_HASH).on_conflict_ignore().execute()
+        row = store.Terminal.get_by_id(LEDGER_TERMINAL_ID)
+    return row
+
+
+def lock_terminal(terminal_id: str) -> store.Terminal | None:
+    """The terminal row, locked for this transaction on PostgreSQL (SQLite's write lock covers it already)."""
+    query = store.Terminal.select().where(store.Terminal.terminal_id == terminal_id)
+    if store.is_postgres():
+        query = query.for_update()
+    return query.first()
+
+
+def append_ledger_entry(kind: str, payload: dict[str, Any], *, actor: str, now_ms: int,
+                        randbytes: Callable[[int], bytes]) -> JournalEntry:
+    """Append one entry to the ledger's own chain and apply it (inside the caller's write transaction)."""
+    _ledger_terminal(now_ms)
+    row = lock_terminal(LEDGER_TERMINAL_ID)
+    assert row is not None  # created just above
+    entry = make_entry(terminal_id=LEDGER_TERMINAL_ID, seq=int(row.last_seq) + 1, prev_hash=bytes(row.last_hash),
+                       wall_ms=now_ms, mono_ns=0, cashier_id=actor, kind=kind, payload=payload,
+                       entry_uuid=str(uuid.UUID(bytes=randbytes(16), version=4)))
+    apply_entries([entry], batch_id=f"ledger-{entry.seq}", now_ms=now_ms)
+    store.Terminal.update(last_seq=entry.seq, last_hash=entry.hash, last_seen_ms=now_ms).where(
+        store.Terminal.terminal_id == LEDGER_TERMINAL_ID).execute()
+    return entry

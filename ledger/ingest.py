@@ -1,0 +1,199 @@
+"""Ingest one sealed batch: open it, check sequence and chain, apply each entry exactly once, ack.
+
+Exactly once holds under retries and concurrency because (1) the whole batch applies in one transaction,
+(2) the terminal row is locked for that transaction (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
+``BEGIN IMMEDIATE`` takes the database write lock), so the last applied sequence read is the truth, and
+(3) ``UNIQUE(terminal_id, seq)`` refuses any second copy that slipped past both.
+
+Outcomes, per entry of the batch in sequence order:
+- seq <= last applied: the stored entry must have the same hash (a duplicate from a retry: counted, not
+  applied); a different hash is ``tampered`` and refuses the whole batch.
+- seq == last applied + 1: its ``prev_hash`` must be the stored chain head (else ``broken_chain``); applied.
+- seq > last applied + 1: ``sequence_gap``; nothing is applied and the answer carries the current ack.
+Every refusal is recorded (rejected-batches log and audit log) and published after the transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import peewee
+
+from ledger import apply, events, store
+from ledger.home import Ledger, current
+from terminal.errors import LedgerError
+from terminal.offline.entry import JournalEntry
+from terminal.sync.envelope import BatchRejected, OpenedBatch, open_batch, peek_terminal_id
+
+log = logging.getLogger("cardpos.ledger.ingest")
+
+# HTTP status per refusal reason (docs/internals.md).
+REASON_STATUS: dict[str, int] = {
+    "unknown_terminal": 403,
+    "disabled_terminal": 403,
+    "bad_signature": 403,
+    "decrypt_failed": 400,
+    "malformed": 400,
+    "broken_chain": 400,
+    "tampered": 400,
+    "sequence_gap": 409,
+}
+
+
+class IngestRejected(LedgerError):
+    """A batch the ledger refused; ``reason`` is the API error code."""
+
+    title = "Batch refused"
+
+    def __init__(self, reason: str, message: str, *, terminal_id: str | None = None, acked_seq: int | None = None,
+                 seqs: list[int] | None = None, orig: BaseException | None = None) -> None:
+        super().__init__(message, orig=orig)
+        self.reason = reason
+        self.terminal_id = terminal_id
+        self.acked_seq = acked_seq
+        self.seqs = seqs or []
+
+    @property
+    def status(self) -> int:
+        return REASON_STATUS.get(self.reason, 400)
+
+
+class LedgerBusy(LedgerError):
+    """The database could not take the batch now (locked, serialisation conflict); retry shortly."""
+
+    title = "Ledger busy"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    acked_seq: int
+    applied: int
+    duplicates: int
+    terminal_id: str = ""
+    replayed: bool = False
+    new_entries: list[JournalEntry] = field(default_factory=list, repr=False)
+
+
+def _lookup_key(terminal_id: str) -> bytes | None:
+    row = store.Terminal.get_or_none(store.Terminal.terminal_id == terminal_id)
+    if row is None or not row.identity_key or row.status == "internal":
+        return None
+    return bytes.fromhex(str(row.identity_key))
+
+
+def ingest_batch(envelope: bytes, *, now_ms: int, ledger: Ledger | None = None) -> IngestResult:
+    """Apply a sealed batch exactly once; raise ``IngestRejected`` (recorded) or ``LedgerBusy``."""
+    ledger = ledger or current()
+    try:
+        opened = open_batch(envelope, terminal_key_lookup=_lookup_key, hpke_private_keys=ledger.keys.hpke().private)
+    except BatchRejected as exc:
+        terminal_id = exc.terminal_id or peek_terminal_id(envelope)
+        raise _refuse(exc.reason, str(exc), terminal_id, None, [], len(envelope), now_ms, orig=exc) from exc
+    if not opened.entries or any(e.terminal_id != opened.terminal_id for e in opened.entries):
+        raise _refuse("malformed", "the batch holds no entries or entries of another terminal", opened.terminal_id,
+                      opened.batch_id, [], len(envelope), now_ms)
+    try:
+        result, store_id = _apply_locked(opened, now_ms)
+    except IngestRejected as exc:
+        raise _refuse(exc.reason, exc.message, opened.terminal_id, opened.batch_id, exc.seqs, len(envelope), now_ms,
+                      acked_seq=exc.acked_seq) from exc
+    except peewee.IntegrityError:
+        # A concurrent worker applied the same entries between our checks: redo once, now they are duplicates.
+        try:
+            result, store_id = _apply_locked(opened, now_ms)
+        except IngestRejected as exc:
+            raise _refuse(exc.reason, exc.message, opened.terminal_id, opened.batch_id, exc.seqs, len(envelope),
+                          now_ms, acked_seq=exc.acked_seq) from exc
+        except peewee.OperationalError as exc:
+            raise LedgerBusy("the ledger database is busy; try again shortly", orig=exc) from exc
+    except peewee.OperationalError as exc:  # locked (SQLite), deadlock or serialisation conflict (PostgreSQL)
+        raise LedgerBusy("the ledger database is busy; try again shortly", orig=exc) from exc
+    clock = max(e.wall_ms for e in opened.entries)
+    events.publish(events.TerminalSeen(opened.terminal_id, store_id, clock, now_ms))
+    if result.new_entries:
+        events.publish(events.BatchApplied(opened.terminal_id, store_id, opened.batch_id, result.new_entries, now_ms))
+    if result.replayed:
+        _record("replayed", f"batch {opened.batch_id} was applied before; answered with the ack, nothing applied",
+                opened.terminal_id, opened.batch_id, [e.seq for e in opened.entries], len(envelope), now_ms)
+    return result
+
+
+def _apply_locked(opened: OpenedBatch, now_ms: int) -> tuple[IngestResult, str]:
+    entries = opened.entries
+    tid = opened.terminal_id
+    with store.atomic_write():
+        terminal = apply.lock_terminal(tid)
+        if terminal is None:
+            raise IngestRejected("unknown_terminal", f"terminal {tid} is not enrolled with this ledger")
+        if terminal.status != "active":
+            raise IngestRejected("disabled_terminal", f"terminal {tid} is {terminal.status} and may not sync")
+        last_seq = int(terminal.last_seq)
+        last_hash = bytes(terminal.last_hash)
+        first = entries[0].seq
+        if first > last_seq + 1:
+            raise IngestRejected(
+                "sequence_gap", f"the batch starts at {first} but the ledger has entries up to {last_seq}",
+                acked_seq=last_seq, seqs=[first])
+        old = [e for e in entries if e.seq <= last_seq]
+        new = [e for e in entries if e.seq > last_seq]
+        if old:
+            stored: dict[int, bytes] = dict(
+                store.AppliedEntry.select(store.AppliedEntry.seq, store.AppliedEntry.hash)
+                .where((store.AppliedEntry.terminal_id == tid)
+                       & (store.AppliedEntry.seq.between(old[0].seq, old[-1].seq)))
+                .tuples()  # type: ignore[arg-type]
+            )
+            differs = [e.seq for e in old if bytes(stored.get(e.seq, b"")) != e.hash]
+            if differs:
+                raise IngestRejected(
+                    "tampered", f"terminal {tid} sent entries {_span(differs)} again with different content",
+                    seqs=differs, acked_seq=last_seq)
+        if new and new[0].prev_hash != last_hash:
+            raise IngestRejected(
+                "broken_chain", f"entry {new[0].seq} of terminal {tid} does not link to the ledger's entry {last_seq}",
+                seqs=[new[0].seq], acked_seq=last_seq)
+        replayed = store.AppliedBatch.select().where(
+            (store.AppliedBatch.terminal_id == tid) & (store.AppliedBatch.batch_id == opened.batch_id)).exists()
+        clock = max(e.wall_ms for e in entries)
+        if new:
+            apply.apply_entries(new, batch_id=opened.batch_id, now_ms=now_ms)
+            store.Terminal.update(last_seq=new[-1].seq, last_hash=new[-1].hash, last_seen_ms=now_ms).where(
+                store.Terminal.terminal_id == tid).execute()
+            store.AppliedBatch.insert(terminal_id=tid, batch_id=opened.batch_id, first_seq=new[0].seq,
+                                      last_seq=new[-1].seq, applied_ms=now_ms).on_conflict_ignore().execute()
+            store.AuditLog.create(at_ms=now_ms, actor=f"terminal:{tid}", action="batch_applied", subject=tid,
+                                  details={"batch_id": opened.batch_id, "first_seq": new[0].seq,
+                                           "last_seq": new[-1].seq, "applied": len(new), "duplicates": len(old),
+                                           "terminal_clock_ms": clock})
+        else:
+            store.Terminal.update(last_seen_ms=now_ms).where(store.Terminal.terminal_id == tid).execute()
+        acked = new[-1].seq if new else last_seq
+        result = IngestResult(acked_seq=acked, applied=len(new), duplicates=len(old), terminal_id=tid,
+                              replayed=replayed and not new, new_entries=new)
+        return result, str(terminal.store_id)
+
+
+def _span(seqs: list[int]) -> str:
+    return str(seqs[0]) if len(seqs) == 1 else f"{seqs[0]}..{seqs[-1]}"
+
+
+def _record(reason: str, detail: str, terminal_id: str | None, batch_id: str | None, seqs: list[int], size: int,
+            now_ms: int) -> None:
+    """Log a refusal in its own transaction (the batch's was rolled back) and publish it."""
+    try:
+        with store.atomic_write():
+            store.RejectedBatch.create(at_ms=now_ms, terminal_id=terminal_id, batch_id=batch_id, reason=reason,
+                                       detail=detail, seqs=seqs[:1000], size=size)
+            store.AuditLog.create(at_ms=now_ms, actor=f"terminal:{terminal_id or '?'}", action="batch_rejected",
+                                  subject=terminal_id or "", details={"reason": reason, "batch_id": batch_id,
+                                                                      "seqs": seqs[:50], "detail": detail})
+    except peewee.DatabaseError:
+        log.exception("could not record a refused batch", extra={"fields": {"reason": reason}})
+    events.publish(events.BatchRejected(terminal_id, reason, detail, now_ms, list(seqs)))
+
+
+def _refuse(reason: str, detail: str, terminal_id: str | None, batch_id: str | None, seqs: list[int], size: int,
+            now_ms: int, *, acked_seq: int | None = None, orig: BaseException | None = None) -> IngestRejected:
+    _record(reason, detail, terminal_id, batch_id, seqs, size, now_ms)
+    return IngestRejected(reason, detail, terminal_id=terminal_id, acked_seq=acked_seq, seqs=seqs, orig=orig)

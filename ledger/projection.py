@@ -1,0 +1,82 @@
+"""Member state derived from applied entries: the opening state, the fold, the cached projection row.
+
+The fold is ``terminal.core.state.apply_entry`` — the same function the terminals use — applied to every
+applied entry that names the member, in the order the ledger applied them (``AppliedEntry.id``). An entry the
+fold refuses (a malformed money entry, a currency mismatch) is stored but leaves the state unchanged; ``ledger
+verify`` lists it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import cbor2
+
+from ledger import store
+from terminal.core.members import Tier
+from terminal.core.state import MONEY_KINDS, MemberState, apply_entry
+from terminal.errors import DomainError
+
+
+def opening_state(member: store.Member) -> MemberState:
+    return MemberState(member_id=str(member.member_id), currency=str(member.currency),
+                       balance=int(member.opening_balance), points=int(member.opening_points),
+                       tier=Tier(str(member.opening_tier)))
+
+
+def state_from_row(row: store.MemberProjection) -> MemberState:
+    return MemberState.from_mapping(row.state)
+
+
+@dataclass
+class FoldResult:
+    state: MemberState
+    entries: int = 0
+    refused: list[str] = field(default_factory=list)  # "terminal/seq: why" for entries the fold refused
+
+
+def fold_entries(state: MemberState, entries: Iterable[tuple[str, int, str, Mapping[str, Any]]],
+                 result: FoldResult | None = None) -> FoldResult:
+    """Fold ``(terminal_id, seq, kind, payload)`` tuples over ``state``."""
+    out = result or FoldResult(state)
+    out.state = state
+    for terminal_id, seq, kind, payload in entries:
+        out.entries += 1
+        if kind not in MONEY_KINDS:
+            continue
+        try:
+            out.state = apply_entry(out.state, kind, payload)
+        except DomainError as exc:
+            out.refused.append(f"{terminal_id}/{seq}: {exc}")
+    return out
+
+
+def member_entries(member_id: str) -> Iterable[tuple[str, int, str, dict[str, Any]]]:
+    query = (store.AppliedEntry.select(store.AppliedEntry.terminal_id, store.AppliedEntry.seq,
+                                       store.AppliedEntry.kind, store.AppliedEntry.payload)
+             .where(store.AppliedEntry.member_id == member_id).order_by(store.AppliedEntry.id))
+    for row in query.iterator():
+        yield str(row.terminal_id), int(row.seq), str(row.kind), cbor2.loads(bytes(row.payload))
+
+
+def refold(member: store.Member) -> FoldResult:
+    """The member's state recomputed from its opening state and every applied entry."""
+    return fold_entries(opening_state(member), member_entries(str(member.member_id)))
+
+
+def save_projection(state: MemberState, entries_added: int) -> None:
+    """Upsert the projection row for ``state`` (inside the caller's transaction)."""
+    row = {"balance": state.balance, "points": state.points, "tier": state.tier.value,
+           "state": state.to_mapping()}
+    updated = (store.MemberProjection.update(**row, entries=store.MemberProjection.entries + entries_added)
+               .where(store.MemberProjection.member_id == state.member_id).execute())
+    if not updated:
+        store.MemberProjection.insert(member_id=state.member_id, entries=entries_added, **row).execute()
+
+
+def projected_state(member: store.Member) -> MemberState:
+    """The cached state (the opening state when nothing has been applied yet)."""
+    row = store.MemberProjection.get_or_none(store.MemberProjection.member_id == member.member_id)
+    return opening_state(member) if row is None else state_from_row(row)

@@ -1,0 +1,134 @@
+"""The signed documents terminals pull: trust list, revocation deltas, rules, member snapshots.
+
+All are COSE_Sign1 by the ledger root key (``terminal.cards.signed_doc``), each with its own content type:
+- trust list: ``terminal.cards.trust`` (version = the ``trust`` counter);
+- revocation delta: ``terminal.cards.revocation`` from version V to the ``revocations`` counter;
+- rules: content type ``application/cardpos-rules+cbor``, body ``Rules.to_mapping()`` whose ``version`` is the
+  ledger's rules version;
+- member snapshots: content type ``application/cardpos-members+cbor``, body
+  ``{"version": V, "since": S, "store": store_id, "members": [snapshot, ...]}`` with every member of the store
+  changed after S (S = 0: all). Each snapshot: ``member_id, name, phone, email, notes, prefs, tier, balance,
+  points, currency, yearly_spend, coupons, card_ids, state`` — amounts in minor units, ``state`` the
+  ``MemberState.to_mapping()`` the terminal folds its unsynced entries over, ``coupons`` the unused ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger import keys as ledger_keys
+from ledger import projection, store
+from ledger.home import Ledger
+from terminal.cards.revocation import RevocationDelta, sign_revocation_delta
+from terminal.cards.signed_doc import sign_document
+from terminal.cards.trust import TrustList, sign_trust_list
+from terminal.core.rules import DEFAULT_RULES, Rules
+
+RULES_CONTENT_TYPE = "application/cardpos-rules+cbor"
+MEMBERS_CONTENT_TYPE = "application/cardpos-members+cbor"
+
+
+def trust_version() -> int:
+    return store.current("trust")
+
+
+def trust_list(ledger: Ledger) -> TrustList:
+    return TrustList(version=trust_version(), issuer=ledger.issuer,
+                     keys=tuple(ledger_keys.issuer_keys(ledger.issuer)))
+
+
+def signed_trust_list(ledger: Ledger) -> bytes:
+    return sign_trust_list(trust_list(ledger), ledger.keys.root())
+
+
+# -- revocations ----------------------------------------------------------------------------------------------
+def revocation_version() -> int:
+    return store.current("revocations")
+
+
+def revocation_delta(since: int) -> RevocationDelta:
+    """Each card changed after ``since`` with its latest status. A version past ours means a stranger's list:
+    the delta then starts from 0 (the terminal rebuilds)."""
+    to_version = revocation_version()
+    if since > to_version:
+        since = 0
+    latest: dict[str, store.Revocation] = {}
+    query = store.Revocation.select().where(store.Revocation.version > since).order_by(store.Revocation.version)
+    for row in query.iterator():
+        latest[str(row.card_id)] = row
+    revoked: list[tuple[str, str]] = []
+    held: list[str] = []
+    unheld: list[str] = []
+    for card_id, row in latest.items():
+        if row.status == "revoked":
+            revoked.append((card_id, str(row.reason) or "revoked"))
+        elif row.status == "on_hold":
+            held.append(card_id)
+        elif since:  # lifting a hold the terminal never had is pointless from version 0
+            unheld.append(card_id)
+    return RevocationDelta(from_version=since, to_version=to_version, revoked=tuple(revoked), held=tuple(held),
+                           unheld=tuple(unheld))
+
+
+def signed_revocation_delta(ledger: Ledger, since: int) -> bytes:
+    return sign_revocation_delta(revocation_delta(since), ledger.keys.root())
+
+
+# -- rules ----------------------------------------------------------------------------------------------------
+def rules_version() -> int:
+    row = store.RulesVersion.select().order_by(store.RulesVersion.version.desc()).first()
+    return int(row.version) if row else 0
+
+
+def current_rules() -> Rules:
+    """The latest loaded rules with the ledger's version number (the defaults as version 1 before any load)."""
+    row = store.RulesVersion.select().order_by(store.RulesVersion.version.desc()).first()
+    if row is None:
+        return Rules.from_mapping({**DEFAULT_RULES, "version": 1})
+    return Rules.from_mapping({**row.mapping, "version": int(row.version)})
+
+
+def signed_rules(ledger: Ledger) -> bytes:
+    return sign_document(current_rules().to_mapping(), RULES_CONTENT_TYPE, ledger.keys.root())
+
+
+# -- member snapshots -----------------------------------------------------------------------------------------
+def members_version() -> int:
+    return store.current("members")
+
+
+def member_snapshot(member: store.Member, now_s: int) -> dict[str, Any]:
+    state = projection.projected_state(member)
+    coupons = [coupon_dict(c) for c in store.Coupon.select().where(store.Coupon.member_id == member.member_id)
+               .order_by(store.Coupon.coupon_id)
+               if c.coupon_id not in state.used_coupons and int(c.valid_until) > now_s]
+    card_ids = [c.card_id for c in store.Card.select(store.Card.card_id).where(
+        (store.Card.member_id == member.member_id) & (store.Card.status.in_(["active", "on_hold"])))
+        .order_by(store.Card.issued_at, store.Card.card_id)]
+    return {
+        "member_id": member.member_id, "name": member.name, "phone": member.phone, "email": member.email,
+        "notes": member.notes, "prefs": dict(member.prefs or {}), "tier": state.tier.value,
+        "balance": state.balance, "points": state.points, "currency": state.currency,
+        "yearly_spend": state.yearly_spend, "coupons": coupons, "card_ids": card_ids,
+        "state": state.to_mapping(),
+    }
+
+
+def coupon_dict(c: store.Coupon) -> dict[str, Any]:
+    return {"coupon_id": c.coupon_id, "currency": c.currency, "amount_off": c.amount_off,
+            "percent_off_bp": c.percent_off_bp, "min_spend": c.min_spend, "valid_from": int(c.valid_from),
+            "valid_until": int(c.valid_until), "stackable": bool(c.stackable)}
+
+
+def members_delta(store_id: str, since: int, now_s: int) -> dict[str, Any]:
+    version = members_version()
+    if since > version:
+        since = 0
+    query = (store.Member.select().where((store.Member.store_id == store_id) & (store.Member.version > since))
+             .order_by(store.Member.member_id))
+    return {"version": version, "since": since, "store": store_id,
+            "members": [member_snapshot(m, now_s) for m in query]}
+
+
+def signed_members_delta(ledger: Ledger, store_id: str, since: int) -> bytes:
+    return sign_document(members_delta(store_id, since, ledger.now_s()), MEMBERS_CONTENT_TYPE, ledger.keys.root())

@@ -1,0 +1,325 @@
+"""The ledger's database: peewee models on a deferred proxy, SQLite by default, PostgreSQL by URL.
+
+The ledger is event-sourced: ``AppliedEntry`` rows (one per terminal journal entry, unique per terminal and
+sequence) are the source of truth for balances and points. ``MemberProjection`` is a derived cache of the fold of
+those entries over each member's opening state, updated in the same transaction as the entries it reflects;
+``ledger verify`` recomputes it from scratch.
+
+Other ledger modules (the alert store) add their tables with ``register_models`` so ``create_schema`` creates
+them too.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import peewee
+
+from terminal.errors import LedgerError
+
+db = peewee.DatabaseProxy()
+
+SQLITE_NAME = "ledger.sqlite3"
+
+SQLITE_PRAGMAS: dict[str, Any] = {
+    "journal_mode": "wal",
+    "synchronous": "full",  # an acked batch must survive a power cut
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+}
+
+
+class JSONField(peewee.TextField):
+    """A JSON document in a text column (portable across SQLite and PostgreSQL)."""
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+    def python_value(self, value: Any) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Counter(BaseModel):
+    """Named monotonic version counters (members, revocations, trust, rules). Bumped inside the transaction
+    that makes the change, so a row lock orders concurrent writers."""
+
+    name = peewee.CharField(primary_key=True, max_length=32)
+    value = peewee.BigIntegerField(default=0)
+
+
+class Member(BaseModel):
+    member_id = peewee.CharField(primary_key=True, max_length=40)
+    name = peewee.TextField()
+    phone = peewee.TextField(default="")
+    email = peewee.TextField(default="")
+    notes = peewee.TextField(default="")
+    prefs = JSONField(default="{}")
+    store_id = peewee.CharField(max_length=64, index=True)
+    opening_tier = peewee.CharField(max_length=16)  # the current tier is derived (MemberProjection)
+    currency = peewee.CharField(max_length=3)
+    opening_balance = peewee.BigIntegerField(default=0)  # minor units, set when the member is created
+    opening_points = peewee.BigIntegerField(default=0)
+    created_ms = peewee.BigIntegerField()
+    version = peewee.BigIntegerField(index=True)  # the "members" counter value of the last change
+
+
+class Card(BaseModel):
+    card_id = peewee.CharField(primary_key=True, max_length=40)
+    member_id = peewee.CharField(max_length=40, index=True)
+    tier = peewee.CharField(max_length=16)
+    status = peewee.CharField(max_length=16)  # terminal.core.members.CardStatus values
+    status_reason = peewee.TextField(default="")
+    kid = peewee.CharField(max_length=64)
+    issued_at = peewee.BigIntegerField()  # epoch seconds
+    expires_at = peewee.BigIntegerField()
+    replaced_by = peewee.CharField(max_length=40, null=True)
+    challenge = peewee.BooleanField(default=False)
+    card_public_key = peewee.BlobField(null=True)
+
+
+class Coupon(BaseModel):
+    coupon_id = peewee.CharField(primary_key=True, max_length=40)
+    member_id = peewee.CharField(max_length=40, index=True)
+    currency = peewee.CharField(max_length=3)
+    amount_off = peewee.BigIntegerField(null=True)
+    percent_off_bp = peewee.IntegerField(null=True)
+    min_spend = peewee.BigIntegerField(null=True)
+    valid_from = peewee.BigIntegerField(default=0)
+    valid_until = peewee.BigIntegerField(default=2**62)
+    stackable = peewee.BooleanField(default=False)
+    issued_ms = peewee.BigIntegerField()
+
+
+class Terminal(BaseModel):
+    terminal_id = peewee.CharField(primary_key=True, max_length=40)
+    name = peewee.TextField()
+    store_id = peewee.CharField(max_length=64)
+    identity_key = peewee.CharField(max_length=64, null=True)  # hex raw Ed25519 public key
+    hpke_suite = peewee.CharField(max_length=24, null=True)
+    status = peewee.CharField(max_length=16)  # pending, active, disabled, revoked
+    enroll_code_hash = peewee.CharField(max_length=64, null=True, unique=True)
+    code_expires_ms = peewee.BigIntegerField(null=True)
+    created_ms = peewee.BigIntegerField()
+    enrolled_ms = peewee.BigIntegerField(null=True)
+    last_seen_ms = peewee.BigIntegerField(null=True)
+    last_seq = peewee.BigIntegerField(default=0)
+    last_hash = peewee.BlobField(default=bytes(32))
+
+
+class AppliedEntry(BaseModel):
+    """One applied journal entry: the event store. Never updated, never deleted."""
+
+    id = peewee.BigAutoField()
+    terminal_id = peewee.CharField(max_length=40)
+    seq = peewee.BigIntegerField()
+    uuid = peewee.CharField(max_length=36, index=True)
+    prev_hash = peewee.BlobField()
+    hash = peewee.BlobField()
+    wall_ms = peewee.BigIntegerField()
+    mono_ns = peewee.BigIntegerField()
+    cashier_id = peewee.TextField(null=True)
+    kind = peewee.CharField(max_length=24)
+    payload = peewee.BlobField()  # canonical CBOR
+    member_id = peewee.CharField(max_length=40, null=True, index=True)
+    batch_id = peewee.CharField(max_length=64)
+    applied_ms = peewee.BigIntegerField()
+
+    class Meta:
+        indexes = ((("terminal_id", "seq"), True),)
+
+
+class AppliedBatch(BaseModel):
+    """Batch ids already applied, so a replay of a whole batch is recognised as such."""
+
+    terminal_id = peewee.CharField(max_length=40)
+    batch_id = peewee.CharField(max_length=64)
+    first_seq = peewee.BigIntegerField()
+    last_seq = peewee.BigIntegerField()
+    applied_ms = peewee.BigIntegerField()
+
+    class Meta:
+        indexes = ((("terminal_id", "batch_id"), True),)
+
+
+class MemberProjection(BaseModel):
+    """Derived: the member's state after folding every applied entry. ``state`` is the MemberState as JSON."""
+
+    member_id = peewee.CharField(primary_key=True, max_length=40)
+    balance = peewee.BigIntegerField()
+    points = peewee.BigIntegerField()
+    tier = peewee.CharField(max_length=16)
+    state = JSONField()
+    entries = peewee.BigIntegerField(default=0)
+
+
+class Revocation(BaseModel):
+    """Every change of a card's revocation/hold status, versioned. The latest row per card is its status."""
+
+    version = peewee.BigIntegerField(primary_key=True)
+    card_id = peewee.CharField(max_length=40, index=True)
+    status = peewee.CharField(max_length=16)  # revoked, on_hold, active (a hold lifted)
+    reason = peewee.TextField(default="")
+    changed_ms = peewee.BigIntegerField()
+
+
+class RulesVersion(BaseModel):
+    version = peewee.BigIntegerField(primary_key=True)
+    mapping = JSONField()  # Rules.to_mapping(), checked before it is stored
+    toml_text = peewee.TextField(default="")  # the file as loaded, for people
+    loaded_ms = peewee.BigIntegerField()
+    actor = peewee.TextField()
+
+
+class KeyRecord(BaseModel):
+    """Public facts about the ledger's keys; the private halves live in files under ``<ledger_dir>/keys``."""
+
+    kid = peewee.CharField(primary_key=True, max_length=64)
+    kind = peewee.CharField(max_length=24)  # root, issuer, hpke_x25519, hpke_mlkem768x25519
+    public_key = peewee.BlobField()
+    not_before = peewee.BigIntegerField()  # epoch seconds
+    not_after = peewee.BigIntegerField()
+    created_ms = peewee.BigIntegerField()
+    retired_ms = peewee.BigIntegerField(null=True)
+    current = peewee.BooleanField(default=False)
+
+
+class AuditLog(BaseModel):
+    """Append-only: every admin action and every applied or refused batch."""
+
+    id = peewee.BigAutoField()
+    at_ms = peewee.BigIntegerField(index=True)
+    actor = peewee.TextField()
+    action = peewee.CharField(max_length=48)
+    subject = peewee.TextField(default="")
+    details = JSONField(default="{}")
+
+
+class RejectedBatch(BaseModel):
+    id = peewee.BigAutoField()
+    at_ms = peewee.BigIntegerField(index=True)
+    terminal_id = peewee.CharField(max_length=40, null=True, index=True)
+    batch_id = peewee.CharField(max_length=64, null=True)
+    reason = peewee.CharField(max_length=32)
+    detail = peewee.TextField(default="")
+    seqs = JSONField(default="[]")
+    size = peewee.IntegerField(default=0)
+
+
+CORE_MODELS: list[type[peewee.Model]] = [
+    Counter, Member, Card, Coupon, Terminal, AppliedEntry, AppliedBatch, MemberProjection, Revocation,
+    RulesVersion, KeyRecord, AuditLog, RejectedBatch,
+]
+_extra_models: list[type[peewee.Model]] = []
+
+
+def register_models(*models: type[peewee.Model]) -> None:
+    """Add tables from another ledger module; they must use ``db`` (this module's proxy) as their database."""
+    for model in models:
+        if model not in _extra_models and model not in CORE_MODELS:
+            _extra_models.append(model)
+
+
+def all_models() -> list[type[peewee.Model]]:
+    return [*CORE_MODELS, *_extra_models]
+
+
+def is_postgres_url(url_or_path: str | Path | None) -> bool:
+    return isinstance(url_or_path, str) and url_or_path.startswith(("postgresql://", "postgres://"))
+
+
+def sqlite_path(ledger_dir: Path) -> Path:
+    return ledger_dir / SQLITE_NAME
+
+
+def _postgres(url: str) -> peewee.Database:
+    parsed = urlparse(url)
+    name = unquote(parsed.path.lstrip("/"))
+    if not name:
+        raise LedgerError(f"the PostgreSQL URL {_redact(url)} names no database (postgresql://host/dbname)")
+    params: dict[str, Any] = {}
+    if parsed.hostname:
+        params["host"] = unquote(parsed.hostname)
+    if parsed.port:
+        params["port"] = parsed.port
+    if parsed.username:
+        params["user"] = unquote(parsed.username)
+    if parsed.password:
+        params["password"] = unquote(parsed.password)
+    for part in filter(None, parsed.query.split("&")):
+        key, _, value = part.partition("=")
+        params[unquote(key)] = unquote(value)  # e.g. ?host=/tmp/socketdir for a unix socket
+    try:
+        import psycopg2  # noqa: F401  (fail early with a clear message)
+    except ImportError as exc:
+        raise LedgerError("PostgreSQL support needs psycopg2; install cardpos with the 'postgres' extra",
+                          orig=exc) from exc
+    return peewee.PostgresqlDatabase(name, autorollback=True, **params)
+
+
+def _redact(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url
+
+
+def open_ledger_db(url_or_path: str | Path) -> peewee.Database:
+    """Open (and bind the models to) the ledger database: a ``postgresql://`` URL, else a SQLite file path
+    (a directory means ``<dir>/ledger.sqlite3``)."""
+    database: peewee.Database
+    if is_postgres_url(url_or_path):
+        database = _postgres(str(url_or_path))
+    else:
+        path = Path(url_or_path)
+        if path.is_dir():
+            path = sqlite_path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        database = peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=10)
+    db.initialize(database)
+    try:
+        database.connect(reuse_if_open=True)
+    except peewee.OperationalError as exc:
+        raise LedgerError(f"cannot open the ledger database {_redact(str(url_or_path))}: {exc}".strip(),
+                          orig=exc) from exc
+    return database
+
+
+def is_postgres() -> bool:
+    return isinstance(db.obj, peewee.PostgresqlDatabase)
+
+
+def create_schema() -> None:
+    """Create every table (core and registered) that does not exist yet, and the version counters."""
+    with db.atomic():
+        db.create_tables(all_models(), safe=True)
+        for name in ("members", "revocations", "trust", "rules"):
+            Counter.insert(name=name, value=0).on_conflict_ignore().execute()
+
+
+def bump(name: str) -> int:
+    """Increment a counter inside the current transaction and return the new value. The UPDATE takes the
+    row lock first, so concurrent transactions get distinct, ordered values."""
+    Counter.update(value=Counter.value + 1).where(Counter.name == name).execute()
+    return int(Counter.get_by_id(name).value)
+
+
+def current(name: str) -> int:
+    row = Counter.get_or_none(Counter.name == name)
+    return int(row.value) if row else 0
+
+
+def atomic_write() -> Any:
+    """A write transaction that takes the write lock up front on SQLite (no upgrade deadlocks)."""
+    database = db.obj
+    if isinstance(database, peewee.SqliteDatabase):
+        return database.atomic("IMMEDIATE")
+    return db.atomic()
