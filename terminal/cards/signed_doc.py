@@ -15,7 +15,7 @@ from terminal.cards.cose import ALG_EDDSA, HDR_ALG, HDR_CONTENT_TYPE, CoseError,
 from terminal.cards.keys import public_key_from_bytes
 from terminal.errors import CardError
 
-MAX_DEPTH = 6
+MAX_DEPTH = 16  # rules and member snapshots nest a few levels; bounded all the same
 
 
 def sign_document(body: Any, content_type: str, root_key: Ed25519PrivateKey) -> bytes:
