@@ -9,7 +9,6 @@ the batch's own commit; a card whose stored value went below zero is then put on
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -18,11 +17,10 @@ from pathlib import Path
 
 import peewee
 
-from ledger import alert_store, delivery, events, store
+from ledger import admin, alert_store, delivery, events, publish, store
 from ledger.anomaly.engine import AnomalyEngine
 from ledger.anomaly.model import Finding
 from ledger.anomaly.thresholds import Thresholds
-from terminal.core.rules import Rules, rules_from_toml
 from terminal.errors import CardposError
 
 log = logging.getLogger("cardpos.ledger.alerts")
@@ -44,11 +42,9 @@ class DbLedgerView:
         return int(change.changed_ms) if change is not None else None
 
 
-def current_thresholds() -> tuple[int, Thresholds]:
+def current_thresholds() -> Thresholds:
     """The thresholds of the newest loaded rules (the shipped defaults before any are loaded)."""
-    latest = store.RulesVersion.select().order_by(store.RulesVersion.version.desc()).first()
-    rules = Rules.default() if latest is None else rules_from_toml(str(latest.toml_text))
-    return (0 if latest is None else int(latest.version)), Thresholds.from_mapping(rules.anomalies)
+    return Thresholds.from_mapping(publish.current_rules().anomalies)
 
 
 def _clock() -> int:
@@ -83,7 +79,7 @@ class AlertService:
     def _refresh_thresholds(self) -> None:
         version = store.current("rules")
         if version != self.rules_version:
-            self.rules_version, self.engine.thresholds = version, current_thresholds()[1]
+            self.rules_version, self.engine.thresholds = version, current_thresholds()
 
     def observe(self, event: events.LedgerEvent) -> list[alert_store.Recorded]:
         """Run the detectors on one event and record what they find (the ``ledger.events`` observer)."""
@@ -120,8 +116,6 @@ class AlertService:
             if card is None or card.status in ("on_hold", "revoked"):
                 continue
             try:
-                # imported here: the admin module imports much of the ledger, alerts must load without it
-                admin = importlib.import_module("ledger.admin")
                 admin.hold_card(card_id, "double_spend", actor="anomaly")
                 log.warning("card put on hold", extra={"fields": {"card": card_id, "reason": "double_spend"}})
             except (CardposError, peewee.DatabaseError):

@@ -73,6 +73,9 @@ class EmailConfig:
     sender: str = "cardpos@localhost"
     to: tuple[str, ...] = ()
     starttls: bool = False
+    """Upgrade the connection with STARTTLS (the server's certificate is verified)."""
+    cafile: str = ""
+    """Extra CA certificate file to trust for STARTTLS (a private mail relay's own CA)."""
     username: str = ""
     password: str = ""
     min_severity: Severity = Severity.WARNING
@@ -131,7 +134,8 @@ def parse_config(data: dict[str, Any], where: str = CONFIG_NAME) -> DeliveryConf
             raise ConfigError(f"{where}: email needs host and to (one address or a list)")
         email = EmailConfig(
             host=e["host"], port=_int(e, "port", 25, where, "email"), sender=str(e.get("from", "cardpos@localhost")),
-            to=tuple(to), starttls=bool(e.get("starttls", False)), username=str(e.get("username", "")),
+            to=tuple(to), starttls=bool(e.get("starttls", False)), cafile=str(e.get("cafile", "")),
+            username=str(e.get("username", "")),
             password=str(e.get("password", "")),
             min_severity=_severity(e.get("min_severity", default_sev), f"{where}: email.min_severity"),
             digest_s=_int(e, "digest_s", 60, where, "email"), max_per_hour=_int(e, "max_per_hour", 12, where, "email"),
@@ -312,7 +316,7 @@ def send_mail(cfg: EmailConfig, message: EmailMessage) -> None:
     try:
         with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s) as smtp:
             if cfg.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=ssl.create_default_context(cafile=cfg.cafile or None))
             if cfg.username:
                 smtp.login(cfg.username, cfg.password)
             smtp.send_message(message)

@@ -9,38 +9,12 @@ import pytest
 
 from ledger.anomaly import AnomalyEngine, MemoryState, Thresholds
 from ledger.anomaly.model import Finding, Severity
-from ledger.events import BatchApplied, BatchRejected, TerminalSeen
-from terminal.offline.entry import GENESIS_HASH, JournalEntry, make_entry
+from ledger.events import BatchRejected, TerminalSeen
+from terminal.offline.entry import JournalEntry
+from tests.fixtures.alerts import Chain
 
 T0 = 1_790_000_000_000  # a fixed epoch ms
 MIN = 60_000
-
-
-class Chain:
-    """One terminal's journal: entries chained exactly as the terminal would write them."""
-
-    def __init__(self, terminal_id: str, store_id: str = "S1", cashier: str | None = "c1") -> None:
-        self.terminal_id, self.store_id, self.cashier = terminal_id, store_id, cashier
-        self.seq, self.prev, self.mono = 0, GENESIS_HASH, 1_000_000_000
-        self.wall: int | None = None
-
-    def add(self, kind: str, payload: dict[str, Any], at_ms: int, *, cashier: str | None = "",
-            mono_step_ns: int | None = None) -> JournalEntry:
-        self.seq += 1
-        # by default the monotonic clock advances exactly as the wall clock (no reboot, no clock change)
-        step = (at_ms - self.wall) * 1_000_000 if self.wall is not None and at_ms > self.wall else 1_000_000
-        self.mono += mono_step_ns if mono_step_ns is not None else step
-        self.wall = at_ms
-        entry_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.terminal_id}/{self.seq}"))
-        entry = make_entry(terminal_id=self.terminal_id, seq=self.seq, prev_hash=self.prev, wall_ms=at_ms,
-                           mono_ns=self.mono, cashier_id=self.cashier if cashier == "" else cashier, kind=kind,
-                           payload=payload, entry_uuid=entry_uuid)
-        self.prev = entry.hash
-        return entry
-
-    def batch(self, entries: list[JournalEntry], received_ms: int | None = None) -> BatchApplied:
-        received = received_ms if received_ms is not None else max(e.wall_ms for e in entries)
-        return BatchApplied(self.terminal_id, self.store_id, f"b{entries[0].seq}", entries, received)
 
 
 class View:
