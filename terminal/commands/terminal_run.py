@@ -1,9 +1,86 @@
-"""cardpos terminal run: the cashier app."""
+"""cardpos terminal run: the cashier app.
+
+``build_services(settings)`` opens everything the app talks to (counter, store, reader, sync) so that
+``cardpos demo`` can build the very same app around a simulator; ``run_app`` runs it and closes them after.
+"""
 
 from __future__ import annotations
 
-from terminal.cliutil import Subparsers
+import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from terminal.cliutil import Subparsers, add_common, settings_from_args
+from terminal.config import Settings
+from terminal.errors import ConfigError
+
+if TYPE_CHECKING:
+    from terminal.ui.demo import DemoTapper
+    from terminal.ui.services import AppServices
 
 
 def register(subparsers: Subparsers) -> None:
-    """Add this module's commands (filled in by its issue)."""
+    parser = subparsers.add_parser(
+        "run", help="run the cashier and technician app",
+        description="Run the cashier and technician app (Textual, keyboard only, 80x24 or larger).",
+    )
+    add_common(parser)
+    parser.add_argument("--lang", choices=("en", "zh"), default=None,
+                        help="screen language (default: settings terminal.lang)")
+    parser.add_argument("--port", default=None,
+                        help="card reader pyserial URL, e.g. /dev/ttyUSB0 or /dev/pts/5 "
+                             "(default: settings reader.port)")
+    parser.add_argument("--no-sync", action="store_true", help="do not start background sync with the ledger")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    if args.port is not None:
+        settings.reader.port = args.port
+    lang = args.lang or settings.terminal.lang
+    services = build_services(settings, with_sync=not args.no_sync)
+    run_app(services, lang=lang)
+    return 0
+
+
+def build_services(settings: Settings, *, with_sync: bool = True,
+                   clock: Callable[[], int] | None = None) -> AppServices:
+    """Open the counter (and its store), the reader on ``settings.reader.port`` and, when the terminal is
+    enrolled and ``with_sync``, the sync service. Nothing is started: the app starts the reader and sync."""
+    from terminal.counter import open_counter
+    from terminal.documents import read_enrollment
+    from terminal.reader.device import ReaderDevice
+    from terminal.ui.services import AppServices, wall_ms
+
+    counter = open_counter(settings)
+    store = counter.store
+    services = AppServices(counter=counter, store=store, data_dir=settings.data_dir, clock=clock or wall_ms)
+    if settings.reader.port:
+        services.reader = ReaderDevice(
+            settings.reader.port, baud=settings.reader.baud, on_event=services.reader_events,
+            debounce_ms=settings.reader.debounce_ms, heartbeat_timeout_s=settings.reader.heartbeat_timeout_s,
+        )
+    enrollment = read_enrollment(settings.data_dir)
+    if with_sync and enrollment is not None:
+        from terminal.sync.service import SyncService, load_identity_key
+
+        services.sync = SyncService(store, enrollment, load_identity_key(settings.data_dir),
+                                    settings=settings.sync, on_status=services.sync_status)
+    test_card = settings.data_dir / "test_card.txt"
+    if test_card.exists():
+        services.test_card = test_card.read_bytes().strip()
+    services.on_close.append(getattr(counter, "close", store.close))
+    return services
+
+
+def run_app(services: AppServices, *, lang: str = "en", demo: DemoTapper | None = None) -> None:
+    from terminal.ui.app import CashierApp
+
+    if lang not in ("en", "zh"):
+        raise ConfigError(f"language {lang!r} is not supported (en or zh)")
+    app = CashierApp(services, lang=lang, demo=demo)
+    try:
+        app.run()
+    finally:
+        app.close_services()

@@ -1,0 +1,322 @@
+"""The cashier and technician app.
+
+Threads: the reader device delivers events on its own thread and the sync service reports status on its own;
+both reach the UI only through ``call_from_thread(post_message, ...)``. Card checks, journal writes and queries
+run in thread workers that post small messages back (``terminal/ui/messages.py``), so typing never waits for
+SQLite, a serial port or the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import deque
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from terminal.errors import CardposError
+from terminal.reader.events import CardPresented, ReaderEvent, ReaderStatus
+from terminal.ui.demo import DemoTapper
+from terminal.ui.i18n import Translator
+from terminal.ui.messages import (
+    QueueDepthRead,
+    ReaderEventArrived,
+    SyncStatusChanged,
+    TapFailed,
+    TapVerified,
+)
+from terminal.ui.services import AppServices
+from terminal.ui.widgets.status import StatusBar, TopBar
+
+SYNC_LOG_LINES = 50
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class CashierApp(App[None]):
+    CSS_PATH = "cashier.tcss"
+    TITLE = "cardpos"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(self, services: AppServices, *, lang: str = "en", demo: DemoTapper | None = None) -> None:
+        super().__init__()
+        self.services = services
+        self.tr = Translator(lang)
+        self.demo = demo
+        self.cashier: Any | None = None
+        self.shift_opened_ms: int | None = None
+        self.reader_state = "none" if services.reader is None else "reconnecting"
+        self.reader_detail = ""
+        self.sync_status: Any | None = services.sync_status.last
+        self.sync_log: deque[str] = deque(maxlen=SYNC_LOG_LINES)
+        self.queue_depth = 0
+        self.tap_in_progress = False
+        self.last_verdict: Any | None = None
+        self._closed = False
+
+    # -- start and stop -------------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        from terminal.ui.screens.signin import SignInScreen
+
+        self.services.reader_events.attach(self._from_reader_thread)
+        self.services.sync_status.attach(self._from_sync_thread)
+        if isinstance(self.services.reader_events.last, ReaderStatus):
+            self.reader_state = self.services.reader_events.last.state.value
+        self.push_screen(SignInScreen())
+        self.set_interval(1.0, self.refresh_status)
+        self.set_interval(5.0, self._read_queue_depth)
+        self._read_queue_depth()
+        self._start_services()
+
+    @work(thread=True, group="services")
+    def _start_services(self) -> None:
+        # Opening a serial port or the first sync can take seconds: never on the UI thread.
+        if self.services.reader is not None:
+            try:
+                self.services.reader.start()
+            except CardposError as exc:
+                self.post_message(ReaderEventArrived(_status_error(str(exc))))
+        if self.services.sync is not None:
+            try:
+                self.services.sync.start()
+            except CardposError as exc:
+                self.post_message(TapFailed(str(exc)))
+
+    def on_unmount(self) -> None:
+        self.close_services()
+
+    def close_services(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.services.reader_events.attach(None)
+        self.services.sync_status.attach(None)
+        for service in (self.services.reader, self.services.sync):
+            if service is not None:
+                # Shutting down: a device that fails to close has nothing left to tell the cashier.
+                with contextlib.suppress(CardposError):
+                    service.stop()
+        for hook in self.services.on_close:
+            hook()
+
+    # -- events from other threads ----------------------------------------------------------------------------
+    def _from_reader_thread(self, event: ReaderEvent) -> None:
+        # RuntimeError: the app is not running (starting or closing); the event has no screen to go to.
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(self.post_message, ReaderEventArrived(event))
+
+    def _from_sync_thread(self, status: Any) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.call_from_thread(self.post_message, SyncStatusChanged(status))
+
+    def on_reader_event_arrived(self, message: ReaderEventArrived) -> None:
+        event = message.event
+        if isinstance(event, ReaderStatus):
+            self.reader_state = event.state.value
+            self.reader_detail = event.detail
+            self.refresh_status()
+        elif isinstance(event, CardPresented):
+            self.check_card(event.token, manual=False, challenge_capable=event.challenge_capable)
+
+    def on_sync_status_changed(self, message: SyncStatusChanged) -> None:
+        status = message.status
+        previous = self.sync_status
+        self.sync_status = status
+        self.queue_depth = int(getattr(status, "queue_depth", self.queue_depth))
+        error = getattr(status, "last_error", None)
+        if error and (previous is None or getattr(previous, "last_error", None) != error):
+            self.sync_log.append(f"{self.clock_text('%H:%M:%S')} {error}")
+        elif status.last_sync_ms and (previous is None or previous.last_sync_ms != status.last_sync_ms):
+            self.sync_log.append(f"{self.clock_text('%H:%M:%S')} {self.tr('tech.sync_ok', depth=self.queue_depth)}")
+        self.refresh_status()
+
+    @work(thread=True, exclusive=True, group="queue")
+    def _read_queue_depth(self) -> None:
+        try:
+            depth = int(self.services.store.journal.queue_depth)
+        except CardposError:
+            return
+        self.post_message(QueueDepthRead(depth))
+
+    def on_queue_depth_read(self, message: QueueDepthRead) -> None:
+        self.queue_depth = message.depth
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        for screen in self.screen_stack:
+            for bar in screen.query(TopBar):
+                bar.update_status()
+            for status in screen.query(StatusBar):
+                status.update_status()
+
+    def clock_text(self, fmt: str = "%H:%M") -> str:
+        from terminal.ui.widgets.status import clock_text
+
+        return clock_text(self, self.services.clock(), fmt)
+
+    # -- cashiers ----------------------------------------------------------------------------------------------
+    def authenticate(self, cashier_id: str, pin: str) -> Any:
+        """Check a PIN (called from a worker thread). Raises a CardposError with the reason, e.g. lockout."""
+        return self.services.store.cashiers.authenticate(cashier_id, pin, now=self.services.clock())
+
+    def signed_in(self, cashier: Any) -> None:
+        from terminal.ui.screens.idle import IdleScreen
+
+        self.cashier = cashier
+        if self.shift_opened_ms is None:
+            self.shift_opened_ms = self.services.clock()
+        self.switch_screen(IdleScreen())
+        self.refresh_status()
+
+    def sign_out(self) -> None:
+        from terminal.ui.screens.signin import SignInScreen
+
+        self.cashier = None
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(SignInScreen())
+
+    def close_shift(self, report_text: str) -> None:
+        """Keep the Z-report as a file next to the receipts, start a new shift, and sign out."""
+        self._save_z(report_text)
+        self.shift_opened_ms = None
+        self.sign_out()
+
+    @work(thread=True, group="receipts")
+    def _save_z(self, report_text: str) -> None:
+        self.save_receipt("z_report", _Text(report_text))
+
+    def open_technician(self) -> None:
+        from terminal.ui.screens.dialogs import SupervisorScreen
+        from terminal.ui.screens.technician import TechnicianScreen
+
+        if self.cashier is not None and self.cashier.role in {"technician", "supervisor"}:
+            self.push_screen(TechnicianScreen())
+            return
+
+        def approved(supervisor_id: str | None) -> None:
+            if supervisor_id:
+                self.push_screen(TechnicianScreen())
+
+        self.push_screen(SupervisorScreen(self.tr("tech.needs_role"), roles=("technician", "supervisor")),
+                         approved)
+
+    # -- navigation --------------------------------------------------------------------------------------------
+    def return_to_idle(self) -> None:
+        from terminal.ui.screens.idle import IdleScreen
+
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, IdleScreen):
+            self.pop_screen()
+
+    # -- card taps ---------------------------------------------------------------------------------------------
+    def accepts_tap(self) -> bool:
+        from terminal.ui.screens.idle import IdleScreen
+        from terminal.ui.screens.manual import ManualEntryScreen
+        from terminal.ui.screens.member import MemberScreen
+        from terminal.ui.screens.refusal import RefusalScreen
+
+        return self.cashier is not None and isinstance(
+            self.screen, IdleScreen | RefusalScreen | ManualEntryScreen | MemberScreen)
+
+    def check_card(self, token: bytes, *, manual: bool, challenge_capable: bool = False) -> None:
+        if not self.accepts_tap():
+            self.notify(self.tr("tap.not_now"), severity="warning")
+            return
+        if self.tap_in_progress:
+            return  # one card at a time; the reader already debounces repeats of the same card
+        self.tap_in_progress = True
+        self._set_checking(True)
+        challenge = self.services.reader.challenge if challenge_capable and self.services.reader else None
+        self._verify(token, manual, challenge)
+
+    def _set_checking(self, checking: bool) -> None:
+        from terminal.ui.screens.idle import IdleScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, IdleScreen) and screen.is_mounted:
+                screen.set_checking(checking)
+
+    @work(thread=True, exclusive=True, group="tap")
+    def _verify(self, token: bytes, manual: bool, challenge: Any) -> None:
+        try:
+            result = self.services.counter.tap(token, manual=manual, challenge=challenge)
+        except CardposError as exc:
+            self.post_message(TapFailed(str(exc)))
+            return
+        self.post_message(TapVerified(result, manual))
+
+    def on_tap_verified(self, message: TapVerified) -> None:
+        from terminal.ui.screens.member import MemberScreen
+        from terminal.ui.screens.refusal import RefusalScreen
+
+        self.tap_in_progress = False
+        self._set_checking(False)
+        result = message.result
+        verdict = result.verdict
+        self.last_verdict = verdict
+        self.return_to_idle()
+        if self.services.reader is not None:
+            self._feedback(bool(verdict.accepted))
+        if verdict.accepted and result.member is not None:
+            self.push_screen(MemberScreen(result.member))
+        else:
+            self.push_screen(RefusalScreen(verdict.reason, manual=message.manual))
+        self._read_queue_depth()
+
+    def on_tap_failed(self, message: TapFailed) -> None:
+        from terminal.ui.screens.dialogs import DeclineScreen
+
+        self.tap_in_progress = False
+        self._set_checking(False)
+        self.push_screen(DeclineScreen(message.text, "failed"))
+
+    @work(thread=True, group="reader-feedback")
+    def _feedback(self, accepted: bool) -> None:
+        # A missed beep is not worth interrupting the cashier; diagnostics show the reader state.
+        reader = self.services.reader
+        if reader is not None:
+            with contextlib.suppress(CardposError):
+                reader.feedback(accepted)
+
+    # -- demo ---------------------------------------------------------------------------------------------------
+    def demo_tap(self, index: int) -> None:
+        self._demo_tap(index)
+
+    @work(thread=True, group="demo")
+    def _demo_tap(self, index: int) -> None:
+        if self.demo is not None:
+            self.demo.tap(index)
+
+    # -- receipts -----------------------------------------------------------------------------------------------
+    def save_receipt(self, kind: str, receipt: Any) -> Path | None:
+        """Write the plain-text receipt into receipts/ (called from a worker thread)."""
+        text = receipt.to_text() if hasattr(receipt, "to_text") else str(receipt)
+        ident = str(getattr(receipt, "uuid", "") or getattr(receipt, "entry_uuid", "") or "")
+        stamp = self.clock_text("%Y%m%d-%H%M%S")
+        name = _SAFE_NAME.sub("_", f"{stamp}-{kind}-{ident[:8] or 'receipt'}") + ".txt"
+        folder = self.services.receipts_dir
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        except OSError:
+            return None  # the receipt is on screen and the operation is journaled; a full disk must not undo that
+        return path
+
+
+class _Text:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def to_text(self) -> str:
+        return self.text
+
+
+def _status_error(detail: str) -> ReaderStatus:
+    from terminal.reader.events import ReaderState
+
+    return ReaderStatus(ReaderState.ERROR, detail)

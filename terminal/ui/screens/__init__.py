@@ -1,0 +1,1 @@
+"""The app's screens; each module holds one screen (or one family of small dialogs)."""

@@ -1,0 +1,39 @@
+"""The receipt of a journaled operation, as printed, plus where its text file was written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Static
+
+from terminal.ui.screens.base import CashierScreen
+
+
+class ReceiptScreen(CashierScreen):
+    TITLE_KEY = "receipt.title"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "done", "Done"), Binding("escape", "done", "Done", show=False),
+    ]
+
+    def __init__(self, kind: str, receipt: Any, path: Path | None) -> None:
+        super().__init__()
+        self.kind = kind
+        self.receipt = receipt
+        self.path = path
+
+    def compose_body(self) -> Iterable[Widget]:
+        tr = self.tr
+        yield Static(tr("receipt.approved", kind=tr(f"kind.{self.kind}")), id="receipt-approved")
+        with VerticalScroll(id="receipt-scroll"):
+            yield Static(self.receipt.to_text(), id="receipt-text", markup=False)
+        saved = tr("receipt.saved", path=self.path.name) if self.path else tr("receipt.not_saved")
+        yield Static(saved, id="receipt-file", classes="hint")
+
+    def action_done(self) -> None:
+        # Back to the member with their new figures (the operation screen was replaced by this one).
+        self.dismiss(None)

@@ -1,0 +1,162 @@
+"""The sale: amount on the keypad, tier discount applied by itself, a coupon, points, a tender, confirm.
+
+Every change re-quotes the sale in a worker (the same check the sale itself runs), so the cashier sees the
+discounts, the net, the points earned — or why it would be declined — before pressing Enter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Static
+
+from terminal.core.loyalty import TENDERS
+from terminal.core.money import Money
+from terminal.ui import ops
+from terminal.ui.messages import DataLoaded, OperationDeclined, OperationDone, OperationFailed
+from terminal.ui.screens.base import CashierScreen
+from terminal.ui.view import coupon_text, member_facts
+from terminal.ui.widgets.amount import AmountEntry, NumberEntry
+
+
+class SaleScreen(CashierScreen):
+    TITLE_KEY = "sale.title"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "confirm", "Confirm"),
+        Binding("c", "coupon", "Coupon"),
+        Binding("t", "tender", "Tender"),
+        Binding("tab", "app.focus_next", "Amount/points", show=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, view: Any) -> None:
+        super().__init__()
+        self.facts = member_facts(view)
+        self.currency = self.facts.balance.currency
+        self.coupon_index = -1  # -1: no coupon; else an index into facts.coupons
+        self.tender = TENDERS[0]
+        self.quote: Any | None = None
+        self.quote_problem: str | None = None
+
+    def compose_body(self) -> Iterable[Widget]:
+        tr = self.tr
+        f = self.facts
+        yield Static(tr("sale.for", name=f.name, tier=tr(f"tier.{f.tier}"), balance=str(f.balance),
+                        points=f"{f.points:,}"), id="sale-member")
+        with Horizontal(id="sale-entries"):
+            with Vertical():
+                yield Static(tr("sale.amount"))
+                yield AmountEntry(self.currency, id="sale-amount")
+            with Vertical():
+                yield Static(tr("sale.points"))
+                yield NumberEntry(suffix=tr("sale.points_unit"), id="sale-points")
+        yield Static(id="sale-choices")
+        yield Static(id="sale-quote")
+        yield Static(tr("sale.keys"), classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#sale-amount", AmountEntry).focus()
+        self.show_choices()
+        self.show_quote()
+
+    # -- choices --------------------------------------------------------------------------------------------
+    @property
+    def coupon_ids(self) -> list[str]:
+        return [] if self.coupon_index < 0 else [self.facts.coupons[self.coupon_index].coupon_id]
+
+    def show_choices(self) -> None:
+        tr = self.tr
+        coupon = (coupon_text(self.facts.coupons[self.coupon_index]) if self.coupon_index >= 0
+                  else tr("sale.no_coupon"))
+        self.query_one("#sale-choices", Static).update(
+            tr("sale.choices", coupon=coupon, tender=tr(f"tender.{self.tender}")))
+
+    def action_coupon(self) -> None:
+        if not self.facts.coupons:
+            self.notify(self.tr("sale.no_coupons_held"))
+            return
+        self.coupon_index += 1
+        if self.coupon_index >= len(self.facts.coupons):
+            self.coupon_index = -1
+        self.changed()
+
+    def action_tender(self) -> None:
+        self.tender = TENDERS[(TENDERS.index(self.tender) + 1) % len(TENDERS)]
+        self.changed()
+
+    def on_number_entry_changed(self, _: NumberEntry.Changed) -> None:
+        self.changed()
+
+    def changed(self) -> None:
+        self.quote = None
+        self.quote_problem = None
+        self.show_choices()
+        amount = self.query_one("#sale-amount", AmountEntry).amount
+        if amount is not None:
+            self.load("quote", self._call(ops.quote_sale, amount))
+        self.show_quote()
+
+    def _call(self, builder: Any, amount: Money) -> ops.Call:
+        call: ops.Call = builder(
+            self.capp.services.counter, self.facts.card_id, amount, coupons=self.coupon_ids,
+            points=self.query_one("#sale-points", NumberEntry).integer, tender=self.tender,
+            cashier=self.capp.cashier)
+        return call
+
+    # -- quote ----------------------------------------------------------------------------------------------
+    def on_data_loaded(self, message: DataLoaded) -> None:
+        if message.what == "quote":
+            self.quote = message.value
+            self.quote_problem = None
+            self.show_quote()
+
+    def on_operation_declined(self, message: OperationDeclined) -> None:
+        if message.kind == "quote":
+            # A preview that would be declined is shown in place; the dialog is for a confirmed sale.
+            self.quote = None
+            self.quote_problem = message.text
+            self.show_quote()
+            message.prevent_default()  # handled here: the base screen's decline dialog is not wanted
+
+    def on_operation_failed(self, message: OperationFailed) -> None:
+        if message.kind == "quote":
+            self.quote_problem = message.text
+            self.show_quote()
+            message.prevent_default()
+
+    def show_quote(self) -> None:
+        tr = self.tr
+        widget = self.query_one("#sale-quote", Static)
+        if self.quote_problem:
+            widget.update(tr("sale.would_decline", text=self.quote_problem))
+            widget.set_class(True, "warn")
+            return
+        widget.set_class(False, "warn")
+        q = self.quote
+        if q is None:
+            widget.update(tr("sale.enter_amount"))
+            return
+        widget.update(tr(
+            "sale.quote", gross=str(q.gross), tier=str(q.tier_disc), coupon=str(q.coupon_disc), points=str(q.pts_disc),
+            net=str(q.net), earn=q.pts_earn, redeem=q.pts_redeem, tender=tr(f"tender.{q.tender}")))
+
+    # -- confirm --------------------------------------------------------------------------------------------
+    def action_confirm(self) -> None:
+        amount = self.query_one("#sale-amount", AmountEntry).amount
+        if amount is None:
+            self.notify(self.tr("sale.enter_amount"), severity="warning")
+            return
+        self.start_operation("sale", self._call(ops.sale, amount))
+
+    def on_operation_done(self, message: OperationDone) -> None:
+        from terminal.ui.screens.receipt import ReceiptScreen
+
+        self.busy = False
+        self.capp.switch_screen(ReceiptScreen(message.kind, message.receipt, message.path))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

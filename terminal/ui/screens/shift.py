@@ -1,0 +1,57 @@
+"""Shift close: the Z-report since the shift opened, then sign-out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Static
+
+from terminal.ui import ops
+from terminal.ui.messages import DataLoaded
+from terminal.ui.screens.base import CashierScreen
+
+
+class ShiftScreen(CashierScreen):
+    TITLE_KEY = "shift.title"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "close_shift", "Close shift"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def compose_body(self) -> Iterable[Widget]:
+        tr = self.tr
+        yield Static(id="shift-since", classes="section")
+        with VerticalScroll(id="z-scroll"):
+            yield Static(tr("shift.loading"), id="z-report", markup=False)
+        yield Static(tr("shift.keys"), classes="hint")
+
+    def on_mount(self) -> None:
+        since = self.capp.shift_opened_ms or 0
+        from terminal.ui.widgets.status import clock_text
+
+        self.query_one("#shift-since", Static).update(
+            self.tr("shift.since", at=clock_text(self.capp, since, "%Y-%m-%d %H:%M")))
+        self.load("z", ops.z_report(self.capp.services.counter, since))
+
+    def on_data_loaded(self, message: DataLoaded) -> None:
+        if message.what == "z":
+            report = message.value
+            text = report.to_text() if hasattr(report, "to_text") else str(report)
+            self.query_one("#z-report", Static).update(text)
+            self.report_text = text
+
+    def action_close_shift(self) -> None:
+        from terminal.ui.screens.dialogs import ConfirmScreen
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.capp.close_shift(getattr(self, "report_text", ""))
+
+        self.capp.push_screen(ConfirmScreen(self.tr("shift.confirm_close")), answer)
+
+    def action_back(self) -> None:
+        self.dismiss(None)

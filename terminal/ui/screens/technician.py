@@ -1,0 +1,143 @@
+"""The technician screen: reader diagnostics, sync status and log, document versions, and a self-test that
+taps a test card through the real verify path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from textual import work
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Static
+
+from terminal.errors import CardposError
+from terminal.ui.messages import DataLoaded, OperationFailed
+from terminal.ui.screens.base import CashierScreen
+from terminal.ui.widgets.status import clock_text
+
+
+class TechnicianScreen(CashierScreen):
+    TITLE_KEY = "tech.title"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "sync_now", "Sync now"),
+        Binding("t", "self_test", "Self-test"),
+        Binding("p", "probe", "Probe reader"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def compose_body(self) -> Iterable[Widget]:
+        tr = self.tr
+        with Horizontal(id="tech-top"):
+            with Vertical(classes="tech-box"):
+                yield Static(tr("tech.reader"), classes="section")
+                yield Static(id="tech-reader", markup=False)
+            with Vertical(classes="tech-box"):
+                yield Static(tr("tech.documents"), classes="section")
+                yield Static(tr("shift.loading"), id="tech-docs", markup=False)
+        yield Static(tr("tech.sync"), classes="section")
+        yield Static(id="tech-sync", markup=False)
+        yield Static(tr("tech.selftest"), classes="section")
+        yield Static(tr("tech.selftest_idle"), id="tech-selftest")
+
+    def on_mount(self) -> None:
+        self.show_reader()
+        self.show_sync()
+        self.load("documents", self._documents)
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        self.show_reader()
+        self.show_sync()
+
+    def _documents(self) -> dict[str, Any]:
+        store = self.capp.services.store
+        versions: dict[str, Any] = dict(store.sync_state.document_versions())
+        return versions
+
+    def show_reader(self) -> None:
+        tr = self.tr
+        reader = self.capp.services.reader
+        if reader is None:
+            self.query_one("#tech-reader", Static).update(tr("tech.no_reader"))
+            return
+        s = reader.stats
+        lines = [
+            tr("tech.port", port=s.port, baud=s.baud),
+            tr("tech.state", state=tr(f"reader_state.{s.state.value}")),
+            tr("tech.frames", frames=s.frames, crc=s.crc_errors, resyncs=s.resyncs),
+            tr("tech.reconnects", n=s.reconnects, cards=s.cards),
+            tr("tech.last_raw", hex=(s.last_raw_hex[:28] + "…") if len(s.last_raw_hex) > 28 else s.last_raw_hex),
+            tr("tech.last_error", error=s.last_error or tr("member.none")),
+        ]
+        self.query_one("#tech-reader", Static).update("\n".join(lines))
+
+    def show_sync(self) -> None:
+        tr = self.tr
+        status = self.capp.sync_status
+        if status is None:
+            text = tr("tech.no_sync")
+        else:
+            last = clock_text(self.capp, status.last_sync_ms, "%H:%M:%S") if status.last_sync_ms else "—"
+            text = tr("tech.sync_line", online=tr("tech.online") if status.online else tr("tech.offline"),
+                      depth=status.queue_depth, last=last, error=status.last_error or tr("member.none"))
+        log = list(self.capp.sync_log)[-3:]
+        self.query_one("#tech-sync", Static).update("\n".join([text, *log]))
+
+    def on_data_loaded(self, message: DataLoaded) -> None:
+        tr = self.tr
+        if message.what == "documents":
+            versions = message.value
+            names = ("trust_list", "revocations", "rules", "members")
+            self.query_one("#tech-docs", Static).update("\n".join(
+                tr("tech.doc_version", name=tr(f"doc.{name}"), version=versions.get(name, 0)) for name in names))
+        elif message.what == "selftest":
+            verdict = message.value.verdict
+            if verdict.accepted:
+                self.query_one("#tech-selftest", Static).update(tr("tech.selftest_ok"))
+            else:
+                self.query_one("#tech-selftest", Static).update(
+                    tr("tech.selftest_bad", reason=tr(f"reason.{verdict.reason.value}")))
+        elif message.what == "sync":
+            self.notify(tr("tech.sync_done"))
+            self.load("documents", self._documents)
+
+    def on_operation_failed(self, message: OperationFailed) -> None:
+        if message.kind == "selftest":
+            self.query_one("#tech-selftest", Static).update(self.tr("tech.selftest_failed", text=message.text))
+            message.prevent_default()
+
+    def action_sync_now(self) -> None:
+        sync = self.capp.services.sync
+        if sync is None:
+            self.notify(self.tr("tech.no_sync"), severity="warning")
+            return
+        self.load("sync", sync.sync_once)
+
+    def action_self_test(self) -> None:
+        token = self.capp.services.test_card
+        if token is None:
+            self.query_one("#tech-selftest", Static).update(self.tr("tech.selftest_no_card"))
+            return
+        self.query_one("#tech-selftest", Static).update(self.tr("tech.selftest_running"))
+        counter = self.capp.services.counter
+        self.load("selftest", lambda: counter.tap(token, manual=False, challenge=None))
+
+    def action_probe(self) -> None:
+        reader = self.capp.services.reader
+        if reader is None:
+            self.notify(self.tr("tech.no_reader"), severity="warning")
+            return
+        self._probe(reader)
+
+    @work(thread=True, group="probe")
+    def _probe(self, reader: Any) -> None:
+        try:
+            reader.request_status()
+        except CardposError as exc:
+            self.post_message(OperationFailed("probe", str(exc)))
+
+    def action_back(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,101 @@
+"""Top-up: the amount on the keypad, an external tender, and the bonus the rules add."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.widget import Widget
+from textual.widgets import Static
+
+from terminal.core.loyalty import EXTERNAL_TENDERS
+from terminal.ui import ops
+from terminal.ui.messages import DataLoaded, OperationDeclined, OperationDone
+from terminal.ui.screens.base import CashierScreen
+from terminal.ui.view import member_facts
+from terminal.ui.widgets.amount import AmountEntry, NumberEntry
+
+
+class TopUpScreen(CashierScreen):
+    TITLE_KEY = "topup.title"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "confirm", "Confirm"),
+        Binding("t", "tender", "Tender"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, view: Any) -> None:
+        super().__init__()
+        self.facts = member_facts(view)
+        self.tender = EXTERNAL_TENDERS[0]
+        self.quote: Any | None = None
+        self.problem: str | None = None
+
+    def compose_body(self) -> Iterable[Widget]:
+        tr = self.tr
+        f = self.facts
+        yield Static(tr("topup.for", name=f.name, balance=str(f.balance)), id="topup-member")
+        yield Static(tr("topup.amount"))
+        yield AmountEntry(f.balance.currency, id="topup-amount")
+        yield Static(id="topup-tender")
+        yield Static(id="topup-quote")
+        yield Static(tr("topup.keys"), classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#topup-amount", AmountEntry).focus()
+        self.show()
+
+    def action_tender(self) -> None:
+        self.tender = EXTERNAL_TENDERS[(EXTERNAL_TENDERS.index(self.tender) + 1) % len(EXTERNAL_TENDERS)]
+        self.on_number_entry_changed(None)
+
+    def on_number_entry_changed(self, _: NumberEntry.Changed | None) -> None:
+        self.quote = None
+        self.problem = None
+        amount = self.query_one("#topup-amount", AmountEntry).amount
+        if amount is not None:
+            self.load("quote", ops.quote_topup(self.capp.services.counter, self.facts.card_id, amount,
+                                               tender=self.tender, cashier=self.capp.cashier))
+        self.show()
+
+    def on_data_loaded(self, message: DataLoaded) -> None:
+        if message.what == "quote":
+            self.quote = message.value
+            self.show()
+
+    def on_operation_declined(self, message: OperationDeclined) -> None:
+        if message.kind == "quote":
+            self.problem = message.text
+            self.show()
+            message.prevent_default()
+
+    def show(self) -> None:
+        tr = self.tr
+        self.query_one("#topup-tender", Static).update(tr("topup.tender", tender=tr(f"tender.{self.tender}")))
+        widget = self.query_one("#topup-quote", Static)
+        if self.problem:
+            widget.update(tr("sale.would_decline", text=self.problem))
+        elif self.quote is not None:
+            q = self.quote
+            widget.update(tr("topup.quote", amount=str(q.amount), bonus=str(q.bonus),
+                             total=str(q.amount + q.bonus)))
+        else:
+            widget.update(tr("sale.enter_amount"))
+
+    def action_confirm(self) -> None:
+        amount = self.query_one("#topup-amount", AmountEntry).amount
+        if amount is None:
+            self.notify(self.tr("sale.enter_amount"), severity="warning")
+            return
+        self.start_operation("topup", ops.topup(self.capp.services.counter, self.facts.card_id, amount,
+                                                tender=self.tender, cashier=self.capp.cashier))
+
+    def on_operation_done(self, message: OperationDone) -> None:
+        from terminal.ui.screens.receipt import ReceiptScreen
+
+        self.busy = False
+        self.capp.switch_screen(ReceiptScreen(message.kind, message.receipt, message.path))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,95 @@
+"""The two always-visible bars: the top bar (screen title, cashier, clock) and the status bar (reader,
+network, sync queue, last sync). Every state is spelled out in words; colour only repeats what the words say.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from terminal.ui.app import CashierApp
+
+
+def clock_text(app: CashierApp, epoch_ms: int, fmt: str = "%H:%M") -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=app.services.tz).strftime(fmt)
+
+
+class TopBar(Horizontal):
+    """``cardpos · <title>`` on the left, ``<cashier> · <time>`` on the right."""
+
+    DEFAULT_CSS = """
+    TopBar { height: 1; dock: top; }
+    TopBar #top-title { width: 1fr; }
+    TopBar #top-right { width: auto; }
+    """
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self._title = title
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title, id="top-title")
+        yield Static("", id="top-right")
+
+    def on_mount(self) -> None:
+        self.update_status()
+
+    def update_status(self) -> None:
+        app = cast("CashierApp", self.app)
+        tr = app.tr
+        now = clock_text(app, app.services.clock(), "%Y-%m-%d %H:%M:%S")
+        who = tr("status.no_cashier")
+        if app.cashier is not None:
+            who = tr("status.cashier", name=app.cashier.name, role=tr(f"role.{app.cashier.role}"))
+        self.query_one("#top-right", Static).update(f"{who} · {now}")
+
+
+class StatusBar(Static):
+    """Reader, network, queue depth and last sync, each with a text label."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: auto; max-height: 2; }
+    """
+
+    def on_mount(self) -> None:
+        self.update_status()
+
+    def update_status(self) -> None:
+        self.update(self.render_status())
+
+    def render_status(self) -> Text:
+        app = cast("CashierApp", self.app)
+        tr = app.tr
+        parts: list[tuple[str, str]] = []
+        reader_state = app.reader_state
+        reader_style = {"connected": "status-ok", "reconnecting": "status-warn"}.get(reader_state, "status-bad")
+        parts.append((tr("status.reader", state=tr(f"reader_state.{reader_state}")), reader_style))
+        sync = app.sync_status
+        if sync is None:
+            parts.append((tr("status.net_none"), "status-warn"))
+        elif sync.online:
+            parts.append((tr("status.net_online"), "status-ok"))
+        elif sync.offline_since_ms:
+            parts.append((tr("status.net_offline_since", since=clock_text(app, sync.offline_since_ms)), "status-bad"))
+        else:
+            parts.append((tr("status.net_offline"), "status-bad"))
+        parts.append((tr("status.queue", depth=app.queue_depth), "status-warn" if app.queue_depth else "status-ok"))
+        if sync is not None and sync.last_sync_ms:
+            parts.append((tr("status.last_sync", at=clock_text(app, sync.last_sync_ms)), ""))
+        else:
+            parts.append((tr("status.never_synced"), ""))
+        text = Text()
+        for i, (words, css_class) in enumerate(parts):
+            if i:
+                text.append(" │ ", style="dim")
+            style = self.get_component_rich_style(css_class, partial=True) if css_class else ""
+            text.append(words, style=style)
+        return text
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"status-ok", "status-warn", "status-bad"}
