@@ -1,9 +1,459 @@
-"""cardpos ledger ...: init, serve, member, card, terminal, rules, verify."""
+"""cardpos ledger ...: init, serve, member, card, coupon, terminal, rules, keys, verify, audit.
+
+Wiring only: parse, open the ledger, call ``ledger.admin`` / ``ledger.server``, print. Every command takes
+``--ledger-dir`` (default ``<data_dir>/ledger``) and ``--db`` (default: the database chosen at init).
+"""
 
 from __future__ import annotations
 
-from terminal.cliutil import Subparsers
+import argparse
+import getpass
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from terminal import locations
+from terminal.cliutil import Subparsers, add_common, emit, settings_from_args
+from terminal.core.members import Tier
+from terminal.core.money import Money
+from terminal.errors import LedgerError
+
+Handler = Callable[[argparse.Namespace], int]
 
 
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "admin"
+
+
+def _ledger_dir(args: argparse.Namespace) -> Path:
+    if args.ledger_dir is not None:
+        return Path(args.ledger_dir)
+    return locations.ledger_dir(settings_from_args(args).data_dir)
+
+
+def _open(args: argparse.Namespace) -> Path:
+    from ledger.home import open_ledger
+
+    ledger_dir = _ledger_dir(args)
+    open_ledger(ledger_dir, args.db)
+    return ledger_dir
+
+
+def _common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    add_common(parser)
+    parser.add_argument("--ledger-dir", type=Path, default=None,
+                        help="ledger directory (default: <data dir>/ledger)")
+    parser.add_argument("--db", default=None,
+                        help="database: postgresql://user@host/db or a SQLite file (default: as chosen at init)")
+    parser.add_argument("--actor", default=_default_actor(), help="who is acting, for the audit log")
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _group(subparsers: Subparsers, name: str, help_text: str) -> Subparsers:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    sub = parser.add_subparsers(dest=f"ledger_{name}_command", metavar="COMMAND", parser_class=type(parser))
+
+    def show_help(_: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(handler=show_help)
+    return sub
+
+
+def _command(subparsers: Subparsers, name: str, help_text: str, handler: Handler,
+             json_flag: bool = True) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    _common(parser, json_flag=json_flag)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _prefs(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise LedgerError(f"preference {pair!r} must look like key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _basis_points(text: str) -> int:
+    """'12.5' (percent) -> 1250 basis points, exactly (no float)."""
+    match = re.fullmatch(r"(\d{1,3})(?:\.(\d{1,2}))?%?", text.strip())
+    if not match:
+        raise LedgerError(f"{text!r} is not a percentage; write it like 10 or 12.5")
+    return int(match.group(1)) * 100 + int((match.group(2) or "").ljust(2, "0"))
+
+
+def _tier(text: str | None) -> Tier | None:
+    return None if text is None else Tier.parse(text)
+
+
+# -- init / serve / verify --------------------------------------------------------------------------------------
+def _init(args: argparse.Namespace) -> int:
+    from ledger.home import init_ledger
+
+    ledger_dir = _ledger_dir(args)
+    ledger = init_ledger(ledger_dir, args.db, args.issuer)
+    from ledger import alerts
+
+    alerts.install(ledger_dir)
+    result = {"ledger_dir": str(ledger_dir), "issuer": ledger.issuer,
+              "database": "postgresql" if ledger.db_url else str(ledger_dir / "ledger.sqlite3"),
+              "root_public_key": ledger.keys.root_public().hex()}
+    emit(result, args.json, f"ledger ready in {ledger_dir} (issuer {ledger.issuer}, database "
+                            f"{result['database']})\nroot public key {result['root_public_key']}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ledger.server import serve
+
+    if args.workers < 1:
+        raise LedgerError("--workers must be at least 1")
+    return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    _open(args)
+    problems = admin.verify_ledger()
+    if args.json:
+        emit({"ok": not problems, "problems": problems}, True, "")
+    elif problems:
+        print(f"ledger verify: {len(problems)} problem(s)")
+        for problem in problems:
+            print(f"  - {problem}")
+    else:
+        print("ledger verify: ok (chains intact, balances and points match their entries)")
+    return 1 if problems else 0
+
+
+# -- members ----------------------------------------------------------------------------------------------------
+def _member_add(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    _open(args)
+    balance = Money.parse(args.balance, args.currency).minor if args.balance else 0
+    member_id = admin.add_member(args.name, store_id=args.store, phone=args.phone, email=args.email,
+                                 notes=args.notes, prefs=_prefs(args.pref), tier=args.tier, currency=args.currency,
+                                 balance=balance, points=args.points, member_id=args.id, actor=args.actor)
+    emit({"member_id": member_id}, args.json, member_id)
+    return 0
+
+
+def _member_update(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    _open(args)
+    admin.update_member(args.member_id, name=args.name, phone=args.phone, email=args.email, notes=args.notes,
+                        prefs=_prefs(args.pref), store_id=args.store, actor=args.actor)
+    emit({"member_id": args.member_id, "updated": True}, args.json, f"member {args.member_id} updated")
+    return 0
+
+
+def _member_show(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    _open(args)
+    view = admin.member_view(args.member_id, history=args.history)
+    if args.json:
+        emit(view, True, "")
+        return 0
+    cur = view["currency"]
+    lines = [
+        f"member   {view['member_id']}  {view['name']}  (store {view['store_id']})",
+        f"tier     {view['tier']}",
+        f"balance  {view['balance_text']}",
+        f"points   {view['points']}",
+        f"spend    {Money(view['yearly_spend'], cur)} this year",
+    ]
+    if view["prefs"]:
+        lines.append("prefs    " + ", ".join(f"{k}={v}" for k, v in sorted(view["prefs"].items())))
+    for card in view["cards"]:
+        extra = f" -> {card['replaced_by']}" if card["replaced_by"] else ""
+        lines.append(f"card     {card['card_id']}  {card['tier']}  {card['status']}{extra}"
+                     f"{'  challenge' if card['challenge'] else ''}")
+    for coupon in view["coupons"]:
+        what = (str(Money(coupon["amount_off"], cur)) if coupon["amount_off"] is not None
+                else f"{coupon['percent_off_bp'] / 100:g}%")  # display only; never used in arithmetic
+        lines.append(f"coupon   {coupon['coupon_id']}  {what} off{'  used' if coupon['used'] else ''}")
+    lines.append(f"history  {view['entries']} entries" + (" (latest below)" if view["history"] else ""))
+    for entry in view["history"]:
+        lines.append(f"  {entry['terminal_id']}/{entry['seq']}  {entry['kind']}")
+    print("\n".join(lines))
+    return 0
+
+
+# -- cards ------------------------------------------------------------------------------------------------------
+def _card_result(issued: Any) -> dict[str, Any]:
+    return {"card_id": issued.card_id, "member_id": issued.member_id, "tier": issued.tier.value, "kid": issued.kid,
+            "token_text": issued.token_text, "challenge": issued.card_private_key is not None}
+
+
+def _to_wallet(args: argparse.Namespace, issued: Any) -> None:
+    if not args.wallet:
+        return
+    from hwsim.wallet import Wallet, WalletCard
+
+    path = Path(args.wallet)
+    wallet = Wallet.load(path) if path.exists() else Wallet()
+    key = issued.card_private_key
+    wallet.add(WalletCard(label=args.label or f"{issued.member_id} ({issued.tier.value})",
+                          kind="challenge" if key is not None else "valid", token_text=issued.token_text,
+                          card_private_key_hex=key.hex() if key is not None else None))
+    wallet.save(path)
+
+
+def _card_issue(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    _open(args)
+    issued = admin.issue_card(args.member, _tier(args.tier), challenge=args.challenge, expires_days=args.expires_days,
+                              actor=args.actor)
+    _to_wallet(args, issued)
+    emit(_card_result(issued), args.json, issued.token_text)
+    return 0
+
+
+def _card_replace(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    _open(args)
+    issued = admin.replace_card(args.card_id, _tier(args.tier), args.actor, expires_days=args.expires_days)
+    _to_wallet(args, issued)
+    emit({**_card_result(issued), "replaced": args.card_id}, args.json, issued.token_text)
+    return 0
+
+
+def _card_status(action: str) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        from ledger import admin
+
+        _open(args)
+        if action == "revoke":
+            version = admin.revoke_card(args.card_id, args.reason, args.actor)
+        elif action == "hold":
+            version = admin.hold_card(args.card_id, args.reason, args.actor)
+        else:
+            version = admin.unhold_card(args.card_id, args.actor)
+        words = {"revoke": "revoked", "hold": "on hold", "unhold": "active again"}[action]
+        emit({"card_id": args.card_id, "status": action, "revocation_version": version}, args.json,
+             f"card {args.card_id} {words} (revocation list version {version})")
+        return 0
+
+    return handler
+
+
+# -- coupons ----------------------------------------------------------------------------------------------------
+def _coupon_issue(args: argparse.Namespace) -> int:
+    from ledger import admin, store
+
+    _open(args)
+    member = store.Member.get_or_none(store.Member.member_id == args.member)
+    if member is None:
+        raise LedgerError(f"there is no member {args.member!r}")
+    currency = str(member.currency)
+    amount = Money.parse(args.amount, currency).minor if args.amount else None
+    percent_bp = _basis_points(args.percent) if args.percent else None
+    min_spend = Money.parse(args.min_spend, currency).minor if args.min_spend else None
+    coupon_id = admin.issue_coupon(args.member, amount_off=amount, percent_off_bp=percent_bp, min_spend=min_spend,
+                                   valid_days=args.days, stackable=args.stackable, actor=args.actor)
+    emit({"coupon_id": coupon_id, "member_id": args.member}, args.json, coupon_id)
+    return 0
+
+
+# -- terminals --------------------------------------------------------------------------------------------------
+def _terminal_add(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    _open(args)
+    terminal_id, code = admin.add_terminal(args.name, args.store, actor=args.actor,
+                                           code_ttl_s=int(args.ttl_hours * 3600))
+    emit({"terminal_id": terminal_id, "code": code, "store_id": args.store}, args.json,
+         f"{code}\nterminal {terminal_id} ({args.name}, store {args.store}); the code works once, for "
+         f"{args.ttl_hours:g} hours: cardpos terminal enroll --ledger URL --code {code}")
+    return 0
+
+
+def _terminal_status(action: str) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        from ledger import admin
+
+        _open(args)
+        {"disable": admin.disable_terminal, "enable": admin.enable_terminal,
+         "revoke": admin.revoke_terminal}[action](args.terminal_id, args.actor)
+        emit({"terminal_id": args.terminal_id, "status": action}, args.json,
+             f"terminal {args.terminal_id} {action}d")
+        return 0
+
+    return handler
+
+
+def _terminal_list(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    _open(args)
+    rows = admin.list_terminals()
+    text = "\n".join(f"{r['terminal_id']}  {r['status']:<8}  store {r['store_id']:<10}  seq {r['last_seq']:<8} "
+                     f" {r['name']}" for r in rows) or "no terminals"
+    emit({"terminals": rows}, args.json, text)
+    return 0
+
+
+# -- rules and keys ---------------------------------------------------------------------------------------------
+def _rules_load(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    _open(args)
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise LedgerError(f"cannot read rules file {args.file}: {exc.strerror}", orig=exc) from exc
+    version = admin.load_rules(text, args.actor)
+    emit({"version": version}, args.json, f"rules version {version} loaded; terminals get it on their next pull")
+    return 0
+
+
+def _keys(action: str) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        from ledger import admin
+
+        _open(args)
+        if action == "rotate":
+            kid = admin.rotate_issuer_key(args.actor)
+            emit({"kid": kid}, args.json, f"new current issuer key {kid}; older cards keep verifying until retired")
+        elif action == "retire":
+            admin.retire_issuer_key(args.kid, args.actor)
+            emit({"kid": args.kid, "retired": True}, args.json,
+                 f"issuer key {args.kid} retired; its cards stop verifying once terminals pull the trust list")
+        else:
+            rows = admin.list_keys()
+            text = "\n".join(f"{r['kid']:<20} {r['kind']:<22} {'current' if r['current'] else '':<8}"
+                             f"{'retired' if r['retired_ms'] else ''}" for r in rows)
+            emit({"keys": rows}, args.json, text)
+        return 0
+
+    return handler
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    _open(args)
+    rows = admin.rejected_batches(args.limit) if args.rejected else admin.audit_log(args.limit)
+    if args.json:
+        emit({"rows": rows}, True, "")
+    else:
+        for r in rows:
+            print(json.dumps(r, sort_keys=True, ensure_ascii=False))
+    return 0
+
+
+# -- registration -----------------------------------------------------------------------------------------------
 def register(subparsers: Subparsers) -> None:
-    """Add this module's commands (filled in by its issue)."""
+    p = _command(subparsers, "init", "create the ledger: database schema and keys (safe to run again)", _init)
+    p.add_argument("--issuer", default=None, help="issuer name written into every card (default: cardpos)")
+
+    p = _command(subparsers, "serve", "run the ledger HTTP API", _serve, json_flag=False)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8750, help="port to listen on (default 8750)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (use PostgreSQL for more than one)")
+
+    _command(subparsers, "verify", "recompute balances, points and chains; exit 1 listing any problem", _verify)
+
+    p = _command(subparsers, "audit", "show the audit log (or the refused batches)", _audit)
+    p.add_argument("--rejected", action="store_true", help="show refused batches instead")
+    p.add_argument("--limit", type=int, default=50)
+
+    members = _group(subparsers, "member", "members: add, update, show")
+    p = _command(members, "add", "add a member (prints the member id)", _member_add)
+    p.add_argument("name", help="the member's name")
+    p.add_argument("--store", default="store-1", help="home store (its terminals receive the member)")
+    p.add_argument("--phone", default="")
+    p.add_argument("--email", default="")
+    p.add_argument("--notes", default="")
+    p.add_argument("--pref", action="append", metavar="KEY=VALUE", help="a preference (repeatable)")
+    p.add_argument("--tier", default="standard", help="standard, preferred, gold or platinum")
+    p.add_argument("--currency", default="CNY")
+    p.add_argument("--balance", default=None, help="opening stored value, e.g. 100.00")
+    p.add_argument("--points", type=int, default=0, help="opening points")
+    p.add_argument("--id", default=None, help="member id (default: a random one)")
+    p = _command(members, "update", "change a member's details", _member_update)
+    p.add_argument("member_id")
+    p.add_argument("--name")
+    p.add_argument("--phone")
+    p.add_argument("--email")
+    p.add_argument("--notes")
+    p.add_argument("--store")
+    p.add_argument("--pref", action="append", metavar="KEY=VALUE", help="set a preference; KEY= removes it")
+    p = _command(members, "show", "balance, points, tier, coupons, cards and history", _member_show)
+    p.add_argument("member_id")
+    p.add_argument("--history", type=int, default=20, help="how many recent entries to show")
+
+    cards = _group(subparsers, "card", "cards: issue, revoke, hold, unhold, replace")
+    p = _command(cards, "issue", "issue a card token (prints its text form)", _card_issue)
+    p.add_argument("--member", required=True)
+    p.add_argument("--tier", default=None, help="default: the member's tier; another tier moves the member")
+    p.add_argument("--challenge", action="store_true", help="a challenge-response card with its own key")
+    p.add_argument("--expires-days", type=int, default=730)
+    p.add_argument("--wallet", type=Path, default=None, help="also add the card to this simulator wallet file")
+    p.add_argument("--label", default=None, help="the card's label in the wallet")
+    p = _command(cards, "revoke", "revoke a card for good", _card_status("revoke"))
+    p.add_argument("card_id")
+    p.add_argument("--reason", required=True, help="lost, stolen, fraud, ... (1-32 characters)")
+    p = _command(cards, "hold", "put a card on hold", _card_status("hold"))
+    p.add_argument("card_id")
+    p.add_argument("--reason", default="hold")
+    p = _command(cards, "unhold", "lift a hold", _card_status("unhold"))
+    p.add_argument("card_id")
+    p = _command(cards, "replace", "replace a card (tier upgrade): new card, old one revoked", _card_replace)
+    p.add_argument("card_id")
+    p.add_argument("--tier", default=None, help="tier of the new card (default: the old card's)")
+    p.add_argument("--expires-days", type=int, default=730)
+    p.add_argument("--wallet", type=Path, default=None, help="also add the new card to this simulator wallet file")
+    p.add_argument("--label", default=None)
+
+    coupons = _group(subparsers, "coupon", "e-coupons: issue")
+    p = _command(coupons, "issue", "give a member an e-coupon (prints its id)", _coupon_issue)
+    p.add_argument("--member", required=True)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--amount", help="amount off, e.g. 20.00")
+    what.add_argument("--percent", help="percent off, e.g. 10 or 12.5")
+    p.add_argument("--min-spend", default=None, help="minimum spend, e.g. 100.00")
+    p.add_argument("--days", type=int, default=90, help="valid for this many days")
+    p.add_argument("--stackable", action="store_true")
+
+    terminals = _group(subparsers, "terminal", "terminals: add, disable, enable, revoke, list")
+    p = _command(terminals, "add", "register a terminal; prints its one-time enrollment code", _terminal_add)
+    p.add_argument("name")
+    p.add_argument("--store", default="store-1")
+    p.add_argument("--ttl-hours", type=float, default=24.0, help="how long the code works (default 24)")
+    for action, help_text in (("disable", "refuse a terminal's syncs (reversible with enable)"),
+                              ("enable", "accept a disabled terminal again"),
+                              ("revoke", "refuse a terminal for good")):
+        p = _command(terminals, action, help_text, _terminal_status(action))
+        p.add_argument("terminal_id")
+    _command(terminals, "list", "list terminals", _terminal_list)
+
+    rules = _group(subparsers, "rules", "loyalty rules: load")
+    p = _command(rules, "load", "load a rules TOML file as the next version", _rules_load)
+    p.add_argument("file", type=Path)
+
+    keys = _group(subparsers, "keys", "issuer keys: rotate, retire, list")
+    _command(keys, "rotate", "make a new current issuer key", _keys("rotate"))
+    p = _command(keys, "retire", "retire an issuer key (its cards stop verifying)", _keys("retire"))
+    p.add_argument("kid")
+    _command(keys, "list", "list the ledger's keys", _keys("list"))
+
