@@ -12,6 +12,7 @@ Every reply starts with ``ok`` or ``error``. Commands::
     stall SECONDS        the reader goes quiet; queued frames go out afterwards
     unplug / replug      pull the reader off the line / put it back
     slow BAUD            pace the line at BAUD from now on
+    dwell SECONDS        how long later taps stay on the reader
     status               counters and state
     help                 this list
     quit                 stop the simulator
@@ -24,7 +25,7 @@ from hwsim.wallet import Wallet
 from terminal.errors import CardposError
 
 HELP = ("commands: list, tap N [hold], remove, noise [BYTES], flip, truncate, dup, stall SECONDS, unplug, replug, "
-        "slow BAUD, status, help, quit")
+        "slow BAUD, dwell SECONDS, status, help, quit")
 MAX_NOISE = 4096
 
 
@@ -119,6 +120,13 @@ class Console:
             raise ValueError("baud out of range")
         self.reader.set_baud(baud)
         return f"ok line paced at {baud} baud"
+
+    def _cmd_dwell(self, args: list[str]) -> str:
+        seconds = float(args[0])
+        if not 0 <= seconds <= 3600:
+            raise ValueError("dwell seconds out of range")
+        self.reader.set_dwell(seconds)
+        return f"ok dwell {seconds:g} s"
 
     def _cmd_status(self, args: list[str]) -> str:
         return f"ok status {self.reader.summary()}"

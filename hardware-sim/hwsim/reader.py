@@ -145,6 +145,10 @@ class SimReader:
                 self.line.open()
             self._tx_cond.notify_all()
 
+    def set_dwell(self, seconds: float) -> None:
+        with self._lock:
+            self.dwell_s = seconds
+
     def set_baud(self, baud: int) -> None:
         with self._lock:
             self.baud = baud
@@ -167,13 +171,16 @@ class SimReader:
 
     # ---- sending ---------------------------------------------------------------------------------------------
 
-    def _send(self, type: MessageType, payload: bytes) -> None:
-        """Queue one frame, applying the armed faults (caller holds or takes the lock)."""
+    def _send(self, type: MessageType, payload: bytes, *, heartbeat: bool = False) -> None:
+        """Queue one frame with the armed faults applied. STATUS frames (heartbeats, status answers) leave armed
+        faults for the next frame, so ``flip`` then ``tap`` corrupts the tap however the heartbeat timer falls."""
         raw = bytearray(encode_frame(type, payload))
         with self._tx_cond:
             if not self.line.plugged:
                 return
-            faults, self._faults = self._faults, []
+            faults: list[str] = []
+            if not heartbeat:
+                faults, self._faults = self._faults, []
             chunks = [raw]
             for fault in faults:
                 if fault == "flip":
@@ -253,7 +260,7 @@ class SimReader:
 
     def _answer(self, frame: Frame) -> None:
         if frame.type == MessageType.STATUS_REQUEST:
-            self._send(MessageType.STATUS, self.status_info().encode())
+            self._send(MessageType.STATUS, self.status_info().encode(), heartbeat=True)
         elif frame.type == MessageType.FEEDBACK:
             try:
                 self.feedback.append(parse_feedback(frame.payload))
@@ -298,4 +305,4 @@ class SimReader:
                 if self.heartbeat_s > 0 and now >= next_beat:
                     next_beat = now + self.heartbeat_s
                     if now >= self._stalled_until and self.line.plugged:
-                        self._send(MessageType.STATUS, self.status_info().encode())
+                        self._send(MessageType.STATUS, self.status_info().encode(), heartbeat=True)

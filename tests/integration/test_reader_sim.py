@@ -6,6 +6,7 @@ import os
 import time
 
 from hwsim.testcards import IssuedWallet
+
 from terminal.cards.challenge import check_challenge, needs_challenge, new_nonce
 from terminal.cards.verdict import Verdict
 from terminal.cards.verify import CardVerifier
