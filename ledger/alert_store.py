@@ -178,10 +178,10 @@ def _group(findings: Iterable[Finding]) -> list[_Group]:
         key = (f.rule, f.subject_type.value, f.subject_id, f.window)
         g = groups.get(key)
         if g is None:
-            groups[key] = _Group(f, f.count, f.at_ms, f.at_ms, list(f.evidence), f.severity)
+            groups[key] = _Group(f, f.count, f.first_ms, f.at_ms, list(f.evidence), f.severity)
         else:
             g.count += f.count
-            g.first_ms = min(g.first_ms, f.at_ms)
+            g.first_ms = min(g.first_ms, f.first_ms)
             g.last_ms = max(g.last_ms, f.at_ms)
             g.evidence = _cap(g.evidence + list(f.evidence))
             if f.severity.rank > g.severity.rank:

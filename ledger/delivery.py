@@ -287,7 +287,7 @@ def deliver_email(cfg: EmailConfig, now_ms: int, report: DeliveryReport) -> None
         report.waiting += len(rows)  # still gathering the digest
         return
     recent_mails = (AlertOutbox.select(AlertOutbox.message_id).distinct()
-                    .where((AlertOutbox.channel == "email") & (AlertOutbox.sent_ms >= now_ms - HOUR_MS)
+                    .where((AlertOutbox.channel == "email") & (AlertOutbox.sent_ms > now_ms - HOUR_MS)
                            & AlertOutbox.message_id.is_null(False)).count())
     if cfg.max_per_hour and recent_mails >= cfg.max_per_hour:
         report.waiting += len(rows)

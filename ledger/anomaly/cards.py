@@ -33,7 +33,7 @@ def forged_taps(ctx: Context, entry: JournalEntry, store_id: str) -> list[Findin
         out.append(Finding(
             "forged_burst", Severity.CRITICAL, SubjectType.TERMINAL, entry.terminal_id, entry.wall_ms,
             burst.evidence, f"forged card taps at terminal {entry.terminal_id}", burst.count,
-            terminal_id=entry.terminal_id))
+            terminal_id=entry.terminal_id, since_ms=burst.since_ms))
     # A store-wide burst only counts when it is spread: one terminal's burst is already reported above.
     key = f"forged_s:{store_id}"
     store_burst = window.hit(ctx.state, key, entry.wall_ms, ev, th.forged_taps_per_store_10min, 10 * MINUTE_MS)
@@ -47,7 +47,7 @@ def forged_taps(ctx: Context, entry: JournalEntry, store_id: str) -> list[Findin
             out.append(Finding(
                 "forged_burst_store", Severity.CRITICAL, SubjectType.STORE, store_id, entry.wall_ms,
                 store_burst.evidence, f"forged card taps across terminals of store {store_id}",
-                store_burst.count, terminal_id=entry.terminal_id))
+                store_burst.count, terminal_id=entry.terminal_id, since_ms=store_burst.since_ms))
     return out
 
 
@@ -62,7 +62,7 @@ def blocked_card_use(ctx: Context, entry: JournalEntry) -> list[Finding]:
         if burst:
             return [Finding("revoked_card_use", Severity.WARNING, SubjectType.CARD, card, entry.wall_ms,
                             burst.evidence, f"revoked or held card {card} presented again", burst.count,
-                            terminal_id=entry.terminal_id)]
+                            terminal_id=entry.terminal_id, since_ms=burst.since_ms)]
         return []
     if entry.kind in CARD_USE_KINDS:
         since = ctx.view.card_blocked_since(card)
@@ -129,7 +129,7 @@ def cloned_card(ctx: Context, entry: JournalEntry, store_id: str) -> list[Findin
         if burst:
             return [Finding("cloned_card", Severity.CRITICAL, SubjectType.CARD, card, entry.wall_ms,
                             burst.evidence, f"card {card} failed its anti-copy challenge", burst.count,
-                            terminal_id=entry.terminal_id)]
+                            terminal_id=entry.terminal_id, since_ms=burst.since_ms)]
         return []
     if entry.kind not in CARD_USE_KINDS or th.clone_min_interval_s <= 0:
         return []
@@ -171,7 +171,7 @@ def velocity(ctx: Context, entry: JournalEntry) -> list[Finding]:
         hour_fired = hour_fired or label == "hour"
         out.append(Finding("velocity", Severity.WARNING, SubjectType.CARD, card, entry.wall_ms, burst.evidence,
                            f"card {card} used {limit} or more times within one {label}", count,
-                           terminal_id=entry.terminal_id))
+                           terminal_id=entry.terminal_id, since_ms=burst.since_ms))
     return out[:1]
 
 

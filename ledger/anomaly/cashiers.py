@@ -45,7 +45,7 @@ def cashier_abuse(ctx: Context, entry: JournalEntry) -> list[Finding]:
             out.append(Finding(
                 "cashier_refunds", Severity.WARNING, SubjectType.CASHIER, cashier, entry.wall_ms, burst.evidence,
                 f"cashier {cashier} made {th.refunds_voids_per_cashier_shift} or more refunds/voids in shift {shift}",
-                burst.count, terminal_id=entry.terminal_id, window=shift))
+                burst.count, terminal_id=entry.terminal_id, since_ms=burst.since_ms, window=shift))
     if entry.payload.get("manual") is True:
         burst = window.hit(ctx.state, f"manual@{shift}:{cashier}", entry.wall_ms, op_id(entry),
                            th.manual_entries_per_cashier_shift, SHIFT_SPAN_MS)
@@ -54,5 +54,5 @@ def cashier_abuse(ctx: Context, entry: JournalEntry) -> list[Finding]:
                 "cashier_manual_entries", Severity.WARNING, SubjectType.CASHIER, cashier, entry.wall_ms,
                 burst.evidence,
                 f"cashier {cashier} entered {th.manual_entries_per_cashier_shift} or more cards by hand in shift "
-                f"{shift}", burst.count, terminal_id=entry.terminal_id, window=shift))
+                f"{shift}", burst.count, terminal_id=entry.terminal_id, since_ms=burst.since_ms, window=shift))
     return out

@@ -46,6 +46,11 @@ class Finding:
     terminal_id: str | None = None
     window: str | None = None
     hold_card: str | None = None  # the card to put on hold (double spend)
+    since_ms: int | None = None  # earliest occurrence counted in this finding (a burst's first hit)
+
+    @property
+    def first_ms(self) -> int:
+        return self.at_ms if self.since_ms is None else min(self.since_ms, self.at_ms)
 
 
 def op_id(entry: JournalEntry) -> str:

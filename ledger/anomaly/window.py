@@ -22,6 +22,7 @@ class Burst:
     count: int  # occurrences this hit adds to the alert (threshold-crossing hits, or 1 while firing)
     evidence: tuple[str, ...]
     first: bool  # True when this hit crossed the threshold
+    since_ms: int  # time of the earliest hit counted here
 
 
 def hit(state: StateStore, key: str, at_ms: int, evidence: str, threshold: int, window_ms: int) -> Burst | None:
@@ -33,7 +34,7 @@ def hit(state: StateStore, key: str, at_ms: int, evidence: str, threshold: int, 
     if until is not None and at_ms <= until and at_ms >= until - 2 * window_ms:
         data["until"] = max(until, at_ms + window_ms)
         state.put(key, data)
-        return Burst(1, (evidence,), first=False)
+        return Burst(1, (evidence,), first=False, since_ms=at_ms)
     times: list[int] = data["t"]
     ids: list[str] = data["e"]
     pos = bisect.bisect_right(times, at_ms)
@@ -51,12 +52,13 @@ def hit(state: StateStore, key: str, at_ms: int, evidence: str, threshold: int, 
     best_lo, best_hi = _best_window(times, at_ms, window_ms)
     if best_hi - best_lo >= threshold:
         chosen = ids[best_lo:best_hi]
+        since = times[best_lo]
         count = len(chosen)
         del times[best_lo:best_hi]
         del ids[best_lo:best_hi]
         data["until"] = at_ms + window_ms
         state.put(key, data)
-        return Burst(count, tuple(chosen[-MAX_EVIDENCE:]), first=True)
+        return Burst(count, tuple(chosen[-MAX_EVIDENCE:]), first=True, since_ms=since)
     state.put(key, data)
     return None
 
