@@ -25,6 +25,8 @@ from terminal.errors import CardposError
 
 log = logging.getLogger("cardpos.ledger.alerts")
 
+ADVISORY_LOCK_ID = 0x63617264  # "card": one detector at a time across PostgreSQL server processes
+
 
 class DbLedgerView:
     """The ledger's merged figures, read from its tables after a batch has committed."""
@@ -93,6 +95,9 @@ class AlertService:
             self.state.clear_cache()
             try:
                 with store.atomic_write():
+                    if store.is_postgres():
+                        # SQLite's IMMEDIATE transaction already serialises detectors across server processes
+                        store.db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_ID,))
                     self._refresh_thresholds()
                     findings = run()
                     self.state.flush()

@@ -247,14 +247,33 @@ def _fail(rows: Sequence[AlertOutbox], policy: RetryPolicy, now_ms: int, error: 
         row.save()
 
 
+LEASE_MS = 120_000
+"""A claimed notification is not due for anyone else for this long (several server processes share the outbox)."""
+
+
 def _due(channel: str, now_ms: int) -> list[AlertOutbox]:
     return list(AlertOutbox.select().where(
         (AlertOutbox.channel == channel) & (AlertOutbox.status == OutboxStatus.PENDING.value)
         & (AlertOutbox.next_attempt_ms <= now_ms)).order_by(AlertOutbox.id))
 
 
+def _claim(rows: Sequence[AlertOutbox], now_ms: int) -> list[AlertOutbox]:
+    """Take rows for sending by pushing their due time past a lease; a row another process took first (its
+    due time moved) is skipped, so no notification goes out twice."""
+    claimed = []
+    with store.atomic_write():
+        for row in rows:
+            taken = (AlertOutbox.update(next_attempt_ms=now_ms + LEASE_MS)
+                     .where((AlertOutbox.id == row.id) & (AlertOutbox.status == OutboxStatus.PENDING.value)
+                            & (AlertOutbox.next_attempt_ms == row.next_attempt_ms)).execute())
+            if taken:
+                row.next_attempt_ms = now_ms + LEASE_MS
+                claimed.append(row)
+    return claimed
+
+
 def deliver_webhooks(cfg: WebhookConfig, now_ms: int, report: DeliveryReport, post: Poster = http_post) -> None:
-    for row in _due("webhook", now_ms):
+    for row in _claim(_due("webhook", now_ms), now_ms):
         alert = Alert.get_or_none(Alert.id == row.alert_id)
         if alert is None:
             row.status = OutboxStatus.DEAD.value
@@ -291,6 +310,9 @@ def deliver_email(cfg: EmailConfig, now_ms: int, report: DeliveryReport) -> None
                            & AlertOutbox.message_id.is_null(False)).count())
     if cfg.max_per_hour and recent_mails >= cfg.max_per_hour:
         report.waiting += len(rows)
+        return
+    rows = _claim(rows, now_ms)
+    if not rows:
         return
     alerts = list(Alert.select().where(Alert.id.in_(sorted({r.alert_id for r in rows}))).order_by(Alert.id))
     message = email_message(alerts, cfg, now_ms)
@@ -366,6 +388,10 @@ class DeliveryWorker(threading.Thread):
 
     def run(self) -> None:
         next_periodic = 0
+        # the first round waits one poll interval, so a short-lived command that installed alerts
+        # (``ledger init``) exits before the worker touches the database
+        self._wake_event.wait(self.config.poll_s)
+        self._wake_event.clear()
         while not self._stop_event.is_set():
             now = self.clock()
             try:
