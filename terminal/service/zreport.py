@@ -1,0 +1,141 @@
+"""The Z-report of a shift: counts and totals per operation and tender, points issued and redeemed, and what is
+still waiting for the ledger. Built from journal entries alone, so it can be reprinted at any time."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from terminal.core.money import Money
+from terminal.offline.entry import JournalEntry
+
+MONEY_KINDS = ("sale", "topup", "refund", "void", "membership_fee")
+
+
+@dataclass
+class ZReport:
+    terminal_id: str
+    currency: str
+    since_ms: int
+    until_ms: int
+    first_seq: int = 0
+    last_seq: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    """Entries per kind in the period."""
+    totals: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Minor units per operation and tender, e.g. totals["sale"]["sv"]; voids count the value given back."""
+    bonus_issued: int = 0
+    points_issued: int = 0
+    points_redeemed: int = 0
+    points_restored: int = 0
+    points_reversed: int = 0
+    rejects: dict[str, int] = field(default_factory=dict)
+    offline_ops: int = 0
+    unsynced_in_period: int = 0
+    unsynced_total: int = 0
+
+    def money(self, minor: int) -> str:
+        return Money(minor, self.currency).to_decimal_string()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "terminal": self.terminal_id, "currency": self.currency, "since_ms": self.since_ms,
+            "until_ms": self.until_ms, "first_seq": self.first_seq, "last_seq": self.last_seq,
+            "counts": dict(sorted(self.counts.items())),
+            "totals": {k: dict(sorted(v.items())) for k, v in sorted(self.totals.items())},
+            "bonus_issued": self.bonus_issued, "points_issued": self.points_issued,
+            "points_redeemed": self.points_redeemed, "points_restored": self.points_restored,
+            "points_reversed": self.points_reversed, "rejects": dict(sorted(self.rejects.items())),
+            "offline_ops": self.offline_ops, "unsynced_in_period": self.unsynced_in_period,
+            "unsynced_total": self.unsynced_total,
+        }
+
+    def to_text(self) -> str:
+        def stamp(ms: int) -> str:
+            return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+        lines = [f"Z-REPORT  terminal {self.terminal_id}", f"{stamp(self.since_ms)} - {stamp(self.until_ms)}",
+                 f"entries #{self.first_seq}-#{self.last_seq}" if self.last_seq else "no entries", ""]
+        for kind in sorted(self.counts):
+            lines.append(f"{kind:<16}{self.counts[kind]:>6}")
+            for tender, minor in sorted(self.totals.get(kind, {}).items()):
+                lines.append(f"  {tender:<14}{self.money(minor):>16} {self.currency}")
+        lines += [
+            "",
+            f"top-up bonus issued {self.money(self.bonus_issued):>12} {self.currency}",
+            f"points issued       {self.points_issued:>12}",
+            f"points redeemed     {self.points_redeemed:>12}",
+            f"points restored     {self.points_restored:>12}",
+            f"points reversed     {self.points_reversed:>12}",
+        ]
+        for reason, n in sorted(self.rejects.items()):
+            lines.append(f"card rejects {reason:<14}{n:>6}")
+        lines += [f"offline operations  {self.offline_ops:>12}",
+                  f"not yet synced      {self.unsynced_in_period:>12} (terminal total {self.unsynced_total})"]
+        return "\n".join(lines) + "\n"
+
+
+def build_z_report(
+    entries: Iterable[JournalEntry],
+    *,
+    terminal_id: str,
+    currency: str,
+    since_ms: int,
+    until_ms: int,
+    synced_seq: int,
+    unsynced_total: int,
+    original: Callable[[str], JournalEntry | None],
+) -> ZReport:
+    """Summarise the entries stamped in ``[since_ms, until_ms]``; ``original`` finds a void's target."""
+    report = ZReport(terminal_id=terminal_id, currency=currency, since_ms=since_ms, until_ms=until_ms,
+                     unsynced_total=unsynced_total)
+    counts: Tally[str] = Tally()
+    rejects: Tally[str] = Tally()
+
+    def add(kind: str, tender: str, minor: int) -> None:
+        per = report.totals.setdefault(kind, {})
+        per[tender] = per.get(tender, 0) + minor
+
+    for e in entries:
+        if not since_ms <= e.wall_ms <= until_ms:
+            continue
+        p = e.payload
+        report.first_seq = report.first_seq or e.seq
+        report.last_seq = e.seq
+        counts[e.kind] += 1
+        if e.seq > synced_seq:
+            report.unsynced_in_period += 1
+        if p.get("offline") is True:
+            report.offline_ops += 1
+        if e.kind == "sale":
+            add("sale", str(p["tender"]), int(p["net"]))
+            report.points_issued += int(p["pts_earn"])
+            report.points_redeemed += int(p["pts_redeem"])
+        elif e.kind == "topup":
+            add("topup", str(p["tender"]), int(p["amount"]))
+            report.bonus_issued += int(p["bonus"])
+        elif e.kind == "refund":
+            add("refund", str(p["tender"]), int(p["amount"]))
+            report.points_restored += int(p["pts_back"])
+            report.points_reversed += int(p["pts_rev"])
+        elif e.kind == "void":
+            target = original(str(p["orig"]))
+            if target is not None and target.kind == "sale":
+                add("void", str(target.payload["tender"]), int(target.payload["net"]))
+            elif target is not None and target.kind == "topup":
+                add("void", f"topup_{target.payload['tender']}", int(target.payload["amount"]))
+                report.bonus_issued -= int(target.payload["bonus"])
+            report.points_restored += int(p["pts_back"])
+            report.points_reversed += int(p["pts_rev"])
+        elif e.kind == "redeem":
+            report.points_redeemed += int(p["pts"])
+        elif e.kind == "membership_fee":
+            add("membership_fee", str(p["tender"]), int(p["amount"]))
+        elif e.kind == "card_reject":
+            rejects[str(p.get("reason"))] += 1
+    report.counts = dict(counts)
+    report.rejects = dict(rejects)
+    return report
