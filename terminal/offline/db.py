@@ -56,6 +56,11 @@ def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
     return None
 
 
+def is_database_error(exc: BaseException) -> bool:
+    """True for sqlite3 errors and peewee's wrappers of them (the errors ``wrap_error`` knows how to word)."""
+    return _sqlite_error(exc) is not None or type(exc).__module__.startswith("peewee")
+
+
 def wrap_error(exc: BaseException, path: Path | str, action: str) -> JournalError:
     """One clear sentence for a failed database operation; the original error is kept in ``orig``."""
     if isinstance(exc, JournalError):
@@ -91,7 +96,7 @@ def guard(path: Path | str, action: str) -> Iterator[None]:
     except JournalError:
         raise
     except Exception as exc:
-        if _sqlite_error(exc) is None and not type(exc).__module__.startswith("peewee"):
+        if not is_database_error(exc):
             raise
         raise wrap_error(exc, path, action) from exc
 

@@ -13,17 +13,19 @@ chain covers the plaintext payload (that is what the ledger verifies), so they a
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import uuid as uuid_mod
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from typing import Any
 
 import cbor2
 from peewee import SqliteDatabase
 
 from terminal.errors import JournalError
-from terminal.offline.db import db_path, guard, write_transaction
-from terminal.offline.entry import GENESIS_HASH, JournalEntry, canonical_cbor, chain_hash, make_entry
+from terminal.offline.db import db_path, guard, is_database_error, wrap_error, write_transaction
+from terminal.offline.entry import GENESIS_HASH, JournalEntry, canonical_cbor, chain_hash
 from terminal.offline.pii import PiiCipher
 from terminal.offline.state import SYNCED_SEQ, TERMINAL_ID
 
@@ -44,26 +46,64 @@ def entry_size(entry: JournalEntry) -> int:
     return len(canonical_cbor(entry.body())) + len(entry.prev_hash) + len(entry.hash)
 
 
+_SCALARS = frozenset({str, int, bool, bytes, type(None)})
+
+
+def _canonical_key_order(key: str) -> tuple[int, bytes]:
+    # cbor2's canonical map order: shorter encoded key first, then bytewise. A text key's encoding is a header
+    # that depends only on its UTF-8 length, followed by the UTF-8 bytes, so this sort key gives the same order.
+    encoded = key.encode("utf-8")
+    return len(encoded), encoded
+
+
 def _normalise(value: Any, where: str, depth: int = 0) -> Any:
-    """Copy ``value`` as plain CBOR data, refusing floats and anything the hash could not pin down."""
-    if depth > _MAX_DEPTH:
-        raise JournalError(f"journal payload nests too deeply at {where}")
-    if value is None or isinstance(value, (bool, str, bytes)):
+    """Copy ``value`` as plain CBOR data in canonical key order, refusing floats and anything the hash could
+    not pin down.
+
+    Because every map comes out already in canonical order, ``cbor2.dumps(result)`` equals
+    ``canonical_cbor(result)`` -- several times faster on the append path, and checked by a property test.
+    Exact-type checks come first so the common leaves cost one set lookup.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
         return value
+    if kind is dict:
+        if depth >= _MAX_DEPTH:
+            raise JournalError(f"journal payload nests too deeply at {where}")
+        items: list[tuple[str, Any]] = []
+        for key, item in value.items():
+            if type(key) is not str:
+                if not isinstance(key, str):
+                    raise JournalError(f"journal payload keys must be strings (found {key!r} in {where})")
+                key = str.__str__(key)  # a StrEnum key becomes its plain value
+            items.append((key, item if type(item) in _SCALARS else _normalise(item, f"{where}.{key}", depth + 1)))
+        items.sort(key=lambda pair: _canonical_key_order(pair[0]))
+        return dict(items)
+    if kind is list or kind is tuple:
+        if depth >= _MAX_DEPTH:
+            raise JournalError(f"journal payload nests too deeply at {where}")
+        return [_normalise(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+    # Subclasses: enums and the like become their plain values so the stored bytes are exactly what was hashed.
+    if isinstance(value, bool):
+        return bool(value)
     if isinstance(value, int):
-        return int(value)  # IntEnum and friends become plain ints
+        return int(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bytes):
+        return bytes(value)
     if isinstance(value, float):
         raise JournalError(f"journal payload field {where} is a float; amounts are integer minor units")
     if isinstance(value, (list, tuple)):
-        return [_normalise(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+        return _normalise(list(value), where, depth)
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise JournalError(f"journal payload keys must be strings (found {key!r} in {where})")
-            out[key] = _normalise(item, f"{where}.{key}", depth + 1)
-        return out
+        return _normalise(dict(value), where, depth)
     raise JournalError(f"journal payload field {where} has unsupported type {type(value).__name__}")
+
+
+def _fast_cbor(normalised: Any) -> bytes:
+    """Canonical CBOR of a value that went through ``_normalise`` (maps already in canonical order)."""
+    return cbor2.dumps(normalised)
 
 
 class Journal:
@@ -110,41 +150,70 @@ class Journal:
             raise JournalError("a journal entry needs a kind")
         if not isinstance(payload, dict):
             raise JournalError("a journal payload must be a dict")
+        if cashier_id is not None and not isinstance(cashier_id, str):
+            raise JournalError("a cashier id must be text")
         body = _normalise(payload, "payload")
-        secret_fields = PII_FIELDS.get(kind, ())
-        plain = {k: v for k, v in body.items() if k not in secret_fields}
-        secret = {k: v for k, v in body.items() if k in secret_fields}
-        entry_uuid = self._new_uuid()
+        raw_uuid = self._new_uuid()
         try:
-            entry_uuid = str(uuid_mod.UUID(entry_uuid))
-        except (TypeError, ValueError):
-            raise JournalError(f"new_uuid() returned {entry_uuid!r}, which is not a UUID") from None
-        plain_blob = canonical_cbor(plain)
-        pii_blob = (self._pii.encrypt(canonical_cbor(secret), table="journal", column="pii", row_id=entry_uuid)
-                    if secret else None)
-        card = body.get("card") if isinstance(body.get("card"), str) else None
-        member = body.get("member") if isinstance(body.get("member"), str) else None
+            parsed = uuid_mod.UUID(raw_uuid)
+        except (TypeError, ValueError, AttributeError):
+            raise JournalError(f"new_uuid() returned {raw_uuid!r}, which is not a UUID") from None
+        # Keep the caller's text when it already is the canonical form (saves a re-format per append).
+        canonical_text = (type(raw_uuid) is str and len(raw_uuid) == 36 and raw_uuid == raw_uuid.lower()
+                          and raw_uuid[8] == raw_uuid[13] == raw_uuid[18] == raw_uuid[23] == "-")
+        entry_uuid = raw_uuid if canonical_text else str(parsed)
+        payload_cbor = _fast_cbor(body)
+        secret_fields = PII_FIELDS.get(kind)
+        pii_blob: bytes | None = None
+        stored_payload = payload_cbor
+        if secret_fields and any(name in body for name in secret_fields):
+            stored_payload = _fast_cbor({k: v for k, v in body.items() if k not in secret_fields})
+            secret = {k: v for k, v in body.items() if k in secret_fields}
+            pii_blob = self._pii.encrypt(_fast_cbor(secret), table="journal", column="pii", row_id=entry_uuid)
+        card, member = body.get("card"), body.get("member")
+        card = card if type(card) is str else None
+        member = member if type(member) is str else None
 
-        with write_transaction(self._db, f"recording a {kind} entry") as conn:
-            head = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
-            seq, prev_hash = (int(head[0]) + 1, bytes(head[1])) if head else (1, GENESIS_HASH)
-            # Clocks are read under the write lock so mono_ns follows seq within one process.
-            entry = make_entry(
-                terminal_id=self.terminal_id, seq=seq, prev_hash=prev_hash, wall_ms=int(self._clock_ms()),
-                mono_ns=int(self._mono_ns()), cashier_id=cashier_id, kind=kind, payload=body,
-                entry_uuid=entry_uuid,
-            )
+        # Hot path (one call per sale): plain try/except rather than nested context managers, and the payload
+        # is encoded once. Canonical CBOR of a definite-length array is its header byte followed by each item's
+        # canonical encoding, so the body [terminal_id, seq, uuid, wall, mono, cashier, kind, payload] is the
+        # 7-item head re-headed as 8 items plus the payload bytes already made. Every test and the crash test
+        # check these hashes with entry.py's chain_hash.
+        try:
+            conn = self._db.connection()
+            conn.execute("BEGIN IMMEDIATE")
             try:
+                head = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+                seq, prev_hash = (int(head[0]) + 1, bytes(head[1])) if head else (1, GENESIS_HASH)
+                # Clocks are read under the write lock so mono_ns follows seq within one process.
+                wall_ms, mono_ns = int(self._clock_ms()), int(self._mono_ns())
+                head_cbor = _fast_cbor([self.terminal_id, seq, parsed.bytes, wall_ms, mono_ns, cashier_id, kind])
+                digest = hashlib.sha256(prev_hash + b"\x88" + head_cbor[1:] + payload_cbor).digest()
                 conn.execute(
                     f"INSERT INTO journal ({_INSERT_COLUMNS}, card_id, member_id) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (seq, self.terminal_id, entry_uuid, prev_hash, entry.hash, entry.wall_ms, entry.mono_ns,
-                     cashier_id, kind, plain_blob, pii_blob, card, member),
+                    (seq, self.terminal_id, entry_uuid, prev_hash, digest, wall_ms, mono_ns, cashier_id, kind,
+                     stored_payload, pii_blob, card, member),
                 )
-            except sqlite3.IntegrityError as exc:
-                raise JournalError(f"entry id {entry_uuid} is already in the journal; nothing was recorded",
-                                   orig=exc) from exc
-        return entry
+                conn.execute("COMMIT")  # synchronous=FULL: the WAL is fsynced before this returns
+            except BaseException:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):  # a failing ROLLBACK would only hide the real error
+                        conn.execute("ROLLBACK")
+                raise
+        except sqlite3.IntegrityError as exc:
+            raise JournalError(f"entry id {entry_uuid} is already in the journal; nothing was recorded",
+                               orig=exc) from exc
+        except JournalError:
+            raise
+        except Exception as exc:
+            if not is_database_error(exc):
+                raise
+            raise wrap_error(exc, self._path, f"recording a {kind} entry") from exc
+        return JournalEntry(
+            terminal_id=self.terminal_id, seq=seq, uuid=entry_uuid, prev_hash=prev_hash, wall_ms=wall_ms,
+            mono_ns=mono_ns, cashier_id=cashier_id, kind=kind, payload=body, hash=digest,
+        )
 
     def mark_synced(self, upto_seq: int) -> int:
         """Record that the ledger has every entry up to ``upto_seq``; only ever moves forward. Returns the mark."""

@@ -268,3 +268,54 @@ def test_any_payload_round_trips_and_the_chain_holds(
     assert journal.verify_chain() is None
     assert journal.queue_depth == len(journal.unsynced(max_bytes=1 << 30))
     assert journal.synced_seq + journal.queue_depth == journal.last_seq == len(written)
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=payloads, extra_keys=st.lists(st.text(max_size=30), max_size=6))
+def test_fast_encoding_equals_the_contract_encoding(payload: dict[str, object], extra_keys: list[str]) -> None:
+    """The append path encodes normalised payloads with plain cbor2.dumps; it must be byte-for-byte canonical."""
+    from terminal.offline.entry import canonical_cbor
+    from terminal.offline.journal import _fast_cbor, _normalise
+
+    mixed = {**payload, **{k: {"é" * (i % 3) + k: i} for i, k in enumerate(extra_keys)}}
+    normalised = _normalise(mixed, "payload")
+    assert _fast_cbor(normalised) == canonical_cbor(mixed)
+    assert normalised == mixed
+
+
+def test_append_hash_matches_make_entry_and_enums_become_plain_values(terminal_store: TerminalStore) -> None:
+    import enum
+
+    from terminal.offline.entry import make_entry
+
+    class Tender(enum.StrEnum):
+        CASH = "cash"
+
+    class Level(enum.IntEnum):
+        TWO = 2
+
+    entry = terminal_store.journal.append("sale", {"tender": Tender.CASH, "lvl": Level.TWO, "t": (1, 2)}, "c-1")
+    assert type(entry.payload["tender"]) is str and type(entry.payload["lvl"]) is int
+    twin = make_entry(terminal_id=entry.terminal_id, seq=entry.seq, prev_hash=entry.prev_hash, wall_ms=entry.wall_ms,
+                      mono_ns=entry.mono_ns, cashier_id=entry.cashier_id, kind=entry.kind,
+                      payload={"tender": "cash", "lvl": 2, "t": [1, 2]}, entry_uuid=entry.uuid)
+    assert twin.hash == entry.hash
+    assert terminal_store.journal.entries() == [entry]
+
+
+@pytest.mark.parametrize("given_uuid", ["6D1F4A52-3C55-4C5E-9B43-0B5B7B0F0C11", "6d1f4a523c554c5e9b430b5b7b0f0c11",
+                                        "{6d1f4a52-3c55-4c5e-9b43-0b5b7b0f0c11}"])
+def test_uuids_are_stored_in_canonical_text(data_dir: Path, offline_clock: ManualClock, given_uuid: str) -> None:
+    with TerminalStore.open(data_dir, TEST_TERMINAL_ID, clock_ms=offline_clock.now_ms, mono_ns=offline_clock.mono_ns,
+                            new_uuid=lambda: given_uuid) as store:
+        entry = store.journal.append("sale", {}, None)
+        assert entry.uuid == "6d1f4a52-3c55-4c5e-9b43-0b5b7b0f0c11"
+        assert store.journal.get(entry.uuid) == entry
+
+
+def test_a_bad_uuid_factory_is_reported(data_dir: Path, offline_clock: ManualClock) -> None:
+    with TerminalStore.open(data_dir, TEST_TERMINAL_ID, clock_ms=offline_clock.now_ms, mono_ns=offline_clock.mono_ns,
+                            new_uuid=lambda: "not-a-uuid") as store:
+        with pytest.raises(JournalError, match="not a UUID"):
+            store.journal.append("sale", {}, None)
+        assert store.journal.last_seq == 0
