@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 from hwsim.testcards import IssuedWallet
 
@@ -11,7 +12,7 @@ from terminal.cards.challenge import check_challenge, needs_challenge, new_nonce
 from terminal.cards.verdict import Verdict
 from terminal.cards.verify import CardVerifier
 from terminal.reader.device import ReaderDevice
-from terminal.reader.events import CardPresented, CardRemoved, ReaderState, ReaderStatus
+from terminal.reader.events import CardPresented, CardRemoved, ReaderEvent, ReaderState, ReaderStatus
 from tests.fixtures.sim import EventSink, SimFactory
 
 
@@ -30,7 +31,11 @@ def _is_card(event: object) -> bool:
     return isinstance(event, CardPresented)
 
 
-def _status(state: ReaderState):
+def _card_with(token: bytes) -> Callable[[ReaderEvent], bool]:
+    return lambda e: isinstance(e, CardPresented) and e.token == token
+
+
+def _status(state: ReaderState) -> Callable[[ReaderEvent], bool]:
     return lambda e: isinstance(e, ReaderStatus) and e.state == state
 
 
@@ -82,3 +87,129 @@ def test_unplug_then_replug_reconnects_within_two_seconds(sim_process: SimFactor
         assert device.stats.reconnects == 2
     finally:
         device.stop()
+
+
+def test_event_stream_never_stalls_while_faults_are_injected(sim_process: SimFactory, wallet_file,
+                                                             issued_wallet: IssuedWallet,
+                                                             event_sink: EventSink) -> None:
+    # Short dwell: each card is off the reader before the next fault is armed, so the fault hits the next tap.
+    sim = sim_process(wallet_file, "--heartbeat", "0.2", "--dwell", "0.1")
+    tokens = {n: c.token_bytes() for n, c in enumerate(issued_wallet.wallet.cards, start=1)}
+    rotation = [1, 2, 3, 4, 5, 6, 7, 8, 11]  # distinct tokens
+    device = ReaderDevice(sim.port, on_event=event_sink, debounce_ms=200)
+    device.start()
+    latencies: list[float] = []
+    try:
+        event_sink.wait_for(_status(ReaderState.CONNECTED), 5)
+        faults = ["noise 64", "flip", "noise 900", "truncate", "dup", "stall 0.4", "noise 7", "flip", "noise 300",
+                  "truncate", "dup", "noise 1"]
+        for i, fault in enumerate(faults):
+            assert sim.command(fault).startswith("ok")
+            first, second = rotation[(2 * i) % 9], rotation[(2 * i + 1) % 9]
+            assert sim.command(f"tap {first}").startswith("ok")
+            if fault not in ("flip", "truncate"):  # those two destroy exactly this tap's frame
+                event_sink.wait_for(_card_with(tokens[first]), 2)
+            time.sleep(0.25)
+            sent = time.monotonic()
+            assert sim.command(f"tap {second}").startswith("ok")
+            at, _ = event_sink.wait_for(_card_with(tokens[second]), 1)
+            latencies.append(at - sent)
+            time.sleep(0.25)
+        stats = device.stats
+    finally:
+        device.stop()
+    events = event_sink.snapshot()
+    cards = [e for e in events if isinstance(e, CardPresented)]
+    assert {e.token for e in cards} <= set(tokens.values())  # nothing corrupted ever came out as a card
+    assert len(cards) == len(faults) * 2 - 4  # two flips and two truncations each cost one tap
+    assert not [e for e in events if isinstance(e, ReaderStatus) and e.state != ReaderState.CONNECTED
+                and e.state != ReaderState.CLOSED]
+    assert stats.crc_errors >= 2 and stats.resyncs >= 6 and stats.debounced == 2
+    print(f"\ntap-to-event latency under faults: max {max(latencies) * 1000:.0f} ms")
+
+
+def test_silence_past_the_heartbeat_timeout_reconnects(sim_process: SimFactory, wallet_file,
+                                                       event_sink: EventSink) -> None:
+    sim = sim_process(wallet_file, "--heartbeat", "0.2")
+    device = ReaderDevice(sim.port, on_event=event_sink, heartbeat_timeout_s=1.0)
+    device.start()
+    try:
+        event_sink.wait_for(_status(ReaderState.CONNECTED), 5)
+        stalled_at = time.monotonic()
+        assert sim.command("stall 2.5") == "ok stalled for 2.5 s"
+        at, event = event_sink.wait_for(_status(ReaderState.RECONNECTING), 3)
+        assert isinstance(event, ReaderStatus) and "silent" in event.detail and 0.9 < at - stalled_at < 2.0
+        time.sleep(2.0)
+        assert sim.command("tap 2").startswith("ok")
+        event_sink.wait_for(_is_card, 3)
+        assert device.stats.reconnects >= 1 and device.state == ReaderState.CONNECTED
+    finally:
+        device.stop()
+
+
+def test_socket_url_and_reconnect_over_tcp(sim_process: SimFactory, wallet_file, event_sink: EventSink) -> None:
+    sim = sim_process(wallet_file, "--tcp", "0")
+    assert sim.port.startswith("socket://127.0.0.1:")
+    device = ReaderDevice(sim.port, on_event=event_sink)
+    device.start()
+    try:
+        event_sink.wait_for(_status(ReaderState.CONNECTED), 5)
+        assert sim.command("tap 1").startswith("ok")
+        event_sink.wait_for(_is_card, 3)
+        assert sim.command("unplug") == "ok unplugged"
+        event_sink.wait_for(_status(ReaderState.RECONNECTING), 3)
+        replugged = time.monotonic()
+        assert sim.command("replug").startswith("ok replugged listening socket://127.0.0.1:")
+        at, _ = event_sink.wait_for(_status(ReaderState.CONNECTED), 3)
+        assert at - replugged < 2.0
+        time.sleep(0.2)  # the simulator accepts the new connection on its next poll
+        assert sim.command("tap 3").startswith("ok")
+        event_sink.wait_for(_is_card, 3)
+    finally:
+        device.stop()
+
+
+def test_a_port_that_appears_later_is_picked_up(sim_process: SimFactory, wallet_file, tmp_path,
+                                                event_sink: EventSink) -> None:
+    link = tmp_path / "reader0"  # where the fixture's first simulator will put its link
+    device = ReaderDevice(str(link), on_event=event_sink)
+    device.start(retry_if_missing=True)
+    try:
+        _, event = event_sink.wait_for(_status(ReaderState.RECONNECTING), 2)
+        assert isinstance(event, ReaderStatus) and "does not exist" in event.detail
+        sim = sim_process(wallet_file)
+        assert sim.port == str(link)
+        event_sink.wait_for(_status(ReaderState.CONNECTED), 3)
+        assert sim.command("tap 4").startswith("ok")
+        event_sink.wait_for(_is_card, 3)
+    finally:
+        device.stop()
+
+
+def test_a_misbehaving_callback_cannot_hurt_the_reader_thread(sim_process: SimFactory, wallet_file) -> None:
+    sim = sim_process(wallet_file, "--dwell", "0.1")
+    seen: list[object] = []
+    device: ReaderDevice
+
+    def on_event(event: object) -> None:
+        seen.append(event)
+        if isinstance(event, CardPresented):
+            try:
+                device.challenge(b"n" * 16)  # would deadlock the reader thread: refused
+            except Exception as exc:
+                seen.append(exc)
+            raise RuntimeError("callback bug")  # logged, the reader carries on
+
+    device = ReaderDevice(sim.port, on_event=on_event)
+    device.start()
+    try:
+        for number in (1, 2):
+            assert sim.command(f"tap {number}").startswith("ok")
+            deadline = time.monotonic() + 3
+            while sum(isinstance(e, CardPresented) for e in seen) < number and time.monotonic() < deadline:
+                time.sleep(0.02)
+    finally:
+        device.stop()
+    refusals = [e for e in seen if isinstance(e, Exception)]
+    assert sum(isinstance(e, CardPresented) for e in seen) == 2 and len(refusals) == 2
+    assert all("cannot run inside on_event" in str(e) for e in refusals)

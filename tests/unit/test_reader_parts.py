@@ -1,0 +1,99 @@
+"""Driver edges on loop:// (no hardware), error wording, the wallet file and the script format."""
+
+from __future__ import annotations
+
+import errno
+import stat
+from pathlib import Path
+
+import pytest
+import serial
+from hwsim.script import parse_script
+from hwsim.wallet import Wallet, WalletCard
+
+from terminal.errors import ReaderError, SimulatorError
+from terminal.reader.device import ReaderDevice, ReaderStats, open_error
+from terminal.reader.events import ReaderEvent, ReaderState, ReaderStatus
+
+
+def test_loop_url_driver_lifecycle_and_challenge_timeout() -> None:
+    events: list[ReaderEvent] = []
+    device = ReaderDevice("loop://", on_event=events.append, heartbeat_timeout_s=60)
+    device.start()
+    try:
+        assert events == [ReaderStatus(ReaderState.CONNECTED, "loop://")]
+        device.feedback(True)
+        device.request_status()
+        with pytest.raises(ReaderError, match=r"did not answer the challenge within 0\.1 s"):
+            device.challenge(b"n" * 16, timeout_s=0.1)
+        with pytest.raises(ReaderError, match="already running"):
+            device.start()
+    finally:
+        device.stop()
+    assert events[-1] == ReaderStatus(ReaderState.CLOSED, "")
+    stats = device.stats
+    assert isinstance(stats, ReaderStats) and stats.state == ReaderState.CLOSED and stats.port == "loop://"
+    # loop:// echoes our own host->reader frames back: decoded, counted, and ignored as events.
+    assert stats.frames >= 3 and stats.cards == 0
+    with pytest.raises(ReaderError, match="not connected"):
+        device.feedback(False)
+    device.stop()  # twice is fine
+
+
+def test_missing_port_raises_one_sentence_with_the_original() -> None:
+    device = ReaderDevice("/nonexistent/ttyUSB3", on_event=lambda e: None)
+    with pytest.raises(ReaderError) as info:
+        device.start()
+    assert str(info.value) == "The card reader port /nonexistent/ttyUSB3 does not exist; is the reader plugged in?"
+    assert isinstance(info.value.orig, serial.SerialException)
+    assert device.stats.last_error == str(info.value)
+
+
+@pytest.mark.parametrize(("exc", "words"), [
+    (serial.SerialException(errno.EACCES, "could not open port: Permission denied"), "Permission denied opening"),
+    (serial.SerialException(errno.EBUSY, "busy"), "in use by another program"),
+    (serial.SerialException("Could not exclusively lock port /dev/ttyS0"), "in use by another program"),
+    (serial.SerialException("Could not open port x: [Errno 111] Connection refused"), "Nothing is listening"),
+    (ValueError("invalid URL, protocol 'x' not known"), "is not a valid port or URL"),
+    (serial.SerialException(errno.EIO, "Input/output error"), "Cannot open the card reader port"),
+])
+def test_open_errors_are_clear(exc: BaseException, words: str) -> None:
+    err = open_error("/dev/ttyS0", exc)
+    assert words in str(err) and err.orig is exc and "\n" not in str(err)
+
+
+def test_wallet_round_trip_is_private(tmp_path: Path) -> None:
+    wallet = Wallet()
+    wallet.add(WalletCard("a", "valid", "hex:0102"))
+    wallet.add(WalletCard("k", "challenge", "CP1:NOT BASE45!", "11" * 32))
+    path = tmp_path / "w.json"
+    wallet.save(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    loaded = Wallet.load(path)
+    assert loaded.cards == wallet.cards
+    assert loaded.card(1).token_bytes() == b"\x01\x02" and not loaded.card(1).challenge_capable
+    assert loaded.card(2).token_bytes() == b"CP1:NOT BASE45!" and loaded.card(2).challenge_capable
+    with pytest.raises(SimulatorError, match="no card 3"):
+        loaded.card(3)
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("{", "not valid JSON"),
+    ('{"version": 2, "cards": []}', "not a version 1 cardpos wallet"),
+    ('{"version": 1, "cards": [{"label": "x"}]}', "card 1 lacks label, kind or token_text"),
+    ('{"version": 1, "cards": [{"label": "x", "kind": "gold", "token_text": ""}]}', "card kind 'gold'"),
+])
+def test_bad_wallets_are_one_sentence(tmp_path: Path, text: str, words: str) -> None:
+    path = tmp_path / "w.json"
+    path.write_text(text)
+    with pytest.raises(SimulatorError, match=words):
+        Wallet.load(path)
+
+
+def test_script_format() -> None:
+    steps = parse_script("# shift\ntap 1\nwait 1.5\ntap 2 hold  # held\n\nat 4 unplug\nwait 0.5\nreplug\n")
+    assert [(s.at, s.command, s.line_no) for s in steps] == [
+        (0.0, "tap 1", 2), (1.5, "tap 2 hold", 4), (4.0, "unplug", 6), (4.5, "replug", 8)]
+    for bad in ("wait", "wait -1", "at 5 tap 1\nat 4 tap 2", "at x tap 1", "at 3"):
+        with pytest.raises(SimulatorError, match="cannot read"):
+            parse_script(bad)
