@@ -168,6 +168,7 @@ class CashierStore:
 
     def authenticate(self, cashier_id: str, pin: str, *, now: int) -> Cashier:
         """Check a PIN at ``now`` (epoch ms). Raises CashierAuthError saying why: unknown, wrong PIN, locked."""
+        now = int(now)
         row = self._row(cashier_id)
         if row is None:
             raise CashierAuthError(f"no cashier with id {cashier_id}", reason="unknown")
