@@ -7,12 +7,14 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from terminal.cliutil import Subparsers, add_common, settings_from_args
 from terminal.config import Settings
 from terminal.errors import ConfigError
+
+TEST_CARD_FILE = "test_card.bin"
+"""A card token the technician self-test taps through the real verify path (optional; raw token bytes)."""
 
 if TYPE_CHECKING:
     from terminal.ui.demo import DemoTapper
@@ -44,33 +46,47 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_services(settings: Settings, *, with_sync: bool = True,
-                   clock: Callable[[], int] | None = None) -> AppServices:
+def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices:
     """Open the counter (and its store), the reader on ``settings.reader.port`` and, when the terminal is
-    enrolled and ``with_sync``, the sync service. Nothing is started: the app starts the reader and sync."""
-    from terminal.counter import open_counter
-    from terminal.documents import read_enrollment
+    enrolled with a ledger and ``with_sync``, the sync service. Nothing is started: the app starts the reader and
+    sync in workers once its screen is up, and closes everything when it exits."""
+    from terminal.counter import load_rules, load_verifier, open_counter
+    from terminal.documents import require_enrollment
     from terminal.reader.device import ReaderDevice
-    from terminal.ui.services import AppServices, wall_ms
+    from terminal.ui.services import AppServices
 
-    counter = open_counter(settings)
-    store = counter.store
-    services = AppServices(counter=counter, store=store, data_dir=settings.data_dir, clock=clock or wall_ms)
+    sync_holder: list[Any] = []
+
+    def online() -> bool:
+        # Stored value offline limits apply whenever the last sync attempt could not reach the ledger.
+        return bool(sync_holder and sync_holder[0].status.online)
+
+    counter = open_counter(settings, online=online)
+    enrollment = require_enrollment(settings.data_dir)
+    services = AppServices(counter=counter, store=counter.store, data_dir=settings.data_dir)
     if settings.reader.port:
         services.reader = ReaderDevice(
             settings.reader.port, baud=settings.reader.baud, on_event=services.reader_events,
             debounce_ms=settings.reader.debounce_ms, heartbeat_timeout_s=settings.reader.heartbeat_timeout_s,
         )
-    enrollment = read_enrollment(settings.data_dir)
-    if with_sync and enrollment is not None:
+    if with_sync:
         from terminal.sync.service import SyncService, load_identity_key
 
-        services.sync = SyncService(store, enrollment, load_identity_key(settings.data_dir),
-                                    settings=settings.sync, on_status=services.sync_status)
-    test_card = settings.data_dir / "test_card.txt"
+        sync = SyncService(counter.store, enrollment, load_identity_key(settings.data_dir),
+                           settings=settings.sync, on_status=services.sync_status)
+        sync_holder.append(sync)
+        services.sync = sync
+
+    def reload_documents() -> None:
+        # A pull may have brought a new trust list, revocations or rules: check cards and price with them.
+        counter.verifier = load_verifier(settings.data_dir, enrollment, clock_skew_s=settings.terminal.clock_skew_s)
+        counter.rules = load_rules(settings.data_dir, enrollment)
+
+    services.reload_documents = reload_documents
+    test_card = settings.data_dir / TEST_CARD_FILE
     if test_card.exists():
         services.test_card = test_card.read_bytes().strip()
-    services.on_close.append(getattr(counter, "close", store.close))
+    services.on_close.append(counter.close)
     return services
 
 

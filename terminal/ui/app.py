@@ -19,6 +19,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 
 from terminal.errors import CardposError
+from terminal.offline.cashiers import Cashier
 from terminal.reader.events import CardPresented, ReaderEvent, ReaderStatus
 from terminal.ui.demo import DemoTapper
 from terminal.ui.i18n import Translator
@@ -47,8 +48,9 @@ class CashierApp(App[None]):
         self.services = services
         self.tr = Translator(lang)
         self.demo = demo
-        self.cashier: Any | None = None
+        self.cashier: Cashier | None = None
         self.shift_opened_ms: int | None = None
+        self.shift_id: str | None = None
         self.reader_state = "none" if services.reader is None else "reconnecting"
         self.reader_detail = ""
         self.sync_status: Any | None = services.sync_status.last
@@ -132,7 +134,17 @@ class CashierApp(App[None]):
             self.sync_log.append(f"{self.clock_text('%H:%M:%S')} {error}")
         elif status.last_sync_ms and (previous is None or previous.last_sync_ms != status.last_sync_ms):
             self.sync_log.append(f"{self.clock_text('%H:%M:%S')} {self.tr('tech.sync_ok', depth=self.queue_depth)}")
+            self._reload_documents()
         self.refresh_status()
+
+    @work(thread=True, exclusive=True, group="documents")
+    def _reload_documents(self) -> None:
+        if self.services.reload_documents is None:
+            return
+        try:
+            self.services.reload_documents()
+        except CardposError as exc:
+            self.sync_log.append(str(exc))
 
     @work(thread=True, exclusive=True, group="queue")
     def _read_queue_depth(self) -> None:
@@ -159,18 +171,50 @@ class CashierApp(App[None]):
         return clock_text(self, self.services.clock(), fmt)
 
     # -- cashiers ----------------------------------------------------------------------------------------------
-    def authenticate(self, cashier_id: str, pin: str) -> Any:
-        """Check a PIN (called from a worker thread). Raises a CardposError with the reason, e.g. lockout."""
-        return self.services.store.cashiers.authenticate(cashier_id, pin, now=self.services.clock())
+    def authenticate(self, cashier_id: str, pin: str) -> Cashier:
+        """Sign a cashier in (called from a worker thread): the counter checks the PIN and journals the sign-in
+        or the lockout. Raises a CardposError saying why (unknown id, wrong PIN with attempts left, locked)."""
+        counter = self.services.counter
+        if counter is not None:
+            cashier: Cashier = counter.sign_in(cashier_id, pin)
+            return cashier
+        result: Cashier = self.services.store.cashiers.authenticate(cashier_id, pin, now=self.services.clock())
+        return result
 
-    def signed_in(self, cashier: Any) -> None:
+    def authorize(self, cashier_id: str, pin: str, roles: tuple[str, ...]) -> Cashier:
+        """A second person's approval at the moment of use (supervisor for refunds/voids; technician or
+        supervisor for the technician screen). Raises a CardposError saying why it is refused."""
+        from terminal.offline.cashiers import CashierRoleError
+
+        counter = self.services.counter
+        if roles == ("supervisor",) and counter is not None:
+            supervisor: Cashier = counter.authorize_supervisor(cashier_id, pin)
+            return supervisor
+        person: Cashier = self.services.store.cashiers.authenticate(cashier_id, pin, now=self.services.clock())
+        if person.role not in roles:
+            raise CashierRoleError(self.tr("supervisor.not_allowed", who=cashier_id, role=person.role.value))
+        return person
+
+    def signed_in(self, cashier: Cashier) -> None:
         from terminal.ui.screens.idle import IdleScreen
 
         self.cashier = cashier
-        if self.shift_opened_ms is None:
-            self.shift_opened_ms = self.services.clock()
+        if self.shift_id is None:
+            now = self.services.clock()
+            self.shift_opened_ms = now
+            self.shift_id = f"{cashier.cashier_id}-{now}"
+            self._open_shift(self.shift_id, cashier.cashier_id)
         self.switch_screen(IdleScreen())
         self.refresh_status()
+
+    @work(thread=True, group="shift")
+    def _open_shift(self, shift_id: str, cashier_id: str) -> None:
+        if self.services.counter is None:
+            return
+        try:
+            self.services.counter.open_shift(shift_id, cashier_id=cashier_id)
+        except CardposError as exc:
+            self.post_message(TapFailed(str(exc)))
 
     def sign_out(self) -> None:
         from terminal.ui.screens.signin import SignInScreen
@@ -180,15 +224,25 @@ class CashierApp(App[None]):
             self.pop_screen()
         self.switch_screen(SignInScreen())
 
-    def close_shift(self, report_text: str) -> None:
-        """Keep the Z-report as a file next to the receipts, start a new shift, and sign out."""
-        self._save_z(report_text)
+    def close_shift(self) -> None:
+        """Journal the shift's Z-report as ``shift_close``, keep it as a file next to the receipts, sign out."""
+        if self.shift_id is not None and self.shift_opened_ms is not None:
+            self._close_shift(self.shift_id, self.shift_opened_ms,
+                              self.cashier.cashier_id if self.cashier is not None else None)
+        self.shift_id = None
         self.shift_opened_ms = None
         self.sign_out()
 
-    @work(thread=True, group="receipts")
-    def _save_z(self, report_text: str) -> None:
-        self.save_receipt("z_report", _Text(report_text))
+    @work(thread=True, group="shift")
+    def _close_shift(self, shift_id: str, since_ms: int, cashier_id: str | None) -> None:
+        if self.services.counter is None:
+            return
+        try:
+            report = self.services.counter.close_shift(shift_id, since_ms, cashier_id=cashier_id)
+        except CardposError as exc:
+            self.post_message(TapFailed(str(exc)))
+            return
+        self.save_receipt("z_report", report)
 
     def open_technician(self) -> None:
         from terminal.ui.screens.dialogs import SupervisorScreen
@@ -198,8 +252,8 @@ class CashierApp(App[None]):
             self.push_screen(TechnicianScreen())
             return
 
-        def approved(supervisor_id: str | None) -> None:
-            if supervisor_id:
+        def approved(person: Cashier | None) -> None:
+            if person is not None:
                 self.push_screen(TechnicianScreen())
 
         self.push_screen(SupervisorScreen(self.tr("tech.needs_role"), roles=("technician", "supervisor")),
@@ -252,6 +306,7 @@ class CashierApp(App[None]):
     def on_tap_verified(self, message: TapVerified) -> None:
         from terminal.ui.screens.member import MemberScreen
         from terminal.ui.screens.refusal import RefusalScreen
+        from terminal.ui.view import Tapped
 
         self.tap_in_progress = False
         self._set_checking(False)
@@ -262,7 +317,7 @@ class CashierApp(App[None]):
         if self.services.reader is not None:
             self._feedback(bool(verdict.accepted))
         if verdict.accepted and result.member is not None:
-            self.push_screen(MemberScreen(result.member))
+            self.push_screen(MemberScreen(Tapped(result.claims, result.member)))
         else:
             self.push_screen(RefusalScreen(verdict.reason, manual=message.manual))
         self._read_queue_depth()
@@ -294,26 +349,18 @@ class CashierApp(App[None]):
     # -- receipts -----------------------------------------------------------------------------------------------
     def save_receipt(self, kind: str, receipt: Any) -> Path | None:
         """Write the plain-text receipt into receipts/ (called from a worker thread)."""
-        text = receipt.to_text() if hasattr(receipt, "to_text") else str(receipt)
-        ident = str(getattr(receipt, "uuid", "") or getattr(receipt, "entry_uuid", "") or "")
-        stamp = self.clock_text("%Y%m%d-%H%M%S")
-        name = _SAFE_NAME.sub("_", f"{stamp}-{kind}-{ident[:8] or 'receipt'}") + ".txt"
         folder = self.services.receipts_dir
         try:
+            if hasattr(receipt, "write"):  # a counter Receipt names its file after its journal entry
+                written: Path = receipt.write(folder)
+                return written
+            stamp = self.clock_text("%Y%m%d-%H%M%S")
+            path = folder / (_SAFE_NAME.sub("_", f"{stamp}-{kind}") + ".txt")
             folder.mkdir(parents=True, exist_ok=True)
-            path = folder / name
-            path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+            path.write_text(receipt.to_text(), encoding="utf-8")
         except OSError:
             return None  # the receipt is on screen and the operation is journaled; a full disk must not undo that
         return path
-
-
-class _Text:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def to_text(self) -> str:
-        return self.text
 
 
 def _status_error(detail: str) -> ReaderStatus:

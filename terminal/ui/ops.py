@@ -1,4 +1,4 @@
-"""The counter calls the screens make, in one place: each builds a zero-argument callable for a worker.
+"""The counter calls the screens make, in one place: each returns a zero-argument callable for a worker.
 
 The screens collect what the cashier chose; these functions know the counter's signatures.
 """
@@ -6,56 +6,70 @@ The screens collect what the cashier chose; these functions know the counter's s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from terminal.core import loyalty
 from terminal.core.money import Money
+from terminal.ui.view import Tapped
+
+if TYPE_CHECKING:
+    from terminal.offline.cashiers import Cashier
+    from terminal.service.counter import Counter
 
 Call = Callable[[], Any]
 
 
-def quote_sale(counter: Any, card_id: str, amount: Money, *, coupons: Sequence[str], points: int,
-               tender: str, cashier: Any) -> Call:
-    return lambda: counter.quote_sale(card_id, amount, coupon_ids=list(coupons), redeem_points=points,
-                                      tender=tender, cashier=cashier)
+def _id(cashier: Cashier | None) -> str | None:
+    return cashier.cashier_id if cashier is not None else None
 
 
-def sale(counter: Any, card_id: str, amount: Money, *, coupons: Sequence[str], points: int, tender: str,
-         cashier: Any) -> Call:
-    return lambda: counter.sale(card_id, amount, coupon_ids=list(coupons), redeem_points=points, tender=tender,
-                                cashier=cashier)
+def preview_sale(counter: Counter, card: Tapped, amount: Money, *, coupons: Sequence[str], points: int,
+                 tender: str, cashier: Cashier | None) -> Call:
+    return lambda: counter.preview_sale(card.claims, amount, tender=tender, coupon_ids=list(coupons),
+                                        redeem_points=points)
 
 
-def quote_topup(counter: Any, card_id: str, amount: Money, *, tender: str, cashier: Any) -> Call:
-    return lambda: counter.quote_topup(card_id, amount, tender=tender, cashier=cashier)
+def sale(counter: Counter, card: Tapped, amount: Money, *, coupons: Sequence[str], points: int, tender: str,
+         cashier: Cashier | None) -> Call:
+    return lambda: counter.sale(card.claims, amount, tender=tender, coupon_ids=list(coupons),
+                                redeem_points=points, cashier_id=_id(cashier))
 
 
-def topup(counter: Any, card_id: str, amount: Money, *, tender: str, cashier: Any) -> Call:
-    return lambda: counter.topup(card_id, amount, tender=tender, cashier=cashier)
+def preview_topup(counter: Counter, card: Tapped, amount: Money, *, tender: str) -> Call:
+    # Pure quote on the figures shown: the bonus the rules add. The top-up itself re-quotes under the lock.
+    return lambda: loyalty.quote_topup(card.view.state, counter.rules, amount=amount, tender=tender,
+                                       card_id=card.card_id, offline=counter.offline)
 
 
-def refund(counter: Any, orig_uuid: str, amount: Money, *, supervisor: str, cashier: Any) -> Call:
-    return lambda: counter.refund(orig_uuid, amount, supervisor=supervisor, cashier=cashier)
+def topup(counter: Counter, card: Tapped, amount: Money, *, tender: str, cashier: Cashier | None) -> Call:
+    return lambda: counter.topup(card.claims, amount, tender=tender, cashier_id=_id(cashier))
 
 
-def void(counter: Any, orig_uuid: str, *, supervisor: str, cashier: Any) -> Call:
-    return lambda: counter.void(orig_uuid, supervisor=supervisor, cashier=cashier)
+def refund(counter: Counter, orig_uuid: str, amount: Money, *, supervisor: Cashier,
+           cashier: Cashier | None) -> Call:
+    return lambda: counter.refund(orig_uuid, amount, supervisor=supervisor, cashier_id=_id(cashier))
 
 
-def upgrade(counter: Any, card_id: str, *, cashier: Any) -> Call:
-    return lambda: counter.upgrade_tier(card_id, cashier=cashier)
+def void(counter: Counter, orig_uuid: str, *, supervisor: Cashier, cashier: Cashier | None) -> Call:
+    return lambda: counter.void(orig_uuid, supervisor=supervisor, cashier_id=_id(cashier))
 
 
-def update_member(counter: Any, member_id: str, *, notes: str, prefs: dict[str, str], cashier: Any) -> Call:
-    return lambda: counter.update_member(member_id, notes=notes, prefs=prefs, cashier=cashier)
+def upgrade(counter: Counter, card: Tapped, *, cashier: Cashier | None) -> Call:
+    return lambda: counter.upgrade_tier(card.claims, cashier_id=_id(cashier))
 
 
-def history(counter: Any, card_id: str, n: int) -> Call:
+def update_member(counter: Counter, member_id: str, *, notes: str, prefs: dict[str, str],
+                  cashier: Cashier | None) -> Call:
+    return lambda: counter.update_member(member_id, notes=notes, prefs=prefs, cashier_id=_id(cashier))
+
+
+def history(counter: Counter, card_id: str, n: int) -> Call:
     return lambda: counter.history(card_id, n=n)
 
 
-def member_view(counter: Any, card_id: str) -> Call:
-    return lambda: counter.member_view(card_id)
+def member_view(counter: Counter, card: Tapped) -> Call:
+    return lambda: counter.member_view(card.claims)
 
 
-def z_report(counter: Any, since_ms: int) -> Call:
+def z_report(counter: Counter, since_ms: int) -> Call:
     return lambda: counter.z_report(since_ms)

@@ -43,6 +43,8 @@ class AppServices:
     sync_status: Relay[Any] = field(default_factory=Relay)
     test_card: bytes | None = None
     """A card token the technician self-test taps through the real verify path (None: self-test needs a tap)."""
+    reload_documents: Callable[[], None] | None = None
+    """Load the trust list, revocations and rules again after a sync pulled new ones (called in a worker)."""
     on_close: list[Callable[[], None]] = field(default_factory=list)
     """Called once when the app exits (close the store, stop threads started by build_services)."""
 

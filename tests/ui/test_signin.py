@@ -9,20 +9,20 @@ from terminal.ui.screens.signin import SignInScreen
 from tests.fixtures.ui import sign_in
 
 
-async def test_right_pin_opens_the_idle_screen_with_the_cashier_in_the_top_bar(store_only_app) -> None:
-    app = store_only_app()
+async def test_right_pin_opens_the_idle_screen_with_the_cashier_in_the_top_bar(ui_app) -> None:
+    app = ui_app()
     async with app.run_test(size=(80, 24)) as pilot:
         assert isinstance(app.screen, SignInScreen)
-        await sign_in(pilot, "c1", "1234")
+        await sign_in(pilot, "c1", "1111")
         assert isinstance(app.screen, IdleScreen)
         assert app.cashier.cashier_id == "c1"
         top = str(app.screen.query_one("#top-right", Static).render())
-        assert "Alice (cashier)" in top
+        assert "Cashier One (cashier)" in top
         assert "2026-09-21 14:13:20" in top
 
 
-async def test_wrong_pin_says_how_many_attempts_are_left(store_only_app) -> None:
-    app = store_only_app()
+async def test_wrong_pin_says_how_many_attempts_are_left(ui_app) -> None:
+    app = ui_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot, "c1", "0000")
         assert isinstance(app.screen, SignInScreen)
@@ -31,15 +31,15 @@ async def test_wrong_pin_says_how_many_attempts_are_left(store_only_app) -> None
         assert app.cashier is None
 
 
-async def test_five_wrong_pins_lock_the_cashier_even_against_the_right_pin(store_only_app) -> None:
-    app = store_only_app()
+async def test_five_wrong_pins_lock_the_cashier_even_against_the_right_pin(ui_app) -> None:
+    app = ui_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot, "c1", "0000")
         for _ in range(4):
             await pilot.press(*"0000", "enter")
             await app.workers.wait_for_complete()
             await pilot.pause()
-        await pilot.press(*"1234", "enter")
+        await pilot.press(*"1111", "enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert isinstance(app.screen, SignInScreen)
@@ -48,17 +48,17 @@ async def test_five_wrong_pins_lock_the_cashier_even_against_the_right_pin(store
         assert app.cashier is None
 
 
-async def test_unknown_cashier_is_refused_in_chinese_words(store_only_app) -> None:
-    app = store_only_app("zh")
+async def test_unknown_cashier_is_refused_in_chinese_words(ui_app) -> None:
+    app = ui_app("zh")
     async with app.run_test(size=(80, 24)) as pilot:
-        await sign_in(pilot, "nobody", "1234")
+        await sign_in(pilot, "nobody", "1111")
         error = str(app.screen.query_one("#signin-error", Static).render())
         assert error.startswith("登录被拒绝")
         assert "no cashier with id nobody" in error
 
 
-async def test_sign_out_returns_to_sign_in(store_only_app) -> None:
-    app = store_only_app()
+async def test_sign_out_returns_to_sign_in(ui_app) -> None:
+    app = ui_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot)
         await pilot.press("ctrl+l")

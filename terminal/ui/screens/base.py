@@ -72,7 +72,7 @@ class CashierScreen(Screen[Any]):
         except CardposError as exc:
             self.post_message(OperationFailed(kind, str(exc)))
             return
-        path = self.capp.save_receipt(kind, receipt)
+        path = self.capp.save_receipt(kind, receipt) if kind != "member_update" else None
         self.post_message(OperationDone(kind, receipt, path))
 
     @work(thread=True, group="query")

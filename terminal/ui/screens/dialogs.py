@@ -15,6 +15,7 @@ from textual.widgets.option_list import Option
 from terminal.errors import CardposError
 from terminal.ui.i18n import translate_bindings
 from terminal.ui.messages import SignedIn, SignInRefused
+from terminal.ui.widgets import Plain
 
 if TYPE_CHECKING:
     from terminal.ui.app import CashierApp
@@ -53,10 +54,10 @@ class DeclineScreen(Dialog):
         advice = tr(advice_key) if tr.has(advice_key) else tr("decline.advice.default")
         title = tr("decline.failed_title") if self.code == "failed" else tr("decline.title")
         with Vertical(id="decline-box", classes="dialog bad"):
-            yield Static(title, id="decline-title", classes="dialog-title")
-            yield Static(tr("decline.why", text=self.text), id="decline-why")
-            yield Static(tr("decline.what", advice=advice), id="decline-what")
-            yield Static(tr("decline.close"), classes="hint")
+            yield Plain(title, id="decline-title", classes="dialog-title")
+            yield Plain(tr("decline.why", text=self.text), id="decline-why")
+            yield Plain(tr("decline.what", advice=advice), id="decline-what")
+            yield Plain(tr("decline.close"), classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -77,8 +78,8 @@ class ConfirmScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, id="confirm-question")
-            yield Static(self.tr("confirm.keys"), classes="hint")
+            yield Plain(self.question, id="confirm-question")
+            yield Plain(self.tr("confirm.keys"), classes="hint")
         yield Footer()
 
     def action_yes(self) -> None:
@@ -91,7 +92,7 @@ class ConfirmScreen(Dialog):
 class SupervisorScreen(Dialog):
     """A supervisor authorises one refund/void/override with their own id and PIN, at the moment of use.
 
-    Dismisses with the supervisor's cashier id, or None when cancelled.
+    Dismisses with the approving ``Cashier`` (role checked), or None when cancelled.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
@@ -104,12 +105,12 @@ class SupervisorScreen(Dialog):
     def compose(self) -> ComposeResult:
         tr = self.tr
         with Vertical(classes="dialog"):
-            yield Static(tr("supervisor.title"), classes="dialog-title")
-            yield Static(self.purpose)
+            yield Plain(tr("supervisor.title"), classes="dialog-title")
+            yield Plain(self.purpose)
             yield Input(placeholder=tr("supervisor.id"), id="sup-id")
             yield Input(placeholder=tr("supervisor.pin"), password=True, id="sup-pin")
-            yield Static("", id="sup-error", classes="error")
-            yield Static(tr("supervisor.keys"), classes="hint")
+            yield Plain("", id="sup-error", classes="error")
+            yield Plain(tr("supervisor.keys"), classes="hint")
         yield Footer()
 
     @on(Input.Submitted, "#sup-id")
@@ -128,7 +129,7 @@ class SupervisorScreen(Dialog):
     @work(thread=True, exclusive=True, group="auth")
     def _check(self, sup_id: str, pin: str) -> None:
         try:
-            cashier = self.capp.authenticate(sup_id, pin)
+            cashier = self.capp.authorize(sup_id, pin, self.roles)
         except CardposError as exc:
             self.post_message(SignInRefused(str(exc)))
             return
@@ -136,10 +137,7 @@ class SupervisorScreen(Dialog):
 
     def on_signed_in(self, message: SignedIn) -> None:
         message.stop()
-        if message.cashier.role not in self.roles:
-            self.on_sign_in_refused(SignInRefused(self.tr("supervisor.not_supervisor")))
-            return
-        self.dismiss(message.cashier.cashier_id)
+        self.dismiss(message.cashier)
 
     def on_sign_in_refused(self, message: SignInRefused) -> None:
         message.stop()
@@ -166,9 +164,9 @@ class DemoTapScreen(Dialog):
             for index, label, kind in (demo.cards() if demo else [])
         ]
         with Vertical(classes="dialog"):
-            yield Static(tr("demo.title"), classes="dialog-title")
+            yield Plain(tr("demo.title"), classes="dialog-title")
             yield OptionList(*options, id="demo-cards")
-            yield Static(tr("demo.keys"), classes="hint")
+            yield Plain(tr("demo.keys"), classes="hint")
         yield Footer()
 
     @on(OptionList.OptionSelected)

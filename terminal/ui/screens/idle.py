@@ -7,9 +7,9 @@ from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
-from textual.widgets import Static
 
 from terminal.ui.screens.base import CashierScreen
+from terminal.ui.widgets import Plain
 
 
 class IdleScreen(CashierScreen):
@@ -25,9 +25,9 @@ class IdleScreen(CashierScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
-        yield Static(tr("idle.prompt"), id="tap-prompt")
-        yield Static(tr("idle.checking"), id="tap-busy", classes="hint")
-        yield Static(tr("idle.help"), id="idle-help", classes="hint")
+        yield Plain(tr("idle.prompt"), id="tap-prompt")
+        yield Plain(tr("idle.checking"), id="tap-busy", classes="hint")
+        yield Plain(tr("idle.help"), id="idle-help", classes="hint")
 
     def on_mount(self) -> None:
         self.set_checking(False)

@@ -10,7 +10,10 @@ from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
+from terminal.cards.textform import token_from_text
+from terminal.errors import CardposError
 from terminal.ui.screens.base import CashierScreen
+from terminal.ui.widgets import Plain
 
 
 class ManualEntryScreen(CashierScreen):
@@ -19,10 +22,10 @@ class ManualEntryScreen(CashierScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
-        yield Static(tr("manual.prompt"), classes="prompt")
+        yield Plain(tr("manual.prompt"), classes="prompt")
         yield Input(placeholder=tr("manual.placeholder"), id="token-text")
-        yield Static("", id="manual-error", classes="error")
-        yield Static(tr("manual.keys"), classes="hint")
+        yield Plain("", id="manual-error", classes="error")
+        yield Plain(tr("manual.keys"), classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#token-text", Input).focus()
@@ -34,7 +37,12 @@ class ManualEntryScreen(CashierScreen):
             self.query_one("#manual-error", Static).update(self.tr("manual.empty"))
             return
         event.input.value = ""
-        self.capp.check_card(text.encode("ascii", errors="replace"), manual=True)
+        try:
+            token = token_from_text(text)
+        except CardposError:
+            # Not card text at all: the counter still sees it, refuses it as unreadable and journals the refusal.
+            token = text.encode("utf-8", errors="replace")
+        self.capp.check_card(token, manual=True)
 
     def action_back(self) -> None:
         self.capp.return_to_idle()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import ClassVar
 
 from textual import on
 from textual.binding import Binding, BindingType
@@ -14,9 +15,8 @@ from textual.widgets import DataTable, Input, Static
 from terminal.ui import ops
 from terminal.ui.messages import DataLoaded, OperationDone
 from terminal.ui.screens.base import CashierScreen
-from terminal.ui.view import HistoryLine, MemberFacts, coupon_text, history_line, member_facts
-
-HISTORY_ROWS = 10
+from terminal.ui.view import Tapped, coupon_text, history_line
+from terminal.ui.widgets import Plain
 
 
 class MemberScreen(CashierScreen):
@@ -30,89 +30,79 @@ class MemberScreen(CashierScreen):
         Binding("escape", "done", "Done"),
     ]
 
-    def __init__(self, view: Any) -> None:
+    def __init__(self, card: Tapped) -> None:
         super().__init__()
-        self.view = view
-        self.facts: MemberFacts = member_facts(view)
-        self.history: list[HistoryLine] = []
+        self.card = card
+        self._resumed_once = False
 
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
-        f = self.facts
         with Horizontal(id="member-head"):
-            yield Static(f.name, id="member-name")
-            yield Static(tr("member.tier", tier=tr(f"tier.{f.tier}")), id="member-tier")
-            yield Static(tr("member.offline_estimate") if f.offline else tr("member.live"),
-                         id="member-estimate", classes="warn" if f.offline else "ok")
+            yield Plain(id="member-name")
+            yield Plain(id="member-tier")
+            yield Plain(id="member-estimate")
         with Vertical(id="member-facts"):
-            yield Static(id="member-money")
-            yield Static(id="member-coupons")
-            yield Static(id="member-prefs")
-            yield Static(id="member-notes")
-            yield Static(id="member-upgrade", classes="warn")
-        yield Static(tr("member.history_title"), classes="section")
-        yield DataTable(id="member-history", cursor_type="row", zebra_stripes=False)
+            yield Plain(id="member-money")
+            yield Plain(id="member-coupons")
+            yield Plain(id="member-prefs")
+            yield Plain(id="member-notes")
+            yield Plain(id="member-upgrade", classes="warn")
+        yield Plain(tr("member.history_title"), classes="section")
+        yield DataTable(id="member-history", cursor_type="none", zebra_stripes=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#member-history", DataTable)
         tr = self.tr
-        table.add_columns(tr("history.when"), tr("history.kind"), tr("history.amount"), tr("history.points"),
-                          tr("history.tender"))
-        self.show_facts()
-        self.reload_history()
+        table.add_column(tr("history.when"), width=11)
+        table.add_column(tr("history.kind"), width=12)
+        table.add_column(tr("history.summary"))
+        self.show()
 
-    def show_facts(self) -> None:
+    def show(self) -> None:
         tr = self.tr
-        f = self.facts
+        view = self.card.view
+        self.query_one("#member-name", Static).update(self.card.name)
+        self.query_one("#member-tier", Static).update(tr("member.tier", tier=tr(f"tier.{view.tier.value}")))
+        estimate = self.query_one("#member-estimate", Static)
+        estimate.update(tr("member.offline_estimate") if view.offline_estimate else tr("member.live"))
+        estimate.set_classes("warn" if view.offline_estimate else "ok")
         self.query_one("#member-money", Static).update(
-            tr("member.money", balance=str(f.balance), points=f"{f.points:,}", card=f.card_id))
-        coupons = " · ".join(coupon_text(c) for c in f.coupons) or tr("member.none")
+            tr("member.money", balance=str(view.balance), points=f"{view.points:,}", card=self.card.card_id))
+        coupons = " · ".join(coupon_text(c) for c in view.coupons) or tr("member.none")
         self.query_one("#member-coupons", Static).update(tr("member.coupons", coupons=coupons))
-        prefs = "; ".join(f"{k}={v}" for k, v in sorted(f.prefs.items())) or tr("member.none")
+        prefs = "; ".join(f"{k}={v}" for k, v in sorted(view.prefs.items())) or tr("member.none")
         self.query_one("#member-prefs", Static).update(tr("member.prefs", prefs=prefs))
-        self.query_one("#member-notes", Static).update(tr("member.notes", notes=f.notes or tr("member.none")))
+        self.query_one("#member-notes", Static).update(tr("member.notes", notes=view.notes or tr("member.none")))
         upgrade = self.query_one("#member-upgrade", Static)
-        upgrade.display = bool(f.upgrade_to)
-        if f.upgrade_to:
-            upgrade.update(tr("member.upgrade_due", tier=tr(f"tier.{f.upgrade_to}")))
+        upgrade.display = view.upgrade_due is not None
+        if view.upgrade_due is not None:
+            upgrade.update(tr("member.upgrade_due", tier=tr(f"tier.{view.upgrade_due.value}")))
+        table = self.query_one("#member-history", DataTable)
+        table.clear()
+        tz = self.capp.services.tz
+        for op in view.recent:
+            line = history_line(op, tz)
+            kind = tr(f"kind.{line.kind}") if tr.has(f"kind.{line.kind}") else line.kind
+            pending = "" if line.synced else " *"
+            table.add_row(line.when, kind + pending, line.summary, key=line.uuid)
         self.refresh_bindings()
 
-    def reload_history(self) -> None:
-        self.load("history", ops.history(self.capp.services.counter, self.facts.card_id, HISTORY_ROWS))
-
-    def reload_member(self) -> None:
-        self.load("member", ops.member_view(self.capp.services.counter, self.facts.card_id))
+    def reload(self) -> None:
+        self.load("member", ops.member_view(self.capp.services.counter, self.card))
 
     def on_data_loaded(self, message: DataLoaded) -> None:
-        if message.what == "history":
-            tz = self.capp.services.tz
-            self.history = [history_line(item, tz) for item in message.value][:HISTORY_ROWS]
-            table = self.query_one("#member-history", DataTable)
-            table.clear()
-            for line in self.history:
-                table.add_row(line.when, self.tr(f"kind.{line.kind}") if self.tr.has(f"kind.{line.kind}")
-                              else line.kind, line.amount, line.points, self._tender(line.tender), key=line.uuid)
-        elif message.what == "member" and message.value is not None:
-            self.view = message.value
-            self.facts = member_facts(message.value)
-            self.show_facts()
-        elif message.what == "member_saved":
-            self.busy = False
-            self.reload_member()
-
-    def _tender(self, tender: str) -> str:
-        return self.tr(f"tender.{tender}") if tender and self.tr.has(f"tender.{tender}") else tender
+        if message.what == "member" and message.value is not None:
+            self.card = replace(self.card, view=message.value)
+            self.show()
 
     def on_screen_resume(self) -> None:
-        if self.is_mounted and getattr(self, "_resumed_once", False):
-            # Back from an operation: show the figures after it.
-            self.reload_member()
-            self.reload_history()
+        if self._resumed_once:
+            self.reload()  # back from an operation: show the figures after it
         self._resumed_once = True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "upgrade":
-            return bool(self.facts.upgrade_to) or None
+            return self.card.view.upgrade_due is not None or None
         return True
 
     def action_done(self) -> None:
@@ -121,54 +111,57 @@ class MemberScreen(CashierScreen):
     def action_sale(self) -> None:
         from terminal.ui.screens.sale import SaleScreen
 
-        self.capp.push_screen(SaleScreen(self.view))
+        self.capp.push_screen(SaleScreen(self.card))
 
     def action_topup(self) -> None:
         from terminal.ui.screens.topup import TopUpScreen
 
-        self.capp.push_screen(TopUpScreen(self.view))
+        self.capp.push_screen(TopUpScreen(self.card))
 
     def action_reverse(self) -> None:
         from terminal.ui.screens.reverse import ReverseScreen
 
-        self.capp.push_screen(ReverseScreen(self.view))
+        self.capp.push_screen(ReverseScreen(self.card))
 
     def action_upgrade(self) -> None:
         from terminal.ui.screens.dialogs import ConfirmScreen
 
-        target = self.facts.upgrade_to
-        if not target:
+        target = self.card.view.upgrade_due
+        if target is None:
             return
-        facts = self.facts
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.start_operation("tier_upgrade", ops.upgrade(self.capp.services.counter, facts.card_id,
+                self.start_operation("tier_upgrade", ops.upgrade(self.capp.services.counter, self.card,
                                                                  cashier=self.capp.cashier))
 
-        self.capp.push_screen(ConfirmScreen(self.tr("member.upgrade_confirm", name=facts.name,
-                                                    tier=self.tr(f"tier.{target}"))), answer)
+        self.capp.push_screen(ConfirmScreen(self.tr("member.upgrade_confirm", name=self.card.name,
+                                                    tier=self.tr(f"tier.{target.value}"))), answer)
 
     def on_operation_done(self, message: OperationDone) -> None:
         from terminal.ui.screens.receipt import ReceiptScreen
 
         self.busy = False
+        if message.kind == "member_update":
+            self.reload()
+            self.notify(self.tr("edit.saved"))
+            return
         self.capp.push_screen(ReceiptScreen(message.kind, message.receipt, message.path))
 
     def action_edit(self) -> None:
-        self.capp.push_screen(EditMemberScreen(self.facts), self._edited)
+        self.capp.push_screen(EditMemberScreen(self.card), self._edited)
 
     def _edited(self, change: tuple[str, dict[str, str]] | None) -> None:
         if change is None:
             return
         notes, prefs = change
-        self.load("member_saved", ops.update_member(self.capp.services.counter, self.facts.member_id,
-                                                    notes=notes, prefs=prefs, cashier=self.capp.cashier))
+        self.start_operation("member_update", ops.update_member(
+            self.capp.services.counter, self.card.view.member_id, notes=notes, prefs=prefs,
+            cashier=self.capp.cashier))
 
 
 def parse_prefs(text: str) -> dict[str, str]:
-    """``seat=window; drink=tea`` → ``{"seat": "window", "drink": "tea"}`` (entries without ``=`` are kept as
-    ``note``-less flags with an empty value)."""
+    """``seat=window; drink=tea`` → ``{"seat": "window", "drink": "tea"}``; the full-width ``；`` works too."""
     prefs: dict[str, str] = {}
     for part in text.replace("；", ";").split(";"):
         key, _, value = part.partition("=")
@@ -183,18 +176,19 @@ class EditMemberScreen(CashierScreen):
     TITLE_KEY = "edit.title"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+s", "save", "Save"), Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, facts: MemberFacts) -> None:
+    def __init__(self, card: Tapped) -> None:
         super().__init__()
-        self.facts = facts
+        self.card = card
 
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
-        yield Static(tr("edit.for", name=self.facts.name), classes="section")
-        yield Static(tr("edit.notes"))
-        yield Input(self.facts.notes, id="edit-notes")
-        yield Static(tr("edit.prefs"))
-        yield Input("; ".join(f"{k}={v}" for k, v in sorted(self.facts.prefs.items())), id="edit-prefs")
-        yield Static(tr("edit.keys"), classes="hint")
+        view = self.card.view
+        yield Plain(tr("edit.for", name=self.card.name), classes="section")
+        yield Plain(tr("edit.notes"))
+        yield Input(view.notes, id="edit-notes")
+        yield Plain(tr("edit.prefs"))
+        yield Input("; ".join(f"{k}={v}" for k, v in sorted(view.prefs.items())), id="edit-prefs")
+        yield Plain(tr("edit.keys"), classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#edit-notes", Input).focus()

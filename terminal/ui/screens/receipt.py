@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Static
 
 from terminal.ui.screens.base import CashierScreen
+from terminal.ui.widgets import Plain
 
 
 class ReceiptScreen(CashierScreen):
@@ -28,11 +28,11 @@ class ReceiptScreen(CashierScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
-        yield Static(tr("receipt.approved", kind=tr(f"kind.{self.kind}")), id="receipt-approved")
+        yield Plain(tr("receipt.approved", kind=tr(f"kind.{self.kind}")), id="receipt-approved")
         with VerticalScroll(id="receipt-scroll"):
-            yield Static(self.receipt.to_text(), id="receipt-text", markup=False)
+            yield Plain(self.receipt.to_text(), id="receipt-text")
         saved = tr("receipt.saved", path=self.path.name) if self.path else tr("receipt.not_saved")
-        yield Static(saved, id="receipt-file", classes="hint")
+        yield Plain(saved, id="receipt-file", classes="hint")
 
     def action_done(self) -> None:
         # Back to the member with their new figures (the operation screen was replaced by this one).

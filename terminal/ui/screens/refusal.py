@@ -8,10 +8,10 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widget import Widget
-from textual.widgets import Static
 
 from terminal.cards.verdict import RejectReason
 from terminal.ui.screens.base import CashierScreen
+from terminal.ui.widgets import Plain
 
 
 class RefusalScreen(CashierScreen):
@@ -30,11 +30,11 @@ class RefusalScreen(CashierScreen):
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
         with Vertical(id="refusal"):
-            yield Static(tr("refusal.headline"), id="refusal-headline")
-            yield Static(tr(f"reason.{self.reason.value}"), id="refusal-reason")
-            yield Static(tr("refusal.code", code=self.reason.value), id="refusal-code")
-            yield Static(tr(f"refusal.advice.{self.reason.value}"), id="refusal-advice")
-        yield Static(tr("refusal.keys"), classes="hint")
+            yield Plain(tr("refusal.headline"), id="refusal-headline")
+            yield Plain(tr(f"reason.{self.reason.value}"), id="refusal-reason")
+            yield Plain(tr("refusal.code", code=self.reason.value), id="refusal-code")
+            yield Plain(tr(f"refusal.advice.{self.reason.value}"), id="refusal-advice")
+        yield Plain(tr("refusal.keys"), classes="hint")
 
     def action_back(self) -> None:
         self.capp.return_to_idle()

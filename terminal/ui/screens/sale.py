@@ -19,7 +19,8 @@ from terminal.core.money import Money
 from terminal.ui import ops
 from terminal.ui.messages import DataLoaded, OperationDeclined, OperationDone, OperationFailed
 from terminal.ui.screens.base import CashierScreen
-from terminal.ui.view import coupon_text, member_facts
+from terminal.ui.view import Tapped, coupon_text
+from terminal.ui.widgets import Plain
 from terminal.ui.widgets.amount import AmountEntry, NumberEntry
 
 
@@ -33,30 +34,31 @@ class SaleScreen(CashierScreen):
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    def __init__(self, view: Any) -> None:
+    def __init__(self, card: Tapped) -> None:
         super().__init__()
-        self.facts = member_facts(view)
-        self.currency = self.facts.balance.currency
-        self.coupon_index = -1  # -1: no coupon; else an index into facts.coupons
+        self.card = card
+        self.coupons = card.view.coupons
+        self.currency = card.view.balance.currency
+        self.coupon_index = -1  # -1: no coupon; else an index into the member's usable coupons
         self.tender = TENDERS[0]
         self.quote: Any | None = None
         self.quote_problem: str | None = None
 
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
-        f = self.facts
-        yield Static(tr("sale.for", name=f.name, tier=tr(f"tier.{f.tier}"), balance=str(f.balance),
-                        points=f"{f.points:,}"), id="sale-member")
+        view = self.card.view
+        yield Plain(tr("sale.for", name=self.card.name, tier=tr(f"tier.{self.card.tier}"), balance=str(view.balance),
+                        points=f"{view.points:,}"), id="sale-member")
         with Horizontal(id="sale-entries"):
             with Vertical():
-                yield Static(tr("sale.amount"))
+                yield Plain(tr("sale.amount"))
                 yield AmountEntry(self.currency, id="sale-amount")
             with Vertical():
-                yield Static(tr("sale.points"))
+                yield Plain(tr("sale.points"))
                 yield NumberEntry(suffix=tr("sale.points_unit"), id="sale-points")
-        yield Static(id="sale-choices")
-        yield Static(id="sale-quote")
-        yield Static(tr("sale.keys"), classes="hint")
+        yield Plain(id="sale-choices")
+        yield Plain(id="sale-quote")
+        yield Plain(tr("sale.keys"), classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#sale-amount", AmountEntry).focus()
@@ -66,21 +68,21 @@ class SaleScreen(CashierScreen):
     # -- choices --------------------------------------------------------------------------------------------
     @property
     def coupon_ids(self) -> list[str]:
-        return [] if self.coupon_index < 0 else [self.facts.coupons[self.coupon_index].coupon_id]
+        return [] if self.coupon_index < 0 else [self.coupons[self.coupon_index].coupon_id]
 
     def show_choices(self) -> None:
         tr = self.tr
-        coupon = (coupon_text(self.facts.coupons[self.coupon_index]) if self.coupon_index >= 0
+        coupon = (coupon_text(self.coupons[self.coupon_index]) if self.coupon_index >= 0
                   else tr("sale.no_coupon"))
         self.query_one("#sale-choices", Static).update(
             tr("sale.choices", coupon=coupon, tender=tr(f"tender.{self.tender}")))
 
     def action_coupon(self) -> None:
-        if not self.facts.coupons:
+        if not self.coupons:
             self.notify(self.tr("sale.no_coupons_held"))
             return
         self.coupon_index += 1
-        if self.coupon_index >= len(self.facts.coupons):
+        if self.coupon_index >= len(self.coupons):
             self.coupon_index = -1
         self.changed()
 
@@ -97,12 +99,12 @@ class SaleScreen(CashierScreen):
         self.show_choices()
         amount = self.query_one("#sale-amount", AmountEntry).amount
         if amount is not None:
-            self.load("quote", self._call(ops.quote_sale, amount))
+            self.load("quote", self._call(ops.preview_sale, amount))
         self.show_quote()
 
     def _call(self, builder: Any, amount: Money) -> ops.Call:
         call: ops.Call = builder(
-            self.capp.services.counter, self.facts.card_id, amount, coupons=self.coupon_ids,
+            self.capp.services.counter, self.card, amount, coupons=self.coupon_ids,
             points=self.query_one("#sale-points", NumberEntry).integer, tender=self.tender,
             cashier=self.capp.cashier)
         return call

@@ -13,6 +13,7 @@ from textual.widgets import Static
 from terminal.ui import ops
 from terminal.ui.messages import DataLoaded
 from terminal.ui.screens.base import CashierScreen
+from terminal.ui.widgets import Plain
 
 
 class ShiftScreen(CashierScreen):
@@ -24,10 +25,10 @@ class ShiftScreen(CashierScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
-        yield Static(id="shift-since", classes="section")
+        yield Plain(id="shift-since", classes="section")
         with VerticalScroll(id="z-scroll"):
-            yield Static(tr("shift.loading"), id="z-report", markup=False)
-        yield Static(tr("shift.keys"), classes="hint")
+            yield Plain(tr("shift.loading"), id="z-report")
+        yield Plain(tr("shift.keys"), classes="hint")
 
     def on_mount(self) -> None:
         since = self.capp.shift_opened_ms or 0
@@ -42,14 +43,13 @@ class ShiftScreen(CashierScreen):
             report = message.value
             text = report.to_text() if hasattr(report, "to_text") else str(report)
             self.query_one("#z-report", Static).update(text)
-            self.report_text = text
 
     def action_close_shift(self) -> None:
         from terminal.ui.screens.dialogs import ConfirmScreen
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.capp.close_shift(getattr(self, "report_text", ""))
+                self.capp.close_shift()
 
         self.capp.push_screen(ConfirmScreen(self.tr("shift.confirm_close")), answer)
 

@@ -13,6 +13,7 @@ from textual.widgets import Input, Static
 from terminal.errors import CardposError
 from terminal.ui.messages import SignedIn, SignInRefused
 from terminal.ui.screens.base import CashierScreen
+from terminal.ui.widgets import Plain
 
 
 class SignInScreen(CashierScreen):
@@ -21,11 +22,11 @@ class SignInScreen(CashierScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
-        yield Static(tr("signin.prompt"), classes="prompt")
+        yield Plain(tr("signin.prompt"), classes="prompt")
         yield Input(placeholder=tr("signin.cashier_id"), id="cashier-id")
         yield Input(placeholder=tr("signin.pin"), password=True, id="pin")
-        yield Static("", id="signin-error", classes="error")
-        yield Static(tr("signin.keys"), classes="hint")
+        yield Plain("", id="signin-error", classes="error")
+        yield Plain(tr("signin.keys"), classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#cashier-id", Input).focus()

@@ -16,6 +16,7 @@ from textual.widgets import Static
 from terminal.errors import CardposError
 from terminal.ui.messages import DataLoaded, OperationFailed
 from terminal.ui.screens.base import CashierScreen
+from terminal.ui.widgets import Plain
 from terminal.ui.widgets.status import clock_text
 
 
@@ -32,15 +33,15 @@ class TechnicianScreen(CashierScreen):
         tr = self.tr
         with Horizontal(id="tech-top"):
             with Vertical(classes="tech-box"):
-                yield Static(tr("tech.reader"), classes="section")
-                yield Static(id="tech-reader", markup=False)
+                yield Plain(tr("tech.reader"), classes="section")
+                yield Plain(id="tech-reader")
             with Vertical(classes="tech-box"):
-                yield Static(tr("tech.documents"), classes="section")
-                yield Static(tr("shift.loading"), id="tech-docs", markup=False)
-        yield Static(tr("tech.sync"), classes="section")
-        yield Static(id="tech-sync", markup=False)
-        yield Static(tr("tech.selftest"), classes="section")
-        yield Static(tr("tech.selftest_idle"), id="tech-selftest")
+                yield Plain(tr("tech.documents"), classes="section")
+                yield Plain(tr("shift.loading"), id="tech-docs")
+        yield Plain(tr("tech.sync"), classes="section")
+        yield Plain(id="tech-sync")
+        yield Plain(tr("tech.selftest"), classes="section")
+        yield Plain(tr("tech.selftest_idle"), id="tech-selftest")
 
     def on_mount(self) -> None:
         self.show_reader()
@@ -52,9 +53,15 @@ class TechnicianScreen(CashierScreen):
         self.show_reader()
         self.show_sync()
 
-    def _documents(self) -> dict[str, Any]:
+    def _documents(self) -> dict[str, int]:
         store = self.capp.services.store
-        versions: dict[str, Any] = dict(store.sync_state.document_versions())
+        versions = dict(store.sync_state.document_versions())
+        counter = self.capp.services.counter
+        if counter is not None:
+            # What the counter is actually checking cards and prices with, which may be newer than a pull.
+            versions["trust"] = max(versions.get("trust", 0), counter.verifier.trust.version)
+            versions["revocations"] = max(versions.get("revocations", 0), counter.verifier.revocations.version)
+            versions["rules"] = max(versions.get("rules", 0), counter.rules.version)
         return versions
 
     def show_reader(self) -> None:
@@ -90,7 +97,7 @@ class TechnicianScreen(CashierScreen):
         tr = self.tr
         if message.what == "documents":
             versions = message.value
-            names = ("trust_list", "revocations", "rules", "members")
+            names = ("trust", "revocations", "rules", "members")
             self.query_one("#tech-docs", Static).update("\n".join(
                 tr("tech.doc_version", name=tr(f"doc.{name}"), version=versions.get(name, 0)) for name in names))
         elif message.what == "selftest":

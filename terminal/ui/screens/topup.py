@@ -13,7 +13,8 @@ from terminal.core.loyalty import EXTERNAL_TENDERS
 from terminal.ui import ops
 from terminal.ui.messages import DataLoaded, OperationDeclined, OperationDone
 from terminal.ui.screens.base import CashierScreen
-from terminal.ui.view import member_facts
+from terminal.ui.view import Tapped
+from terminal.ui.widgets import Plain
 from terminal.ui.widgets.amount import AmountEntry, NumberEntry
 
 
@@ -25,22 +26,22 @@ class TopUpScreen(CashierScreen):
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    def __init__(self, view: Any) -> None:
+    def __init__(self, card: Tapped) -> None:
         super().__init__()
-        self.facts = member_facts(view)
+        self.card = card
         self.tender = EXTERNAL_TENDERS[0]
         self.quote: Any | None = None
         self.problem: str | None = None
 
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
-        f = self.facts
-        yield Static(tr("topup.for", name=f.name, balance=str(f.balance)), id="topup-member")
-        yield Static(tr("topup.amount"))
-        yield AmountEntry(f.balance.currency, id="topup-amount")
-        yield Static(id="topup-tender")
-        yield Static(id="topup-quote")
-        yield Static(tr("topup.keys"), classes="hint")
+        balance = self.card.view.balance
+        yield Plain(tr("topup.for", name=self.card.name, balance=str(balance)), id="topup-member")
+        yield Plain(tr("topup.amount"))
+        yield AmountEntry(balance.currency, id="topup-amount")
+        yield Plain(id="topup-tender")
+        yield Plain(id="topup-quote")
+        yield Plain(tr("topup.keys"), classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#topup-amount", AmountEntry).focus()
@@ -55,8 +56,7 @@ class TopUpScreen(CashierScreen):
         self.problem = None
         amount = self.query_one("#topup-amount", AmountEntry).amount
         if amount is not None:
-            self.load("quote", ops.quote_topup(self.capp.services.counter, self.facts.card_id, amount,
-                                               tender=self.tender, cashier=self.capp.cashier))
+            self.load("quote", ops.preview_topup(self.capp.services.counter, self.card, amount, tender=self.tender))
         self.show()
 
     def on_data_loaded(self, message: DataLoaded) -> None:
@@ -88,7 +88,7 @@ class TopUpScreen(CashierScreen):
         if amount is None:
             self.notify(self.tr("sale.enter_amount"), severity="warning")
             return
-        self.start_operation("topup", ops.topup(self.capp.services.counter, self.facts.card_id, amount,
+        self.start_operation("topup", ops.topup(self.capp.services.counter, self.card, amount,
                                                 tender=self.tender, cashier=self.capp.cashier))
 
     def on_operation_done(self, message: OperationDone) -> None:

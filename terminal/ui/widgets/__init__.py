@@ -1,1 +1,16 @@
 """Widgets shared by the cashier screens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import Static
+
+
+class Plain(Static):
+    """A Static that shows text as given: names, notes and error sentences may contain ``[`` and must never be
+    read as Rich markup."""
+
+    def __init__(self, content: Any = "", **kwargs: Any) -> None:
+        kwargs.setdefault("markup", False)
+        super().__init__(content, **kwargs)
