@@ -31,7 +31,9 @@ def clean_env(data_dir: Path, tmp_path: Path) -> dict[str, str]:
     """Environment for child processes: no user config, data in the test's own dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARDPOS_")}
     env["CARDPOS_DATA_DIR"] = str(data_dir)
-    env["CARDPOS_CONFIG"] = str(tmp_path / "absent-config.toml")
+    config = tmp_path / "empty-config.toml"
+    config.write_text("# tests: defaults only\n")
+    env["CARDPOS_CONFIG"] = str(config)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
