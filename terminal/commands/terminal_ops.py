@@ -1,9 +1,338 @@
-"""cardpos terminal op ...: headless cashier operations."""
+"""cardpos terminal op ... / cardpos terminal cashier ...: headless cashier operations for scripts.
+
+Every operation goes through the same counter as the app (verify -> quote -> offline limits -> journal -> receipt).
+Cards are given as their text form (``CP1:...``, as a QR code or keyboard-wedge scanner reads it) and count as
+manual entries. A headless operation never reaches the ledger, so it is always an offline operation.
+
+Exit status: 0 done; 1 declined, card rejected, not authorised or not recorded (the reason on one line, or as JSON
+``{"ok": false, "error": code, "message": ...}``); 2 bad input (amount, option, unknown cashier).
+"""
 
 from __future__ import annotations
 
-from terminal.cliutil import Subparsers
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from terminal import documents
+from terminal.cards.textform import token_from_text
+from terminal.cards.token import TokenFormatError
+from terminal.cards.verdict import CardClaims
+from terminal.cliutil import Subparsers, add_common, emit, settings_from_args
+from terminal.core.members import Tier
+from terminal.core.money import Money
+from terminal.errors import CardposError, DomainError, MoneyError
+from terminal.offline.cashiers import CashierAuthError, CashierRoleError, Role
+from terminal.offline.store import TerminalStore
+from terminal.service.counter import Counter
+from terminal.service.loader import open_counter
+from terminal.service.receipt import Receipt
+from terminal.service.views import MemberView, coupon_to_dict
+
+EXIT_OK, EXIT_DECLINED, EXIT_BAD_INPUT = 0, 1, 2
+TENDERS = ("sv", "cash", "bank_card")
 
 
+class BadInput(CardposError):
+    """Something on the command line is wrong (exit status 2)."""
+
+    title = "Bad input"
+
+
+class Refused(CardposError):
+    """The operation was refused with a code (exit status 1)."""
+
+    def __init__(self, message: str, *, code: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.extra = extra or {}
+
+
+# -- parsers ------------------------------------------------------------------------------------------------------
 def register(subparsers: Subparsers) -> None:
-    """Add this module's commands (filled in by its issue)."""
+    op = subparsers.add_parser(
+        "op", help="headless cashier operations (sale, top-up, refund, void, redeem, balance, history)",
+        description="Run one cashier operation through the same engine and journal as the app. Amounts are "
+                    "decimal strings (12.50). Exit status: 0 done, 1 declined or rejected (reason given), "
+                    "2 bad input.")
+    ops = op.add_subparsers(dest="op_command", metavar="OPERATION", parser_class=type(op))
+    op.set_defaults(handler=lambda args: _help(op))
+
+    def command(name: str, help_text: str, handler: Callable[[Counter, argparse.Namespace], Result],
+                *, card: bool = True) -> argparse.ArgumentParser:
+        parser = ops.add_parser(name, help=help_text, description=help_text)
+        add_common(parser)
+        if card:
+            parser.add_argument("--card", required=True, metavar="TOKEN_TEXT",
+                                help="the card's text form (CP1:...), as scanned; counted as a manual entry")
+        parser.add_argument("--cashier", metavar="ID", default=None, help="cashier recorded with the operation")
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        parser.set_defaults(handler=lambda args: _run(args, handler))
+        return parser
+
+    sale = command("sale", "sell: tier discount, coupons, points, then pay by stored value or another tender",
+                   _sale)
+    sale.add_argument("amount", help="gross amount, e.g. 12.50")
+    sale.add_argument("--tender", choices=TENDERS, default="sv",
+                      help="sv = stored value (default), cash or bank_card (recorded, not processed)")
+    sale.add_argument("--coupon", action="append", default=[], metavar="ID", help="use a coupon (repeatable)")
+    sale.add_argument("--redeem-points", type=int, default=0, metavar="N", help="points to pay with")
+
+    topup = command("topup", "add stored value (with the best top-up bonus)", _topup)
+    topup.add_argument("amount", help="amount paid, e.g. 500.00")
+    topup.add_argument("--tender", choices=("cash", "bank_card"), default="cash", help="how it is paid")
+
+    redeem = command("redeem", "spend points on a gift item", _redeem)
+    redeem.add_argument("--points", type=int, required=True, metavar="N", help="points to spend")
+    redeem.add_argument("--item", required=True, help="the gift item")
+
+    for name, help_text, handler in (
+        ("refund", "refund part or all of a sale recorded on this terminal (needs a supervisor)", _refund),
+        ("void", "cancel a whole sale or top-up recorded on this terminal (needs a supervisor)", _void),
+    ):
+        parser = command(name, help_text, handler, card=False)
+        parser.add_argument("orig", metavar="OPERATION_ID", help="id (uuid) of the original sale or top-up")
+        if name == "refund":
+            parser.add_argument("amount", help="amount to refund, e.g. 5.00")
+        parser.add_argument("--supervisor", required=True, metavar="ID", help="approving supervisor")
+        parser.add_argument("--supervisor-pin-env", required=True, metavar="VAR",
+                            help="environment variable holding the supervisor's PIN")
+
+    command("balance", "show a member's balance, points, tier and usable coupons", _balance)
+    history = command("history", "show this terminal's recent operations with a card", _history)
+    history.add_argument("-n", type=int, default=10, help="how many operations (default 10)")
+
+    command("upgrade", "move the member to the tier their yearly spend reached", _upgrade)
+    fee = command("fee", "pay the annual membership fee of a tier", _fee)
+    fee.add_argument("--tier", required=True, choices=[t.value for t in Tier], help="tier bought")
+    fee.add_argument("--tender", choices=TENDERS, default="cash", help="how it is paid")
+
+    zreport = command("zreport", "counts and totals per operation and tender since a time", _zreport, card=False)
+    zreport.add_argument("--since-ms", type=int, default=0, metavar="EPOCH_MS", help="start of the period")
+
+    cashier = subparsers.add_parser("cashier", help="set up cashiers and supervisors of this terminal",
+                                    description="Add or list the people who may work this terminal.")
+    people = cashier.add_subparsers(dest="cashier_command", metavar="COMMAND", parser_class=type(cashier))
+    cashier.set_defaults(handler=lambda args: _help(cashier))
+    add = people.add_parser("add", help="add a cashier, supervisor or technician",
+                            description="Add a person with a PIN (4 to 12 digits) read from --pin-env VAR or, "
+                                        "without it, from the first line of standard input.")
+    add_common(add)
+    add.add_argument("cashier_id", metavar="ID")
+    add.add_argument("--name", required=True)
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--pin-env", metavar="VAR", default=None, help="environment variable holding the PIN")
+    add.add_argument("--json", action="store_true", help="print the result as JSON")
+    add.set_defaults(handler=_cashier_add)
+    listing = people.add_parser("list", help="list cashiers (ids, roles, lockouts)")
+    add_common(listing)
+    listing.add_argument("--json", action="store_true", help="print the result as JSON")
+    listing.set_defaults(handler=_cashier_list)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_BAD_INPUT
+
+
+# -- running ------------------------------------------------------------------------------------------------------
+Result = tuple[dict[str, Any], str]
+
+
+def _fail(args: argparse.Namespace, status: int, code: str, message: str, extra: dict[str, Any] | None = None) -> int:
+    if getattr(args, "json", False):
+        emit({"ok": False, "error": code, "message": message, **(extra or {})}, True, "")
+    else:
+        print(f"cardpos: {message}", file=sys.stderr)
+    return status
+
+
+def _run(args: argparse.Namespace, handler: Callable[[Counter, argparse.Namespace], Result]) -> int:
+    try:
+        counter = open_counter(settings_from_args(args))
+    except CardposError as exc:
+        return _fail(args, EXIT_DECLINED, "not_ready", str(exc))
+    try:
+        if args.cashier is not None and counter.store.cashiers.get(args.cashier) is None:
+            raise BadInput(f"no cashier with id {args.cashier}; add one with 'cardpos terminal cashier add'")
+        result, text = handler(counter, args)
+    except (BadInput, MoneyError) as exc:
+        return _fail(args, EXIT_BAD_INPUT, "bad_input", str(exc))
+    except Refused as exc:
+        return _fail(args, EXIT_DECLINED, exc.code, str(exc), exc.extra)
+    except DomainError as exc:
+        return _fail(args, EXIT_DECLINED, exc.code, f"declined: {exc}")
+    except (CashierAuthError, CashierRoleError) as exc:
+        return _fail(args, EXIT_DECLINED, "not_authorized", f"not authorised: {exc}")
+    except CardposError as exc:
+        return _fail(args, EXIT_DECLINED, "not_recorded", str(exc))
+    finally:
+        counter.close()
+    emit(result, args.json, text)
+    return EXIT_OK
+
+
+def _amount(counter: Counter, text: str) -> Money:
+    amount = Money.parse(text, counter.rules.currency)
+    if amount.minor <= 0:
+        raise BadInput(f"amount {text!r} must be more than zero")
+    return amount
+
+
+def _tap(counter: Counter, args: argparse.Namespace) -> tuple[CardClaims, MemberView]:
+    """Verify the card text; a card that fails is journaled (by the counter) and reported as refused."""
+    try:
+        token = token_from_text(args.card)
+    except TokenFormatError:
+        token = args.card.encode("utf-8", "replace")  # unreadable: verification journals it as malformed
+    tap = counter.tap(token, manual=True)
+    if not tap.accepted or tap.member is None:
+        reason = tap.verdict.reason
+        words = reason.words if reason is not None else "Card refused"
+        raise Refused(f"card rejected: {words}", code="card_rejected",
+                      extra={"reason": reason.value if reason is not None else None})
+    return tap.claims, tap.member
+
+
+def _receipt(receipt: Receipt) -> Result:
+    return receipt.to_dict(), receipt.to_text().rstrip("\n")
+
+
+def _supervisor(counter: Counter, args: argparse.Namespace) -> Any:
+    pin = os.environ.get(args.supervisor_pin_env)
+    if not pin:
+        raise BadInput(f"environment variable {args.supervisor_pin_env} with the supervisor's PIN is not set")
+    return counter.authorize_supervisor(args.supervisor, pin)
+
+
+def _sale(counter: Counter, args: argparse.Namespace) -> Result:
+    amount = _amount(counter, args.amount)
+    if args.redeem_points < 0:
+        raise BadInput("--redeem-points must be zero or more")
+    claims, _ = _tap(counter, args)
+    return _receipt(counter.sale(claims, amount, tender=args.tender, coupon_ids=args.coupon,
+                                 redeem_points=args.redeem_points, cashier_id=args.cashier))
+
+
+def _topup(counter: Counter, args: argparse.Namespace) -> Result:
+    amount = _amount(counter, args.amount)
+    claims, _ = _tap(counter, args)
+    return _receipt(counter.topup(claims, amount, tender=args.tender, cashier_id=args.cashier))
+
+
+def _redeem(counter: Counter, args: argparse.Namespace) -> Result:
+    if args.points <= 0:
+        raise BadInput("--points must be more than zero")
+    claims, _ = _tap(counter, args)
+    return _receipt(counter.redeem(claims, args.points, args.item, cashier_id=args.cashier))
+
+
+def _refund(counter: Counter, args: argparse.Namespace) -> Result:
+    amount = _amount(counter, args.amount)
+    supervisor = _supervisor(counter, args)
+    return _receipt(counter.refund(args.orig, amount, supervisor=supervisor, cashier_id=args.cashier))
+
+
+def _void(counter: Counter, args: argparse.Namespace) -> Result:
+    supervisor = _supervisor(counter, args)
+    return _receipt(counter.void(args.orig, supervisor=supervisor, cashier_id=args.cashier))
+
+
+def _upgrade(counter: Counter, args: argparse.Namespace) -> Result:
+    claims, _ = _tap(counter, args)
+    return _receipt(counter.upgrade_tier(claims, cashier_id=args.cashier))
+
+
+def _fee(counter: Counter, args: argparse.Namespace) -> Result:
+    claims, _ = _tap(counter, args)
+    return _receipt(counter.pay_membership_fee(claims, Tier(args.tier), tender=args.tender,
+                                               cashier_id=args.cashier))
+
+
+def _balance(counter: Counter, args: argparse.Namespace) -> Result:
+    _, view = _tap(counter, args)
+    coupons = ", ".join(_coupon_words(c) for c in (coupon_to_dict(c) for c in view.coupons)) or "none"
+    lines = [
+        f"Member {view.member_id} {view.name}".rstrip() + f" ({view.tier.value})",
+        f"Balance {view.balance}",
+        f"Points {view.points}",
+        f"Yearly spend {view.yearly_spend}",
+        f"Coupons {coupons}",
+    ]
+    if view.upgrade_due is not None:
+        lines.append(f"Qualifies for {view.upgrade_due.value}")
+    if not view.known:
+        lines.append("Not yet sent by the ledger: figures are this terminal's operations only")
+    if view.offline_estimate:
+        lines.append("Offline estimate: confirmed at the next sync")
+    return {"ok": True, **view.to_dict()}, "\n".join(lines)
+
+
+def _coupon_words(c: dict[str, Any]) -> str:
+    off = f"{c['amount_off']} off" if c["amount_off"] else f"{c['percent_off_bp'] / 100:g}% off"
+    return f"{c['coupon_id']} ({off}{', min ' + c['min_spend'] if c['min_spend'] else ''})"
+
+
+def _history(counter: Counter, args: argparse.Namespace) -> Result:
+    if args.n <= 0:
+        raise BadInput("-n must be more than zero")
+    claims, _ = _tap(counter, args)
+    ops = counter.history(claims.card_id, args.n)
+    lines = [f"{op.when}  #{op.seq:<6} {op.summary}{'' if op.synced else '  (not synced)'}  {op.uuid}"
+             for op in ops] or ["no operations with this card on this terminal"]
+    return {"ok": True, "card": claims.card_id, "operations": [op.to_dict() for op in ops]}, "\n".join(lines)
+
+
+def _zreport(counter: Counter, args: argparse.Namespace) -> Result:
+    report = counter.z_report(args.since_ms)
+    return {"ok": True, **report.to_dict()}, report.to_text().rstrip("\n")
+
+
+# -- cashiers -----------------------------------------------------------------------------------------------------
+def _open_store(args: argparse.Namespace) -> TerminalStore:
+    settings = settings_from_args(args)
+    enrollment = documents.require_enrollment(settings.data_dir)
+    return TerminalStore.open(settings.data_dir, enrollment.terminal_id)
+
+
+def _cashier_add(args: argparse.Namespace) -> int:
+    if args.pin_env is not None:
+        pin = os.environ.get(args.pin_env, "")
+        if not pin:
+            return _fail(args, EXIT_BAD_INPUT, "bad_input", f"environment variable {args.pin_env} is not set")
+    else:
+        pin = sys.stdin.readline().strip()
+    try:
+        store = _open_store(args)
+    except CardposError as exc:
+        return _fail(args, EXIT_DECLINED, "not_ready", str(exc))
+    try:
+        cashier = store.cashiers.add(args.cashier_id, args.name, args.role, pin)
+    except CardposError as exc:
+        status = EXIT_BAD_INPUT if exc.title == "Bad PIN" else EXIT_DECLINED
+        return _fail(args, status, "bad_input" if status == EXIT_BAD_INPUT else "refused", str(exc))
+    finally:
+        store.close()
+    emit({"ok": True, "cashier": cashier.cashier_id, "role": cashier.role.value}, args.json,
+         f"added {cashier.role.value} {cashier.cashier_id}")
+    return EXIT_OK
+
+
+def _cashier_list(args: argparse.Namespace) -> int:
+    try:
+        store = _open_store(args)
+    except CardposError as exc:
+        return _fail(args, EXIT_DECLINED, "not_ready", str(exc))
+    try:
+        people = store.cashiers.list_all()
+    finally:
+        store.close()
+    rows = [{"cashier": c.cashier_id, "role": c.role.value, "locked_until_ms": c.locked_until_ms} for c in people]
+    if args.json:
+        print(json.dumps({"ok": True, "cashiers": rows}, sort_keys=True))
+    else:
+        print("\n".join(f"{r['cashier']}  {r['role']}" for r in rows) or "no cashiers")
+    return EXIT_OK
