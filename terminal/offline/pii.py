@@ -52,7 +52,8 @@ def create_key(path: Path, randbytes: Callable[[int], bytes] = os.urandom) -> by
     process killed half-way leaves no truncated key behind.
     """
     key = randbytes(KEY_BYTES)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Unique per call, not just per process: two threads of one process may race here too.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{randbytes(8).hex()}.tmp")
     try:
         locations.write_private(tmp, key)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -66,3 +67,66 @@ def test_context_manager_and_default_clocks(data_dir: Path) -> None:
     assert store.db.is_closed()
     with TerminalStore.open(data_dir, "T-REAL") as store:
         assert store.journal.entries() == [entry]
+
+
+def test_processes_racing_to_create_a_fresh_store_share_one_schema_and_key(tmp_path: Path) -> None:
+    """The app and `cardpos terminal op` started together on a new terminal: one schema, one key, no errors."""
+    import threading
+
+    data_dir = tmp_path / "fresh"
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def opener(n: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            with TerminalStore.open(data_dir, "T-RACE") as store:
+                store.journal.append("shift_open", {"shift": f"s-{n}"}, None)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=opener, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with TerminalStore.open(data_dir, "T-RACE") as store:
+        assert store.journal.last_seq == 4 and store.journal.verify_chain() is None
+    assert sorted(p.name for p in pii_key_path(data_dir).parent.iterdir()) == ["pii.key"]
+
+
+def test_an_appended_entry_is_visible_to_another_connection_when_append_returns(
+    terminal_store: TerminalStore, data_dir: Path
+) -> None:
+    entry = terminal_store.journal.append("sale", {"card": "c"}, None)
+    with sqlite3.connect(terminal_db(data_dir)) as other:
+        assert other.execute("SELECT uuid FROM journal WHERE seq = 1").fetchone() == (entry.uuid,)
+    other.close()
+
+
+def test_integrity_check_reports_damage(open_store: Callable[..., TerminalStore], data_dir: Path) -> None:
+    import random
+
+    store = open_store()
+    for i in range(40):
+        store.journal.append("sale", {"card": f"c-{i}", "n": random.Random(i).randrange(10**6)}, None)
+    store.close()
+    path = terminal_db(data_dir)
+    with sqlite3.connect(path) as conn:  # the page holding the uuid index (a leaf: 40 short keys fit in one)
+        (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_journal_1'"
+                               ).fetchone()
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    data = bytearray(path.read_bytes())
+    start = (root - 1) * page_size
+    cells = data[start : start + page_size]
+    # Overwrite the uuid text inside the index cells (not the page header): keys no longer match their rows.
+    for i in range(page_size // 2, page_size - 8):
+        if 0x30 <= cells[i] <= 0x66:
+            cells[i] = 0x30
+    data[start : start + page_size] = cells
+    path.write_bytes(bytes(data))
+    handle = open_store().db
+    problems = check_integrity(handle)
+    assert problems and all(isinstance(p, str) for p in problems)
