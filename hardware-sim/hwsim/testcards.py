@@ -37,9 +37,13 @@ class IssuedWallet:
 
 
 def make_test_wallet(*, now: int, issuer: str = "cardpos-test", kid: str = "test-1",
-                     issuer_key: Ed25519PrivateKey | None = None,
+                     issuer_key: Ed25519PrivateKey | None = None, issued_at: int | None = None,
                      randbytes: Callable[[int], bytes] = os.urandom) -> IssuedWallet:
+    """Cards issued at ``issued_at`` (default: a day before ``now``; pass a time inside the real issuer key's
+    issuing window when signing with a ledger's key). The expired card is always issued 30 days before ``now``,
+    so it needs a key whose issuing window reaches back that far, or it comes out ``unknown_key``."""
     key = issuer_key or Ed25519PrivateKey.generate()
+    issued_default = now - DAY_S if issued_at is None else issued_at
     record = IssuerKey(kid=kid, issuer=issuer, public_key=public_key_bytes(key), not_before=now - 400 * DAY_S,
                        not_after=now + 400 * DAY_S)
     trust = TrustList(version=1, issuer=issuer, keys=(record,))
@@ -49,7 +53,8 @@ def make_test_wallet(*, now: int, issuer: str = "cardpos-test", kid: str = "test
     held: list[str] = []
 
     def claims(member: str, tier: Tier, *, expires: int = now + 365 * DAY_S, card_key: bytes | None = None,
-               issued: int = now - DAY_S) -> CardClaims:
+               issued: int | None = None) -> CardClaims:
+        issued = issued_default if issued is None else issued
         return CardClaims(version=TOKEN_VERSION, issuer=issuer, card_id=new_card_id(randbytes), member_id=member,
                           tier=tier, issued_at=issued, not_before=issued, expires_at=expires,
                           card_public_key=card_key)

@@ -195,12 +195,16 @@ class ReaderDevice:
                 self._send(MessageType.CHALLENGE, nonce)
                 with self._challenge_cond:
                     self._challenge_cond.wait_for(
-                        lambda: self._challenge_reply is not None or self._stop.is_set(), timeout=timeout_s)
+                        lambda: self._challenge_reply is not None or self._stop.is_set() or self._serial is None,
+                        timeout=timeout_s)
                     reply = self._challenge_reply
+                    gone = reply is None and (self._serial is None or self._stop.is_set())
             finally:
                 with self._challenge_cond:
                     self._challenge_waiting = False
                     self._challenge_reply = None
+        if gone:
+            raise ReaderError("The card reader was disconnected during the card's anti-copy check.")
         if reply is None:
             raise ReaderError(f"The card did not answer the challenge within {timeout_s:g} s.")
         code, signature = reply

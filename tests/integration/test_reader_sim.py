@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -213,3 +214,36 @@ def test_a_misbehaving_callback_cannot_hurt_the_reader_thread(sim_process: SimFa
     refusals = [e for e in seen if isinstance(e, Exception)]
     assert sum(isinstance(e, CardPresented) for e in seen) == 2 and len(refusals) == 2
     assert all("cannot run inside on_event" in str(e) for e in refusals)
+
+
+def test_challenge_fails_cleanly_when_the_reader_is_pulled(sim_process: SimFactory, wallet_file,
+                                                           issued_wallet: IssuedWallet,
+                                                           event_sink: EventSink) -> None:
+    sim = sim_process(wallet_file)
+    key_card = next(n for n, c in enumerate(issued_wallet.wallet.cards, start=1) if c.kind == "challenge")
+    device = ReaderDevice(sim.port, on_event=event_sink)
+    device.start()
+    try:
+        event_sink.wait_for(_status(ReaderState.CONNECTED), 5)
+        assert sim.command(f"tap {key_card} hold").startswith("ok")
+        event_sink.wait_for(_is_card, 3)
+        assert len(device.challenge(b"\x01" * 16, timeout_s=2)) == 64  # answered while the line is up
+        assert sim.command("stall 5").startswith("ok")  # the answer to the next challenge stays queued...
+        errors: list[Exception] = []
+
+        def ask() -> None:
+            try:
+                device.challenge(b"\x02" * 16, timeout_s=3)
+            except Exception as exc:
+                errors.append(exc)
+
+        asker = threading.Thread(target=ask)
+        started = time.monotonic()
+        asker.start()
+        time.sleep(0.3)
+        assert sim.command("unplug") == "ok unplugged"  # ...and is lost with the line
+        asker.join(timeout=5)
+        assert len(errors) == 1 and "disconnected during" in str(errors[0])
+        assert time.monotonic() - started < 2.0  # not left waiting for the full timeout
+    finally:
+        device.stop()
