@@ -95,9 +95,14 @@ class MemberCache:
                 deleted.append(member_id)
                 continue
             rows.append(self._encode(member, member_id, version))
-            cards.extend({"card_id": str(card), "member_id": member_id} for card in member.get("card_ids", []))
+            card_ids = member.get("card_ids", [])
+            if not isinstance(card_ids, (list, tuple)) or not all(isinstance(c, str) and c for c in card_ids):
+                raise JournalError(f"member snapshot card_ids of {member_id!r} must be a list of card ids")
+            cards.extend({"card_id": card, "member_id": member_id} for card in card_ids)
         touched = [row["member_id"] for row in rows] + deleted
         with guard(self._path, "saving member snapshots"), self._db.atomic("IMMEDIATE"):
+            if version < self.snapshot_version:  # re-checked under the write lock: another pull may have won
+                return False
             for start in range(0, len(touched), 500):  # SQLite caps bound parameters per statement
                 ids = touched[start : start + 500]
                 MemberCardRow.delete().where(MemberCardRow.member_id.in_(ids)).execute(self._db)
@@ -119,17 +124,23 @@ class MemberCache:
 
         currency = str(member.get("currency", "CNY"))
         Money(0, currency)  # refuses unknown currencies before anything is stored
+        prefs = member.get("prefs") or {}
+        coupons = member.get("coupons") or []
+        if not isinstance(prefs, dict):
+            raise JournalError(f"member snapshot prefs of {member_id!r} must be a mapping")
+        if not isinstance(coupons, (list, tuple)) or not all(isinstance(c, dict) for c in coupons):
+            raise JournalError(f"member snapshot coupons of {member_id!r} must be a list of coupon records")
         return {
             "member_id": member_id,
             "tier": str(member.get("tier", "standard")),
             "balance": _int_field(member, "balance", 0),
             "points": _int_field(member, "points", 0),
             "currency": currency,
-            "coupons": cbor2.dumps(list(member.get("coupons", [])), canonical=True),
+            "coupons": cbor2.dumps(list(coupons), canonical=True),
             "yearly_spend": _int_field(member, "yearly_spend", 0),
             "snapshot_version": version,
             **{f"{column}_enc": enc_text(column) for column in _PII_TEXT},
-            "prefs_enc": self._pii.encrypt_value(dict(member.get("prefs") or {}), table=_TABLE,
+            "prefs_enc": self._pii.encrypt_value(dict(prefs), table=_TABLE,
                                                  column="prefs_enc", row_id=member_id),
         }
 

@@ -11,6 +11,7 @@ Files: ``<data dir>/terminal.sqlite3`` (+ ``-wal``/``-shm``) and ``<data dir>/ke
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from terminal import locations
 from terminal.errors import JournalError
 from terminal.offline.cache import MemberCache
 from terminal.offline.cashiers import CashierStore
-from terminal.offline.db import open_database
+from terminal.offline.db import guard, open_database
 from terminal.offline.journal import Journal
 from terminal.offline.pii import PiiCipher, pii_key_path, read_key
 from terminal.offline.state import PII_KEY_CHECK, SyncState
@@ -102,6 +103,20 @@ class TerminalStore:
         except BaseException:
             handle.close()
             raise
+
+    def backup(self, dest: Path) -> None:
+        """Write a consistent copy of the database to ``dest`` while the store stays in use (SQLite's online
+        backup). PII stays encrypted in the copy: keep ``keys/pii.key`` backed up separately, never beside it."""
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(f"cannot create the backup folder {dest.parent}: {exc.strerror}", orig=exc) from exc
+        with guard(dest, "writing a backup"):
+            target = sqlite3.connect(dest)
+            try:
+                self.db.connection().backup(target)
+            finally:
+                target.close()
 
     def close(self) -> None:
         """Close this thread's connection (peewee keeps one per thread; workers close their own)."""

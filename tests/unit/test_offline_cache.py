@@ -76,6 +76,10 @@ def test_older_versions_are_ignored(terminal_store: TerminalStore) -> None:
     ({"currency": "XXX"}, MoneyError, "unknown currency"),
     ({"name": 5}, JournalError, "must be text"),
     ({"member_id": ""}, JournalError, "no member_id"),
+    ({"prefs": ["x"]}, JournalError, "prefs .* must be a mapping"),
+    ({"coupons": ["cp-1"]}, JournalError, "coupons .* must be a list of coupon records"),
+    ({"card_ids": "card-1"}, JournalError, "card_ids .* must be a list"),
+    ({"card_ids": [7]}, JournalError, "card_ids .* must be a list"),
 ])
 def test_bad_snapshots_apply_nothing(terminal_store: TerminalStore, bad: dict[str, Any],
                                      error: type[Exception], match: str) -> None:

@@ -130,3 +130,27 @@ def test_integrity_check_reports_damage(open_store: Callable[..., TerminalStore]
     handle = open_store().db
     problems = check_integrity(handle)
     assert problems and all(isinstance(p, str) for p in problems)
+
+
+def test_backup_is_a_consistent_copy_that_opens_with_the_key(
+    open_store: Callable[..., TerminalStore], tmp_path: Path
+) -> None:
+    import shutil
+
+    store = open_store()
+    written = [store.journal.append("sale", {"card": "c", "n": i}, None) for i in range(25)]
+    store.journal.append("member_update", {"member": "m", "notes": "n"}, None)
+    store.journal.mark_synced(10)
+    store.backup(tmp_path / "backups" / "terminal.sqlite3")
+    store.journal.append("sale", {"card": "after-backup"}, None)  # not in the copy
+
+    restored = tmp_path / "restored"
+    restored.mkdir()
+    shutil.copy(tmp_path / "backups" / "terminal.sqlite3", terminal_db(restored))
+    (restored / "keys").mkdir(mode=0o700)
+    shutil.copy(pii_key_path(store.data_dir), pii_key_path(restored))
+    copy = open_store(restored)
+    assert copy.journal.entries(limit=25) == written
+    assert copy.journal.last_seq == 26 and copy.journal.synced_seq == 10
+    assert copy.journal.entries()[-1].payload["notes"] == "n"
+    assert copy.journal.verify_chain() is None
