@@ -9,6 +9,7 @@ ledger's audit log with who and when.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,16 +109,24 @@ def create_tables() -> None:
 
 
 class DbState:
-    """A ``StateStore`` over ``AnomalyState``: reads through a cache, writes on ``flush()`` (same transaction)."""
+    """A ``StateStore`` over ``AnomalyState``: reads through a cache, writes on ``flush()`` (same transaction).
+
+    Plain parameterised SQL rather than the query builder: detection reads a handful of keys for every entry,
+    and building peewee queries cost more than running them.
+    """
 
     def __init__(self) -> None:
         self._cache: dict[str, dict[str, Any] | None] = {}
         self._dirty: set[str] = set()
 
+    @staticmethod
+    def _sql(text: str) -> str:
+        return text.replace("{t}", f'"{AnomalyState._meta.table_name}"').replace("?", store.db.param)
+
     def get(self, key: str) -> dict[str, Any] | None:
         if key not in self._cache:
-            row = AnomalyState.get_or_none(AnomalyState.key == key)
-            self._cache[key] = row.value if row else None
+            row = store.db.execute_sql(self._sql('SELECT "value" FROM {t} WHERE "key" = ?'), (key,)).fetchone()
+            self._cache[key] = json.loads(row[0]) if row else None
         return self._cache[key]
 
     def put(self, key: str, value: dict[str, Any]) -> None:
@@ -129,22 +138,32 @@ class DbState:
         self._dirty.add(key)
 
     def scan(self, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        keys = {row.key for row in AnomalyState.select(AnomalyState.key).where(AnomalyState.key.startswith(prefix))}
-        keys |= {k for k in self._cache if k.startswith(prefix)}
+        # a key range on the primary key (an index scan), not LIKE: prefix <= key < prefix-with-last-char+1
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = store.db.execute_sql(self._sql('SELECT "key" FROM {t} WHERE "key" >= ? AND "key" < ?'),
+                                    (prefix, upper)).fetchall()
+        keys = {row[0] for row in rows} | {k for k in self._cache if k.startswith(prefix)}
         for key in sorted(keys):
             value = self.get(key)
             if value is not None:
                 yield key, value
 
     def flush(self) -> None:
-        for key in sorted(self._dirty):
-            value = self._cache[key]
-            if value is None:
-                AnomalyState.delete().where(AnomalyState.key == key).execute()
-            else:
-                (AnomalyState.insert(key=key, value=value)
-                 .on_conflict(conflict_target=[AnomalyState.key], update={AnomalyState.value: value})
-                 .execute())
+        dirty = sorted(self._dirty)
+        gone = [k for k in dirty if self._cache[k] is None]
+        kept = [(k, json.dumps(self._cache[k], sort_keys=True, separators=(",", ":"))) for k in dirty
+                if self._cache[k] is not None]
+        for start in range(0, len(gone), 400):
+            chunk = gone[start:start + 400]
+            store.db.execute_sql(self._sql(f'DELETE FROM {{t}} WHERE "key" IN ({", ".join("?" * len(chunk))})'),
+                                 chunk)
+        for start in range(0, len(kept), 400):
+            pairs = kept[start:start + 400]
+            values = ", ".join("(?, ?)" for _ in pairs)
+            store.db.execute_sql(
+                self._sql(f'INSERT INTO {{t}} ("key", "value") VALUES {values} '
+                          'ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value"'),
+                [item for pair in pairs for item in pair])
         self._dirty.clear()
 
     def clear_cache(self) -> None:

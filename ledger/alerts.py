@@ -32,16 +32,22 @@ class DbLedgerView:
     """The ledger's merged figures, read from its tables after a batch has committed."""
 
     def balance_minor(self, member_id: str) -> int | None:
-        row = store.MemberProjection.get_or_none(store.MemberProjection.member_id == member_id)
-        return None if row is None else int(row.balance)
+        row = store.db.execute_sql(
+            f'SELECT "balance" FROM "{store.MemberProjection._meta.table_name}" WHERE "member_id" = {store.db.param}',
+            (member_id,)).fetchone()
+        return None if row is None else int(row[0])
 
     def card_blocked_since(self, card_id: str) -> int | None:
-        card = store.Card.get_or_none(store.Card.card_id == card_id)
-        if card is None or card.status not in ("revoked", "on_hold"):
+        # called for every card operation: plain SQL (the query builder costs more than the query)
+        p = store.db.param
+        row = store.db.execute_sql(
+            f'SELECT "status" FROM "{store.Card._meta.table_name}" WHERE "card_id" = {p}', (card_id,)).fetchone()
+        if row is None or row[0] not in ("revoked", "on_hold"):
             return None
-        change = (store.Revocation.select().where(store.Revocation.card_id == card_id)
-                  .order_by(store.Revocation.version.desc()).first())
-        return int(change.changed_ms) if change is not None else None
+        change = store.db.execute_sql(
+            f'SELECT "changed_ms" FROM "{store.Revocation._meta.table_name}" WHERE "card_id" = {p} '
+            'ORDER BY "version" DESC LIMIT 1', (card_id,)).fetchone()
+        return int(change[0]) if change is not None else None
 
 
 def current_thresholds() -> Thresholds:
@@ -79,7 +85,10 @@ class AlertService:
         return self.clock()
 
     def _refresh_thresholds(self) -> None:
-        version = store.current("rules")
+        row = store.db.execute_sql(
+            f'SELECT "value" FROM "{store.Counter._meta.table_name}" WHERE "name" = {store.db.param}',
+            ("rules",)).fetchone()
+        version = int(row[0]) if row else 0  # store.current("rules"), without the query builder's cost
         if version != self.rules_version:
             self.rules_version, self.engine.thresholds = version, current_thresholds()
 
