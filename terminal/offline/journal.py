@@ -106,6 +106,23 @@ def _fast_cbor(normalised: Any) -> bytes:
     return cbor2.dumps(normalised)
 
 
+def _uuid_text_and_bytes(raw: object) -> tuple[str, bytes]:
+    """The canonical text (stored, unique) and the 16 bytes (hashed) of a UUID from ``new_uuid()``."""
+    # Fast path for the canonical lowercase 8-4-4-4-12 form every real UUID source produces; anything else
+    # (upper case, braces, no dashes) goes through uuid.UUID and is stored in canonical text.
+    if (type(raw) is str and len(raw) == 36 and raw[8] == raw[13] == raw[18] == raw[23] == "-"
+            and raw == raw.lower()):
+        try:
+            return raw, bytes.fromhex(raw.replace("-", ""))
+        except ValueError:
+            pass
+    try:
+        parsed = uuid_mod.UUID(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError, AttributeError):
+        raise JournalError(f"new_uuid() returned {raw!r}, which is not a UUID") from None
+    return str(parsed), parsed.bytes
+
+
 class Journal:
     """One terminal's journal in an open database."""
 
@@ -153,15 +170,7 @@ class Journal:
         if cashier_id is not None and not isinstance(cashier_id, str):
             raise JournalError("a cashier id must be text")
         body = _normalise(payload, "payload")
-        raw_uuid = self._new_uuid()
-        try:
-            parsed = uuid_mod.UUID(raw_uuid)
-        except (TypeError, ValueError, AttributeError):
-            raise JournalError(f"new_uuid() returned {raw_uuid!r}, which is not a UUID") from None
-        # Keep the caller's text when it already is the canonical form (saves a re-format per append).
-        canonical_text = (type(raw_uuid) is str and len(raw_uuid) == 36 and raw_uuid == raw_uuid.lower()
-                          and raw_uuid[8] == raw_uuid[13] == raw_uuid[18] == raw_uuid[23] == "-")
-        entry_uuid = raw_uuid if canonical_text else str(parsed)
+        entry_uuid, uuid_bytes = _uuid_text_and_bytes(self._new_uuid())
         payload_cbor = _fast_cbor(body)
         secret_fields = PII_FIELDS.get(kind)
         pii_blob: bytes | None = None
@@ -187,7 +196,7 @@ class Journal:
                 seq, prev_hash = (int(head[0]) + 1, bytes(head[1])) if head else (1, GENESIS_HASH)
                 # Clocks are read under the write lock so mono_ns follows seq within one process.
                 wall_ms, mono_ns = int(self._clock_ms()), int(self._mono_ns())
-                head_cbor = _fast_cbor([self.terminal_id, seq, parsed.bytes, wall_ms, mono_ns, cashier_id, kind])
+                head_cbor = _fast_cbor([self.terminal_id, seq, uuid_bytes, wall_ms, mono_ns, cashier_id, kind])
                 digest = hashlib.sha256(prev_hash + b"\x88" + head_cbor[1:] + payload_cbor).digest()
                 conn.execute(
                     f"INSERT INTO journal ({_INSERT_COLUMNS}, card_id, member_id) "

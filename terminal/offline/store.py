@@ -11,9 +11,9 @@ Files: ``<data dir>/terminal.sqlite3`` (+ ``-wal``/``-shm``) and ``<data dir>/ke
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,13 @@ def wall_clock_ms() -> int:
 
 
 def random_uuid() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID in canonical text; same as ``str(uuid.uuid4())``, a few microseconds cheaper on
+    the append path."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _load_cipher(data_dir: Path, state: SyncState) -> PiiCipher:

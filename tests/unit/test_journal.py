@@ -313,9 +313,10 @@ def test_uuids_are_stored_in_canonical_text(data_dir: Path, offline_clock: Manua
         assert store.journal.get(entry.uuid) == entry
 
 
-def test_a_bad_uuid_factory_is_reported(data_dir: Path, offline_clock: ManualClock) -> None:
+@pytest.mark.parametrize("bad", ["not-a-uuid", "6d1f4a52-3c55-4c5e-9b43-0b5b7b0f0cxz", None])
+def test_a_bad_uuid_factory_is_reported(data_dir: Path, offline_clock: ManualClock, bad: str) -> None:
     with TerminalStore.open(data_dir, TEST_TERMINAL_ID, clock_ms=offline_clock.now_ms, mono_ns=offline_clock.mono_ns,
-                            new_uuid=lambda: "not-a-uuid") as store:
+                            new_uuid=lambda: bad) as store:
         with pytest.raises(JournalError, match="not a UUID"):
             store.journal.append("sale", {}, None)
         assert store.journal.last_seq == 0

@@ -154,3 +154,15 @@ def test_backup_is_a_consistent_copy_that_opens_with_the_key(
     assert copy.journal.last_seq == 26 and copy.journal.synced_seq == 10
     assert copy.journal.entries()[-1].payload["notes"] == "n"
     assert copy.journal.verify_chain() is None
+
+
+def test_random_uuid_is_a_canonical_version_4_uuid() -> None:
+    import uuid
+
+    from terminal.offline.store import random_uuid
+
+    values = {random_uuid() for _ in range(500)}
+    assert len(values) == 500
+    for value in values:
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value and parsed.version == 4 and parsed.variant == uuid.RFC_4122
