@@ -1,10 +1,11 @@
 """The card reader driver: opens any pyserial URL, reads in its own thread, turns frames into ReaderEvents.
 
-``on_event`` runs ON THE READER THREAD. It must return quickly (well under the time of one frame): hand the
-event to your own thread or post it to the UI (a Textual ``post_message`` / ``call_from_thread``, a queue) and
-do verification, challenges and database work there. A callback that raises is logged and the reader carries
-on; one that blocks delays every later byte. ``challenge()`` waits for the reader thread, so calling it from
-``on_event`` would deadlock and raises ``ReaderError`` instead.
+``on_event`` runs ON THE READER THREAD, every event of it, the first status after ``start()`` and the final
+CLOSED included. It must return quickly (well under the time of one frame): hand the event to your own thread
+or post it to the UI (Textual's ``post_message``, a queue) and do verification, challenges and database work
+there. A callback that raises is logged and the reader carries on; one that blocks delays every later byte.
+``challenge()`` waits for the reader thread, so calling it from ``on_event`` would deadlock and raises
+``ReaderError`` instead.
 
 Unplug handling: a ``SerialException``/``OSError`` from the port, or silence longer than ``heartbeat_timeout_s``
 (the driver pokes a quiet reader with STATUS_REQUEST at half that time), closes the port and reopens it with
@@ -143,6 +144,8 @@ class ReaderDevice:
         self._challenge_cond = threading.Condition()
         self._challenge_waiting = False
         self._challenge_reply: tuple[int, bytes] | None = None
+        self._defer = False
+        self._pending: list[ReaderEvent] = []
 
     # ---- public API ----------------------------------------------------------------------------------------
 
@@ -151,27 +154,37 @@ class ReaderDevice:
 
         A port that cannot be opened raises ``ReaderError`` (one clear sentence) unless ``retry_if_missing``,
         in which case the failure is reported as ``ReaderStatus(ERROR/RECONNECTING)`` and the thread keeps
-        trying, as after an unplug.
+        trying, as after an unplug. Every event, including the first status, is delivered on the reader thread.
         """
         if self._thread is not None:
             raise ReaderError("The card reader driver is already running.")
         self._stop.clear()
+        self._defer = True  # statuses raised here go out from the reader thread, like every other event
         try:
             self._open()
         except ReaderError as exc:
             if not retry_if_missing:
+                self._defer = False
+                self._pending.clear()
                 self._last_error = str(exc)
+                self._state, self._detail = ReaderState.CLOSED, ""
                 raise
             self._failed_open(exc)
         self._thread = threading.Thread(target=self._run, name=f"reader {self.url}", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the reader thread and close the port. Safe to call twice."""
+        """Stop the reader thread and close the port; the final ``ReaderStatus(CLOSED)`` comes from the reader
+        thread as it ends. Safe to call twice, and from ``on_event``."""
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5.0)
+            if not thread.is_alive():
+                return
+        self._shutdown()
+
+    def _shutdown(self) -> None:
         self._close()
         with self._challenge_cond:
             self._challenge_cond.notify_all()
@@ -301,6 +314,16 @@ class ReaderDevice:
     # ---- the reader thread ---------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        self._defer = False
+        pending, self._pending = self._pending, []
+        for event in pending:
+            self._emit(event)
+        try:
+            self._loop()
+        finally:
+            self._shutdown()
+
+    def _loop(self) -> None:
         delay = self._reconnect_initial_s
         while not self._stop.is_set():
             port = self._serial
@@ -391,6 +414,9 @@ class ReaderDevice:
         self._emit(ReaderStatus(state=state, detail=detail))
 
     def _emit(self, event: ReaderEvent) -> None:
+        if self._defer:
+            self._pending.append(event)
+            return
         started = time.monotonic()
         try:
             self._on_event(event)

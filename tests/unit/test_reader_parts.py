@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,9 +20,18 @@ from terminal.reader.events import ReaderEvent, ReaderState, ReaderStatus
 
 def test_loop_url_driver_lifecycle_and_challenge_timeout() -> None:
     events: list[ReaderEvent] = []
-    device = ReaderDevice("loop://", on_event=events.append, heartbeat_timeout_s=60)
+    threads: set[str] = set()
+
+    def on_event(event: ReaderEvent) -> None:
+        threads.add(threading.current_thread().name)
+        events.append(event)
+
+    device = ReaderDevice("loop://", on_event=on_event, heartbeat_timeout_s=60)
     device.start()
     try:
+        deadline = time.monotonic() + 2
+        while not events and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert events == [ReaderStatus(ReaderState.CONNECTED, "loop://")]
         device.feedback(True)
         device.request_status()
@@ -31,6 +42,7 @@ def test_loop_url_driver_lifecycle_and_challenge_timeout() -> None:
     finally:
         device.stop()
     assert events[-1] == ReaderStatus(ReaderState.CLOSED, "")
+    assert threads == {"reader loop://"}  # every event, even the first and the last, on the reader thread
     stats = device.stats
     assert isinstance(stats, ReaderStats) and stats.state == ReaderState.CLOSED and stats.port == "loop://"
     # loop:// echoes our own host->reader frames back: decoded, counted, and ignored as events.
