@@ -35,20 +35,19 @@ def forged_taps(ctx: Context, entry: JournalEntry, store_id: str) -> list[Findin
             burst.evidence, f"forged card taps at terminal {entry.terminal_id}", burst.count,
             terminal_id=entry.terminal_id, since_ms=burst.since_ms))
     # A store-wide burst only counts when it is spread: one terminal's burst is already reported above.
-    key = f"forged_s:{store_id}"
-    store_burst = window.hit(ctx.state, key, entry.wall_ms, ev, th.forged_taps_per_store_10min, 10 * MINUTE_MS)
+    store_burst = window.hit(ctx.state, f"forged_s:{store_id}", entry.wall_ms, ev, th.forged_taps_per_store_10min,
+                             10 * MINUTE_MS, accept=_spread)
     if store_burst:
-        terminals = {e.rsplit(":", 1)[0] for e in store_burst.evidence}
-        firing = ctx.state.get(f"forged_s_spread:{store_id}") or {"spread": False}
-        if store_burst.first:
-            firing = {"spread": len(terminals) >= 2}
-            ctx.state.put(f"forged_s_spread:{store_id}", firing)
-        if firing["spread"]:
-            out.append(Finding(
-                "forged_burst_store", Severity.CRITICAL, SubjectType.STORE, store_id, entry.wall_ms,
-                store_burst.evidence, f"forged card taps across terminals of store {store_id}",
-                store_burst.count, terminal_id=entry.terminal_id, since_ms=store_burst.since_ms))
+        out.append(Finding(
+            "forged_burst_store", Severity.CRITICAL, SubjectType.STORE, store_id, entry.wall_ms,
+            store_burst.evidence, f"forged card taps across terminals of store {store_id}",
+            store_burst.count, terminal_id=entry.terminal_id, since_ms=store_burst.since_ms))
     return out
+
+
+def _spread(evidence: list[str]) -> bool:
+    """At least two terminals among ``terminal:seq`` evidence ids."""
+    return len({e.rsplit(":", 1)[0] for e in evidence}) >= 2
 
 
 def blocked_card_use(ctx: Context, entry: JournalEntry) -> list[Finding]:

@@ -9,6 +9,7 @@ a new count, which is how a burst of 1,000 taps becomes one alert with a count o
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +26,13 @@ class Burst:
     since_ms: int  # time of the earliest hit counted here
 
 
-def hit(state: StateStore, key: str, at_ms: int, evidence: str, threshold: int, window_ms: int) -> Burst | None:
-    """Record one hit; return a Burst when the window reaches ``threshold`` (or is already firing)."""
+def hit(state: StateStore, key: str, at_ms: int, evidence: str, threshold: int, window_ms: int,
+        accept: Callable[[list[str]], bool] | None = None) -> Burst | None:
+    """Record one hit; return a Burst when the window reaches ``threshold`` (or is already firing).
+
+    ``accept`` may veto a full window by its evidence (a store burst must span two terminals); a vetoed window
+    keeps counting, so it fires as soon as a hit makes it acceptable.
+    """
     if threshold <= 0:
         return None
     data: dict[str, Any] = state.get(key) or {"t": [], "e": [], "until": None}
@@ -50,7 +56,7 @@ def hit(state: StateStore, key: str, at_ms: int, evidence: str, threshold: int, 
         del times[: len(times) - (4 * threshold + 8)]
         del ids[: len(ids) - len(times)]
     best_lo, best_hi = _best_window(times, at_ms, window_ms)
-    if best_hi - best_lo >= threshold:
+    if best_hi - best_lo >= threshold and (accept is None or accept(ids[best_lo:best_hi])):
         chosen = ids[best_lo:best_hi]
         since = times[best_lo]
         count = len(chosen)

@@ -86,6 +86,19 @@ def test_forged_burst_spread_over_a_store_is_a_store_alert(engine: AnomalyEngine
     assert found[0].subject_id == "S1" and found[0].count == 8
 
 
+def test_store_burst_right_after_a_single_terminal_burst_is_still_seen(engine: AnomalyEngine) -> None:
+    one, two, three = Chain("T1"), Chain("T2"), Chain("T3")
+    found = engine.on_event(one.batch([one.add("card_reject", reject("bad_signature"), T0 + i * 1000)
+                                       for i in range(8)]))
+    assert rules(found) == ["forged_burst"] * 4  # one terminal alone: not a store burst
+    spread = [two.add("card_reject", reject("unknown_key"), T0 + MIN), three.add("card_reject",
+                                                                                 reject("unknown_key"), T0 + 2 * MIN)]
+    found = engine.on_event(two.batch(spread[:1])) + engine.on_event(three.batch(spread[1:]))
+    assert rules(found) == ["forged_burst_store"] * 2  # the second terminal's tap fires it, the third adds one
+    assert found[0].count == 9 and {e.split(":")[0] for e in found[0].evidence} == {"T1", "T2"}
+    assert found[1].count == 1
+
+
 def test_revoked_card_taps_and_use_after_block(engine: AnomalyEngine, view: View) -> None:
     t = Chain("T1")
     first = engine.on_event(t.batch([t.add("card_reject", reject("revoked", "card-9"), T0)]))
