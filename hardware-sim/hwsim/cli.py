@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import queue
 import random
 import signal
@@ -76,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
     hex_log: TextIO | None = None
     if args.hex_log is not None:
         try:
-            hex_log = args.hex_log.open("a", encoding="ascii")
+            # Raw traffic includes card tokens: owner-only, like the wallet.
+            fd = os.open(args.hex_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            hex_log = os.fdopen(fd, "a", encoding="ascii")
         except OSError as exc:
             raise SimulatorError(f"cannot open the hex log {args.hex_log}: {exc.strerror}", orig=exc) from exc
     line.open()

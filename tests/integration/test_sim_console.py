@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -82,6 +83,7 @@ def test_script_mode_exits_and_logs_hex(tmp_path: Path, clean_env: dict[str, str
     assert lines[1] == "ok tapped 1 valid" and lines[2] == "ok noise 4 bytes"
     assert lines[3].startswith("ok status plugged=yes") and "taps=1 " in lines[3]
     assert lines[-1] == "cardpos-sim: script done"
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600  # it holds card tokens
     tx = [line.split() for line in log.read_text().splitlines()]
     assert tx[0][1] == "tx" and tx[0][2].startswith("02") and tx[0][2][6:8] == "10"  # CARD_PRESENT first
     assert any(len(bytes.fromhex(row[2])) == 4 for row in tx)  # the noise burst
