@@ -56,6 +56,27 @@ def _canonical_key_order(key: str) -> tuple[int, bytes]:
     return len(encoded), encoded
 
 
+# Payloads of one kind share their key set, so the canonical order is computed once per key set (bounded).
+_KEY_ORDER: dict[tuple[Any, ...], tuple[str, ...]] = {}
+_KEY_ORDER_MAX = 512
+
+
+def _key_order(keys: tuple[Any, ...], where: str) -> tuple[str, ...]:
+    plain: list[str] = []
+    for key in keys:
+        if type(key) is not str:
+            if not isinstance(key, str):
+                raise JournalError(f"journal payload keys must be strings (found {key!r} in {where})")
+            # A StrEnum key: looked up as its plain value (equal hash and equality), stored as plain text.
+            key = str.__str__(key)
+        plain.append(key)
+    order = tuple(sorted(plain, key=_canonical_key_order))
+    if len(_KEY_ORDER) >= _KEY_ORDER_MAX:
+        _KEY_ORDER.clear()
+    _KEY_ORDER[keys] = order
+    return order
+
+
 def _normalise(value: Any, where: str, depth: int = 0) -> Any:
     """Copy ``value`` as plain CBOR data in canonical key order, refusing floats and anything the hash could
     not pin down.
@@ -70,15 +91,12 @@ def _normalise(value: Any, where: str, depth: int = 0) -> Any:
     if kind is dict:
         if depth >= _MAX_DEPTH:
             raise JournalError(f"journal payload nests too deeply at {where}")
-        items: list[tuple[str, Any]] = []
-        for key, item in value.items():
-            if type(key) is not str:
-                if not isinstance(key, str):
-                    raise JournalError(f"journal payload keys must be strings (found {key!r} in {where})")
-                key = str.__str__(key)  # a StrEnum key becomes its plain value
-            items.append((key, item if type(item) in _SCALARS else _normalise(item, f"{where}.{key}", depth + 1)))
-        items.sort(key=lambda pair: _canonical_key_order(pair[0]))
-        return dict(items)
+        keys = tuple(value)
+        order = _KEY_ORDER.get(keys)
+        if order is None:
+            order = _key_order(keys, where)
+        return {key: item if type(item := value[key]) in _SCALARS else _normalise(item, f"{where}.{key}", depth + 1)
+                for key in order}
     if kind is list or kind is tuple:
         if depth >= _MAX_DEPTH:
             raise JournalError(f"journal payload nests too deeply at {where}")
