@@ -247,3 +247,34 @@ def test_challenge_fails_cleanly_when_the_reader_is_pulled(sim_process: SimFacto
         assert time.monotonic() - started < 2.0  # not left waiting for the full timeout
     finally:
         device.stop()
+
+
+def test_debounce_window_runs_on_the_injected_clock(sim_process: SimFactory, wallet_file,
+                                                    event_sink: EventSink) -> None:
+    sim = sim_process(wallet_file, "--dwell", "0.05")
+    now = [1000.0]
+    device = ReaderDevice(sim.port, on_event=event_sink, debounce_ms=1500, clock=lambda: now[0])
+    device.start()
+    try:
+        event_sink.wait_for(_status(ReaderState.CONNECTED), 5)
+        sim.command("tap 1")
+        event_sink.wait_for(_is_card, 3)
+        event_sink.wait_for(lambda e: isinstance(e, CardRemoved), 3)
+        now[0] += 1.4  # inside the window: the same card again counts once
+        sim.command("tap 1")
+        sim.command("tap 2")  # another card is never debounced
+        _, event = event_sink.wait_for(_is_card, 3)
+        assert isinstance(event, CardPresented) and event.token != b""
+        assert device.stats.debounced == 1
+        now[0] += 0.2  # 1.6 s after the first delivery: outside the window
+        sim.command("tap 1")
+        event_sink.wait_for(_is_card, 3)
+        deadline = time.monotonic() + 3
+        while sum(isinstance(e, CardRemoved) for e in event_sink.snapshot()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # a fourth CARD_REMOVED, if the driver wrongly sent one, would have come by now
+        assert device.stats.cards == 3 and device.stats.debounced == 1
+    finally:
+        device.stop()
+    removed = [e for e in event_sink.snapshot() if isinstance(e, CardRemoved)]
+    assert len(removed) == 3  # one per delivered card; none for the swallowed tap

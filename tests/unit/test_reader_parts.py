@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import stat
 import threading
 import time
@@ -109,3 +110,40 @@ def test_script_format() -> None:
     for bad in ("wait", "wait -1", "at 5 tap 1\nat 4 tap 2", "at x tap 1", "at 3"):
         with pytest.raises(SimulatorError, match="cannot read"):
             parse_script(bad)
+
+
+def _try_open(port: Path) -> str:
+    try:
+        ReaderDevice(str(port), on_event=lambda e: None).start()
+    except ReaderError as exc:
+        return f"{exc!s}|{type(exc.orig).__name__}"
+    return "opened"
+
+
+def test_permission_denied_is_a_clear_sentence(tmp_path: Path) -> None:
+    port = tmp_path / "ttyS9"
+    port.write_bytes(b"")
+    port.chmod(0o000 if os.geteuid() else 0o600)
+    tmp_path.chmod(0o755)
+    if os.geteuid():
+        message = _try_open(port)
+    else:
+        # Root opens anything, so a forked child drops to 'nobody' and tries the root-only port for real.
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: no pytest machinery from here on, only os._exit
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                result = _try_open(port)
+            except BaseException as exc:
+                result = f"unexpected {exc!r}"
+            os.write(write_end, result.encode())
+            os._exit(0)
+        os.close(write_end)
+        _, status = os.waitpid(pid, 0)
+        with os.fdopen(read_end, "rb") as pipe:
+            message = pipe.read().decode()
+        assert status == 0
+    assert message == (f"Permission denied opening the card reader port {port}; add this user to the port's group "
+                       f"(often 'dialout').|SerialException")
