@@ -187,6 +187,10 @@ class Journal:
             raise JournalError("a journal payload must be a dict")
         if cashier_id is not None and not isinstance(cashier_id, str):
             raise JournalError("a cashier id must be text")
+        # EntryKind (a StrEnum) and friends are stored and returned as plain text, like everything read back.
+        kind = kind if type(kind) is str else str.__str__(kind)
+        if cashier_id is not None and type(cashier_id) is not str:
+            cashier_id = str.__str__(cashier_id)
         body = _normalise(payload, "payload")
         entry_uuid, uuid_bytes = _uuid_text_and_bytes(self._new_uuid())
         payload_cbor = _fast_cbor(body)

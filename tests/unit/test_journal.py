@@ -320,3 +320,11 @@ def test_a_bad_uuid_factory_is_reported(data_dir: Path, offline_clock: ManualClo
         with pytest.raises(JournalError, match="not a UUID"):
             store.journal.append("sale", {}, None)
         assert store.journal.last_seq == 0
+
+
+def test_entry_kind_enum_is_stored_as_plain_text(terminal_store: TerminalStore) -> None:
+    from terminal.offline.entry import EntryKind
+
+    entry = terminal_store.journal.append(EntryKind.TOPUP, {"card": "c", "amount": 100}, None)
+    assert type(entry.kind) is str and entry.kind == "topup"
+    assert terminal_store.journal.entries() == [entry]
