@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import http.client
 import os
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import TextIO
 
 import uvicorn
@@ -60,6 +62,10 @@ def _announce_when_ready(ready: Callable[[], bool], host: str, port: int, out: T
         stopped.wait(0.05)
 
 
+def _stop_requested(signum: int, frame: FrameType | None) -> None:
+    """Runs only after uvicorn has finished shutting down (see ``serve``): nothing left to do."""
+
+
 def serve(ledger_dir: Path, db_url: str | None, *, host: str = "127.0.0.1", port: int = 8750, workers: int = 1,
           out: TextIO = sys.stdout) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code."""
@@ -72,10 +78,15 @@ def serve(ledger_dir: Path, db_url: str | None, *, host: str = "127.0.0.1", port
         watcher = threading.Thread(target=_announce_when_ready, name="ledger-ready", daemon=True,
                                    args=(lambda: bool(server.started), host, port, out, stopped))
         watcher.start()
+        # uvicorn re-raises the stopping signal once shut down, to whatever handler was there before it; a quiet
+        # handler here makes a requested stop an orderly exit (status 0) instead of a death by signal.
+        previous = {sig: signal.signal(sig, _stop_requested) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             server.run()
         finally:
             stopped.set()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return 0 if server.started else 1
     open_ledger(ledger_dir, db_url)  # fail here, in the parent, with one clear sentence if it cannot open
     os.environ[ENV_DIR] = str(ledger_dir)
