@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -97,7 +98,7 @@ def test_pull_sends_only_what_changed_since_the_versions_asked(shared_ledger_ser
     # Nothing revoked on this ledger yet: at version 0 there is nothing to send.
     revocations = load_revocation_delta(b64d(full["revocations"]), root).to_version if full["revocations"] else 0
     rules = load_rules_document(b64d(full["rules"]), root).version
-    current = {"trust": trust, "revocations": revocations, "rules": rules, "members": snapshot.version}
+    current: dict[str, Any] = {"trust": trust, "revocations": revocations, "rules": rules, "members": snapshot.version}
     assert till.pull(**current).json() == {"trust_list": None, "revocations": None, "rules": None, "members": None}
 
     server.admin("member", "update", two, "--notes", "likes jasmine tea", "--pref", "size=L")
