@@ -7,7 +7,7 @@ there. A callback that raises is logged and the reader carries on; one that bloc
 ``challenge()`` waits for the reader thread, so calling it from ``on_event`` would deadlock and raises
 ``ReaderError`` instead.
 
-Unplug handling: a ``SerialException``/``OSError`` from the port, or silence longer than ``heartbeat_timeout_s``
+Unplug handling: a ``SerialException``/``OSError`` from the port, or no valid frame for ``heartbeat_timeout_s``
 (the driver pokes a quiet reader with STATUS_REQUEST at half that time), closes the port and reopens it with
 capped exponential backoff (50 ms doubling to ``reconnect_max_s``, 0.5 s by default, so a replugged reader is
 back well within 2 s), reporting ``ReaderStatus(RECONNECTING/CONNECTED/ERROR)`` on each change.
@@ -350,17 +350,21 @@ class ReaderDevice:
     def _after_read(self, data: bytes) -> None:
         now = self._clock()
         if data:
-            self._last_rx = self._last_data = now
+            self._last_data = now
             frames = self._decoder.data_received(data)
         elif self._decoder.pending and now - self._last_data >= self._idle_gap_s:
             frames = self._decoder.idle()
         else:
             frames = []
+        if frames:
+            # Liveness counts valid frames, not bytes: a reader spewing noise (a wrong baud, a broken cable)
+            # is as good as gone and shows up as such.
+            self._last_rx = now
         for frame in frames:
             self._handle(frame)
         silence = now - self._last_rx
         if silence > self._heartbeat_timeout_s:
-            self._lost(f"The card reader has been silent for {silence:.1f} s.")
+            self._lost(f"The card reader has been silent (no valid frame) for {silence:.1f} s.")
         elif silence > self._heartbeat_timeout_s / 2 and now - self._poked_at > self._heartbeat_timeout_s / 2:
             self._poked_at = now
             try:
