@@ -1,0 +1,236 @@
+"""The ledger's admin operations, ingest and verify in-process, on a real SQLite file with a pinned clock."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger import admin, events, ingest, publish, store
+from ledger.enroll import RequestRefused, enroll_terminal
+from ledger.home import Ledger, init_ledger, open_ledger
+from terminal.cards.keys import public_key_bytes
+from terminal.errors import LedgerError
+from terminal.offline.entry import GENESIS_HASH, JournalEntry, make_entry
+from terminal.sync.envelope import seal_batch
+from tests.fixtures.ledger import sale, topup
+
+T0_MS = 1_790_000_000_000
+
+
+@dataclass
+class Clock:
+    now_ms: int = T0_MS
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+@dataclass
+class Till:
+    ledger: Ledger
+    terminal_id: str
+    key: Ed25519PrivateKey
+    hpke_public: bytes
+    entries: list[JournalEntry] = field(default_factory=list)
+
+    def append(self, kind: str, payload: dict[str, Any]) -> JournalEntry:
+        prev = self.entries[-1].hash if self.entries else GENESIS_HASH
+        entry = make_entry(terminal_id=self.terminal_id, seq=len(self.entries) + 1, prev_hash=prev,
+                           wall_ms=T0_MS + len(self.entries), mono_ns=len(self.entries), cashier_id="c1", kind=kind,
+                           payload=payload, entry_uuid=str(uuid.UUID(int=len(self.entries) + 1)))
+        self.entries.append(entry)
+        return entry
+
+    def envelope(self, entries: list[JournalEntry], batch_id: str = "b") -> bytes:
+        return seal_batch(entries, terminal_id=self.terminal_id, batch_id=batch_id, terminal_key=self.key,
+                          ledger_public_key=self.hpke_public)
+
+    def ingest(self, first: int, last: int, batch_id: str | None = None) -> ingest.IngestResult:
+        env = self.envelope(self.entries[first - 1:last], batch_id or f"b{first}-{last}")
+        return ingest.ingest_batch(env, now_ms=self.ledger.now_ms(), ledger=self.ledger)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, clock: Clock) -> Iterator[Ledger]:
+    home = init_ledger(tmp_path / "ledger", issuer="acme", clock=clock)
+    home.randbytes = random.Random(5).randbytes
+    yield home
+    home.database.close()
+
+
+@pytest.fixture
+def till(ledger: Ledger) -> Till:
+    _, code = admin.add_terminal("till", "store-1")
+    key = Ed25519PrivateKey.generate()
+    body = enroll_terminal(ledger, code, public_key_bytes(key).hex(), "x25519")
+    return Till(ledger, body["terminal_id"], key, bytes.fromhex(body["ledger_hpke_public_key"]))
+
+
+@pytest.fixture
+def seen() -> Iterator[list[events.LedgerEvent]]:
+    got: list[events.LedgerEvent] = []
+    events.subscribe(got.append)
+    yield got
+    events.unsubscribe(got.append)
+
+
+def test_init_is_idempotent_keeps_keys_private_and_the_issuer_fixed(ledger: Ledger, clock: Clock) -> None:
+    root = ledger.keys.root_public()
+    again = init_ledger(ledger.ledger_dir, clock=clock)
+    assert again.keys.root_public() == root and again.issuer == "acme"
+    with pytest.raises(LedgerError, match="already issues cards as 'acme'"):
+        init_ledger(ledger.ledger_dir, issuer="other", clock=clock)
+    for path in (ledger.ledger_dir / "keys").iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    assert (ledger.ledger_dir / "keys").stat().st_mode & 0o777 == 0o700
+    with pytest.raises(LedgerError, match="not a ledger directory"):
+        open_ledger(ledger.ledger_dir.parent / "nowhere")
+
+
+def test_revocation_deltas_carry_each_cards_latest_status(ledger: Ledger) -> None:
+    member = admin.add_member("Ann")
+    a, b, c = (admin.issue_card(member).card_id for _ in range(3))
+    admin.hold_card(a, "check")
+    v1 = publish.revocation_version()
+    admin.unhold_card(a)
+    admin.hold_card(b, "check")
+    admin.revoke_card(b, "stolen")
+    admin.hold_card(c, "check")
+    delta = publish.revocation_delta(v1)
+    assert (delta.from_version, delta.to_version) == (v1, v1 + 4)
+    assert delta.revoked == ((b, "stolen"),) and delta.held == (c,) and delta.unheld == (a,)
+    full = publish.revocation_delta(0)
+    assert full.unheld == () and full.held == (c,) and full.revoked == ((b, "stolen"),)
+    assert publish.revocation_delta(10_000).from_version == 0  # a stranger's version: start over
+    with pytest.raises(LedgerError, match="already revoked"):
+        admin.revoke_card(b, "lost")
+    with pytest.raises(LedgerError, match="reason"):
+        admin.revoke_card(a, "x" * 40)
+
+
+def test_rules_are_versioned_and_checked(ledger: Ledger) -> None:
+    text = (Path(__file__).resolve().parents[2] / "terminal" / "defaults" / "rules.toml").read_text("utf-8")
+    assert publish.current_rules().version == 1
+    assert admin.load_rules(text) == 2
+    assert admin.load_rules(text.replace("max_stacked = 2", "max_stacked = 3")) == 3
+    assert publish.current_rules().coupons.max_stacked == 3 and publish.current_rules().version == 3
+    with pytest.raises(LedgerError, match="rules"):
+        admin.load_rules("version = 1\n")
+    assert publish.rules_version() == 3
+
+
+def test_ingest_publishes_after_commit_only_what_is_new(ledger: Ledger, till: Till,
+                                                       seen: list[events.LedgerEvent]) -> None:
+    ann = admin.add_member("Ann", balance=5_000)
+    for amount in (100, 200, 300):
+        till.append("topup", topup(ann, amount))
+    assert till.ingest(1, 2).applied == 2
+    result = till.ingest(1, 3)
+    assert (result.acked_seq, result.applied, result.duplicates) == (3, 1, 2)
+    applied = [e for e in seen if isinstance(e, events.BatchApplied)]
+    assert [[x.seq for x in e.entries] for e in applied] == [[1, 2], [3]]
+    assert all(e.store_id == "store-1" for e in applied)
+    assert sum(isinstance(e, events.TerminalSeen) for e in seen) == 2
+    forged = make_entry(terminal_id=till.terminal_id, seq=3, prev_hash=till.entries[1].hash, wall_ms=1, mono_ns=1,
+                        cashier_id=None, kind="topup", payload=topup(ann, 99_999), entry_uuid=str(uuid.uuid4()))
+    with pytest.raises(ingest.IngestRejected) as refused:
+        ingest.ingest_batch(till.envelope([*till.entries[:2], forged]), now_ms=T0_MS, ledger=ledger)
+    assert refused.value.reason == "tampered" and refused.value.status == 400
+    rejection = seen[-1]
+    assert isinstance(rejection, events.BatchRejected)
+    assert (rejection.terminal_id, rejection.reason, rejection.seqs) == (till.terminal_id, "tampered", [3])
+    assert admin.member_view(ann)["balance"] == 5_600
+    assert [r["reason"] for r in admin.rejected_batches()] == ["tampered"]
+
+
+def test_verify_flags_overdrafts_unknown_members_and_refused_entries(ledger: Ledger, till: Till) -> None:
+    ann = admin.add_member("Ann", balance=1_000)
+    bo = admin.add_member("Bo", balance=1_000)
+    till.append("sale", sale(ann, 1_500))  # online spending beyond the balance
+    till.append("sale", {**sale(bo, 1_500), "offline": True})  # offline double spend: allowed, flagged elsewhere
+    till.append("topup", topup("m-ghost", 500))
+    till.append("topup", {**topup(ann, 500), "cur": "USD"})
+    till.ingest(1, 4)
+    problems = admin.verify_ledger()
+    assert any(p.startswith(f"member {ann}: stored value is negative") for p in problems)
+    assert not any(p.startswith(f"member {bo}:") for p in problems)
+    assert any("m-ghost, whom the ledger does not know" in p for p in problems)
+    assert any(p.startswith(f"member {ann}: entry {till.terminal_id}/4:") and "USD" in p for p in problems)
+    assert len(problems) == 3
+
+
+def test_verify_recomputes_from_entries_not_from_the_projection(ledger: Ledger, till: Till) -> None:
+    ann = admin.add_member("Ann", balance=1_000, points=7)
+    till.append("topup", topup(ann, 2_000, bonus=100))
+    till.append("sale", sale(ann, 600, pts_earn=6, pts_redeem=2))
+    till.append("refund", {"card": "card", "member": ann, "cur": "CNY", "orig": till.entries[1].uuid, "amount": 200,
+                           "sv": 200, "pts_back": 1, "pts_rev": 2, "tender": "sv", "supervisor": "s", "offline": False})
+    till.append("redeem", {"card": "card", "member": ann, "pts": 3, "item": "mug", "offline": False})
+    till.ingest(1, 4)
+    assert admin.verify_ledger() == []
+    view = admin.member_view(ann)
+    assert (view["balance"], view["points"]) == (1_000 + 2_100 - 600 + 200, 7 + 6 - 2 + 1 - 2 - 3)
+    store.MemberProjection.update(points=store.MemberProjection.points + 1).execute()
+    assert admin.verify_ledger() == [
+        f"member {ann}: projection says balance 2700, points 8, tier standard but the entries give 2700, 7, standard"]
+
+
+def test_member_snapshot_hides_used_coupons_and_follows_card_changes(ledger: Ledger, till: Till) -> None:
+    ann = admin.add_member("Ann", phone="555", prefs={"milk": "oat"})
+    card = admin.issue_card(ann).card_id
+    used = admin.issue_coupon(ann, amount_off=500)
+    kept = admin.issue_coupon(ann, percent_off_bp=1_000, min_spend=5_000)
+    till.append("sale", sale(ann, 1_000, sv=0, coupons=[used], card=card))
+    till.ingest(1, 1)
+    snap = publish.members_delta("store-1", 0, ledger.now_s())
+    (mine,) = [m for m in snap["members"] if m["member_id"] == ann]
+    assert [c["coupon_id"] for c in mine["coupons"]] == [kept]
+    assert mine["card_ids"] == [card] and mine["prefs"] == {"milk": "oat"} and mine["phone"] == "555"
+    assert mine["state"]["used_coupons"] == [used] and mine["yearly_spend"] == 1_000
+    version = snap["version"]
+    assert publish.members_delta("store-1", version, ledger.now_s())["members"] == []
+    new = admin.replace_card(card, "platinum")
+    later = publish.members_delta("store-1", version, ledger.now_s())
+    assert [(m["member_id"], m["card_ids"], m["tier"]) for m in later["members"]] == [(ann, [new.card_id],
+                                                                                      "platinum")]
+    assert publish.members_delta("store-2", 0, ledger.now_s())["members"] == []
+
+
+def test_enrollment_codes_expire_and_work_once(ledger: Ledger, clock: Clock) -> None:
+    _, code = admin.add_terminal("till", code_ttl_s=60)
+    key = public_key_bytes(Ed25519PrivateKey.generate()).hex()
+    clock.now_ms += 61_000
+    with pytest.raises(RequestRefused) as late:
+        enroll_terminal(ledger, code, key, "x25519")
+    assert late.value.code == "bad_code"
+    terminal_id, code = admin.add_terminal("till 2")
+    admin.disable_terminal(terminal_id)  # a disabled terminal's code is void as well
+    with pytest.raises(RequestRefused):
+        enroll_terminal(ledger, code, key, "x25519")
+    _, code = admin.add_terminal("till 3")
+    assert enroll_terminal(ledger, code, key, "mlkem768x25519")["hpke_suite"] == "mlkem768x25519"
+    with pytest.raises(RequestRefused):
+        enroll_terminal(ledger, code, key, "x25519")
+    actions = [row["action"] for row in admin.audit_log()]
+    assert actions.count("terminal_add") == 3 and "terminal_enroll" in actions and "terminal_disable" in actions
+
+
+def test_admin_changes_are_audited_without_personal_details(ledger: Ledger) -> None:
+    ann = admin.add_member("Ann Secret", email="ann@example.com")
+    admin.update_member(ann, email="new@example.com", notes="private note")
+    rows = admin.audit_log()
+    assert rows[0]["action"] == "member_update" and rows[0]["details"] == {"fields": ["email", "notes"]}
+    text = repr(rows)
+    assert "example.com" not in text and "Secret" not in text and "private note" not in text
