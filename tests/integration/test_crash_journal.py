@@ -141,9 +141,10 @@ def test_sigkill_at_random_moments_never_loses_or_doubles_an_acknowledged_entry(
     assert len({e.uuid for e in entries}) == len(entries)
     for seq, ack in acknowledged.items():
         assert by_seq[seq].uuid == ack.uuid and by_seq[seq].hash.hex() == ack.hash_hex
-    # The test must have exercised something: most rounds acknowledged entries, thousands in all.
-    assert writer_runs_with_acks >= KILLS * 0.8
-    assert len(acknowledged) >= KILLS * 5
+    # The test must have exercised something. Loose bounds on purpose: under heavy machine load an fsync can take
+    # milliseconds, so a writer killed 5 ms after "ready" may not have acknowledged anything yet.
+    assert writer_runs_with_acks >= KILLS // 2
+    assert len(acknowledged) >= KILLS
     assert killed_while_starting >= 1  # some kills landed during start-up, before the store was open
     print(f"\ncrash test: {KILLS} kills, {len(entries)} entries ({len(acknowledged)} acknowledged, "
           f"{len(entries) - len(acknowledged)} committed but unacknowledged, {killed_while_starting} kills during "
