@@ -129,3 +129,34 @@ def test_a_locked_database_is_a_clear_error_and_recovers(terminal_store: Termina
 def test_missing_folder_is_created(tmp_path: Path, open_store: Callable[..., TerminalStore]) -> None:
     store = open_store(tmp_path / "new" / "deeper")
     assert store.journal.append("sale", {}, None).seq == 1
+
+
+def test_errors_through_peewee_queries_get_the_same_clear_sentence(terminal_store: TerminalStore,
+                                                                   data_dir: Path) -> None:
+    """The cache, cashiers and sync state go through peewee, which re-wraps sqlite3 errors; same messages."""
+    terminal_store.db.connection().execute("PRAGMA busy_timeout = 50")
+    other = sqlite3.connect(terminal_db(data_dir), isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(JournalError, match="locked by another program") as info:
+            terminal_store.cache.apply_snapshot([{"member_id": "m", "name": "x"}], version=1)
+        assert info.value.orig is not None
+        with pytest.raises(JournalError, match="locked by another program"):
+            terminal_store.sync_state.last_error = "x"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert terminal_store.cache.apply_snapshot([{"member_id": "m", "name": "x"}], version=1)
+
+
+def test_disk_full_while_saving_a_snapshot_applies_nothing(terminal_store: TerminalStore) -> None:
+    cache = terminal_store.cache
+    cache.apply_snapshot([{"member_id": "m-0", "name": "a"}], version=1)
+    conn = terminal_store.db.connection()
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0] + 2}")
+    big = [{"member_id": f"m-{i}", "name": "n", "notes": random.Random(i).randbytes(1500).hex()}
+           for i in range(1, 60)]
+    with pytest.raises(JournalError, match="the disk is full"):
+        cache.apply_snapshot(big, version=2)
+    conn.execute("PRAGMA max_page_count = 1073741823")
+    assert cache.member_ids() == ["m-0"] and cache.snapshot_version == 1
