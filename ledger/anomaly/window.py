@@ -16,6 +16,7 @@ from typing import Any
 from ledger.anomaly.state import StateStore
 
 MAX_EVIDENCE = 20
+LATE_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +47,9 @@ def hit(state: StateStore, key: str, at_ms: int, evidence: str, threshold: int, 
     pos = bisect.bisect_right(times, at_ms)
     times.insert(pos, at_ms)
     ids.insert(pos, evidence)
-    # keep only hits that can still share a window with a new hit near the newest one
-    cutoff = times[-1] - window_ms
+    # keep the hits that can still share a window with a hit yet to arrive: a terminal that was offline
+    # delivers its entries up to a day late (the offline spending limit), so the horizon is a day past the window
+    cutoff = times[-1] - window_ms - LATE_MS
     drop = bisect.bisect_left(times, cutoff)
     if drop:
         del times[:drop]

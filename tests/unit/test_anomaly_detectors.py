@@ -99,6 +99,16 @@ def test_store_burst_right_after_a_single_terminal_burst_is_still_seen(engine: A
     assert found[1].count == 1
 
 
+def test_a_late_batch_still_completes_a_store_burst(engine: AnomalyEngine) -> None:
+    one, two, late = Chain("T1"), Chain("T2"), Chain("T3")
+    engine.on_event(one.batch([one.add("card_reject", reject("bad_signature"), T0 + i * 1000) for i in range(4)]))
+    engine.on_event(two.batch([two.add("card_reject", reject("bad_signature"), T0 + 3 * 3_600_000)]))
+    # T3 was offline for hours: its four taps, made next to T1's, arrive after everything else
+    found = engine.on_event(late.batch([late.add("card_reject", reject("unknown_key"), T0 + 500 + i * 1000)
+                                        for i in range(4)], received_ms=T0 + 4 * 3_600_000))
+    assert rules(found) == ["forged_burst_store"] and found[0].count == 8
+
+
 def test_revoked_card_taps_and_use_after_block(engine: AnomalyEngine, view: View) -> None:
     t = Chain("T1")
     first = engine.on_event(t.batch([t.add("card_reject", reject("revoked", "card-9"), T0)]))
