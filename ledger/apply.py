@@ -18,7 +18,9 @@ from terminal.offline.entry import GENESIS_HASH, JournalEntry, canonical_cbor, m
 LEDGER_TERMINAL_ID = "ledger"
 """The ledger's own hash chain: admin changes that move member state (tier changes on card replacement)."""
 
-INSERT_CHUNK = 400  # rows per INSERT; 14 columns each stays under SQLite's bound-variable limit
+ENTRY_COLUMNS = ("terminal_id", "seq", "uuid", "prev_hash", "hash", "wall_ms", "mono_ns", "cashier_id", "kind",
+                 "payload", "member_id", "batch_id", "applied_ms")
+PG_PAGE = 500
 
 
 def entry_member(entry: JournalEntry) -> str | None:
@@ -26,16 +28,26 @@ def entry_member(entry: JournalEntry) -> str | None:
     return member if isinstance(member, str) else None
 
 
+def _insert_entries(rows: list[tuple[Any, ...]]) -> None:
+    """Bulk insert on the transaction's own cursor. Plain DB-API rather than ``insert_many``: building the SQL
+    through the query builder cost more than SQLite spent storing the rows."""
+    table = store.AppliedEntry._meta.table_name
+    columns = ", ".join(f'"{c}"' for c in ENTRY_COLUMNS)
+    cursor = store.db.cursor()
+    if store.is_postgres():
+        from psycopg2.extras import execute_values
+
+        execute_values(cursor, f'INSERT INTO "{table}" ({columns}) VALUES %s', rows, page_size=PG_PAGE)
+    else:
+        marks = ", ".join("?" * len(ENTRY_COLUMNS))
+        cursor.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', rows)
+
+
 def apply_entries(entries: Sequence[JournalEntry], *, batch_id: str, now_ms: int) -> set[str]:
     """Insert ``entries`` (contiguous, new) and update what they touch. Returns the member ids changed."""
-    rows = [{
-        "terminal_id": e.terminal_id, "seq": e.seq, "uuid": e.uuid, "prev_hash": e.prev_hash, "hash": e.hash,
-        "wall_ms": e.wall_ms, "mono_ns": e.mono_ns, "cashier_id": e.cashier_id, "kind": e.kind,
-        "payload": canonical_cbor(e.payload), "member_id": entry_member(e), "batch_id": batch_id,
-        "applied_ms": now_ms,
-    } for e in entries]
-    for start in range(0, len(rows), INSERT_CHUNK):
-        store.AppliedEntry.insert_many(rows[start:start + INSERT_CHUNK]).execute()
+    rows = [(e.terminal_id, e.seq, e.uuid, e.prev_hash, e.hash, e.wall_ms, e.mono_ns, e.cashier_id, e.kind,
+             canonical_cbor(e.payload), entry_member(e), batch_id, now_ms) for e in entries]
+    _insert_entries(rows)
     by_member: dict[str, list[JournalEntry]] = {}
     for e in entries:
         member_id = entry_member(e)
@@ -48,10 +60,13 @@ def apply_entries(entries: Sequence[JournalEntry], *, batch_id: str, now_ms: int
         return set()
     version = store.bump("members")  # takes the counter lock before any member row is read for update
     members = {m.member_id: m for m in store.Member.select().where(store.Member.member_id.in_(sorted(by_member)))}
+    cached = {row.member_id: row for row in store.MemberProjection.select().where(
+        store.MemberProjection.member_id.in_(sorted(members)))}
     for member_id in sorted(members):
         member = members[member_id]
         mine = by_member[member_id]
-        state = projection.projected_state(member)
+        row = cached.get(member_id)
+        state = projection.opening_state(member) if row is None else projection.state_from_row(row)
         result = projection.fold_entries(state, ((e.terminal_id, e.seq, e.kind, e.payload) for e in mine))
         projection.save_projection(result.state, len(mine))
         _apply_member_edits(member, mine)
