@@ -80,7 +80,8 @@ def wrap_error(exc: BaseException, path: Path | str, action: str) -> JournalErro
         message = (f"the database {path} is locked by another program for longer than "
                    f"{BUSY_TIMEOUT_MS // 1000} s: nothing was recorded; retry")
     elif code == SQLITE_CANTOPEN:
-        message = f"cannot open the database {path}: check that the folder exists and is writable"
+        message = (f"cannot open the database {path}: the folder must exist and be writable "
+                   "(the write-ahead log is kept beside the file); nothing was recorded")
     elif code == SQLITE_IOERR:
         message = f"the disk reported an input/output error on {path} ({action}): nothing was recorded"
     else:

@@ -84,6 +84,28 @@ def test_read_only_database_is_a_clear_error(read_only_file: Path, open_store: C
     assert str(read_only_file) in str(info.value)
 
 
+def test_read_only_folder_is_a_clear_error(open_store: Callable[..., TerminalStore], data_dir: Path) -> None:
+    store = open_store()
+    store.journal.append("sale", {"card": "c"}, None)
+    store.close()  # the last close checkpoints and removes the -wal file, so a reopen must create it again
+    if os.geteuid() != 0:
+        data_dir.chmod(0o555)
+        undo: Callable[[], object] = lambda: data_dir.chmod(0o755)  # noqa: E731
+    else:
+        chattr = shutil.which("chattr")
+        if chattr is None or subprocess.run([chattr, "+i", str(data_dir)], capture_output=True,
+                                            timeout=10).returncode:
+            pytest.skip("running as root without chattr +i: cannot make a folder read-only for this test")
+        undo = lambda: subprocess.run([chattr, "-i", str(data_dir)], capture_output=True, timeout=10,  # noqa: E731
+                                      check=True)
+    try:
+        with pytest.raises(JournalError, match="folder must exist and be writable"):
+            open_store()
+    finally:
+        undo()
+    assert open_store().journal.last_seq == 1
+
+
 def test_garbage_file_is_reported_as_damaged(data_dir: Path, open_store: Callable[..., TerminalStore]) -> None:
     path = terminal_db(data_dir)
     path.write_bytes(random.Random(7).randbytes(16_384))
