@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import peewee
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -111,6 +112,13 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
     @app.exception_handler(LedgerBusy)
     async def busy(_: Request, exc: LedgerBusy) -> JSONResponse:
         return error(503, "busy", exc.message, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(peewee.OperationalError)
+    async def database_busy(_: Request, exc: peewee.OperationalError) -> JSONResponse:
+        # Locked (SQLite) or a serialisation conflict / lost connection (PostgreSQL): worth a retry.
+        log.warning("ledger database busy: %s", type(exc).__name__)
+        return error(503, "busy", "the ledger database is busy; try again shortly",
+                     headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> JSONResponse:
