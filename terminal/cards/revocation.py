@@ -119,7 +119,7 @@ class RevocationList:
         self._bits = bits
         self._mask = (1 << bits) - 1
         self._shift = 64 - bits
-        self._keys = array("Q", bytes(ID_BYTES << bits))
+        self._keys = array("Q", [0]) * (1 << bits)  # repetition allocates exactly; array(bytes) over-allocates 1/16
         self._status = bytearray(1 << bits)
         self._used = 0  # occupied slots, including lifted holds
         self._revoked = 0
@@ -261,8 +261,8 @@ class RevocationList:
             raise CardError("the stored revocation list is damaged; fetch it again from the ledger", orig=exc) from exc
         rl = cls(version)
         rl._bits, rl._mask, rl._shift = bits, slots - 1, 64 - bits
-        rl._keys = array("Q")
-        rl._keys.frombytes(table[:slots * ID_BYTES])
+        rl._keys = array("Q", [0]) * slots
+        memoryview(rl._keys).cast("B")[:] = table[:slots * ID_BYTES]
         if sys.byteorder == "big":
             rl._keys.byteswap()
         rl._status = bytearray(table[slots * ID_BYTES:])
