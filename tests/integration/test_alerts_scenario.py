@@ -13,6 +13,7 @@ import json
 import queue
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hwsim.wallet import Wallet, WalletCard
@@ -30,14 +31,15 @@ from tests.fixtures.sync import SyncWorld, init_world
 SECRET = "scenario-hook-secret"
 
 
-def _next(events: queue.Queue[ReaderEvent], kind: type, timeout_s: float = 10.0) -> ReaderEvent:
+def _next(events: queue.Queue[ReaderEvent], kind: type, timeout_s: float = 10.0) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             event = events.get(timeout=max(0.01, deadline - time.monotonic()))
         except queue.Empty:
             break
-        if isinstance(event, kind) and (kind is not ReaderStatus or event.state == ReaderState.CONNECTED):
+        connected = getattr(event, "state", None) == ReaderState.CONNECTED
+        if isinstance(event, kind) and (kind is not ReaderStatus or connected):
             return event
     raise AssertionError(f"no {kind.__name__} event within {timeout_s} s")
 
