@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from terminal.cliutil import Subparsers, add_common, settings_from_args
 from terminal.config import Settings
-from terminal.errors import ConfigError
+from terminal.errors import CardposError, ConfigError
 
-TEST_CARD_FILE = "test_card.bin"
-"""A card token the technician self-test taps through the real verify path (optional; raw token bytes)."""
+TEST_CARD_FILE = "test_card.txt"
+"""A card's text form (``CP1:...``) the technician self-test taps through the real verify path (optional)."""
 
 if TYPE_CHECKING:
     from terminal.ui.demo import DemoTapper
@@ -85,7 +85,13 @@ def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices
     services.reload_documents = reload_documents
     test_card = settings.data_dir / TEST_CARD_FILE
     if test_card.exists():
-        services.test_card = test_card.read_bytes().strip()
+        from terminal.cards.textform import token_from_text
+
+        try:
+            services.test_card = token_from_text(test_card.read_text(encoding="ascii", errors="replace"))
+        except CardposError as exc:
+            raise ConfigError(f"the self-test card file {test_card} does not hold a card's text form ({exc})",
+                              orig=exc) from exc
     services.on_close.append(counter.close)
     return services
 

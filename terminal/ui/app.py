@@ -56,6 +56,7 @@ class CashierApp(App[None]):
         self.sync_status: Any | None = services.sync_status.last
         self.sync_log: deque[str] = deque(maxlen=SYNC_LOG_LINES)
         self.queue_depth = 0
+        self.stored_last_sync_ms: int | None = None
         self.tap_in_progress = False
         self.last_verdict: Any | None = None
         self._closed = False
@@ -150,12 +151,14 @@ class CashierApp(App[None]):
     def _read_queue_depth(self) -> None:
         try:
             depth = int(self.services.store.journal.queue_depth)
+            last_sync = self.services.store.sync_state.last_sync_ms
         except CardposError:
             return
-        self.post_message(QueueDepthRead(depth))
+        self.post_message(QueueDepthRead(depth, last_sync))
 
     def on_queue_depth_read(self, message: QueueDepthRead) -> None:
         self.queue_depth = message.depth
+        self.stored_last_sync_ms = message.last_sync_ms
         self.refresh_status()
 
     def refresh_status(self) -> None:

@@ -27,7 +27,10 @@ class SyncStatusChanged(Message):
 
 @dataclass
 class QueueDepthRead(Message):
+    """Read from the store: entries not yet acknowledged by the ledger, and when the last sync succeeded."""
+
     depth: int
+    last_sync_ms: int | None = None
 
 
 @dataclass

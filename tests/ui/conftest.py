@@ -1,4 +1,5 @@
-"""Pilot tests are coroutines run by anyio's pytest plugin on asyncio (Textual's loop)."""
+"""Pilot tests are coroutines run by anyio's pytest plugin on asyncio (Textual's loop); each async test module
+sets ``pytestmark = pytest.mark.anyio``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,3 @@ import pytest
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/ui/" in str(item.fspath).replace("\\", "/") and item.get_closest_marker("anyio") is None:
-            item.add_marker(pytest.mark.anyio)

@@ -3,6 +3,7 @@ member data and is journaled, and manual entry takes the printed card text."""
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import DataTable, Input, Static
 
 from terminal.cards.textform import token_to_text
@@ -13,6 +14,8 @@ from terminal.ui.screens.member import MemberScreen
 from terminal.ui.screens.refusal import RefusalScreen
 from tests.fixtures.cards import DAY, key_from_seed
 from tests.fixtures.ui import UiWorld, settle, sign_in, tap
+
+pytestmark = pytest.mark.anyio
 
 
 def text_of(app, selector: str) -> str:

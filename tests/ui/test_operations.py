@@ -4,7 +4,8 @@ PIN, tier upgrade, notes/preferences, shift close with a Z-report, and the techn
 
 from __future__ import annotations
 
-from textual.widgets import Static
+import pytest
+from textual.widgets import Input, Static
 
 from terminal.ui.screens.dialogs import DeclineScreen, SupervisorScreen
 from terminal.ui.screens.member import MemberScreen
@@ -13,6 +14,8 @@ from terminal.ui.screens.sale import SaleScreen
 from terminal.ui.screens.signin import SignInScreen
 from terminal.ui.screens.technician import TechnicianScreen
 from tests.fixtures.ui import SUPERVISOR_PIN, TECHNICIAN_PIN, UiWorld, settle, sign_in, tap
+
+pytestmark = pytest.mark.anyio
 
 
 def text_of(app, selector: str) -> str:
@@ -161,7 +164,7 @@ async def test_refund_needs_a_supervisor_pin_at_the_moment_of_use(ui_world: UiWo
         await pilot.press(*"c1", "enter", *"1111", "enter")
         await settle(pilot)
         assert "needs a supervisor" in text_of(app, "#sup-error")
-        app.screen.query_one("#sup-id").value = ""
+        app.screen.query_one("#sup-id", Input).value = ""
         app.screen.query_one("#sup-id").focus()
         await pilot.press(*"s1", "enter", *SUPERVISOR_PIN, "enter")
         await settle(pilot)
@@ -226,8 +229,8 @@ async def test_notes_and_preferences_are_saved_through_the_journal(ui_world: UiW
         await open_member(pilot, ui_world)
         await pilot.press("e")
         await settle(pilot)
-        app.screen.query_one("#edit-notes").value = "no peanuts [allergy]"
-        app.screen.query_one("#edit-prefs").value = "lang=zh; seat=window"
+        app.screen.query_one("#edit-notes", Input).value = "no peanuts [allergy]"
+        app.screen.query_one("#edit-prefs", Input).value = "lang=zh; seat=window"
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, MemberScreen)

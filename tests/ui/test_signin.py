@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import Static
 
 from terminal.ui.screens.idle import IdleScreen
 from terminal.ui.screens.signin import SignInScreen
 from tests.fixtures.ui import sign_in
+
+pytestmark = pytest.mark.anyio
 
 
 async def test_right_pin_opens_the_idle_screen_with_the_cashier_in_the_top_bar(ui_app) -> None:

@@ -102,7 +102,7 @@ class MemberScreen(CashierScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "upgrade":
-            return self.card.view.upgrade_due is not None or None
+            return self.card.view.upgrade_due is not None  # offered only when the rules say it is due
         return True
 
     def action_done(self) -> None:

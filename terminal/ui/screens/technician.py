@@ -56,6 +56,7 @@ class TechnicianScreen(CashierScreen):
     def _documents(self) -> dict[str, int]:
         store = self.capp.services.store
         versions = dict(store.sync_state.document_versions())
+        versions["members"] = max(versions.get("members", 0), store.cache.snapshot_version)
         counter = self.capp.services.counter
         if counter is not None:
             # What the counter is actually checking cards and prices with, which may be newer than a pull.

@@ -20,6 +20,12 @@ def clock_text(app: CashierApp, epoch_ms: int, fmt: str = "%H:%M") -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=app.services.tz).strftime(fmt)
 
 
+def when_text(app: CashierApp, epoch_ms: int) -> str:
+    """``14:05`` for today, ``09-20 14:05`` for another day: an old sync must not look recent."""
+    same_day = clock_text(app, epoch_ms, "%Y-%m-%d") == clock_text(app, app.services.clock(), "%Y-%m-%d")
+    return clock_text(app, epoch_ms, "%H:%M" if same_day else "%m-%d %H:%M")
+
+
 class TopBar(Horizontal):
     """``cardpos · <title>`` on the left, ``<cashier> · <time>`` on the right."""
 
@@ -76,12 +82,13 @@ class StatusBar(Static):
         elif sync.online:
             parts.append((tr("status.net_online"), "status-ok"))
         elif sync.offline_since_ms:
-            parts.append((tr("status.net_offline_since", since=clock_text(app, sync.offline_since_ms)), "status-bad"))
+            parts.append((tr("status.net_offline_since", since=when_text(app, sync.offline_since_ms)), "status-bad"))
         else:
             parts.append((tr("status.net_offline"), "status-bad"))
         parts.append((tr("status.queue", depth=app.queue_depth), "status-warn" if app.queue_depth else "status-ok"))
-        if sync is not None and sync.last_sync_ms:
-            parts.append((tr("status.last_sync", at=clock_text(app, sync.last_sync_ms)), ""))
+        last_sync = sync.last_sync_ms if sync is not None and sync.last_sync_ms else app.stored_last_sync_ms
+        if last_sync:
+            parts.append((tr("status.last_sync", at=when_text(app, last_sync)), ""))
         else:
             parts.append((tr("status.never_synced"), ""))
         text = Text()

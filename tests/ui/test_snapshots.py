@@ -1,0 +1,69 @@
+"""Snapshots of the main screens in both languages, at 80x24 and 100x30, with a fixed clock and no cursor blink.
+
+Update after an intended change with ``pytest tests/ui/test_snapshots.py --snapshot-update`` and look at the SVGs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from textual.widgets import Input
+
+from tests.fixtures.cards import key_from_seed
+from tests.fixtures.ui import TECHNICIAN_PIN, UiWorld, settle, sign_in, tap
+
+Steps = Callable[[Any, UiWorld], Awaitable[None]]
+
+
+async def _steady(pilot: Any) -> None:
+    await settle(pilot)
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+
+
+async def idle(pilot: Any, world: UiWorld) -> None:
+    await sign_in(pilot)
+
+
+async def member(pilot: Any, world: UiWorld) -> None:
+    await sign_in(pilot)
+    await tap(pilot, world.world.token())
+
+
+async def refusal(pilot: Any, world: UiWorld) -> None:
+    await sign_in(pilot)
+    await tap(pilot, world.world.token(key=key_from_seed(bytes([9]) * 32)))
+
+
+async def sale_receipt(pilot: Any, world: UiWorld) -> None:
+    await member(pilot, world)
+    await pilot.press("s", *"100", "c")
+    await settle(pilot)
+    await pilot.press("enter")
+
+
+async def technician(pilot: Any, world: UiWorld) -> None:
+    await sign_in(pilot, "t1", TECHNICIAN_PIN)
+    await pilot.press("f9")
+
+
+SCREENS: dict[str, Steps] = {
+    "idle": idle, "member": member, "refusal": refusal, "sale_receipt": sale_receipt, "technician": technician,
+}
+CASES = [(name, lang, (80, 24)) for name in SCREENS for lang in ("en", "zh")]
+CASES += [(name, lang, (100, 30)) for name in ("idle", "member") for lang in ("en", "zh")]
+
+
+@pytest.mark.parametrize(("screen", "lang", "size"), CASES,
+                         ids=[f"{s}-{lang}-{w}x{h}" for s, lang, (w, h) in CASES])
+def test_screen_snapshot(snap_compare: Any, ui_world: UiWorld, screen: str, lang: str,
+                         size: tuple[int, int]) -> None:
+    steps = SCREENS[screen]
+
+    async def run_before(pilot: Any) -> None:
+        await steps(pilot, ui_world)
+        await _steady(pilot)
+
+    assert snap_compare(ui_world.app(lang), terminal_size=size, run_before=run_before)
