@@ -298,6 +298,15 @@ class Journal:
         """Entries recorded but not yet acknowledged by the ledger."""
         return self.last_seq - self.synced_seq
 
+    def clock_behind_ms(self) -> int:
+        """How far the wall clock is now behind the newest entry's ``wall_ms``; 0 when it is not.
+
+        A positive value means the clock jumped backwards (NTP correction, dead RTC battery). Recording carries on
+        (order is by seq), but time windows such as "offline spend per day" read wall time, so the app can warn.
+        """
+        rows = self._query("SELECT wall_ms FROM journal ORDER BY seq DESC LIMIT 1", (), "reading the journal")
+        return max(0, int(rows[0][0]) - int(self._clock_ms())) if rows else 0
+
     def entries(self, after_seq: int = 0, limit: int | None = None) -> list[JournalEntry]:
         """Entries with ``seq > after_seq``, oldest first."""
         rows = self._query(

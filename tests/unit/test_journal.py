@@ -98,6 +98,17 @@ def test_wall_clock_going_backwards_keeps_order_by_sequence(
     assert journal.verify_chain() is None
 
 
+def test_clock_behind_reports_a_backwards_jump(terminal_store: TerminalStore, offline_clock: ManualClock) -> None:
+    journal = terminal_store.journal
+    assert journal.clock_behind_ms() == 0  # empty journal
+    journal.append("sale", sale(), None)
+    assert journal.clock_behind_ms() == 0
+    offline_clock.jump_wall(-90_000)
+    assert journal.clock_behind_ms() == 90_000
+    offline_clock.advance(120_000)
+    assert journal.clock_behind_ms() == 0
+
+
 def test_mark_synced_only_moves_forward_and_never_deletes(terminal_store: TerminalStore) -> None:
     journal = terminal_store.journal
     for _ in range(5):
