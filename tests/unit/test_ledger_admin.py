@@ -5,9 +5,8 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -17,8 +16,8 @@ from ledger.enroll import RequestRefused, enroll_terminal
 from ledger.home import Ledger, init_ledger, open_ledger
 from terminal.cards.keys import public_key_bytes
 from terminal.errors import LedgerError
-from terminal.offline.entry import GENESIS_HASH, JournalEntry, make_entry
-from terminal.sync.envelope import seal_batch
+from terminal.offline.entry import make_entry
+from tests.fixtures.ledger import InProcessTill as Till
 from tests.fixtures.ledger import sale, topup
 
 T0_MS = 1_790_000_000_000
@@ -30,31 +29,6 @@ class Clock:
 
     def __call__(self) -> int:
         return self.now_ms
-
-
-@dataclass
-class Till:
-    ledger: Ledger
-    terminal_id: str
-    key: Ed25519PrivateKey
-    hpke_public: bytes
-    entries: list[JournalEntry] = field(default_factory=list)
-
-    def append(self, kind: str, payload: dict[str, Any]) -> JournalEntry:
-        prev = self.entries[-1].hash if self.entries else GENESIS_HASH
-        entry = make_entry(terminal_id=self.terminal_id, seq=len(self.entries) + 1, prev_hash=prev,
-                           wall_ms=T0_MS + len(self.entries), mono_ns=len(self.entries), cashier_id="c1", kind=kind,
-                           payload=payload, entry_uuid=str(uuid.UUID(int=len(self.entries) + 1)))
-        self.entries.append(entry)
-        return entry
-
-    def envelope(self, entries: list[JournalEntry], batch_id: str = "b") -> bytes:
-        return seal_batch(entries, terminal_id=self.terminal_id, batch_id=batch_id, terminal_key=self.key,
-                          ledger_public_key=self.hpke_public)
-
-    def ingest(self, first: int, last: int, batch_id: str | None = None) -> ingest.IngestResult:
-        env = self.envelope(self.entries[first - 1:last], batch_id or f"b{first}-{last}")
-        return ingest.ingest_batch(env, now_ms=self.ledger.now_ms(), ledger=self.ledger)
 
 
 @pytest.fixture
