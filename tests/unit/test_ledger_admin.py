@@ -208,3 +208,21 @@ def test_admin_changes_are_audited_without_personal_details(ledger: Ledger) -> N
     assert rows[0]["action"] == "member_update" and rows[0]["details"] == {"fields": ["email", "notes"]}
     text = repr(rows)
     assert "example.com" not in text and "Secret" not in text and "private note" not in text
+
+
+def test_a_locked_database_makes_ingest_busy_not_wrong(ledger: Ledger, till: Till) -> None:
+    import sqlite3
+
+    ann = admin.add_member("Ann")
+    till.append("topup", topup(ann, 100))
+    store.db.execute_sql("PRAGMA busy_timeout = 50")  # this thread's connection: give up quickly
+    other = sqlite3.connect(ledger.ledger_dir / "ledger.sqlite3", timeout=1)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(ingest.LedgerBusy):
+            till.ingest(1, 1)
+    finally:
+        other.rollback()
+        other.close()
+    assert till.ingest(1, 1).applied == 1  # nothing half-applied by the busy attempt
+    assert admin.rejected_batches() == []
