@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections import Counter
@@ -9,9 +10,15 @@ from collections.abc import Callable
 
 import cbor2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from terminal.cards.cose import sign1
+from terminal.cards.cose import decode_sign1, sign1
+from terminal.cards.revocation import RevocationList, load_revocation_delta
+from terminal.cards.textform import token_from_text
+from terminal.cards.trust import load_trust_list
 from terminal.cards.verdict import RejectReason
+from terminal.errors import CardError
 from tests.fixtures.cards import NOW, CardWorld, key_from_seed
 
 ROUNDS = 100_000
@@ -92,3 +99,45 @@ def test_100k_random_or_mutated_tokens_are_all_rejected() -> None:
     assert sum(reasons.values()) == ROUNDS
     assert reasons[RejectReason.MALFORMED] > ROUNDS // 2 and reasons[RejectReason.BAD_SIGNATURE] > 1000
     print(f"\n100k fuzz: {elapsed:.1f} s, {dict(reasons)}")
+
+
+# -- hypothesis: every parser in terminal/cards fails only with our own error ---------------------------------
+
+cbor_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**64), 2**64 - 1) | st.floats() | st.binary(max_size=40)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.integers(-30, 30) | st.text(max_size=3), inner,
+                                                                max_size=5),
+    max_leaves=20,
+)
+WORLD = CardWorld()
+VERIFIER = WORLD.verifier()
+
+
+def _tagged(value: object) -> bytes:
+    return cbor2.dumps(cbor2.CBORTag(18, value))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.binary(max_size=300), cbor_values.map(cbor2.dumps), cbor_values.map(_tagged),
+                 st.tuples(cbor_values, cbor_values, cbor_values, cbor_values).map(lambda t: _tagged(list(t)))))
+def test_parsers_fail_only_with_card_errors(data: bytes) -> None:
+    assert not VERIFIER.verify(data, NOW).accepted
+    parsers: list[Callable[[], object]] = [
+        lambda: decode_sign1(data, strict=True),
+        lambda: decode_sign1(data, strict=False),
+        lambda: load_trust_list(data, WORLD.root_public),
+        lambda: load_revocation_delta(data, WORLD.root_public),
+        lambda: RevocationList.from_bytes(data),
+        lambda: token_from_text("CP1:" + data.decode("latin-1")),
+    ]
+    for parse in parsers:
+        with contextlib.suppress(CardError):  # CoseError and TokenFormatError are CardErrors; anything else fails
+            parse()
+
+
+@settings(max_examples=200, deadline=None)
+@given(payload=cbor_values, kid=st.binary(max_size=40))
+def test_forged_envelopes_with_random_claims_never_pass(payload: object, kid: bytes) -> None:
+    token = sign1(cbor2.dumps(payload), {1: -8, 4: kid}, key_from_seed(bytes([98]) * 32))
+    assert not VERIFIER.verify(token, NOW).accepted
