@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import itertools
+import json
 import os
 import stat
 import threading
@@ -13,6 +16,8 @@ import pytest
 import serial
 from hwsim.script import parse_script
 from hwsim.wallet import Wallet, WalletCard
+from hypothesis import given
+from hypothesis import strategies as st
 
 from terminal.errors import ReaderError, SimulatorError
 from terminal.reader.device import ReaderDevice, ReaderStats, open_error
@@ -147,3 +152,24 @@ def test_permission_denied_is_a_clear_sentence(tmp_path: Path) -> None:
         assert status == 0
     assert message == (f"Permission denied opening the card reader port {port}; add this user to the port's group "
                        f"(often 'dialout').|SerialException")
+
+
+@given(st.text(max_size=200))
+def test_script_parser_never_crashes(text: str) -> None:
+    try:
+        steps = parse_script(text)
+    except SimulatorError as exc:
+        assert "cannot read" in str(exc)
+        return
+    assert all(a.at <= b.at for a, b in itertools.pairwise(steps))
+    assert all(step.command and step.command.split()[0] not in ("wait",) for step in steps)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                                 max_size=5), max_leaves=20))
+def test_wallet_loader_only_raises_simulator_errors(tmp_path_factory: pytest.TempPathFactory, data: object) -> None:
+    path = tmp_path_factory.mktemp("w") / "wallet.json"
+    path.write_text(json.dumps({"version": 1, "cards": data} if isinstance(data, list) else data))
+    with contextlib.suppress(SimulatorError):
+        Wallet.load(path)

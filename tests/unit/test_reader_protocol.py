@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -185,3 +187,18 @@ def test_idle_sees_past_a_chain_of_bogus_long_candidates() -> None:
     # sequentially would stay stuck behind the second bogus candidate.
     assert decoder.data_received(bytes.fromhex("0202000202000200") + good) == []
     assert decoder.idle() == [Frame(MessageType.CARD_REMOVED, b"")]
+
+
+@given(st.binary(max_size=80))
+def test_payload_parsers_accept_or_raise_protocol_error_only(payload: bytes) -> None:
+    for parse in (parse_card_present, StatusInfo.decode, parse_error, parse_challenge_response, parse_feedback):
+        with contextlib.suppress(ProtocolError):
+            parse(payload)
+
+
+@given(st.text(max_size=40), st.integers(0, 2**32 - 1), st.integers(0, 2**32 - 1))
+def test_status_round_trips_any_firmware_string(firmware: str, uptime: int, taps: int) -> None:
+    info = StatusInfo(firmware, uptime, taps)
+    decoded = StatusInfo.decode(info.encode())
+    assert decoded.uptime_s == uptime and decoded.taps == taps
+    assert firmware.encode("utf-8")[:255].decode("utf-8", errors="replace") == decoded.firmware
