@@ -42,6 +42,19 @@ def test_dedup_across_batches_and_state_survives_a_restart(alert_ledger: AlertLe
     assert [(a.status, a.count) for a in Alert.select().order_by(Alert.id)] == [("resolved", 17), ("open", 5)]
 
 
+def test_bursts_further_apart_than_the_dedup_interval_are_separate_alerts(alert_ledger: AlertLedger):
+    alerts.install(alert_ledger.ledger_dir, start_worker=False)
+    chain = Chain("T-1")
+    for start in (ALERT_T0, ALERT_T0 + 30 * MIN, ALERT_T0 + 200 * MIN):
+        events.publish(chain.batch([chain.add("card_reject", reject_payload("bad_signature"), start + i * 1000)
+                                    for i in range(5)]))
+    rows = list(Alert.select().order_by(Alert.id))
+    assert [(a.count, a.first_seen_ms, a.last_seen_ms) for a in rows] == [
+        (10, ALERT_T0, ALERT_T0 + 30 * MIN + 4000),  # 30 minutes apart: the same incident
+        (5, ALERT_T0 + 200 * MIN, ALERT_T0 + 200 * MIN + 4000),  # more than an hour later: a new one
+    ]
+
+
 def test_lifecycle_is_written_to_the_audit_log(alert_ledger: AlertLedger):
     alerts.install(alert_ledger.ledger_dir, start_worker=False)
     events.publish(events.BatchRejected("T-7", "tampered", "seq 4 differs", ALERT_T0, [4]))
