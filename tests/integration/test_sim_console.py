@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import time
@@ -109,3 +110,16 @@ def test_probe_missing_port_is_one_clear_line(tmp_path: Path, clean_env: dict[st
                            f"is the reader plugged in?\n")
     none = _cardpos("reader", "probe", env=clean_env)
     assert none.returncode == 1 and "No reader port given" in none.stderr
+
+
+def test_probe_of_a_silent_port_says_so(clean_env: dict[str, str]) -> None:
+    master, slave = os.openpty()  # a port with nothing behind it
+    try:
+        proc = _cardpos("reader", "probe", "--port", os.ttyname(slave), "--seconds", "0.5", env=clean_env)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 1
+    first = proc.stdout.splitlines()[0]
+    assert first.endswith("no answer in 0.5 s (wrong port or baud, or the reader is off)")
+    assert "frames seen: 0 (0 status, 0 cards)" in proc.stdout
