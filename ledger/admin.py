@@ -460,3 +460,54 @@ def verify_ledger() -> list[str]:
     from ledger.verify import verify_all
 
     return verify_all()
+
+
+# -- points expiry --------------------------------------------------------------------------------------------
+def _unexpired_lots(member: store.Member, cutoff_ms: int) -> int:
+    """Points earned before ``cutoff_ms`` and not yet spent, oldest spent first (FIFO)."""
+    lots: list[list[int]] = [[int(member.created_ms), int(member.opening_points)]]
+    rows = (store.AppliedEntry.select(store.AppliedEntry.kind, store.AppliedEntry.payload, store.AppliedEntry.wall_ms)
+            .where(store.AppliedEntry.member_id == member.member_id).order_by(store.AppliedEntry.id))
+    for row in rows.iterator():
+        kind, payload = str(row.kind), cbor2.loads(bytes(row.payload))
+        get = payload.get
+        earned = spent = 0
+        if kind == "sale":
+            earned, spent = get("pts_earn", 0), get("pts_redeem", 0)
+        elif kind in ("refund", "void"):
+            earned, spent = get("pts_back", 0), get("pts_rev", 0)
+        elif kind == "redeem":
+            spent = get("pts", 0)
+        earned = earned if type(earned) is int and earned > 0 else 0
+        spent = spent if type(spent) is int and spent > 0 else 0
+        if earned:
+            lots.append([int(row.wall_ms), earned])
+        for lot in lots:
+            if spent <= 0:
+                break
+            take = min(lot[1], spent)
+            lot[1] -= take
+            spent -= take
+    return sum(amount for at, amount in lots if at < cutoff_ms)
+
+
+def expire_points(actor: str = "admin") -> dict[str, int]:
+    """Take back points older than the rules' ``points.expiry_days`` that were never spent, as ``redeem``
+    entries (item ``points_expired``) on the ledger's chain, so terminals and ``verify`` see them like any
+    other redemption. Run it daily; returns the points taken per member."""
+    ledger = _ledger()
+    cutoff_ms = ledger.now_ms() - publish.current_rules().points.expiry_days * DAY_S * 1000
+    taken: dict[str, int] = {}
+    for member in store.Member.select().order_by(store.Member.member_id):
+        with store.atomic_write():
+            stale = _unexpired_lots(member, cutoff_ms)
+            points = projection.projected_state(member).points
+            amount = min(stale, points)
+            if amount <= 0:
+                continue
+            apply.append_ledger_entry("redeem", {"card": None, "member": str(member.member_id), "pts": amount,
+                                                 "item": "points_expired", "offline": False},
+                                      actor=actor, now_ms=ledger.now_ms(), randbytes=ledger.randbytes)
+            _audit(ledger, actor, "points_expire", str(member.member_id), points=amount)
+            taken[str(member.member_id)] = amount
+    return taken

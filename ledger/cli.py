@@ -348,6 +348,16 @@ def _keys(action: str) -> Handler:
     return handler
 
 
+def _points_expire(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    _open(args)
+    taken = admin.expire_points(args.actor)
+    emit({"expired": taken}, args.json,
+         f"{sum(taken.values())} points expired from {len(taken)} member(s)" if taken else "no points to expire")
+    return 0
+
+
 def _audit(args: argparse.Namespace) -> int:
     from ledger import admin
 
@@ -450,6 +460,9 @@ def register(subparsers: Subparsers) -> None:
     rules = _group(subparsers, "rules", "loyalty rules: load")
     p = _command(rules, "load", "load a rules TOML file as the next version", _rules_load)
     p.add_argument("file", type=Path)
+
+    points = _group(subparsers, "points", "loyalty points: expire")
+    _command(points, "expire", "take back points older than the rules' expiry_days (run daily)", _points_expire)
 
     keys = _group(subparsers, "keys", "issuer keys: rotate, retire, list")
     _command(keys, "rotate", "make a new current issuer key", _keys("rotate"))

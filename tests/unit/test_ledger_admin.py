@@ -21,6 +21,7 @@ from tests.fixtures.ledger import InProcessTill as Till
 from tests.fixtures.ledger import sale, topup
 
 T0_MS = 1_790_000_000_000
+DAY_MS = 86_400_000
 
 
 @dataclass
@@ -226,3 +227,19 @@ def test_a_locked_database_makes_ingest_busy_not_wrong(ledger: Ledger, till: Til
         other.close()
     assert till.ingest(1, 1).applied == 1  # nothing half-applied by the busy attempt
     assert admin.rejected_batches() == []
+
+
+def test_points_expire_oldest_first_as_entries_on_the_ledger_chain(ledger: Ledger, till: Till, clock: Clock) -> None:
+    ann = admin.add_member("Ann", points=100)  # earned at T0
+    till.append("sale", sale(ann, 1_000, sv=0, pts_earn=30, pts_redeem=40))  # spends 40 of the opening 100
+    till.wall_ms += 200 * DAY_MS
+    till.append("sale", sale(ann, 1_000, sv=0, pts_earn=25))
+    till.ingest(1, 2)
+    clock.now_ms += 300 * DAY_MS  # nothing is a year old yet
+    assert admin.expire_points() == {}
+    clock.now_ms += 100 * DAY_MS  # the first lots (60 left of the opening points, 30 earned) are now stale
+    assert admin.expire_points() == {ann: 90}
+    view = admin.member_view(ann)
+    assert view["points"] == 25 and view["history"][-1]["payload"]["item"] == "points_expired"
+    assert admin.expire_points() == {}  # once only
+    assert admin.verify_ledger() == []
