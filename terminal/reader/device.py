@@ -256,10 +256,13 @@ class ReaderDevice:
     # ---- port handling -------------------------------------------------------------------------------------
 
     def _open(self) -> None:
+        # A bounded write keeps feedback()/challenge() from hanging on a wedged line; pyserial's rfc2217
+        # client refuses write_timeout, so it goes without.
+        write_timeout = None if self.url.lower().startswith("rfc2217://") else 1.0
         try:
             port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=self._read_timeout_s,
-                                         write_timeout=1.0, exclusive=True)
-        except (serial.SerialException, OSError, ValueError) as exc:
+                                         write_timeout=write_timeout, exclusive=True)
+        except (serial.SerialException, OSError, ValueError, NotImplementedError) as exc:
             raise open_error(self.url, exc) from exc
         self._decoder.reset()
         now = self._clock()
