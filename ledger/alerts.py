@@ -49,6 +49,12 @@ class DbLedgerView:
             'ORDER BY "version" DESC LIMIT 1', (card_id,)).fetchone()
         return int(change[0]) if change is not None else None
 
+    def terminals(self) -> dict[str, tuple[str, str, int | None]]:
+        rows = store.Terminal.select(store.Terminal.terminal_id, store.Terminal.status, store.Terminal.store_id,
+                                     store.Terminal.last_seen_ms)
+        return {str(r.terminal_id): (str(r.status), str(r.store_id), r.last_seen_ms) for r in rows
+                if r.status != "internal"}
+
 
 def current_thresholds() -> Thresholds:
     """The thresholds of the newest loaded rules (the shipped defaults before any are loaded)."""

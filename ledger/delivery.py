@@ -112,7 +112,13 @@ def load_config(ledger_dir: Path) -> DeliveryConfig:
         return DeliveryConfig()
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"the alert settings file {path} cannot be read: {exc}", orig=exc) from exc
-    return parse_config(data, str(path))
+    config = parse_config(data, str(path))
+    has_secret = (config.webhook is not None and config.webhook.secret) or (config.email is not None
+                                                                          and config.email.password)
+    if has_secret and path.stat().st_mode & 0o077:
+        log.warning("alert settings file holds a secret and is readable by others; chmod 600 it",
+                    extra={"fields": {"path": str(path)}})
+    return config
 
 
 def parse_config(data: dict[str, Any], where: str = CONFIG_NAME) -> DeliveryConfig:

@@ -18,6 +18,9 @@ class LedgerView(Protocol):
     def card_blocked_since(self, card_id: str) -> int | None:
         """Epoch ms since which the card is revoked or on hold at the ledger, or None if it is usable."""
 
+    def terminals(self) -> dict[str, tuple[str, str, int | None]]:
+        """Enrolled terminals: id → (status, store id, last seen epoch ms)."""
+
 
 class NullLedgerView:
     """A view that knows nothing (balance and card checks are skipped)."""
@@ -27,6 +30,9 @@ class NullLedgerView:
 
     def card_blocked_since(self, card_id: str) -> int | None:
         return None
+
+    def terminals(self) -> dict[str, tuple[str, str, int | None]]:
+        return {}
 
 
 @dataclass(slots=True)

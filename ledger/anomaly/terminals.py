@@ -26,12 +26,14 @@ REJECT_RULES: dict[str, tuple[str, Severity]] = {
 def seen(ctx: Context, terminal_id: str, store_id: str | None, at_ms: int) -> None:
     """Remember when a terminal was last heard from (for the silence check)."""
     key = f"term:{terminal_id}"
-    data: dict[str, Any] = ctx.state.get(key) or {"last": 0, "store": store_id, "silent_for": None}
+    old = ctx.state.get(key)
+    data: dict[str, Any] = dict(old) if old else {"last": 0, "store": store_id, "silent_for": None}
     if at_ms > data["last"]:
         data["last"] = at_ms
     if store_id:
         data["store"] = store_id
-    ctx.state.put(key, data)
+    if data != old:
+        ctx.state.put(key, data)
 
 
 def store_of(ctx: Context, terminal_id: str) -> str | None:
@@ -108,19 +110,28 @@ def clock_report(ctx: Context, terminal_id: str, terminal_clock_ms: int | None, 
 
 
 def silent_terminals(ctx: Context, now_ms: int) -> list[Finding]:
-    """Terminals not heard from for ``terminal_silent_s``; each silence is reported once."""
+    """Active terminals not heard from for ``terminal_silent_s``; each silence is reported once.
+
+    Enrolled terminals come from the ledger too (an enrolled terminal never heard from since is silent as well);
+    a disabled or revoked terminal is expected to be quiet and is not reported.
+    """
     limit = ctx.thresholds.terminal_silent_s * 1000
     if limit <= 0:
         return []
+    enrolled = ctx.view.terminals()
+    for terminal_id, (status, store_id, last_seen) in enrolled.items():
+        if status == "active" and last_seen is not None:
+            seen(ctx, terminal_id, store_id, last_seen)
     out: list[Finding] = []
     for key, data in ctx.state.scan("term:"):
+        terminal_id = key.split(":", 1)[1]
+        if terminal_id in enrolled and enrolled[terminal_id][0] != "active":
+            continue
         last = int(data["last"])
         if now_ms - last >= limit and data.get("silent_for") != last:
-            terminal_id = key.split(":", 1)[1]
             out.append(Finding(
                 "terminal_silent", Severity.WARNING, SubjectType.TERMINAL, terminal_id, now_ms, (),
                 f"terminal {terminal_id} silent for {(now_ms - last) // 1000} s", terminal_id=terminal_id,
                 window=f"since{last}"))
-            data["silent_for"] = last
-            ctx.state.put(key, data)
+            ctx.state.put(key, {**data, "silent_for": last})
     return out

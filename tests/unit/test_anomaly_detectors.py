@@ -21,12 +21,16 @@ class View:
     def __init__(self) -> None:
         self.balances: dict[str, int] = {}
         self.blocked: dict[str, int] = {}
+        self.enrolled: dict[str, tuple[str, str, int | None]] = {}
 
     def balance_minor(self, member_id: str) -> int | None:
         return self.balances.get(member_id)
 
     def card_blocked_since(self, card_id: str) -> int | None:
         return self.blocked.get(card_id)
+
+    def terminals(self) -> dict[str, tuple[str, str, int | None]]:
+        return self.enrolled
 
 
 def sale(card: str = "card-1", member: str = "m-1", net: int = 5000, sv: int = 0, **extra: Any) -> dict[str, Any]:
@@ -286,6 +290,13 @@ def test_silent_terminal_reported_once_per_silence(engine: AnomalyEngine) -> Non
     assert engine.check_silent_terminals(T0 + 62 * MIN) == []
     engine.on_event(TerminalSeen("T1", "S1", None, T0 + 70 * MIN))
     assert [f.subject_id for f in engine.check_silent_terminals(T0 + 200 * MIN)] == ["T1", "T2"]
+
+
+def test_silence_of_enrolled_terminals_and_not_of_disabled_ones(engine: AnomalyEngine, view: View) -> None:
+    view.enrolled = {"T-new": ("active", "S1", T0), "T-off": ("disabled", "S1", T0), "T-wait": ("pending", "S1", None)}
+    engine.on_event(TerminalSeen("T-off", "S1", None, T0))  # heard from once, then disabled by an admin
+    found = engine.check_silent_terminals(T0 + 61 * MIN)
+    assert [(f.rule, f.subject_id) for f in found] == [("terminal_silent", "T-new")]  # enrolled, never synced
 
 
 def test_thresholds_from_rules_mapping() -> None:
