@@ -159,13 +159,6 @@ class RevocationList:
                 return _NONE
             i = (i + 1) & self._mask
 
-    def _slot(self, key: int) -> int:
-        keys = self._keys
-        i = ((key * _GOLDEN) & _M64) >> self._shift
-        while keys[i] != key and keys[i] != 0:
-            i = (i + 1) & self._mask
-        return i
-
     # -- updates -------------------------------------------------------------------------------------------
     def apply(self, delta: RevocationDelta) -> None:
         """Merge ``delta``; raise ``RevocationVersionError`` (nothing changed) if it does not start here."""
@@ -173,12 +166,19 @@ class RevocationList:
             raise RevocationVersionError(
                 f"revocation delta starts at version {delta.from_version} but this terminal has version "
                 f"{self.version}; fetch the list again from version 0")
+        # Make room for every new id first: one resize at most, and nothing is half-applied if it fails.
+        self._reserve(len(delta.revoked) + len(delta.held))
+        put = self._put
+        codes: dict[str, int] = {}
         for card_id, reason in delta.revoked:
-            self._set(int(card_id, 16), _REVOKED + self._reason_code(reason))
+            code = codes.get(reason)
+            if code is None:
+                code = codes[reason] = _REVOKED + self._reason_code(reason)
+            put(int(card_id, 16), code)
         for card_id in delta.held:
-            self._set(int(card_id, 16), _HELD)
+            put(int(card_id, 16), _HELD)
         for card_id in delta.unheld:
-            self._set(int(card_id, 16), _NONE)
+            put(int(card_id, 16), _NONE)
         self.version = delta.to_version
 
     def _reason_code(self, reason: str) -> int:
@@ -191,39 +191,50 @@ class RevocationList:
             self._reason_index[reason] = code
         return code
 
-    def _set(self, key: int, code: int) -> None:
+    def _put(self, key: int, code: int) -> None:
+        """Set one id's status; the caller reserved room (``_reserve``), so the table never fills up here."""
         if key == 0:
             if self._zero < _REVOKED:
                 self._zero = code
             return
-        i = self._slot(key)
-        if self._keys[i] == 0:
-            if code == _NONE:
-                return  # lifting a hold that was never there
-            if self._used + 1 > MAX_LOAD * len(self._status):
-                self._grow()
-                i = self._slot(key)
-            self._keys[i] = key
-            self._used += 1
-        old = self._status[i]
+        keys, mask = self._keys, self._mask
+        i = ((key * _GOLDEN) & _M64) >> self._shift
+        while True:  # ends: the table is at most 70% full
+            k = keys[i]
+            if k == key:
+                break
+            if k == 0:
+                if code == _NONE:
+                    return  # lifting a hold that was never there
+                keys[i] = key
+                self._used += 1
+                break
+            i = (i + 1) & mask
+        status = self._status
+        old = status[i]
         if old >= _REVOKED:
             return  # revocation is permanent: a later hold or unhold does not undo it
         self._held += (code == _HELD) - (old == _HELD)
         self._revoked += code >= _REVOKED
-        self._status[i] = code
+        status[i] = code
 
-    def _grow(self) -> None:
+    def _reserve(self, incoming: int) -> None:
+        if self._used + incoming <= MAX_LOAD * len(self._status):
+            return
         live = [(k, s) for k, s in zip(self._keys, self._status, strict=True) if k and s != _NONE]
         bits = MIN_BITS
-        while len(live) + 1 > (1 << bits) // 2:
+        while len(live) + incoming + 1 > (1 << bits) // 2:  # resize to at most half full, so inserts stay cheap
             bits += 1
         if bits > MAX_BITS:
             raise CardError("the revocation list is larger than this terminal supports")
         self._alloc(bits)
+        keys, status, mask, shift = self._keys, self._status, self._mask, self._shift
         for key, code in live:
-            i = self._slot(key)
-            self._keys[i] = key
-            self._status[i] = code
+            i = ((key * _GOLDEN) & _M64) >> shift
+            while keys[i]:
+                i = (i + 1) & mask
+            keys[i] = key
+            status[i] = code
         self._used = len(live)
         self._held = sum(1 for _, code in live if code == _HELD)
         self._revoked = len(live) - self._held

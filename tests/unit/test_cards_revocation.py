@@ -162,3 +162,15 @@ def test_matches_a_plain_model(steps: list[tuple[str, list[str]]]) -> None:
     assert {i: rl.status(i) for i in every if rl.status(i)} == model
     assert rl.revoked_count == sum(1 for s in model.values() if s is RejectReason.REVOKED)
     assert rl.held_count == sum(1 for s in model.values() if s is RejectReason.ON_HOLD)
+
+
+def test_a_delta_too_big_for_the_table_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from terminal.cards import revocation
+
+    monkeypatch.setattr(revocation, "MAX_BITS", 12)  # 4096 slots: room for 2047 ids at half load
+    rl = RevocationList()
+    rl.apply(RevocationDelta(0, 1, revoked=tuple((f"{i:016x}", "lost") for i in range(1, 1001))))
+    too_many = RevocationDelta(1, 2, revoked=tuple((f"{i:016x}", "lost") for i in range(5000, 6500)))
+    with pytest.raises(CardError, match="larger than this terminal supports"):
+        rl.apply(too_many)
+    assert rl.version == 1 and rl.revoked_count == 1000 and rl.status(f"{5000:016x}") is None
