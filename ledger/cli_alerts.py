@@ -138,8 +138,14 @@ def _show(args: argparse.Namespace) -> int:
     result["deliveries"] = [
         {"channel": o.channel, "status": o.status, "attempts": o.attempts, "sent_ms": o.sent_ms,
          "last_error": o.last_error}
-        for o in alert_store.AlertOutbox.select().where(alert_store.AlertOutbox.alert_id == alert.id)]
-    emit(result, args.json, _detail(alert))
+        for o in alert_store.AlertOutbox.select().where(alert_store.AlertOutbox.alert_id == alert.id)
+        .order_by(alert_store.AlertOutbox.id)]
+    text = _detail(alert)
+    for d in result["deliveries"]:
+        text += (f"\n  {d['channel']}: {d['status']} after {d['attempts']} attempt(s)"
+                 + (f", sent {_iso(d['sent_ms'])}" if d["sent_ms"] else "")
+                 + (f", last error: {d['last_error']}" if d["last_error"] else ""))
+    emit(result, args.json, text)
     return 0
 
 

@@ -91,3 +91,5 @@ def test_deliver_once_from_the_command_line(seeded: LedgerServer, webhook_receiv
     [row] = [r for r in cli_json(seeded, "list", "--rule", "broken_chain")["alerts"]]
     shown = cli_json(seeded, "show", str(row["id"]))
     assert shown["deliveries"][0]["status"] == "pending" and shown["deliveries"][0]["attempts"] == 1
+    text = seeded.admin("alerts", "show", str(row["id"])).stdout
+    assert "webhook: pending after 1 attempt(s), last error: HTTP 503" in text
