@@ -121,11 +121,12 @@ class AlertService:
                         self.config.channels())
             finally:
                 self.state.clear_cache()
+            # still under the lock: two batches of one double spend must not both try to hold the card
+            self._hold_cards(recorded)
         for item in recorded:
             if item.created:
                 log.warning("alert raised", extra={"fields": {
                     "alert": item.alert_id, "rule": item.finding.rule, "severity": item.finding.severity.value}})
-        self._hold_cards(recorded)
         if any(r.created for r in recorded) and self.worker is not None:
             self.worker.wake()
         return recorded
