@@ -243,8 +243,14 @@ def record_findings(findings: Sequence[Finding], now_ms: int, dedup_ms: int,
             existing.first_seen_ms = min(existing.first_seen_ms, g.first_ms)
             existing.last_seen_ms = max(existing.last_seen_ms, g.last_ms)
             existing.evidence = _cap(list(existing.evidence or []) + g.evidence)
-            if g.severity.rank > Severity(existing.severity).rank:
+            before = Severity(existing.severity)
+            if g.severity.rank > before.rank:
                 existing.severity = g.severity.value
+                # an escalation reaches channels the alert was too mild for until now
+                for channel in channels:
+                    if before.rank < channel.min_severity.rank <= g.severity.rank:
+                        AlertOutbox.create(alert_id=existing.id, channel=channel.name, created_ms=now_ms,
+                                           next_attempt_ms=now_ms)
             existing.save()
             out.append(Recorded(existing.id, False, f))
             continue

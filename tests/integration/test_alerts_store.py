@@ -55,6 +55,24 @@ def test_bursts_further_apart_than_the_dedup_interval_are_separate_alerts(alert_
     ]
 
 
+def test_an_escalated_alert_reaches_the_channels_it_was_too_mild_for(alert_ledger: AlertLedger):
+    alert_ledger.write_config('[webhook]\nurl = "http://127.0.0.1:9/x"\nmin_severity = "critical"\n'
+                              '[email]\nhost = "127.0.0.1"\nto = "a@b.test"\nmin_severity = "warning"\n')
+    alerts.install(alert_ledger.ledger_dir, start_worker=False)
+    member = admin.add_member("Blocked Card", balance=1_000)
+    card = admin.issue_card(member).card_id
+    admin.revoke_card(card, "stolen")
+    chain = Chain("T-1")
+    taps = [chain.add("card_reject", reject_payload("revoked", card), ALERT_T0 + i * MIN) for i in range(2)]
+    events.publish(chain.batch(taps))  # warning: the email channel only
+    assert [(o.channel) for o in alert_store.AlertOutbox.select()] == ["email"]
+    # then a stale terminal accepted the revoked card: the same alert, now critical
+    events.publish(chain.batch([chain.add("sale", sale_payload(card, member, net=500), alert_ledger.clock.now + MIN)]))
+    [alert] = list(Alert.select())
+    assert (alert.severity, alert.count) == ("critical", 3)
+    assert sorted(o.channel for o in alert_store.AlertOutbox.select()) == ["email", "webhook"]
+
+
 def test_lifecycle_is_written_to_the_audit_log(alert_ledger: AlertLedger):
     alerts.install(alert_ledger.ledger_dir, start_worker=False)
     events.publish(events.BatchRejected("T-7", "tampered", "seq 4 differs", ALERT_T0, [4]))
