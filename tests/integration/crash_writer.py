@@ -1,6 +1,8 @@
 """Journal writer for the crash test: appends forever and acknowledges each entry only after ``append`` returned.
 
-Usage: ``python crash_writer.py DATA_DIR RUN``. Prints ``ready`` once the store is open, then one line per
+Usage: ``python crash_writer.py DATA_DIR RUN [--wait]``. Prints ``ready`` once the store is open (with
+``--wait`` it then waits for a line on stdin, so several writers can start appending together; with ``--pause``
+it rests 2 ms between appends, like a person at a till, so two writers interleave), then one line per
 acknowledged entry: ``ack SEQ UUID HASH_HEX RUN I SYNCED``. Each line goes out with a single ``os.write`` so a
 SIGKILL can cut the stream between lines but never inside one. Payloads are a pure function of ``(RUN, I)`` so
 the test can check the stored content, not only the ids.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,9 @@ def main(argv: list[str]) -> int:
     data_dir, run = Path(argv[1]), int(argv[2])
     store = TerminalStore.open(data_dir, TERMINAL_ID)
     _say("ready")
+    if "--wait" in argv[3:]:
+        sys.stdin.readline()
+    pause = "--pause" in argv[3:]
     journal = store.journal
     for i in range(1_000_000):  # bounded; the test kills the process long before
         kind, payload = payload_for(run, i)
@@ -43,6 +49,10 @@ def main(argv: list[str]) -> int:
         if i % 10 == 9:  # the sync mark moves too, so its writes are interrupted as well
             synced = journal.mark_synced(max(0, entry.seq - 5))
         _say(f"ack {entry.seq} {entry.uuid} {entry.hash.hex()} {run} {i} {synced}")
+        if pause:
+            # A writer in a tight loop re-takes the write lock at once and the other one's busy handler
+            # (which sleeps between retries) rarely wins; real tills pause between operations.
+            time.sleep(0.002)
     store.close()
     return 0
 
