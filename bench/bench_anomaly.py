@@ -318,14 +318,14 @@ def _frauds(w: Workload, rng: random.Random, terminals: list[str], stores: list[
         f = fraud("unusual_amount", {("member", m)}, at, at)
         add(Op(at, t, "sale", sale(card, m, 120_000, False), _cashier(cashier_on, t, at), f))
 
-        # cashier abuse: 7 refunds within an hour; 12 manual entries within two hours
+        # cashier abuse: 8 refunds within an hour; 12 manual entries within two hours
         t = rng.choice(terminals)
         cashier = f"X-ref-{i:03d}"
         at = open_time(rng, rng.randrange(scale.days), 9, 13)
         f = fraud("cashier_refunds", {("cashier", cashier)}, at, at + HOUR)
         m, card = member("CR", i)
-        for k in range(7):
-            add(Op(at + k * 8 * MIN, t, "refund", refund(card, m, 1_000 + k), cashier, f))
+        for k in range(8):
+            add(Op(at + k * 7 * MIN, t, "refund", refund(card, m, 1_000 + k), cashier, f))
         t = rng.choice(terminals)
         cashier = f"X-man-{i:03d}"
         at = open_time(rng, rng.randrange(scale.days), 9, 12)

@@ -40,7 +40,11 @@ class Thresholds:
     amount_history_size: int = 50
     """Most recent sales kept per member for the median and MAD."""
     refunds_voids_per_cashier_shift: int = 5
-    """Refunds plus voids by one cashier within one shift."""
+    """Refunds plus voids by one cashier within one shift (the floor: the fleet's norm may raise it)."""
+    refunds_norm_mad_k_x100: int = 400
+    """The norm: refunds + voids per closed shift, median + this / 100 × 1.4826 × MAD, over recent shifts."""
+    refunds_norm_min_shifts: int = 20
+    """Closed shifts needed before the norm is used (0 in ``refunds_norm_mad_k_x100`` turns the norm off)."""
     manual_entries_per_cashier_shift: int = 10
     """Manually entered (typed or scanned, not tapped) cards by one cashier within one shift."""
     clock_skew_s: int = 300

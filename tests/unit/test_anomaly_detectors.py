@@ -229,6 +229,28 @@ def test_cashier_refunds_per_shift(engine: AnomalyEngine) -> None:
     assert engine.on_event(t.batch(t2)) == []
 
 
+def _refund(i: int) -> dict[str, Any]:
+    return {"card": "card-1", "member": "m-1", "cur": "CNY", "orig": str(uuid.UUID(int=i)), "amount": 100, "sv": 0,
+            "pts_back": 0, "pts_rev": 0, "tender": "cash", "supervisor": "bob", "offline": False}
+
+
+def test_refund_threshold_follows_the_fleet_norm(engine: AnomalyEngine) -> None:
+    t = Chain("T1", cashier="dora")
+    at = T0
+    for day in range(25):  # a busy store: six refunds in every shift is its normal
+        entries = [t.add("shift_open", {"shift": f"d{day}"}, at)]
+        entries += [t.add("refund", _refund(k), at + (k + 1) * MIN) for k in range(6)]
+        entries.append(t.add("shift_close", {"shift": f"d{day}"}, at + 10 * MIN))
+        found = engine.on_event(t.batch(entries))
+        # before 20 closed shifts the configured floor (5) applies; afterwards the norm (above 6) does
+        assert bool(found) == (day < 20), day
+        at += 24 * 60 * MIN
+    entries = [t.add("shift_open", {"shift": "odd"}, at)]
+    entries += [t.add("refund", _refund(k), at + (k + 1) * MIN) for k in range(7)]
+    found = engine.on_event(t.batch(entries))
+    assert [(f.rule, f.count) for f in found] == [("cashier_refunds", 7)]
+
+
 def test_cashier_manual_entries(engine: AnomalyEngine) -> None:
     t = Chain("T1", cashier="carol")
     entries = [t.add("card_reject", reject("expired", "card-x", manual=True), T0 + i * MIN) for i in range(10)]
