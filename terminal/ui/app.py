@@ -108,13 +108,12 @@ class CashierApp(App[None]):
 
     # -- events from other threads ----------------------------------------------------------------------------
     def _from_reader_thread(self, event: ReaderEvent) -> None:
-        # RuntimeError: the app is not running (starting or closing); the event has no screen to go to.
-        with contextlib.suppress(RuntimeError):
-            self.call_from_thread(self.post_message, ReaderEventArrived(event))
+        # post_message is thread-safe and only queues: call_from_thread would also wait for the UI loop to run
+        # it, holding the reader thread (and its heartbeat timing) hostage to a busy screen.
+        self.post_message(ReaderEventArrived(event))
 
     def _from_sync_thread(self, status: Any) -> None:
-        with contextlib.suppress(RuntimeError):
-            self.call_from_thread(self.post_message, SyncStatusChanged(status))
+        self.post_message(SyncStatusChanged(status))
 
     def on_reader_event_arrived(self, message: ReaderEventArrived) -> None:
         event = message.event

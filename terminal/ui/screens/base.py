@@ -74,6 +74,9 @@ class CashierScreen(Screen[Any]):
             return
         path = self.capp.save_receipt(kind, receipt) if kind != "member_update" else None
         self.post_message(OperationDone(kind, receipt, path))
+        sync = self.capp.services.sync
+        if sync is not None:
+            sync.kick()  # push the new entry now rather than at the next interval
 
     @work(thread=True, group="query")
     def load(self, what: str, query: Callable[[], Any]) -> None:
