@@ -62,14 +62,16 @@ def apply_entries(entries: Sequence[JournalEntry], *, batch_id: str, now_ms: int
     members = {m.member_id: m for m in store.Member.select().where(store.Member.member_id.in_(sorted(by_member)))}
     cached = {row.member_id: row for row in store.MemberProjection.select().where(
         store.MemberProjection.member_id.in_(sorted(members)))}
+    folded: list[tuple[projection.MemberState, int]] = []
     for member_id in sorted(members):
         member = members[member_id]
         mine = by_member[member_id]
         row = cached.get(member_id)
         state = projection.opening_state(member) if row is None else projection.state_from_row(row)
         result = projection.fold_entries(state, ((e.terminal_id, e.seq, e.kind, e.payload) for e in mine))
-        projection.save_projection(result.state, len(mine))
+        folded.append((result.state, len(mine)))
         _apply_member_edits(member, mine)
+    projection.save_projections(folded)
     store.Member.update(version=version).where(store.Member.member_id.in_(sorted(members))).execute()
     return set(members)
 

@@ -8,6 +8,7 @@ verify`` lists it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,12 +69,27 @@ def refold(member: store.Member) -> FoldResult:
 
 def save_projection(state: MemberState, entries_added: int) -> None:
     """Upsert the projection row for ``state`` (inside the caller's transaction)."""
-    row = {"balance": state.balance, "points": state.points, "tier": state.tier.value,
-           "state": state.to_mapping()}
-    updated = (store.MemberProjection.update(**row, entries=store.MemberProjection.entries + entries_added)
-               .where(store.MemberProjection.member_id == state.member_id).execute())
-    if not updated:
-        store.MemberProjection.insert(member_id=state.member_id, entries=entries_added, **row).execute()
+    save_projections([(state, entries_added)])
+
+
+def save_projections(states: list[tuple[MemberState, int]]) -> None:
+    """Upsert many projection rows in one statement (``ON CONFLICT``: SQLite >= 3.24 and PostgreSQL)."""
+    if not states:
+        return
+    table = store.MemberProjection._meta.table_name
+    rows = [(s.member_id, s.balance, s.points, s.tier.value, json.dumps(s.to_mapping(), sort_keys=True), n)
+            for s, n in states]
+    head = f'INSERT INTO "{table}" ("member_id", "balance", "points", "tier", "state", "entries") VALUES '
+    tail = (' ON CONFLICT ("member_id") DO UPDATE SET "balance" = excluded."balance", "points" = excluded."points", '
+            f'"tier" = excluded."tier", "state" = excluded."state", "entries" = "{table}"."entries" + '
+            'excluded."entries"')
+    cursor = store.db.cursor()
+    if store.is_postgres():
+        from psycopg2.extras import execute_values
+
+        execute_values(cursor, head + "%s" + tail, rows, page_size=500)
+    else:
+        cursor.executemany(head + "(?, ?, ?, ?, ?, ?)" + tail, rows)
 
 
 def projected_state(member: store.Member) -> MemberState:
