@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 
 import pytest
 import serial
@@ -99,8 +100,11 @@ def test_reader_over_rfc2217(sim_process: SimFactory, wallet_file, event_sink: E
         assert sim.command("tap 2").startswith("ok")
         _, event = event_sink.wait_for(lambda e: isinstance(e, CardPresented), 5)
         assert isinstance(event, CardPresented) and len(event.token) > 100
-        device.feedback(True)
-        assert device.stats.heartbeats >= 1  # the STATUS answer came back through the bridge
+        device.feedback(True)  # and the other way: the reader hears the host through the bridge
+        deadline = time.monotonic() + 3
+        while "feedback_ok=1 " not in (status := sim.command("status")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "feedback_ok=1 " in status
     finally:
         device.stop()
         stop.set()
