@@ -125,3 +125,16 @@ def test_pull_sends_only_what_changed_since_the_versions_asked(shared_ledger_ser
 def test_serve_stops_cleanly_on_sigterm(ledger_server: LedgerServer) -> None:
     assert requests.get(ledger_server.url + "/v1/health", timeout=HTTP_TIMEOUT_S).json() == {"ok": True}
     assert ledger_server.stop() == 0
+
+
+def test_admin_mistakes_are_one_sentence_and_exit_1(shared_ledger_server: LedgerServer) -> None:
+    server = shared_ledger_server
+    unknown = server.admin("card", "issue", "--member", "nope", check=False)
+    assert (unknown.returncode, unknown.stderr) == (1, "cardpos: there is no member 'nope'\n")
+    member_id = server.admin("member", "add", "Gus", "--id", "gus-1").stdout.strip()
+    twice = server.admin("member", "add", "Gus", "--id", member_id, check=False)
+    assert twice.returncode == 1 and "already exists" in twice.stderr
+    bad_tier = server.admin("card", "issue", "--member", member_id, "--tier", "diamond", check=False)
+    assert bad_tier.returncode == 1 and "unknown tier 'diamond'" in bad_tier.stderr
+    usage = server.admin("card", "revoke", "0011223344556677", check=False)  # --reason is required
+    assert usage.returncode == 2
