@@ -3,6 +3,9 @@ issue, hold/unhold, revoke, key rotation and retirement, expiry, challenge-respo
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,7 @@ from terminal.cards.trust import TrustList, load_trust_list
 from terminal.cards.verdict import RejectReason, Verdict
 from terminal.cards.verify import CardVerifier
 from terminal.sync.pulldocs import load_member_snapshot
+from tests.conftest import REPO_ROOT
 from tests.fixtures.ledger import ISSUER, LedgerServer, LedgerTerminal, b64d, sale, topup
 
 DAY_S = 86_400
@@ -165,3 +169,35 @@ def test_rotation_keeps_old_cards_until_their_key_is_retired(ledger_server: Ledg
     assert view.verify(new["token_text"]).accepted
     keys = {k["kid"]: k for k in ledger_server.admin_json("keys", "list")["keys"]}
     assert keys["k2"]["current"] and keys["k1"]["retired_ms"] is not None
+
+
+def test_the_terminal_cli_follows_the_ledger_cli(shared_ledger_server: LedgerServer, tmp_path: Path) -> None:
+    """End to end with both real command lines: ledger admin on one side, an enrolled terminal on the other."""
+    server = shared_ledger_server
+    data_dir = tmp_path / "terminal"
+    data_dir.mkdir()
+    env = {**server.env, "CARDPOS_DATA_DIR": str(data_dir)}
+
+    def terminal(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "terminal", *args], env=env, cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=60)
+
+    member_id = server.admin("member", "add", "Hal").stdout.strip()
+    old = server.admin("card", "issue", "--member", member_id).stdout.strip()
+    code = server.admin_json("terminal", "add", "cli till")["code"]
+    enrolled_ = terminal("terminal", "enroll", "--ledger", server.url, "--code", code)
+    assert enrolled_.returncode == 0, enrolled_.stderr
+    assert terminal("card", "verify", old).returncode == 0
+    new = server.admin_json("card", "replace", token_id(old), "--tier", "platinum")["token_text"]
+    synced = terminal("terminal", "sync", "--once")
+    assert synced.returncode == 0, synced.stderr
+    refused = terminal("card", "verify", old, "--json")
+    assert refused.returncode == 1 and json.loads(refused.stdout)["reason"] == "revoked"
+    accepted = terminal("card", "verify", new, "--json")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+
+
+def token_id(token_text: str) -> str:
+    from terminal.cards.token import decode_card_token
+
+    return decode_card_token(token_from_text(token_text)).claims.card_id
