@@ -29,6 +29,7 @@ from terminal.errors import CardError
 COSE_SIGN1_TAG = 18
 ALG_EDDSA = -8
 HDR_ALG = 1
+HDR_CRIT = 2
 HDR_CONTENT_TYPE = 3
 HDR_KID = 4
 SIGNATURE_LEN = 64
@@ -105,6 +106,8 @@ def decode_sign1(data: bytes, *, strict: bool, max_bytes: int = MAX_MESSAGE_BYTE
     protected = _decode_protected(protected_bytes, strict)
     if protected.get(HDR_ALG) != ALG_EDDSA or type(protected.get(HDR_ALG)) is not int:
         raise CoseError("COSE_Sign1 protected header must name alg EdDSA (-8)")
+    if HDR_CRIT in protected:  # RFC 9052 3.1: we understand no extension parameters, so must refuse "crit"
+        raise CoseError("COSE message marks header parameters as critical; none are supported")
     if not strict and set(protected) & set(unprotected):
         raise CoseError("a header parameter appears in both the protected and the unprotected header")
     return Sign1(protected_bytes, protected, unprotected, payload, signature)

@@ -158,6 +158,8 @@ GOOD = decode_sign1(OURS, strict=True)
     ("empty protected", _envelope(b"", b"\xa0", b"hello", GOOD.signature), "EdDSA"),
     ("alg ES256", _envelope(cbor2.dumps({1: -7}), b"\xa0", b"hello", GOOD.signature), "EdDSA"),
     ("alg as text", _envelope(cbor2.dumps({1: "EdDSA"}), b"\xa0", b"hello", GOOD.signature), "EdDSA"),
+    ("critical parameters", _envelope(cbor2.dumps({1: -8, 2: [99], 99: 0}, canonical=True), b"\xa0", b"hello",
+                                      GOOD.signature), "critical"),
     ("protected not a map", _envelope(cbor2.dumps([1, -8]), b"\xa0", b"hello", GOOD.signature), "map"),
     ("protected with trailing", _envelope(cbor2.dumps({1: -8}) + b"\x00", b"\xa0", b"hello", GOOD.signature),
      "unexpected bytes"),
