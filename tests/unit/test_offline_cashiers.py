@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,17 @@ def test_roles(terminal_store: TerminalStore) -> None:
         require_role(cas, "supervisor")
     with pytest.raises(CashierRoleError, match="needs a cashier"):
         require_role(tech, "cashier")
+
+
+def test_lockout_survives_a_restart(data_dir: Path, open_store: Callable[..., TerminalStore]) -> None:
+    store = open_store()
+    store.cashiers.add("c-1", "Li Na", "cashier", "1234")
+    for _ in range(5):
+        with pytest.raises(CashierAuthError):
+            store.cashiers.authenticate("c-1", "0000", now=NOW)
+    store.close()
+    again = open_store()  # the till was switched off and on: still locked
+    with pytest.raises(CashierAuthError, match="locked until") as info:
+        again.cashiers.authenticate("c-1", "1234", now=NOW + 1_000)
+    assert info.value.reason == "locked"
+    assert again.cashiers.get("c-1").locked_until_ms == NOW + LOCKOUT_MS  # type: ignore[union-attr]

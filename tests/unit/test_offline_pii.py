@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from terminal.errors import JournalError
 from terminal.locations import terminal_db
@@ -128,3 +130,15 @@ def test_a_different_key_file_is_refused(open_store: Callable[..., TerminalStore
     path.write_bytes(bytes(32))
     with pytest.raises(JournalError, match="does not belong to this database"):
         open_store()
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(), row=st.text(min_size=1, max_size=20), other=st.text(min_size=1, max_size=20))
+def test_any_text_round_trips_and_stays_bound_to_its_row(value: str, row: str, other: str) -> None:
+    c = cipher()
+    blob = c.encrypt_text(value, table="member_cache", column="notes_enc", row_id=row)
+    assert c.decrypt_text(blob, table="member_cache", column="notes_enc", row_id=row) == value
+    assert len(blob) == 1 + 12 + len(value.encode()) + 16  # version, nonce, ciphertext, tag: no padding games
+    if other != row:
+        with pytest.raises(JournalError):
+            c.decrypt_text(blob, table="member_cache", column="notes_enc", row_id=other)
