@@ -116,7 +116,9 @@ def _verifier(args: argparse.Namespace) -> tuple[CardVerifier, str]:
         raise _SetupError(f"{where}: {exc}") from exc
     trust = _trust_list(args.trust, data_dir, root)
     revocations, note = _revocations(args.revocations, data_dir, root)
-    verifier = CardVerifier(trust, revocations, issuer=trust.issuer, clock_skew_s=settings.terminal.clock_skew_s)
+    # Same issuer as the counter uses (the enrollment's), unless the technician brought another trust list.
+    issuer = enrollment.issuer if enrollment is not None and args.trust is None else trust.issuer
+    verifier = CardVerifier(trust, revocations, issuer=issuer, clock_skew_s=settings.terminal.clock_skew_s)
     return verifier, note
 
 

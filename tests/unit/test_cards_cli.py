@@ -175,3 +175,12 @@ def test_real_process_exit_codes(config: Path, terminal_dir: Path, card_world: C
     assert expired.returncode == 1 and expired.stdout.startswith("rejected: expired")
     usage = subprocess.run([*CARDPOS, "card", "verify"], capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and len(usage.stderr.strip().splitlines()) == 1
+
+
+def test_the_terminal_store_checks_against_the_enrolled_issuer(capsys, config, data_dir: Path,
+                                                               card_world: CardWorld) -> None:
+    write_enrollment(data_dir, Enrollment("t1", "store-1", "http://127.0.0.1:1", "00" * 32, "x25519",
+                                          card_world.root_public.hex(), "globex"))
+    save_document(data_dir, "trust_list.cose", card_world.signed_trust_list())
+    code, out, _ = _verify(capsys, config, data_dir, token_to_text(card_world.token()))
+    assert code == 1 and out.startswith("rejected: wrong_issuer")
