@@ -60,9 +60,6 @@ class DeclineScreen(Dialog):
             yield Plain(tr("decline.close"), classes="hint")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.query_one("#decline-box").border_title = self.tr("decline.title")
-
     def action_close(self) -> None:
         self.dismiss(None)
 

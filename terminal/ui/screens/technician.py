@@ -77,7 +77,7 @@ class TechnicianScreen(CashierScreen):
             tr("tech.state", state=tr(f"reader_state.{s.state.value}")),
             tr("tech.frames", frames=s.frames, crc=s.crc_errors, resyncs=s.resyncs),
             tr("tech.reconnects", n=s.reconnects, cards=s.cards),
-            tr("tech.last_raw", hex=(s.last_raw_hex[:28] + "…") if len(s.last_raw_hex) > 28 else s.last_raw_hex),
+            tr("tech.last_raw", hex=(s.last_raw_hex[:22] + "…") if len(s.last_raw_hex) > 22 else s.last_raw_hex),
             tr("tech.last_error", error=s.last_error or tr("member.none")),
         ]
         self.query_one("#tech-reader", Static).update("\n".join(lines))

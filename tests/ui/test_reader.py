@@ -1,0 +1,88 @@
+"""The app on the real reader path: the simulator process on a pty, the real ReaderDevice thread, and the demo
+panel (F2) tapping wallet cards through the simulator's console, as ``cardpos demo`` wires it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hwsim.wallet import Wallet, WalletCard
+
+from terminal.cards.textform import token_to_text
+from terminal.reader.device import ReaderDevice
+from terminal.ui.app import CashierApp
+from terminal.ui.screens.dialogs import DemoTapScreen
+from terminal.ui.screens.member import MemberScreen
+from terminal.ui.screens.refusal import RefusalScreen
+from terminal.ui.widgets.status import StatusBar
+from tests.fixtures.cards import key_from_seed
+from tests.fixtures.ui import UiWorld, settle, sign_in
+
+pytestmark = pytest.mark.anyio
+
+
+class SimTapper:
+    """A DemoTapper over the simulator's console, the way ``cardpos demo`` implements it."""
+
+    def __init__(self, sim: Any, wallet: Wallet) -> None:
+        self.sim = sim
+        self.wallet = wallet
+
+    def cards(self) -> list[tuple[int, str, str]]:
+        return [(i, card.label, card.kind) for i, card in enumerate(self.wallet.cards, start=1)]
+
+    def tap(self, index: int) -> None:
+        reply = self.sim.command(f"tap {index}")
+        assert reply.startswith("ok"), reply
+
+
+async def wait_until(pilot: Any, condition: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+@pytest.fixture
+def wallet(ui_world: UiWorld, tmp_path: Path) -> tuple[Wallet, Path]:
+    world = ui_world.world
+    w = Wallet()
+    w.add(WalletCard(label="Li Na (gold)", kind="valid", token_text=token_to_text(world.token())))
+    w.add(WalletCard(label="Forged copy", kind="forged",
+                     token_text=token_to_text(world.token(key=key_from_seed(bytes([9]) * 32)))))
+    path = tmp_path / "wallet.json"
+    w.save(path)
+    return w, path
+
+
+async def test_demo_panel_taps_wallet_cards_through_the_simulated_reader(
+        ui_world: UiWorld, sim_process: Any, wallet: tuple[Wallet, Path]) -> None:
+    cards, path = wallet
+    sim = sim_process(path)
+    services = ui_world.services()
+    services.reader = ReaderDevice(sim.port, on_event=services.reader_events, debounce_ms=200)
+    app = CashierApp(services, demo=SimTapper(sim, cards))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await wait_until(pilot, lambda: app.reader_state == "connected", 15, "the reader to connect")
+        assert "Reader: connected" in str(app.screen.query_one(StatusBar).render())
+        await pilot.press("f2")
+        await settle(pilot)
+        assert isinstance(app.screen, DemoTapScreen)
+        await pilot.press("enter")  # the first card: genuine
+        await wait_until(pilot, lambda: isinstance(app.screen, MemberScreen), 15, "the member screen")
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("f2", "down", "enter")  # the forged copy
+        await wait_until(pilot, lambda: isinstance(app.screen, RefusalScreen), 15, "the refusal")
+        refusal = app.screen
+        assert isinstance(refusal, RefusalScreen) and refusal.reason.value == "bad_signature"
+        # Unplugging the reader shows in words on the status bar, and replugging recovers without a restart.
+        assert sim.command("unplug").startswith("ok")
+        await wait_until(pilot, lambda: app.reader_state != "connected", 15, "the reader to be seen gone")
+        assert "Reader: connected" not in str(app.screen.query_one(StatusBar).render())
+        assert sim.command("replug").startswith("ok")
+        await wait_until(pilot, lambda: app.reader_state == "connected", 15, "the reader to reconnect")
