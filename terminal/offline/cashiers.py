@@ -172,7 +172,8 @@ class CashierStore:
         row = self._row(cashier_id)
         if row is None:
             raise CashierAuthError(f"no cashier with id {cashier_id}", reason="unknown")
-        locked_until = int(row.locked_until_ms)
+        # If the wall clock jumped back after the lock was set, never hold the lock longer than one lockout period.
+        locked_until = min(int(row.locked_until_ms), now + LOCKOUT_MS)
         if locked_until > now:
             raise CashierAuthError(
                 f"cashier {cashier_id} is locked until {_clock_text(locked_until)} after {MAX_FAILURES} wrong PINs",
@@ -185,10 +186,11 @@ class CashierStore:
             fresh = self._row(cashier_id)
             if fresh is None:
                 raise CashierAuthError(f"no cashier with id {cashier_id}", reason="unknown")
-            if int(fresh.locked_until_ms) > now:  # another sign-in locked it while we were hashing
+            fresh_lock = min(int(fresh.locked_until_ms), now + LOCKOUT_MS)
+            if fresh_lock > now:  # another sign-in locked it while we were hashing
                 raise CashierAuthError(
-                    f"cashier {cashier_id} is locked until {_clock_text(int(fresh.locked_until_ms))}",
-                    reason="locked", locked_until_ms=int(fresh.locked_until_ms), attempts_left=0,
+                    f"cashier {cashier_id} is locked until {_clock_text(fresh_lock)}",
+                    reason="locked", locked_until_ms=fresh_lock, attempts_left=0,
                 )
             failures = int(fresh.failed_attempts)  # a lockout resets the count, so an expired lock starts afresh
             if good:

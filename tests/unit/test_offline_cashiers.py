@@ -127,3 +127,16 @@ def test_lockout_survives_a_restart(data_dir: Path, open_store: Callable[..., Te
         again.cashiers.authenticate("c-1", "1234", now=NOW + 1_000)
     assert info.value.reason == "locked"
     assert again.cashiers.get("c-1").locked_until_ms == NOW + LOCKOUT_MS  # type: ignore[union-attr]
+
+
+def test_a_clock_jumping_back_never_stretches_a_lockout(terminal_store: TerminalStore) -> None:
+    cashiers = terminal_store.cashiers
+    cashiers.add("c-1", "Li Na", "cashier", "1234")
+    for _ in range(5):
+        with pytest.raises(CashierAuthError):
+            cashiers.authenticate("c-1", "0000", now=NOW)
+    earlier = NOW - 3_600_000  # the clock is pulled back an hour
+    with pytest.raises(CashierAuthError, match="locked until") as info:
+        cashiers.authenticate("c-1", "1234", now=earlier)
+    assert info.value.locked_until_ms == earlier + LOCKOUT_MS  # at most five minutes from the clock's "now"
+    assert cashiers.authenticate("c-1", "1234", now=earlier + LOCKOUT_MS).cashier_id == "c-1"
