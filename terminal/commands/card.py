@@ -37,11 +37,11 @@ def register(subparsers: Subparsers) -> None:
         description="Check a card token (its CP1: text form) against the terminal's trust list and revocations. "
                     "Exit 0 accepted, 1 rejected (reason printed), 2 usage or setup error.")
     verify.add_argument("token", metavar="TOKEN_TEXT", help="the card's text form (CP1:...), or - to read stdin")
-    verify.add_argument("--trust", type=Path, default=None,
+    verify.add_argument("--trust", type=Path, default=None, metavar="FILE",
                         help="signed trust list file (default: the terminal's documents/trust_list.cose)")
     verify.add_argument("--root-key", default=None, metavar="HEX",
                         help="ledger root public key that signs the trust list (default: from enrollment.json)")
-    verify.add_argument("--revocations", type=Path, default=None,
+    verify.add_argument("--revocations", type=Path, default=None, metavar="FILE",
                         help="revocations.bin or a signed revocation delta from version 0 "
                              "(default: the terminal's documents/revocations.bin)")
     verify.add_argument("--now", type=int, default=None, metavar="EPOCH",
