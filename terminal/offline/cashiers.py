@@ -172,8 +172,14 @@ class CashierStore:
         row = self._row(cashier_id)
         if row is None:
             raise CashierAuthError(f"no cashier with id {cashier_id}", reason="unknown")
-        # If the wall clock jumped back after the lock was set, never hold the lock longer than one lockout period.
-        locked_until = min(int(row.locked_until_ms), now + LOCKOUT_MS)
+        locked_until = int(row.locked_until_ms)
+        if locked_until > now + LOCKOUT_MS:
+            # The wall clock jumped back after the lock was set: re-anchor the lock to this clock, so it lasts one
+            # lockout period from now rather than until the clock catches up with the old time.
+            locked_until = now + LOCKOUT_MS
+            with guard(self._path, "re-anchoring a lockout"):
+                (CashierRow.update(locked_until_ms=locked_until)
+                 .where(CashierRow.cashier_id == cashier_id).execute(self._db))
         if locked_until > now:
             raise CashierAuthError(
                 f"cashier {cashier_id} is locked until {_clock_text(locked_until)} after {MAX_FAILURES} wrong PINs",
