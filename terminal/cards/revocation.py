@@ -283,7 +283,8 @@ class RevocationList:
         rl._used = slots - rl._keys.count(0)
         rl._held = rl._status.count(_HELD)
         rl._revoked = slots - rl._status.count(_NONE) - rl._held
-        if rl._used > MAX_LOAD * slots or max(rl._status, default=0) >= _REVOKED + len(reasons):
+        if (rl._used > MAX_LOAD * slots or rl._held + rl._revoked > rl._used or zero >= _REVOKED + len(reasons)
+                or max(rl._status, default=0) >= _REVOKED + len(reasons)):
             raise CardError("the stored revocation list is damaged; fetch it again from the ledger")
         return rl
 

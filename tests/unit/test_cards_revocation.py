@@ -174,3 +174,21 @@ def test_a_delta_too_big_for_the_table_changes_nothing(monkeypatch: pytest.Monke
     with pytest.raises(CardError, match="larger than this terminal supports"):
         rl.apply(too_many)
     assert rl.version == 1 and rl.revoked_count == 1000 and rl.status(f"{5000:016x}") is None
+
+
+def test_inconsistent_stored_tables_are_refused() -> None:
+    import struct
+    import zlib
+
+    rl = RevocationList()
+    rl.apply(RevocationDelta(0, 1, revoked=((A, "lost"),)))
+    data = rl.to_bytes()
+    head, body = data[:16], bytearray(zlib.decompress(data[16:]))
+    reasons_len = struct.unpack_from("<I", body)[0]
+    status_start = 4 + reasons_len + 8 * 1024
+    body[status_start + 5] = 1  # a hold on an empty slot
+    with pytest.raises(CardError, match="damaged"):
+        RevocationList.from_bytes(head + zlib.compress(bytes(body)))
+    bad_zero = head[:6] + bytes([200]) + head[7:]  # the all-zero id names a reason that does not exist
+    with pytest.raises(CardError, match="damaged"):
+        RevocationList.from_bytes(bad_zero + data[16:])
