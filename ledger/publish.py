@@ -97,21 +97,42 @@ def members_version() -> int:
     return store.current("members")
 
 
+SNAPSHOT_CHUNK = 500  # members per round of bulk queries
+
+
+def member_snapshots(members: list[store.Member], now_s: int) -> list[dict[str, Any]]:
+    """Snapshots of ``members`` with three queries per chunk (projections, coupons, cards), not three each."""
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(members), SNAPSHOT_CHUNK):
+        chunk = members[start:start + SNAPSHOT_CHUNK]
+        ids = [m.member_id for m in chunk]
+        states = {row.member_id: projection.state_from_row(row) for row in
+                  store.MemberProjection.select().where(store.MemberProjection.member_id.in_(ids))}
+        coupons: dict[str, list[store.Coupon]] = {}
+        for c in store.Coupon.select().where(store.Coupon.member_id.in_(ids)).order_by(store.Coupon.coupon_id):
+            coupons.setdefault(c.member_id, []).append(c)
+        cards: dict[str, list[str]] = {}
+        for card in (store.Card.select(store.Card.card_id, store.Card.member_id)
+                     .where(store.Card.member_id.in_(ids) & store.Card.status.in_(["active", "on_hold"]))
+                     .order_by(store.Card.issued_at, store.Card.card_id)):
+            cards.setdefault(card.member_id, []).append(card.card_id)
+        for member in chunk:
+            state = states.get(member.member_id) or projection.opening_state(member)
+            out.append({
+                "member_id": member.member_id, "name": member.name, "phone": member.phone, "email": member.email,
+                "notes": member.notes, "prefs": dict(member.prefs or {}), "tier": state.tier.value,
+                "balance": state.balance, "points": state.points, "currency": state.currency,
+                "yearly_spend": state.yearly_spend,
+                "coupons": [coupon_dict(c) for c in coupons.get(member.member_id, [])
+                            if c.coupon_id not in state.used_coupons and int(c.valid_until) > now_s],
+                "card_ids": cards.get(member.member_id, []),
+                "state": state.to_mapping(),
+            })
+    return out
+
+
 def member_snapshot(member: store.Member, now_s: int) -> dict[str, Any]:
-    state = projection.projected_state(member)
-    coupons = [coupon_dict(c) for c in store.Coupon.select().where(store.Coupon.member_id == member.member_id)
-               .order_by(store.Coupon.coupon_id)
-               if c.coupon_id not in state.used_coupons and int(c.valid_until) > now_s]
-    card_ids = [c.card_id for c in store.Card.select(store.Card.card_id).where(
-        (store.Card.member_id == member.member_id) & (store.Card.status.in_(["active", "on_hold"])))
-        .order_by(store.Card.issued_at, store.Card.card_id)]
-    return {
-        "member_id": member.member_id, "name": member.name, "phone": member.phone, "email": member.email,
-        "notes": member.notes, "prefs": dict(member.prefs or {}), "tier": state.tier.value,
-        "balance": state.balance, "points": state.points, "currency": state.currency,
-        "yearly_spend": state.yearly_spend, "coupons": coupons, "card_ids": card_ids,
-        "state": state.to_mapping(),
-    }
+    return member_snapshots([member], now_s)[0]
 
 
 def coupon_dict(c: store.Coupon) -> dict[str, Any]:
@@ -127,7 +148,7 @@ def members_delta(store_id: str, since: int, now_s: int) -> dict[str, Any]:
     query = (store.Member.select().where((store.Member.store_id == store_id) & (store.Member.version > since))
              .order_by(store.Member.member_id))
     return {"version": version, "since": since, "store": store_id,
-            "members": [member_snapshot(m, now_s) for m in query]}
+            "members": member_snapshots(list(query), now_s)}
 
 
 def signed_members_delta(ledger: Ledger, store_id: str, since: int) -> bytes:

@@ -62,7 +62,7 @@ class Member(BaseModel):
     phone = peewee.TextField(default="")
     email = peewee.TextField(default="")
     notes = peewee.TextField(default="")
-    prefs = JSONField(default="{}")
+    prefs = JSONField(default=dict)
     store_id = peewee.CharField(max_length=64, index=True)
     opening_tier = peewee.CharField(max_length=16)  # the current tier is derived (MemberProjection)
     currency = peewee.CharField(max_length=3)
@@ -200,7 +200,7 @@ class AuditLog(BaseModel):
     actor = peewee.TextField()
     action = peewee.CharField(max_length=48)
     subject = peewee.TextField(default="")
-    details = JSONField(default="{}")
+    details = JSONField(default=dict)
 
 
 class RejectedBatch(BaseModel):
@@ -210,7 +210,7 @@ class RejectedBatch(BaseModel):
     batch_id = peewee.CharField(max_length=64, null=True)
     reason = peewee.CharField(max_length=32)
     detail = peewee.TextField(default="")
-    seqs = JSONField(default="[]")
+    seqs = JSONField(default=list)
     size = peewee.IntegerField(default=0)
 
 
