@@ -47,15 +47,18 @@ def enroll_terminal(ledger: Ledger, code: str, identity_key_hex: str, suite: str
     now = ledger.now_ms()
     digest = admin.code_hash(code)
     with store.atomic_write():
-        # One UPDATE both checks and consumes the code, so two terminals racing with one code cannot both win.
-        won = (store.Terminal.update(status="active", identity_key=raw.hex(), hpke_suite=suite, enrolled_ms=now,
-                                     last_seen_ms=now, enroll_code_hash=None)
-               .where((store.Terminal.enroll_code_hash == digest) & (store.Terminal.status == "pending")
-                      & (store.Terminal.code_expires_ms > now))
-               .execute())
-        if won != 1:
+        pending = store.Terminal.get_or_none(store.Terminal.enroll_code_hash == digest)
+        # One conditional UPDATE both checks and consumes the code: two terminals racing with one code cannot
+        # both win, and a used, expired or disabled terminal's code does nothing.
+        won = pending is not None and (
+            store.Terminal.update(status="active", identity_key=raw.hex(), hpke_suite=suite, enrolled_ms=now,
+                                  last_seen_ms=now, enroll_code_hash=None)
+            .where((store.Terminal.terminal_id == pending.terminal_id) & (store.Terminal.enroll_code_hash == digest)
+                   & (store.Terminal.status == "pending") & (store.Terminal.code_expires_ms > now))
+            .execute()) == 1
+        if not won or pending is None:
             raise RequestRefused(403, "bad_code", "the enrollment code is unknown, used or expired")
-        terminal = store.Terminal.get(store.Terminal.identity_key == raw.hex(), store.Terminal.status == "active")
+        terminal = store.Terminal.get_by_id(pending.terminal_id)
         store.AuditLog.create(at_ms=now, actor=f"terminal:{terminal.terminal_id}", action="terminal_enroll",
                               subject=terminal.terminal_id, details={"suite": suite})
     return {

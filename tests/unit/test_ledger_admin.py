@@ -243,3 +243,12 @@ def test_points_expire_oldest_first_as_entries_on_the_ledger_chain(ledger: Ledge
     assert view["points"] == 25 and view["history"][-1]["payload"]["item"] == "points_expired"
     assert admin.expire_points() == {}  # once only
     assert admin.verify_ledger() == []
+
+
+def test_a_terminal_reenrolled_with_its_old_key_gets_the_new_terminal_id(ledger: Ledger) -> None:
+    key = public_key_bytes(Ed25519PrivateKey.generate()).hex()
+    first, code = admin.add_terminal("till")
+    assert enroll_terminal(ledger, code, key, "x25519")["terminal_id"] == first
+    admin.revoke_terminal(first)
+    second, code = admin.add_terminal("till again")
+    assert enroll_terminal(ledger, code, key, "x25519")["terminal_id"] == second
