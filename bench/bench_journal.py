@@ -3,7 +3,9 @@
 Baseline: plain ``sqlite3``, WAL, ``synchronous=FULL``, one ``BEGIN IMMEDIATE; INSERT one row; COMMIT`` per
 iteration, with a row as big as a stored journal entry. That is the floor for "one durable commit per
 operation" on this disk. Ours: ``Journal.append`` of a realistic sale (chain head read, canonical CBOR,
-SHA-256, insert, fsynced commit). Blocks of both alternate so background load hits both alike.
+SHA-256, insert, fsynced commit). Blocks of both alternate so background load hits both alike. The target row is
+total appends over total time; a second row gives the median ratio of adjacent block pairs, which is what the
+comparison looks like without the stalls of a shared machine.
 
 Run: ``.venv/bin/python -c "import bench.bench_journal as b; print(b.run(quick=True))"``.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -90,9 +93,13 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         ours_lat: list[float] = []
         bare_lat: list[float] = []
         ours_time = bare_time = 0.0
+        pair_ratios: list[float] = []
         for _ in range(blocks):
-            bare_time += bare.block(per_block, bare_lat)
-            ours_time += ours.block(per_block, ours_lat)
+            bare_block = bare.block(per_block, bare_lat)
+            ours_block = ours.block(per_block, ours_lat)
+            bare_time += bare_block
+            ours_time += ours_block
+            pair_ratios.append(bare_block / ours_block)
         if ours.store.journal.verify_chain() is not None:
             raise RuntimeError("the benchmark journal does not verify")
         ours.store.close()
@@ -102,13 +109,23 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
     n = blocks * per_block
     ours_rate, bare_rate = n / ours_time, n / bare_time
+    ratio = ours_rate / bare_rate
+    # The same comparison block by block: the median of adjacent pairs is what a quiet moment looks like, because a
+    # multi-millisecond stall from other load lands in one side's block and swings the totals either way.
+    typical = statistics.median(pair_ratios)
     rows: list[dict[str, Any]] = [{
         "figure": "durable journal appends per second",
         "value": round(ours_rate, 1), "unit": "appends/s",
         "baseline": round(bare_rate, 1),
         "baseline_label": "bare sqlite3 WAL synchronous=FULL single-row INSERT+COMMIT loop",
-        "ratio": round(ours_rate / bare_rate, 3), "target": f">= {TARGET_RATIO}x baseline",
-        "passed": ours_rate / bare_rate >= TARGET_RATIO,
+        "ratio": round(ratio, 3), "target": f">= {TARGET_RATIO}x baseline",
+        "passed": ratio >= TARGET_RATIO,
+    }, {
+        "figure": "journal/bare throughput ratio, median of adjacent block pairs",
+        "value": round(typical, 3), "unit": "x",
+        "baseline": 1.0, "baseline_label": "bare loop in the adjacent block",
+        "ratio": round(typical, 3), "target": "informational (shows the quiet-disk ratio without stalls)",
+        "passed": True,
     }]
     for name, q in (("p50", 0.50), ("p99", 0.99)):
         value_ms = _percentile(ours_lat, q) * 1000
