@@ -17,7 +17,7 @@ from typing import Any
 import cbor2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import apply, projection, publish, store
+from ledger import apply, projection, publish, store, verify
 from ledger.home import Ledger, current
 from terminal.cards.keys import check_can_issue, private_key_to_bytes, public_key_bytes
 from terminal.cards.textform import token_to_text
@@ -457,9 +457,7 @@ def rejected_batches(limit: int = 100) -> list[dict[str, Any]]:
 
 def verify_ledger() -> list[str]:
     """Every invariant the ledger promises, recomputed from the entries; returns the problems found."""
-    from ledger.verify import verify_all
-
-    return verify_all()
+    return verify.verify_all()
 
 
 # -- points expiry --------------------------------------------------------------------------------------------
