@@ -9,6 +9,7 @@ the batch's own commit; a card whose stored value went below zero is then put on
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Callable
@@ -160,6 +161,7 @@ class AlertService:
 
 
 _service: AlertService | None = None
+_atexit_registered = False
 
 
 def service() -> AlertService | None:
@@ -179,6 +181,12 @@ def install(ledger_dir: Path, *, start_worker: bool = True) -> AlertService:
     _service = svc
     if start_worker:
         svc.start_worker()
+        global _atexit_registered
+        if not _atexit_registered:
+            # stop the worker before the interpreter tears down: a daemon thread killed inside a database call
+            # can crash a short-lived command (``ledger init`` installs alerts too) on its way out
+            atexit.register(uninstall)
+            _atexit_registered = True
     return svc
 
 

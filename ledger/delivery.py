@@ -389,8 +389,10 @@ class DeliveryWorker(threading.Thread):
     def stop(self, timeout_s: float = 5.0) -> None:
         self._stop_event.set()
         self._wake_event.set()
-        if self.is_alive():
+        if self.is_alive() and self is not threading.current_thread():
             self.join(timeout_s)
+            if self.is_alive():
+                log.warning("alert delivery worker still busy after stop", extra={"fields": {"wait_s": timeout_s}})
 
     def run(self) -> None:
         next_periodic = 0
