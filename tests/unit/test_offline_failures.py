@@ -182,3 +182,27 @@ def test_disk_full_while_saving_a_snapshot_applies_nothing(terminal_store: Termi
         cache.apply_snapshot(big, version=2)
     conn.execute("PRAGMA max_page_count = 1073741823")
     assert cache.member_ids() == ["m-0"] and cache.snapshot_version == 1
+
+
+def test_a_torn_write_after_the_last_commit_is_ignored_on_recovery(
+    open_store: Callable[..., TerminalStore], data_dir: Path, tmp_path: Path
+) -> None:
+    """Power cut while an unacknowledged commit was being written: the files hold every fsynced commit plus a
+    half-written frame. Recovery must keep every acknowledged entry and drop the torn tail."""
+    store = open_store()
+    store.db.connection().execute("PRAGMA wal_autocheckpoint = 0")  # keep everything in the WAL for the copy
+    acknowledged = [store.journal.append("sale", big_payload(i), None) for i in range(12)]
+    db = terminal_db(data_dir)
+    wal = db.with_name(db.name + "-wal")
+    assert wal.stat().st_size > 0
+    crashed = tmp_path / "crashed"
+    crashed.mkdir()
+    shutil.copytree(data_dir / "keys", crashed / "keys")
+    shutil.copy(db, terminal_db(crashed))
+    torn = wal.read_bytes() + random.Random(5).randbytes(4096 + 24 + 1000)  # a frame header, a page, part of another
+    terminal_db(crashed).with_name(db.name + "-wal").write_bytes(torn)
+
+    recovered = open_store(crashed)
+    assert recovered.journal.entries() == acknowledged
+    assert recovered.journal.verify_chain() is None
+    assert recovered.journal.append("sale", {"card": "after"}, None).seq == 13
