@@ -339,3 +339,23 @@ def test_entry_kind_enum_is_stored_as_plain_text(terminal_store: TerminalStore) 
     entry = terminal_store.journal.append(EntryKind.TOPUP, {"card": "c", "amount": 100}, None)
     assert type(entry.kind) is str and entry.kind == "topup"
     assert terminal_store.journal.entries() == [entry]
+
+
+def test_documented_example_vector(data_dir: Path) -> None:
+    """The example in docs/offline-store.md, byte for byte."""
+    from terminal.offline.entry import canonical_cbor
+
+    with TerminalStore.open(data_dir, "T-0001", clock_ms=lambda: 1_780_000_000_000, mono_ns=lambda: 5_000_000_000,
+                            new_uuid=lambda: "0f0e0d0c-0b0a-4908-8706-050403020100") as store:
+        entry = store.journal.append("topup", {"card": "C-1", "member": "M-1", "cur": "CNY", "amount": 50000,
+                                               "bonus": 5000, "tender": "cash", "offline": True}, "cashier-1")
+        with raw(store) as conn:
+            payload, card, member = conn.execute("SELECT payload, card_id, member_id FROM journal").fetchone()
+        conn.close()
+    payload_hex = ("a76363757263434e59646361726463432d3165626f6e757319138866616d6f756e7419c350666d656d626572634d2d31"
+                   "6674656e6465726463617368676f66666c696e65f5")
+    assert payload.hex() == payload_hex and (card, member) == ("C-1", "M-1")
+    assert canonical_cbor(entry.body()).hex() == (
+        "8866542d3030303101500f0e0d0c0b0a490887060504030201001b0000019e704488001b000000012a05f20069636173686965722d3165"
+        "746f707570" + payload_hex)
+    assert entry.hash.hex() == "493fdb6b8984a493f1182afa23df567e48223311f5ad6707b70560060a1a79e3"
