@@ -128,7 +128,7 @@ class AppliedEntry(BaseModel):
     mono_ns = peewee.BigIntegerField()
     cashier_id = peewee.TextField(null=True)
     kind = peewee.CharField(max_length=24)
-    payload = peewee.BlobField()  # canonical CBOR
+    payload = peewee.BlobField()  # CBOR of the payload mapping (decode before comparing)
     member_id = peewee.CharField(max_length=40, null=True, index=True)
     batch_id = peewee.CharField(max_length=64)
     applied_ms = peewee.BigIntegerField()
