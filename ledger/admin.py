@@ -102,6 +102,8 @@ def update_member(member_id: str, *, name: str | None = None, phone: str | None 
         version = store.bump("members")
         member = _member(member_id)
         changed: list[str] = []
+        if store_id is not None and store_id != member.store_id:
+            store.MemberMove.create(member_id=member_id, from_store=member.store_id, version=version)
         for field_name, value in (("name", name), ("phone", phone), ("email", email), ("notes", notes),
                                   ("store_id", store_id)):
             if value is not None:

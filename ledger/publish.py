@@ -7,7 +7,8 @@ All are COSE_Sign1 by the ledger root key (``terminal.cards.signed_doc``), each 
   ledger's rules version;
 - member snapshots: content type ``application/cardpos-members+cbor``, body
   ``{"version": V, "since": S, "store": store_id, "members": [snapshot, ...]}`` with every member of the store
-  changed after S (S = 0: all). Each snapshot: ``member_id, name, phone, email, notes, prefs, tier, balance,
+  changed after S (S = 0: all), plus ``{"member_id": id, "deleted": true}`` for members who moved to another
+  store after S. Each snapshot: ``member_id, name, phone, email, notes, prefs, tier, balance,
   points, currency, yearly_spend, coupons, card_ids, state`` — amounts in minor units, ``state`` the
   ``MemberState.to_mapping()`` the terminal folds its unsynced entries over, ``coupons`` the unused ones.
 """
@@ -147,8 +148,15 @@ def members_delta(store_id: str, since: int, now_s: int) -> dict[str, Any]:
         since = 0
     query = (store.Member.select().where((store.Member.store_id == store_id) & (store.Member.version > since))
              .order_by(store.Member.member_id))
+    members = member_snapshots(list(query), now_s)
+    present = {m["member_id"] for m in members}
+    moved = (store.MemberMove.select(store.MemberMove.member_id)
+             .where((store.MemberMove.from_store == store_id) & (store.MemberMove.version > since))
+             .order_by(store.MemberMove.id))
+    # A member who left this store (and did not come back) is dropped from its terminals' caches.
+    gone = sorted({row.member_id for row in moved} - present) if since else []
     return {"version": version, "since": since, "store": store_id,
-            "members": member_snapshots(list(query), now_s)}
+            "members": members + [{"member_id": member_id, "deleted": True} for member_id in gone]}
 
 
 def signed_members_delta(ledger: Ledger, store_id: str, since: int) -> bytes:

@@ -72,6 +72,15 @@ class Member(BaseModel):
     version = peewee.BigIntegerField(index=True)  # the "members" counter value of the last change
 
 
+class MemberMove(BaseModel):
+    """A member moved to another store: the old store's terminals are told to drop their copy."""
+
+    id = peewee.BigAutoField()
+    member_id = peewee.CharField(max_length=40)
+    from_store = peewee.CharField(max_length=64, index=True)
+    version = peewee.BigIntegerField(index=True)  # the "members" counter value of the move
+
+
 class Card(BaseModel):
     card_id = peewee.CharField(primary_key=True, max_length=40)
     member_id = peewee.CharField(max_length=40, index=True)
@@ -215,7 +224,7 @@ class RejectedBatch(BaseModel):
 
 
 CORE_MODELS: list[type[peewee.Model]] = [
-    Counter, Member, Card, Coupon, Terminal, AppliedEntry, AppliedBatch, MemberProjection, Revocation,
+    Counter, Member, MemberMove, Card, Coupon, Terminal, AppliedEntry, AppliedBatch, MemberProjection, Revocation,
     RulesVersion, KeyRecord, AuditLog, RejectedBatch,
 ]
 _extra_models: list[type[peewee.Model]] = []

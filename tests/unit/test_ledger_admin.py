@@ -251,3 +251,16 @@ def test_a_terminal_reenrolled_with_its_old_key_gets_the_new_terminal_id(ledger:
     assert enroll_terminal(ledger, code, key, "x25519")["terminal_id"] == first
     second, code = admin.add_terminal("till again")  # the first one still active
     assert enroll_terminal(ledger, code, key, "x25519")["terminal_id"] == second
+
+
+def test_a_member_who_moves_store_is_dropped_by_the_old_stores_terminals(ledger: Ledger) -> None:
+    ann = admin.add_member("Ann", store_id="north")
+    version = publish.members_delta("north", 0, ledger.now_s())["version"]
+    admin.update_member(ann, store_id="south")
+    north = publish.members_delta("north", version, ledger.now_s())
+    assert north["members"] == [{"member_id": ann, "deleted": True}]
+    assert [m["member_id"] for m in publish.members_delta("south", version, ledger.now_s())["members"]] == [ann]
+    assert publish.members_delta("north", 0, ledger.now_s())["members"] == []
+    admin.update_member(ann, store_id="north")  # back again: a full snapshot, not a deletion
+    back = publish.members_delta("north", version, ledger.now_s())["members"]
+    assert [(m["member_id"], m.get("deleted")) for m in back] == [(ann, None)]
