@@ -343,9 +343,16 @@ def code_hash(code: str) -> str:
 
 
 def _new_code(ledger: Ledger) -> str:
-    raw = ledger.randbytes(12)
-    chars = "".join(CODE_ALPHABET[b % len(CODE_ALPHABET)] for b in raw)
-    return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
+    """12 characters (~59 bits) from CODE_ALPHABET, uniformly: bytes past the last whole multiple are redrawn."""
+    limit = 256 - 256 % len(CODE_ALPHABET)
+    chars: list[str] = []
+    for _ in range(1000):  # bounded; a draw is refused with probability 8/256
+        chars.extend(CODE_ALPHABET[b % len(CODE_ALPHABET)] for b in ledger.randbytes(16) if b < limit)
+        if len(chars) >= 12:
+            break
+    else:
+        raise LedgerError("the random source keeps returning unusable bytes")
+    return f"{''.join(chars[:4])}-{''.join(chars[4:8])}-{''.join(chars[8:12])}"
 
 
 def add_terminal(name: str, store_id: str = "store-1", *, actor: str = "admin",
