@@ -12,11 +12,11 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer
 
 from terminal.errors import CardposError, DomainError
 from terminal.ui.i18n import translate_bindings
 from terminal.ui.messages import DataLoaded, OperationDeclined, OperationDone, OperationFailed
+from terminal.ui.widgets.footer import CashierFooter
 from terminal.ui.widgets.status import StatusBar, TopBar
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class CashierScreen(Screen[Any]):
         with Vertical(id="body"):
             yield from self.compose_body()
         yield StatusBar()
-        yield Footer()
+        yield CashierFooter()
 
     def compose_body(self) -> Iterable[Widget]:
         return ()

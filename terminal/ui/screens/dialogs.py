@@ -9,13 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from terminal.errors import CardposError
 from terminal.ui.i18n import translate_bindings
 from terminal.ui.messages import SignedIn, SignInRefused
 from terminal.ui.widgets import Plain
+from terminal.ui.widgets.footer import CashierFooter
 
 if TYPE_CHECKING:
     from terminal.ui.app import CashierApp
@@ -58,7 +59,7 @@ class DeclineScreen(Dialog):
             yield Plain(tr("decline.why", text=self.text), id="decline-why")
             yield Plain(tr("decline.what", advice=advice), id="decline-what")
             yield Plain(tr("decline.close"), classes="hint")
-        yield Footer()
+        yield CashierFooter()
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -77,7 +78,7 @@ class ConfirmScreen(Dialog):
         with Vertical(classes="dialog"):
             yield Plain(self.question, id="confirm-question")
             yield Plain(self.tr("confirm.keys"), classes="hint")
-        yield Footer()
+        yield CashierFooter()
 
     def action_yes(self) -> None:
         self.dismiss(True)
@@ -108,7 +109,7 @@ class SupervisorScreen(Dialog):
             yield Input(placeholder=tr("supervisor.pin"), password=True, id="sup-pin")
             yield Plain("", id="sup-error", classes="error")
             yield Plain(tr("supervisor.keys"), classes="hint")
-        yield Footer()
+        yield CashierFooter()
 
     @on(Input.Submitted, "#sup-id")
     def _to_pin(self) -> None:
@@ -164,7 +165,7 @@ class DemoTapScreen(Dialog):
             yield Plain(tr("demo.title"), classes="dialog-title")
             yield OptionList(*options, id="demo-cards")
             yield Plain(tr("demo.keys"), classes="hint")
-        yield Footer()
+        yield CashierFooter()
 
     @on(OptionList.OptionSelected)
     def _tap(self, event: OptionList.OptionSelected) -> None:
