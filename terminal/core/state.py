@@ -83,6 +83,12 @@ class _Payload:
             raise self.bad(key, "is negative")
         return value
 
+    def optional_integer(self, key: str) -> int:
+        """A non-negative whole number that older payloads may lack (then 0)."""
+        if key not in self.payload:
+            return 0
+        return self.integer(key, non_negative=True)
+
     def text(self, key: str) -> str:
         value = self.payload.get(key)
         if not isinstance(value, str):
@@ -156,7 +162,7 @@ def apply_entry(state: MemberState, kind: str, payload: Mapping[str, Any]) -> Me
             balance=state.balance + p.integer("sv"),  # signed: + for a voided sale, - for a voided top-up
             points=state.points + p.integer("pts_back", non_negative=True)
             - p.integer("pts_rev", non_negative=True),
-            yearly_spend=state.yearly_spend - p.integer("spend", non_negative=True),
+            yearly_spend=state.yearly_spend - p.optional_integer("spend"),
             used_coupons=state.used_coupons - frozenset(p.texts("coupons_back")),
         )
     if kind == "redeem":

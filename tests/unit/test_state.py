@@ -66,6 +66,12 @@ def test_void_of_a_sale_and_of_a_topup() -> None:
                                               "sv": -5_500, "pts_back": 0, "pts_rev": 0, "coupons_back": [],
                                               "spend": 0, "supervisor": "s", "offline": False})
     assert voided_topup.balance == 4_500
+    # Payloads written before `spend` existed still fold (nothing to take back from the yearly spend).
+    legacy = {"card": "c1", "member": "m1", "cur": "CNY", "orig": "u", "sv": 0, "pts_back": 0, "pts_rev": 0,
+              "coupons_back": [], "supervisor": "s", "offline": False}
+    assert apply_entry(BASE, "void", legacy) == BASE
+    with pytest.raises(DomainError):
+        apply_entry(BASE, "void", {**legacy, "spend": -1})
 
 
 def test_redeem_upgrade_and_fee() -> None:
