@@ -1,0 +1,223 @@
+"""Drain queued operations from one terminal to a local ledger (a real ``cardpos ledger serve`` process).
+
+Figures (baselines measured in the same run):
+- end-to-end drain rate: operations/s from "N entries queued" to "all acked" (seal, HTTP, ingest, mark
+  synced), against a bare SQLite bulk insert of the same rows;
+- bytes on the wire per operation: request and answer bodies plus HTTP headers, against the entries' own
+  encoded size in the journal (canonical CBOR plus both hashes);
+- ledger apply rate: the ledger's ``ingest_batch`` alone on the same sealed batches (verify signature, decrypt,
+  rebuild the chain, apply exactly once, update projections), as a ratio to the bare bulk insert.
+
+``run(quick=True)`` uses 10,000 operations instead of 100,000.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+E2E_TARGET = 10_000.0
+BYTES_TARGET = 64.0
+N_MEMBERS = 500
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(root: Path) -> dict[str, str]:
+    config = root / "config.toml"
+    config.touch()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARDPOS_")}
+    env.update(CARDPOS_CONFIG=str(config), CARDPOS_DATA_DIR=str(root / "data"), PYTHONUNBUFFERED="1")
+    return env
+
+
+def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "terminal", *args], env=_env(root), cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"cardpos {' '.join(args)} failed: {done.stderr.strip()}")
+    return done
+
+
+def _serve(root: Path, ledger_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "terminal", "ledger", "serve", "--ledger-dir", str(ledger_dir),
+                             "--port", str(port)], env=_env(root), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/v1/health", timeout=1).ok:
+                return proc, url
+        except requests.RequestException:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the ledger did not start")
+
+
+def _sale(rng: random.Random, members: list[tuple[str, str]]) -> dict[str, Any]:
+    member, card = rng.choice(members)
+    gross = rng.randint(100, 50_000)
+    tier_disc = gross * 5 // 100
+    net = gross - tier_disc
+    tender = rng.choice(["sv", "cash", "bank_card"])
+    return {"card": card, "member": member, "cur": "CNY", "gross": gross, "tier_disc": tier_disc, "coupon_disc": 0,
+            "pts_disc": 0, "net": net, "tender": tender, "sv": net if tender == "sv" else 0,
+            "pts_earn": net // 100, "pts_redeem": 0, "coupons": [], "offline": rng.random() < 0.3}
+
+
+def _bare_insert_rate(rows: list[tuple[Any, ...]], batch: int, path: Path) -> float:
+    """The same rows into one plain SQLite table (WAL, synchronous=FULL, one commit per batch)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE applied (terminal_id TEXT, seq INTEGER, uuid TEXT UNIQUE, kind TEXT, wall_ms INTEGER,"
+                 " member_id TEXT, payload BLOB, hash BLOB, PRIMARY KEY (terminal_id, seq))")
+    started = time.perf_counter()
+    for i in range(0, len(rows), batch):
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO applied VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows[i:i + batch])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(rows) / elapsed
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    import cbor2
+
+    from ledger import admin
+    from ledger.home import open_ledger
+    from ledger.ingest import ingest_batch
+    from terminal import documents
+    from terminal.config import SyncSettings
+    from terminal.offline.journal import entry_size
+    from terminal.offline.store import TerminalStore
+    from terminal.sync.service import SyncService, load_identity_key
+
+    n_ops = 10_000 if quick else 100_000
+    root = Path(tempfile.mkdtemp(prefix="cardpos-bench-sync-"))
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        ledger_dir = root / "ledger"
+        _cli(root, "ledger", "init", "--ledger-dir", str(ledger_dir), "--issuer", "bench")
+        open_ledger(ledger_dir)
+        members = []
+        for i in range(N_MEMBERS):
+            member_id = admin.add_member(f"Member {i}", balance=10_000_000, member_id=f"M{i:05d}")
+            members.append((member_id, admin.issue_card(member_id).card_id))
+        terminal_id, code = admin.add_terminal("bench till")
+        server, url = _serve(root, ledger_dir)
+        data_dir = root / "terminal"
+        _cli(root, "terminal", "enroll", "--ledger", url, "--code", code, "--data-dir", str(data_dir))
+        first_sync = SyncSettings(ledger_url=url, timeout_s=60)
+        enrollment = documents.require_enrollment(data_dir)
+        key = load_identity_key(data_dir)
+        rng = random.Random(7)
+        with TerminalStore.open(data_dir, terminal_id) as store:
+            SyncService(store, enrollment, key, settings=first_sync).sync_once()  # documents and members first
+            # A copy of the ledger with the terminal enrolled but no entries, to replay the batches into later.
+            server.terminate()
+            server.wait(30)
+            shutil.copytree(ledger_dir, root / "ledger-replay")
+            server, url = _serve(root, ledger_dir)
+
+            store.db.execute_sql("PRAGMA synchronous=OFF")  # filling the queue is set-up, not measured
+            for _ in range(n_ops):
+                store.journal.append("sale", _sale(rng, members), "c1")
+            store.db.execute_sql("PRAGMA synchronous=FULL")
+            entries = list(store.journal.iter_entries())
+            raw_bytes = sum(entry_size(e) for e in entries)
+
+            session = requests.Session()
+            wire = {"bytes": 0}
+            envelopes: list[bytes] = []
+
+            def count(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+                req = response.request
+                head = len(req.method or "") + len(req.path_url) + 12
+                head += sum(len(k) + len(v) + 4 for k, v in req.headers.items()) + 2
+                body = req.body or b""
+                wire["bytes"] += head + len(body if isinstance(body, bytes) else body.encode())
+                wire["bytes"] += 17 + sum(len(k) + len(v) + 4 for k, v in response.headers.items()) + 2
+                wire["bytes"] += len(response.content)
+                if req.path_url.startswith("/v1/batches") and isinstance(body, bytes):
+                    envelopes.append(body)
+
+            session.hooks["response"].append(count)
+            settings = SyncSettings(ledger_url=url, timeout_s=60)
+            service = SyncService(store, enrollment, key, settings=settings)
+            service.client.session = session
+            started = time.perf_counter()
+            report = service.sync_once()
+            e2e_s = time.perf_counter() - started
+            if store.journal.queue_depth != 0 or report.acked_seq != n_ops:
+                raise RuntimeError(f"drain incomplete: {report}")
+        server.terminate()
+        server.wait(30)
+        server = None
+
+        # Ledger apply alone: the same envelopes into the copy made before the drain.
+        open_ledger(root / "ledger-replay")
+        started = time.perf_counter()
+        applied = 0
+        for envelope in envelopes:
+            applied += ingest_batch(envelope, now_ms=time.time_ns() // 1_000_000).applied
+        apply_s = time.perf_counter() - started
+        if applied != n_ops:
+            raise RuntimeError(f"replay applied {applied} of {n_ops}")
+
+        rows = [(e.terminal_id, e.seq, e.uuid, e.kind, e.wall_ms, e.payload["member"],
+                 cbor2.dumps(e.payload, canonical=True), e.hash) for e in entries]
+        per_batch = max(1, n_ops // max(1, len(envelopes)))
+        bulk_rate = _bare_insert_rate(rows, per_batch, root / "bare.sqlite3")
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait(30)
+        shutil.rmtree(root, ignore_errors=True)
+
+    e2e_rate = n_ops / e2e_s
+    apply_rate = n_ops / apply_s
+    wire_per_op = wire["bytes"] / n_ops
+    raw_per_op = raw_bytes / n_ops
+    label = f"bare SQLite bulk insert of the same rows ({per_batch}/commit)"
+    return [
+        {"figure": f"sync drain end-to-end, {n_ops} sales, SQLite ledger ({len(envelopes)} batches)",
+         "value": round(e2e_rate, 1), "unit": "ops/s", "baseline": round(bulk_rate, 1), "baseline_label": label,
+         "ratio": round(e2e_rate / bulk_rate, 3), "target": f">= {E2E_TARGET:,.0f} ops/s",
+         "passed": e2e_rate >= E2E_TARGET},
+        {"figure": "bytes on the wire per operation (bodies + HTTP headers, push and pull)",
+         "value": round(wire_per_op, 1), "unit": "B/op", "baseline": round(raw_per_op, 1),
+         "baseline_label": "journal entry size (canonical CBOR + hashes)", "ratio": round(wire_per_op / raw_per_op, 3),
+         "target": f"<= {BYTES_TARGET:.0f} B/op", "passed": wire_per_op <= BYTES_TARGET},
+        {"figure": "ledger apply rate (ingest_batch: verify, decrypt, chain, apply)",
+         "value": round(apply_rate, 1), "unit": "ops/s", "baseline": round(bulk_rate, 1), "baseline_label": label,
+         "ratio": round(apply_rate / bulk_rate, 3), "target": "ratio to bare insert reported",
+         "passed": True},
+    ]
+
+
+
+
+if __name__ == "__main__":
+    quick = "--quick" in sys.argv
+    for row in run(quick=quick):
+        print(row)
