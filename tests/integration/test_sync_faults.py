@@ -21,7 +21,7 @@ import pytest
 from ledger import admin
 from terminal.errors import SyncError
 from tests.fixtures.faultproxy import FAULTS, FaultProxy
-from tests.fixtures.sync import SyncWorld
+from tests.fixtures.sync import SyncWorld, init_world
 from tests.integration.test_sync_ledger import assert_ledger_matches, make_service, open_terminal, random_op
 
 ROUNDS_PER_TERMINAL = int(os.environ.get("CARDPOS_SYNC_FAULT_ROUNDS", "260"))  # 2 terminals: >= 500 rounds
@@ -56,14 +56,8 @@ def drain(data_dir: Path, url: str) -> None:
         service.client.close()
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_two_terminals_through_a_faulty_network_apply_exactly_once(sync_world: SyncWorld,
-                                                                    fault_proxy_factory: type[FaultProxy]) -> None:
-    ledger = sync_world.server()
-    proxy = fault_proxy_factory(upstream=("127.0.0.1", ledger.port), seed=20261123, fault_rate=0.3,
-                                max_delay_s=0.5).start()
-    terminals = [sync_world.enroll(f"till {i}", proxy.url)[1] for i in (1, 2)]
+def run_fault_test(world: SyncWorld, proxy: FaultProxy, rounds_per_terminal: int) -> None:
+    terminals = [world.enroll(f"till {i}", proxy.url)[1] for i in (1, 2)]
     outcomes: list[Counter[str]] = [Counter(), Counter()]
     deadline = time.monotonic() + TIME_LIMIT_S
     errors: list[BaseException] = []
@@ -74,7 +68,7 @@ def test_two_terminals_through_a_faulty_network_apply_exactly_once(sync_world: S
         except BaseException as exc:  # surfaced below; a thread must not swallow a failed assertion
             errors.append(exc)
 
-    threads = [threading.Thread(target=guarded, args=(sync_world, d, proxy.url, i + 1, ROUNDS_PER_TERMINAL,
+    threads = [threading.Thread(target=guarded, args=(world, d, proxy.url, i + 1, rounds_per_terminal,
                                                       outcomes[i], deadline))
                for i, d in enumerate(terminals)]
     for thread in threads:
@@ -85,7 +79,7 @@ def test_two_terminals_through_a_faulty_network_apply_exactly_once(sync_world: S
     assert not any(t.is_alive() for t in threads)
 
     rounds = sum(sum(o.values()) for o in outcomes)
-    assert rounds >= 500
+    assert rounds == 2 * rounds_per_terminal
     assert all(o["ok"] > 0 for o in outcomes)  # syncing made progress through the faults
     assert sum(o["ok"] for o in outcomes) < rounds  # and the faults really hurt some rounds
     for fault in FAULTS:
@@ -94,8 +88,34 @@ def test_two_terminals_through_a_faulty_network_apply_exactly_once(sync_world: S
     proxy.enabled = False  # the network heals: everything left in the queues goes through
     for data_dir in terminals:
         drain(data_dir, proxy.url)
-    assert_ledger_matches(sync_world, terminals)
+    assert_ledger_matches(world, terminals)
     # Retries and duplicated requests were answered as replays, never mistaken for tampering.
     reasons = Counter(row["reason"] for row in admin.rejected_batches(limit=100_000))
     assert reasons["replayed"] > 0
     assert not reasons.keys() & {"tampered", "broken_chain", "bad_signature", "decrypt_failed", "sequence_gap"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_terminals_through_a_faulty_network_apply_exactly_once(sync_world: SyncWorld,
+                                                                    fault_proxy_factory: type[FaultProxy]) -> None:
+    ledger = sync_world.server()
+    proxy = fault_proxy_factory(upstream=("127.0.0.1", ledger.port), seed=20261123, fault_rate=0.3,
+                                max_delay_s=0.5).start()
+    assert ROUNDS_PER_TERMINAL * 2 >= 500
+    run_fault_test(sync_world, proxy, ROUNDS_PER_TERMINAL)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_exactly_once_on_postgresql_with_two_ledger_workers(postgres_url: str, tmp_path: Path,
+                                                            fault_proxy_factory: type[FaultProxy]) -> None:
+    world = init_world(tmp_path, db_url=postgres_url, workers=2)
+    try:
+        ledger = world.server()
+        proxy = fault_proxy_factory(upstream=("127.0.0.1", ledger.port), seed=7, fault_rate=0.3,
+                                    max_delay_s=0.5).start()
+        run_fault_test(world, proxy, ROUNDS_PER_TERMINAL)
+    finally:
+        world.stop_all()
