@@ -14,7 +14,7 @@ from terminal.cards.verify import CardVerifier
 from terminal.config import Settings
 from terminal.core.rules import Rules
 from terminal.errors import CardError, ConfigError
-from terminal.offline.store import TerminalStore
+from terminal.offline.store import TerminalStore, wall_clock_ms
 from terminal.service.counter import Counter
 from terminal.sync.pulldocs import load_rules_document
 
@@ -52,10 +52,14 @@ def load_rules(data_dir: Path, enrollment: documents.Enrollment) -> Rules:
                           orig=exc) from exc
 
 
+def _now_s() -> int:
+    return int(time.time())
+
+
 def open_counter(
     settings: Settings,
     *,
-    clock: Callable[[], int] = lambda: int(time.time()),
+    clock: Callable[[], int] = _now_s,
     online: Callable[[], bool] = lambda: False,
     randbytes: Callable[[int], bytes] = os.urandom,
 ) -> Counter:
@@ -64,6 +68,8 @@ def open_counter(
     enrollment = documents.require_enrollment(data_dir)
     verifier = load_verifier(data_dir, enrollment, clock_skew_s=settings.terminal.clock_skew_s)
     rules = load_rules(data_dir, enrollment)
-    store = TerminalStore.open(data_dir, enrollment.terminal_id, clock_ms=lambda: clock() * 1000)
+    # Journal stamps keep millisecond precision on the real clock; an injected clock (tests) drives them too.
+    clock_ms = wall_clock_ms if clock is _now_s else (lambda: clock() * 1000)
+    store = TerminalStore.open(data_dir, enrollment.terminal_id, clock_ms=clock_ms)
     return Counter(store, verifier, rules, terminal_id=enrollment.terminal_id, clock=clock, online=online,
                    randbytes=randbytes)

@@ -7,6 +7,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from terminal.cards.challenge import sign_challenge
 from terminal.cards.verdict import RejectReason
@@ -16,6 +18,7 @@ from terminal.core.state import MemberState, fold
 from terminal.errors import DomainError, JournalError
 from terminal.offline.cashiers import Cashier, CashierAuthError, CashierRoleError
 from terminal.service.counter import Counter
+from terminal.service.receipt import Receipt
 from tests.fixtures.cards import key_from_seed
 from tests.fixtures.counter import CARD_GOLD, CARD_NEW, CASHIER_PIN, SUPERVISOR_PIN, CounterWorld
 
@@ -349,3 +352,60 @@ def test_receipt_file(counter_world: CounterWorld, tmp_path: Path) -> None:
     path = receipt.write(tmp_path / "receipts")
     assert path.read_text(encoding="utf-8") == receipt.to_text()
     assert "Cashier c1" in receipt.to_text()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_operations_through_the_counter_keep_the_books(tmp_path_factory: pytest.TempPathFactory,
+                                                              data: st.DataObject) -> None:
+    """Random sales, top-ups, refunds, voids and redemptions on a real store: every receipt is in the journal, the
+    member view equals the fold of the snapshot and the journal, and the balance and points never go negative."""
+    from tests.fixtures.cards import CardWorld
+    from tests.fixtures.counter import SecondsClock, build_terminal_dir, signed_rules
+
+    data_dir = tmp_path_factory.mktemp("random-counter")
+    cards = CardWorld()
+    build_terminal_dir(data_dir, cards, now_s=cards.now, rules=signed_rules())
+    world = CounterWorld(data_dir=data_dir, cards=cards, clock=SecondsClock(cards.now), rules=signed_rules())
+    world.online_flag[0] = data.draw(st.booleans())
+    try:
+        counter = world.counter()
+        claims = counter.tap(world.token()).claims
+        snapshot = counter.member_view(claims).state
+        sup = _supervisor(counter)
+        receipts: list[Receipt] = []
+        for _ in range(data.draw(st.integers(1, 12))):
+            world.clock.now += data.draw(st.integers(0, 7_200))
+            op = data.draw(st.sampled_from(["sale", "sale", "topup", "refund", "void", "redeem"]))
+            sales = [r for r in receipts if r.kind == "sale"]
+            try:
+                if op == "sale":
+                    receipts.append(counter.sale(
+                        claims, Money(data.draw(st.integers(1, 60_000))),
+                        tender=data.draw(st.sampled_from(["sv", "cash", "bank_card"])),
+                        coupon_ids=data.draw(st.lists(st.sampled_from(["C10", "P5"]), max_size=2, unique=True)),
+                        redeem_points=100 * data.draw(st.integers(0, 3))))
+                elif op == "topup":
+                    receipts.append(counter.topup(claims, Money(data.draw(st.integers(1, 80_000))), tender="cash"))
+                elif op == "refund" and sales:
+                    target = data.draw(st.sampled_from(sales))
+                    amount = data.draw(st.integers(1, max(1, target.payload["net"])))
+                    receipts.append(counter.refund(target.uuid, Money(amount), supervisor=sup))
+                elif op == "void" and receipts:
+                    target = data.draw(st.sampled_from([r for r in receipts if r.kind in ("sale", "topup")] or
+                                                       receipts[:1]))
+                    receipts.append(counter.void(target.uuid, supervisor=sup))
+                elif op == "redeem":
+                    receipts.append(counter.redeem(claims, data.draw(st.integers(1, 400)), "gift"))
+            except DomainError as exc:
+                assert exc.code != "bad_entry" and str(exc)
+            view = counter.member_view(claims).state
+            assert view.balance >= 0 and view.points >= 0
+        journal = counter.store.journal
+        assert [e.uuid for e in journal.entries()] == [r.uuid for r in receipts]
+        assert journal.verify_chain() is None
+        expected = fold(snapshot, [(e.kind, e.payload) for e in journal.entries()])
+        assert counter.member_view(claims).state == expected
+        assert receipts == [] or receipts[-1].after == expected
+    finally:
+        world.close()
