@@ -10,12 +10,14 @@ Rules it keeps (docs/sync-protocol.md):
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import random
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,7 +30,6 @@ from terminal.config import SyncSettings
 from terminal.documents import Enrollment
 from terminal.errors import CardError, CardposError, SyncError
 from terminal.offline.entry import JournalEntry
-from terminal.offline.journal import entry_size
 from terminal.offline.store import TerminalStore
 from terminal.sync.client import LedgerBusy, LedgerClient, LedgerRefused, LedgerUnreachable, TerminalSigner
 from terminal.sync.envelope import load_hpke_public_key, seal_batch
@@ -43,7 +44,8 @@ REVOCATIONS_FILE = "revocations.bin"
 DOC_TRUST, DOC_REVOCATIONS, DOC_RULES, DOC_MEMBERS = "trust", "revocations", "rules", "members"
 
 MAX_BATCHES_PER_SYNC = 100_000  # a hard stop for the push loop; a real drain needs a few hundred at most
-INITIAL_RAW_PER_ENCODED = 4.0  # first guess of journal bytes per wire byte (sales compress about 6x)
+INITIAL_WIRE_PER_ENTRY = 200.0  # first guess of envelope bytes per entry (sales cost about 40)
+MAX_ENTRIES_PER_BATCH = 20_000
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ class SyncService:
         self.on_status = on_status
         self._ledger_key = load_hpke_public_key(enrollment.hpke_suite, bytes.fromhex(enrollment.ledger_hpke_public_key))
         self._signer = TerminalSigner(enrollment.terminal_id, identity_key)
-        self._raw_per_encoded = INITIAL_RAW_PER_ENCODED
+        self._wire_per_entry = INITIAL_WIRE_PER_ENTRY
         self._sync_lock = threading.Lock()
         self._failures = 0
         self._retry_after_s: float | None = None
@@ -267,66 +269,75 @@ class SyncService:
                           terminal_key=self.identity_key, ledger_public_key=self._ledger_key,
                           suite=self.enrollment.hpke_suite)
 
-    def _next_batch(self, resend_after: int | None) -> tuple[list[JournalEntry], bytes] | None:
-        journal = self.store.journal
+    def _batch_after(self, after_seq: int) -> tuple[list[JournalEntry], bytes] | None:
+        """Seal the entries after ``after_seq``: as many as should fit ``batch_bytes`` on the wire."""
         limit = self.settings.batch_bytes
-        raw_budget = max(1, int(limit * self._raw_per_encoded * 0.9))
-        if resend_after is None:
-            entries = journal.unsynced(raw_budget)
-        else:
-            entries = journal.entries(after_seq=resend_after, limit=max(1, raw_budget // 200))
+        count = max(1, min(MAX_ENTRIES_PER_BATCH, int(limit * 0.9 / self._wire_per_entry)))
+        entries = self.store.journal.entries(after_seq=after_seq, limit=count)
         if not entries:
             return None
         envelope = self._seal(entries)
-        while len(envelope) > limit and len(entries) > 1:  # the ratio guess was too kind: halve and reseal
+        while len(envelope) > limit and len(entries) > 1:  # the size guess was too kind: halve and reseal
             entries = entries[: len(entries) // 2]
             envelope = self._seal(entries)
-        # Learn how well this terminal's entries compress, so the next batch asks the journal for the right amount.
-        raw = sum(entry_size(e) for e in entries)
-        self._raw_per_encoded = max(1.0, min(20.0, raw / max(1, len(envelope))))
+        # Learn what this terminal's entries cost on the wire, so the next batch asks for the right number.
+        self._wire_per_entry = max(8.0, len(envelope) / len(entries))
         return entries, envelope
 
     def _push_all(self, report: SyncReport) -> None:
+        """Push until drained. While one batch is in flight the next is read and sealed (pipelining), but an
+        entry is marked synced only from the ledger's answer, and a speculative batch is dropped whenever the
+        ledger's ack is not exactly where it was expected to start."""
         journal = self.store.journal
-        resend_after: int | None = None
         stalled = 0
-        for _ in range(MAX_BATCHES_PER_SYNC):
-            batch = self._next_batch(resend_after)
-            if batch is None:
-                return
-            entries, envelope = batch
-            try:
-                result = self.client.push(envelope)
-            except LedgerRefused as exc:
-                if exc.code != "sequence_gap" or isinstance(exc, LedgerBusy):
+        batch = self._batch_after(journal.synced_seq)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardpos-push") as pusher:
+            for _ in range(MAX_BATCHES_PER_SYNC):
+                if batch is None:
+                    return
+                entries, envelope = batch
+                in_flight = pusher.submit(self.client.push, envelope)
+                try:
+                    upcoming = self._batch_after(entries[-1].seq)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        in_flight.result()  # settle the push in flight before reporting our own failure
                     raise
-                acked = int(exc.body.get("acked_seq", -1))
-                if acked < 0:
-                    raise SyncError("the ledger reported a sequence gap without saying what it has",
-                                    orig=exc) from exc
-                log.warning("ledger reported a sequence gap; resending", extra={"fields": {"acked_seq": acked}})
-                resend_after = self._after_ack(acked)
-                stalled += 1
-                if stalled > 3:
-                    raise SyncError(f"the ledger keeps reporting a sequence gap after entry {acked}",
-                                    orig=exc) from exc
-                continue
-            report.batches += 1
-            report.pushed += len(entries)
-            report.bytes_sent += len(envelope)
-            report.applied += result.applied
-            report.duplicates += result.duplicates
-            report.acked_seq = max(report.acked_seq, result.acked_seq)
-            before = journal.synced_seq
-            resend_after = self._after_ack(result.acked_seq)
-            self._set_status(online=True, offline_since_ms=None, queue_depth=journal.queue_depth)
-            if result.acked_seq < entries[-1].seq:
-                # The ledger kept part of the batch (or none): send from its ack again, but never spin.
+                try:
+                    result = in_flight.result()
+                except LedgerRefused as exc:
+                    if exc.code != "sequence_gap" or isinstance(exc, LedgerBusy):
+                        raise
+                    acked = int(exc.body.get("acked_seq", -1))
+                    if acked < 0:
+                        raise SyncError("the ledger reported a sequence gap without saying what it has",
+                                        orig=exc) from exc
+                    log.warning("ledger reported a sequence gap; resending", extra={"fields": {"acked_seq": acked}})
+                    self._after_ack(acked)
+                    stalled += 1
+                    if stalled > 3:
+                        raise SyncError(f"the ledger keeps reporting a sequence gap after entry {acked}",
+                                        orig=exc) from exc
+                    batch = self._batch_after(acked)  # resend from what the ledger really has
+                    continue
+                report.batches += 1
+                report.pushed += len(entries)
+                report.bytes_sent += len(envelope)
+                report.applied += result.applied
+                report.duplicates += result.duplicates
+                report.acked_seq = max(report.acked_seq, result.acked_seq)
+                before = journal.synced_seq
+                self._after_ack(result.acked_seq)
+                self._set_status(online=True, offline_since_ms=None, queue_depth=journal.last_seq - result.acked_seq)
+                if result.acked_seq == entries[-1].seq:
+                    stalled = 0
+                    batch = upcoming
+                    continue
+                # The ledger kept part of the batch, or has more than we sent: continue from its ack, never spin.
                 stalled = stalled + 1 if journal.synced_seq <= before else 0
                 if stalled > 3:
                     raise SyncError(f"the ledger stopped acknowledging at entry {result.acked_seq}")
-            else:
-                stalled = 0
+                batch = self._batch_after(result.acked_seq)
         raise SyncError("sync stopped after too many batches in one round; it will continue next time")
 
     def _after_ack(self, acked_seq: int) -> int | None:
