@@ -214,20 +214,20 @@ def _sale(counter: Counter, args: argparse.Namespace) -> Result:
         raise BadInput("--redeem-points must be zero or more")
     claims, _ = _tap(counter, args)
     return _receipt(counter.sale(claims, amount, tender=args.tender, coupon_ids=args.coupon,
-                                 redeem_points=args.redeem_points, cashier_id=args.cashier))
+                                 redeem_points=args.redeem_points, cashier_id=args.cashier, manual=True))
 
 
 def _topup(counter: Counter, args: argparse.Namespace) -> Result:
     amount = _amount(counter, args.amount)
     claims, _ = _tap(counter, args)
-    return _receipt(counter.topup(claims, amount, tender=args.tender, cashier_id=args.cashier))
+    return _receipt(counter.topup(claims, amount, tender=args.tender, cashier_id=args.cashier, manual=True))
 
 
 def _redeem(counter: Counter, args: argparse.Namespace) -> Result:
     if args.points <= 0:
         raise BadInput("--points must be more than zero")
     claims, _ = _tap(counter, args)
-    return _receipt(counter.redeem(claims, args.points, args.item, cashier_id=args.cashier))
+    return _receipt(counter.redeem(claims, args.points, args.item, cashier_id=args.cashier, manual=True))
 
 
 def _refund(counter: Counter, args: argparse.Namespace) -> Result:
@@ -243,13 +243,13 @@ def _void(counter: Counter, args: argparse.Namespace) -> Result:
 
 def _upgrade(counter: Counter, args: argparse.Namespace) -> Result:
     claims, _ = _tap(counter, args)
-    return _receipt(counter.upgrade_tier(claims, cashier_id=args.cashier))
+    return _receipt(counter.upgrade_tier(claims, cashier_id=args.cashier, manual=True))
 
 
 def _fee(counter: Counter, args: argparse.Namespace) -> Result:
     claims, _ = _tap(counter, args)
     return _receipt(counter.pay_membership_fee(claims, Tier(args.tier), tender=args.tender,
-                                               cashier_id=args.cashier))
+                                               cashier_id=args.cashier, manual=True))
 
 
 def _balance(counter: Counter, args: argparse.Namespace) -> Result:

@@ -189,8 +189,10 @@ class Counter:
         check_offline_spend(self.rules.offline, usage, sv_amount=self.rules.money(sv_debit))
 
     def _commit(self, quote: loyalty.Quote, cashier_id: str | None, lines: list[tuple[str, str]],
-                offline: bool) -> Receipt:
-        entry = self.store.journal.append(quote.kind, quote.payload, cashier_id)
+                offline: bool, *, manual: bool = False) -> Receipt:
+        # A card typed or scanned rather than tapped is marked so the ledger can watch manual entries per cashier.
+        payload = {**quote.payload, "manual": True} if manual else quote.payload
+        entry = self.store.journal.append(quote.kind, payload, cashier_id)
         return Receipt(entry=entry, lines=tuple(lines), after=quote.after, offline=offline)
 
     def _money(self, minor: int) -> str:
@@ -216,7 +218,8 @@ class Counter:
         return quote
 
     def sale(self, card: CardClaims, amount: Money, *, tender: str, coupon_ids: Sequence[str] = (),
-             redeem_points: int = 0, cashier_id: str | None = None) -> Receipt:
+             redeem_points: int = 0, cashier_id: str | None = None,
+             manual: bool = False) -> Receipt:
         with self._lock.hold():
             offline = self.offline
             q = self._quote_sale(card, amount, tender=tender, coupon_ids=coupon_ids, redeem_points=redeem_points,
@@ -230,9 +233,10 @@ class Counter:
                 lines.append((f"Points ({q.pts_redeem})", "-" + q.pts_disc.to_decimal_string()))
             lines += [("-", ""), ("TOTAL", f"{q.net.to_decimal_string()} {q.net.currency}"),
                       ("Paid by", TENDER_WORDS[q.tender]), ("Points earned", f"+{q.pts_earn}")]
-            return self._commit(q, cashier_id, lines + self._after_lines(q.after), offline)
+            return self._commit(q, cashier_id, lines + self._after_lines(q.after), offline, manual=manual)
 
-    def topup(self, card: CardClaims, amount: Money, *, tender: str, cashier_id: str | None = None) -> Receipt:
+    def topup(self, card: CardClaims, amount: Money, *, tender: str, cashier_id: str | None = None,
+              manual: bool = False) -> Receipt:
         with self._lock.hold():
             offline = self.offline
             state, _, _ = self._member(card.member_id, card.tier)
@@ -240,7 +244,7 @@ class Counter:
                                     offline=offline)
             lines = [("Top-up", q.amount.to_decimal_string()), ("Bonus", q.bonus.to_decimal_string()),
                      ("-", ""), ("Paid by", TENDER_WORDS[q.tender])]
-            return self._commit(q, cashier_id, lines + self._after_lines(q.after), offline)
+            return self._commit(q, cashier_id, lines + self._after_lines(q.after), offline, manual=manual)
 
     def _original(self, orig_uuid: str, kinds: tuple[str, ...]) -> JournalEntry:
         entry = self.store.journal.get(orig_uuid)
@@ -307,7 +311,8 @@ class Counter:
                 lines.append(("Coupons back", ",".join(q.coupons_back)))
             return self._commit(q, cashier_id, lines + self._after_lines(q.after), offline)
 
-    def redeem(self, card: CardClaims, points: int, item: str, *, cashier_id: str | None = None) -> Receipt:
+    def redeem(self, card: CardClaims, points: int, item: str, *, cashier_id: str | None = None,
+               manual: bool = False) -> Receipt:
         """Points for a gift item."""
         with self._lock.hold():
             offline = self.offline
@@ -315,9 +320,10 @@ class Counter:
             q = loyalty.quote_redeem(state, self.rules, points=points, item=item, card_id=card.card_id,
                                      offline=offline)
             lines = [("Gift", q.item), ("Points used", str(q.points)), ("Points now", str(q.after.points))]
-            return self._commit(q, cashier_id, lines, offline)
+            return self._commit(q, cashier_id, lines, offline, manual=manual)
 
-    def upgrade_tier(self, card: CardClaims, *, cashier_id: str | None = None) -> Receipt:
+    def upgrade_tier(self, card: CardClaims, *, cashier_id: str | None = None,
+                     manual: bool = False) -> Receipt:
         """Move the member to the tier their yearly spend reached (the ledger then issues a replacement card)."""
         with self._lock.hold():
             offline = self.offline
@@ -325,10 +331,11 @@ class Counter:
             q = loyalty.quote_tier_upgrade(state, self.rules, card_id=card.card_id)
             lines = [("From", state.tier.value), ("To", q.after.tier.value),
                      ("Yearly spend", self._money(state.yearly_spend)), ("New card", "requested from the ledger")]
-            return self._commit(q, cashier_id, lines, offline)
+            return self._commit(q, cashier_id, lines, offline, manual=manual)
 
     def pay_membership_fee(self, card: CardClaims, tier: Tier, *, tender: str,
-                           cashier_id: str | None = None) -> Receipt:
+                           cashier_id: str | None = None,
+                           manual: bool = False) -> Receipt:
         with self._lock.hold():
             offline = self.offline
             state, _, _ = self._member(card.member_id, card.tier)
@@ -338,7 +345,7 @@ class Counter:
             until = time.strftime("%Y-%m-%d", time.gmtime(q.until))
             lines = [("Tier", q.tier.value), ("Fee", q.amount.to_decimal_string()),
                      ("Paid by", TENDER_WORDS[q.tender]), ("Valid until", until)]
-            return self._commit(q, cashier_id, lines + self._after_lines(q.after), offline)
+            return self._commit(q, cashier_id, lines + self._after_lines(q.after), offline, manual=manual)
 
     def update_member(self, member_id: str, *, notes: str | None = None, prefs: Mapping[str, Any] | None = None,
                       cashier_id: str | None = None) -> Receipt:

@@ -96,6 +96,9 @@ def test_sale_is_journaled_then_acknowledged_and_the_view_follows(counter_world:
                            cashier_id="c1")
     entry = counter.store.journal.get(receipt.uuid)
     assert entry is not None and entry.payload == receipt.payload and entry.cashier_id == "c1"
+    assert "manual" not in entry.payload  # tapped, not typed
+    typed = counter.sale(claims, M("1.00"), tender="cash", cashier_id="c1", manual=True)
+    assert typed.payload["manual"] is True
     # gold: 12% of 123.45 = 14.814 -> 14.81; 108.64 - 10.00 - 2.00 = 96.64; points 96.64 x 1.5 = 144.96 -> 144
     p = receipt.payload
     assert (p["tier_disc"], p["coupon_disc"], p["pts_disc"], p["net"], p["sv"], p["pts_earn"]) == \
@@ -103,13 +106,13 @@ def test_sale_is_journaled_then_acknowledged_and_the_view_follows(counter_world:
     text = receipt.to_text()
     assert "TOTAL" in text and "96.64 CNY" in text and receipt.uuid in text and "OFFLINE" in text
     view = counter.member_view(claims)
-    assert (view.balance, view.points) == (M("903.36"), 500 - 200 + 144)
+    assert (view.balance, view.points) == (M("903.36"), 500 - 200 + 144 + 1)
     assert [c.coupon_id for c in view.coupons] == ["P5"]  # C10 is used now
-    assert view.recent[0].uuid == receipt.uuid and not view.recent[0].synced
+    assert [op.uuid for op in view.recent] == [typed.uuid, receipt.uuid] and not view.recent[0].synced
     with pytest.raises(DomainError) as caught:
         counter.sale(claims, M("60.00"), tender="cash", coupon_ids=["C10"])
     assert caught.value.code == "coupon_used"
-    assert counter.store.journal.last_seq == 1  # the decline recorded nothing
+    assert counter.store.journal.last_seq == 2  # the decline recorded nothing
 
 
 def test_refunds_and_voids_conserve_exactly(counter_world: CounterWorld) -> None:

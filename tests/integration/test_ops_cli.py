@@ -58,6 +58,7 @@ def test_balance_sale_and_history(cli_world: CounterWorld, clean_env: dict[str, 
     assert receipt["ok"] and receipt["kind"] == "sale" and receipt["cashier"] == "c1"
     assert (receipt["payload"]["net"], receipt["payload"]["sv"], receipt["payload"]["pts_earn"]) == (9664, 9664, 144)
     assert receipt["payload"]["offline"] is True  # a headless operation never reaches the ledger
+    assert receipt["payload"]["manual"] is True  # a card given as text is a manual entry
     kinds = [k for k, _ in journal(cli_world.data_dir)]
     assert kinds == ["sale"]
 
