@@ -42,6 +42,10 @@ from terminal.service.views import (
 from terminal.service.zreport import ZReport, build_z_report
 
 HISTORY_LINES = 10
+SNAPSHOT_SYNCED_SEQ = "members.synced_seq_at_snapshot"
+"""sync_state key: the journal's synced seq when the member snapshot was applied. The ledger built that snapshot
+after applying exactly this terminal's entries up to it, so later entries -- synced or not -- are folded on top.
+Without it the counter folds the unsynced entries only, which misses entries synced by a push whose pull failed."""
 
 
 class Counter:
@@ -122,7 +126,8 @@ class Counter:
                 tier = tier_hint
             base = MemberState(member_id=member_id, currency=cached.currency, balance=cached.balance,
                                points=cached.points, tier=tier, yearly_spend=cached.yearly_spend)
-            after_seq = self.store.journal.synced_seq
+            recorded = self.store.sync_state.get(SNAPSHOT_SYNCED_SEQ)
+            after_seq = int(recorded) if isinstance(recorded, int) else self.store.journal.synced_seq
         else:
             # The ledger never sent this member: everything this terminal recorded for them is all we know.
             base = MemberState(member_id=member_id, currency=self.rules.currency, tier=tier_hint)

@@ -266,6 +266,24 @@ def test_synced_entries_are_not_counted_twice_after_a_new_snapshot(counter_world
     assert view.recent[0].synced
 
 
+def test_entries_synced_after_the_snapshot_still_count(counter_world: CounterWorld) -> None:
+    """A push that succeeded before a failed pull: the snapshot predates the entry, so the entry is folded."""
+    from terminal.service.counter import SNAPSHOT_SYNCED_SEQ
+
+    counter = counter_world.counter()
+    claims = counter.tap(counter_world.token()).claims
+    counter.store.sync_state.set(SNAPSHOT_SYNCED_SEQ, 0)  # the snapshot was applied before any push
+    counter.sale(claims, M("100.00"), tender="sv")
+    counter.store.journal.mark_synced(1)  # pushed and acknowledged; the pull after it failed
+    assert counter.member_view(claims).balance == M("912.00")
+    counter.store.sync_state.set(SNAPSHOT_SYNCED_SEQ, 1)  # a later pull brought a snapshot that includes it
+    counter.store.cache.apply_snapshot([{
+        "member_id": "M0001", "name": "Li Na", "tier": "gold", "balance": 91_200, "points": 588,
+        "currency": "CNY", "yearly_spend": 258_800, "card_ids": [CARD_GOLD], "coupons": [],
+    }], 2)
+    assert counter.member_view(claims).balance == M("912.00")
+
+
 def test_member_update_tier_upgrade_fee_and_redeem(counter_world: CounterWorld) -> None:
     counter = counter_world.counter()
     claims = counter.tap(counter_world.token()).claims
