@@ -46,6 +46,7 @@ DOC_TRUST, DOC_REVOCATIONS, DOC_RULES, DOC_MEMBERS = "trust", "revocations", "ru
 MAX_BATCHES_PER_SYNC = 100_000  # a hard stop for the push loop; a real drain needs a few hundred at most
 INITIAL_WIRE_PER_ENTRY = 200.0  # first guess of envelope bytes per entry (sales cost about 40)
 MAX_ENTRIES_PER_BATCH = 20_000
+MAX_RETRY_AFTER_S = 3600.0  # a Retry-After beyond an hour is taken as an hour
 
 
 @dataclass(frozen=True)
@@ -366,7 +367,7 @@ class SyncService:
             return self.settings.interval_s
         delay = self.backoff.delay(self._failures, self._rng)
         if self._retry_after_s is not None:
-            delay = max(delay, min(self._retry_after_s, self.backoff.cap_s * 5))
+            delay = max(delay, min(self._retry_after_s, MAX_RETRY_AFTER_S))
         return delay
 
     def sync_until_drained(self, max_attempts: int) -> SyncReport:

@@ -61,6 +61,7 @@ def server() -> Iterator[tuple[str, Script]]:
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]  # a client that timed out
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", script
@@ -179,3 +180,38 @@ def test_backoff_grows_with_jitter_and_stays_capped() -> None:
         assert all(step / 2 <= d <= step for d in delays)
         assert max(delays) - min(delays) > step / 4  # jittered, not a fixed step
     assert backoff.delay(0, rng) == 0.0
+
+
+def test_service_honours_retry_after_and_keeps_entries(server: tuple[str, Script], open_store: Any) -> None:
+    from terminal.config import SyncSettings
+    from terminal.documents import Enrollment
+    from terminal.sync.envelope import generate_hpke_private_key, hpke_public_key_bytes
+    from terminal.sync.service import SyncService
+    from tests.fixtures.offline import TEST_TERMINAL_ID
+
+    url, script = server
+    store = open_store()
+    for i in range(3):
+        store.journal.append("shift_open", {"shift": f"s{i}"}, "c1")
+    enrollment = Enrollment(terminal_id=TEST_TERMINAL_ID, store_id="store-1", ledger_url=url,
+                            ledger_hpke_public_key=hpke_public_key_bytes("x25519", generate_hpke_private_key()).hex(),
+                            hpke_suite="x25519", root_public_key="00" * 32, issuer="acme")
+    seen: list[Any] = []
+    service = SyncService(store, enrollment, Ed25519PrivateKey.generate(),
+                          settings=SyncSettings(ledger_url=url, timeout_s=2, interval_s=30),
+                          clock=lambda: 1_780_000_000_000, rng=random.Random(1), backoff=Backoff(0.1, 1.0),
+                          on_status=seen.append)
+    script.answer = json_answer(503, {"error": "busy", "message": "try later"}, {"Retry-After": "7"})
+    with pytest.raises(LedgerBusy):
+        service.sync_once()
+    assert 7.0 <= service.next_delay_s() <= 7.0 + 1e-9  # the backoff (≤ 1 s) is shorter than Retry-After
+    assert store.journal.queue_depth == 3  # nothing marked synced without an ack
+    status = service.status
+    assert not status.online and status.offline_since_ms == 1_780_000_000_000 and status.queue_depth == 3
+    assert seen and seen[-1] == status
+    assert store.sync_state.last_error is not None and "try later" in store.sync_state.last_error
+    # An ack for part of the queue marks exactly that part.
+    script.answer = json_answer(200, {"acked_seq": 2, "applied": 2, "duplicates": 0})
+    with pytest.raises(SyncError, match="stopped acknowledging at entry 2"):
+        service.sync_once()
+    assert store.journal.synced_seq == 2
