@@ -60,7 +60,7 @@ class PointsRule:
     max_redeem_bp_of_bill: int = 5000
     """Points may pay at most this share of the bill left after tier discount and coupons."""
     expiry_days: int = 365
-    """Points expire this many days after they were earned (applied by the ledger in member snapshots)."""
+    """Points expire this many days after they were earned (the ledger takes them back: ledger points expire)."""
 
 
 @dataclass(frozen=True, slots=True)
