@@ -196,3 +196,24 @@ def test_not_enrolled_is_one_clear_line(tmp_path: Path, clean_env: dict[str, str
     result = op({**clean_env, "CARDPOS_DATA_DIR": str(empty)}, "balance", "--card", "CP1:00")
     assert result.returncode == 1
     assert "not enrolled" in one_line_error(result)
+
+
+def test_upgrade_fee_and_zreport(cli_world: CounterWorld, clean_env: dict[str, str]) -> None:
+    from terminal.cards.textform import token_to_text
+    from terminal.core.members import Tier
+
+    std = token_to_text(cli_world.cards.token(card_id="00000000000000a2", member_id="M0002", tier=Tier.STANDARD))
+    not_yet = as_json(op(clean_env, "upgrade", "--card", std, "--json"))
+    assert not_yet["error"] == "tier_not_due"
+    assert op(clean_env, "sale", "60.00", "--card", std, "--tender", "cash").returncode == 0  # 1950 + 60 >= 2000
+    upgraded = as_json(op(clean_env, "upgrade", "--card", std, "--json"))
+    assert upgraded["payload"] == {"member": "M0002", "card": "00000000000000a2", "from": "standard",
+                                   "to": "preferred", "manual": True}
+    fee = as_json(op(clean_env, "fee", "--card", std, "--tier", "gold", "--tender", "bank_card", "--json"))
+    assert fee["payload"]["amount"] == 29_900 and fee["after"]["tier"] == "gold"
+    report = as_json(op(clean_env, "zreport", "--json"))
+    assert report["counts"] == {"membership_fee": 1, "sale": 1, "tier_upgrade": 1}
+    assert report["totals"] == {"membership_fee": {"bank_card": 29_900}, "sale": {"cash": 6_000}}
+    assert report["unsynced_total"] == 3
+    text = op(clean_env, "zreport")
+    assert text.returncode == 0 and text.stdout.startswith("Z-REPORT  terminal T-COUNTER-1")
