@@ -430,3 +430,17 @@ def test_random_operations_through_the_counter_keep_the_books(tmp_path_factory: 
         assert receipts == [] or receipts[-1].after == expected
     finally:
         world.close()
+
+
+def test_a_clock_jumping_back_keeps_the_journal_and_the_limits(counter_world: CounterWorld) -> None:
+    counter = counter_world.counter()
+    claims = counter.tap(counter_world.token()).claims
+    counter.sale(claims, M("500.00"), tender="sv")  # 440.00 of the 500.00 offline allowance
+    counter_world.clock.now -= 2 * 86_400  # the terminal's clock jumps two days back
+    with pytest.raises(DomainError) as caught:  # the earlier spend still counts against the allowance
+        counter.sale(claims, M("100.00"), tender="sv")
+    assert caught.value.code == "offline_limit"
+    receipt = counter.sale(claims, M("100.00"), tender="cash")
+    journal = counter.store.journal
+    assert journal.verify_chain() is None and [e.seq for e in journal.entries()] == [1, 2]
+    assert journal.get(receipt.uuid) is not None

@@ -217,3 +217,12 @@ def test_upgrade_fee_and_zreport(cli_world: CounterWorld, clean_env: dict[str, s
     assert report["unsynced_total"] == 3
     text = op(clean_env, "zreport")
     assert text.returncode == 0 and text.stdout.startswith("Z-REPORT  terminal T-COUNTER-1")
+
+
+def test_a_challenge_card_cannot_be_used_from_a_script(cli_world: CounterWorld, clean_env: dict[str, str]) -> None:
+    from terminal.cards.textform import token_to_text
+
+    text = token_to_text(cli_world.cards.challenge_token())
+    result = as_json(op(clean_env, "balance", "--card", text, "--json"))
+    assert (result["error"], result["reason"]) == ("card_rejected", "challenge_failed")
+    assert journal(cli_world.data_dir)[0][1]["reason"] == "challenge_failed"
