@@ -39,7 +39,7 @@ class Alert(store.BaseModel):
     terminal_id = peewee.CharField(max_length=40, null=True, index=True)
     dedup_window = peewee.CharField(max_length=120, null=True)  # e.g. a cashier shift
     summary = peewee.TextField()
-    evidence = store.JSONField(default="[]")
+    evidence = store.JSONField(default=list)
     count = peewee.BigIntegerField(default=1)
     first_seen_ms = peewee.BigIntegerField()
     last_seen_ms = peewee.BigIntegerField(index=True)
