@@ -33,7 +33,7 @@ def run_terminal(world: SyncWorld, data_dir: Path, url: str, seed: int, rounds: 
     rng = random.Random(seed)
     with open_terminal(data_dir) as store:
         # Short timeouts and small batches so faults land mid-drain and delays exceed the timeout.
-        service = make_service(store, timeout_s=0.3, batch_bytes=1500, seed=seed, url=url)
+        service = make_service(store, timeout_s=0.3, batch_bytes=3000, seed=seed, url=url)
         try:
             for _ in range(rounds):
                 assert time.monotonic() < deadline, "fault test ran out of time"
@@ -57,7 +57,9 @@ def drain(data_dir: Path, url: str) -> None:
 
 
 def run_fault_test(world: SyncWorld, proxy: FaultProxy, rounds_per_terminal: int) -> None:
-    terminals = [world.enroll(f"till {i}", proxy.url)[1] for i in (1, 2)]
+    # One terminal per HPKE suite: the hybrid's 1.1 kB of KEM output per batch must survive the same faults.
+    terminals = [world.enroll(f"till {i}", proxy.url, suite=suite)[1]
+                 for i, suite in ((1, "x25519"), (2, "mlkem768x25519"))]
     outcomes: list[Counter[str]] = [Counter(), Counter()]
     deadline = time.monotonic() + TIME_LIMIT_S
     errors: list[BaseException] = []

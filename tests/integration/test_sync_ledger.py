@@ -161,6 +161,25 @@ def test_enroll_with_a_used_or_wrong_code_is_refused(sync_world: SyncWorld) -> N
     assert documents.read_enrollment(second) is None
     done = sync_world.cardpos(first, "terminal", "enroll", "--ledger", ledger.url, "--code", "XXXX")
     assert done.returncode == 1 and "already enrolled" in done.stderr
+    # A ledger whose root key is not the one the installer was told to expect is not trusted.
+    _tid, code = sync_world.add_terminal("till 2")
+    third = sync_world.root / "third"
+    third.mkdir()
+    done = sync_world.cardpos(third, "terminal", "enroll", "--ledger", ledger.url, "--code", code,
+                              "--root-key", "ab" * 32)
+    assert done.returncode == 1 and "--root-key" in done.stderr
+    assert documents.read_enrollment(third) is None
+
+
+def test_commands_on_an_unenrolled_terminal_say_what_to_do(sync_world: SyncWorld) -> None:
+    data_dir = sync_world.root / "fresh"
+    data_dir.mkdir()
+    status = sync_world.cardpos(data_dir, "terminal", "status")
+    assert status.returncode == 1 and "not enrolled" in status.stdout
+    done = sync_world.cardpos(data_dir, "terminal", "sync", "--once")
+    assert done.returncode == 1 and "cardpos terminal enroll --ledger URL --code CODE" in done.stderr
+    done = sync_world.cardpos(data_dir, "terminal", "enroll", "--ledger", "http://127.0.0.1:9", "--code", "X")
+    assert done.returncode == 1 and "ledger unreachable at http://127.0.0.1:9" in done.stderr
 
 
 def test_background_thread_syncs_and_reports_status(sync_world: SyncWorld) -> None:
