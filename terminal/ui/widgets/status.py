@@ -53,7 +53,9 @@ class TopBar(Horizontal):
         who = tr("status.no_cashier")
         if app.cashier is not None:
             who = tr("status.cashier", name=app.cashier.name, role=tr(f"role.{app.cashier.role}"))
-        self.query_one("#top-right", Static).update(f"{who} · {now}")
+        # The 1 s status timer can fire while a new screen is still composing this bar: nothing to update yet.
+        for right in self.query("#top-right").results(Static):
+            right.update(f"{who} · {now}")
 
 
 class StatusBar(Static):
