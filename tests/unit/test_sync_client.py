@@ -215,3 +215,26 @@ def test_service_honours_retry_after_and_keeps_entries(server: tuple[str, Script
     with pytest.raises(SyncError, match="stopped acknowledging at entry 2"):
         service.sync_once()
     assert store.journal.synced_seq == 2
+
+
+def test_an_ack_beyond_the_journal_marks_nothing(server: tuple[str, Script], open_store: Any) -> None:
+    """A ledger claiming entries this terminal never wrote (a cloned terminal id) is an error, not progress."""
+    from terminal.config import SyncSettings
+    from terminal.documents import Enrollment
+    from terminal.sync.envelope import generate_hpke_private_key, hpke_public_key_bytes
+    from terminal.sync.service import SyncService
+    from tests.fixtures.offline import TEST_TERMINAL_ID
+
+    url, script = server
+    store = open_store()
+    store.journal.append("shift_open", {"shift": "s1"}, "c1")
+    enrollment = Enrollment(terminal_id=TEST_TERMINAL_ID, store_id="store-1", ledger_url=url,
+                            ledger_hpke_public_key=hpke_public_key_bytes("x25519", generate_hpke_private_key()).hex(),
+                            hpke_suite="x25519", root_public_key="00" * 32, issuer="acme")
+    service = SyncService(store, enrollment, Ed25519PrivateKey.generate(),
+                          settings=SyncSettings(ledger_url=url, timeout_s=2), rng=random.Random(1))
+    script.answer = json_answer(200, {"acked_seq": 5, "applied": 0, "duplicates": 0})
+    with pytest.raises(SyncError, match="another terminal using this id"):
+        service.sync_once()
+    assert store.journal.synced_seq == 0 and store.journal.queue_depth == 1
+    assert service.status.online and "another terminal" in (service.status.last_error or "")
