@@ -102,6 +102,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         applied = verify_and_save_documents(store, enrollment, {
             "trust_list": answer.get("trust_list"), "rules": answer.get("rules"),
             "revocations": answer.get("revocations")})
+        # Enrolling fetched fresh documents and there is nothing unsynced: it counts as a sync for the
+        # offline limit on time since the last sync.
+        store.sync_state.last_sync_ms = time.time_ns() // 1_000_000
     documents.write_enrollment(data_dir, enrollment)  # last: a failure above leaves the terminal unenrolled
     result = {"terminal_id": enrollment.terminal_id, "store_id": enrollment.store_id, "ledger": enrollment.ledger_url,
               "suite": enrollment.hpke_suite, "documents": applied}

@@ -17,6 +17,9 @@ LAST_ERROR = "sync.last_error"
 SYNCED_SEQ = "journal.synced_seq"
 TERMINAL_ID = "terminal.id"
 MEMBERS_VERSION = "members.snapshot_version"
+MEMBERS_SYNCED_SEQ = "members.synced_seq_at_snapshot"
+"""The journal's synced seq when the member snapshot was applied: the ledger built that snapshot after applying
+this terminal's entries up to it, so the counter folds only later entries on top."""
 PII_KEY_CHECK = "pii.key_check"
 
 

@@ -29,6 +29,7 @@ from terminal.errors import DomainError
 from terminal.offline.cache import CachedMember
 from terminal.offline.cashiers import LOCKOUT_MS, Cashier, CashierAuthError, Role, require_role
 from terminal.offline.entry import JournalEntry
+from terminal.offline.state import MEMBERS_SYNCED_SEQ
 from terminal.offline.store import TerminalStore
 from terminal.service.oplock import OperationLock
 from terminal.service.receipt import TENDER_WORDS, Receipt
@@ -42,10 +43,9 @@ from terminal.service.views import (
 from terminal.service.zreport import ZReport, build_z_report
 
 HISTORY_LINES = 10
-SNAPSHOT_SYNCED_SEQ = "members.synced_seq_at_snapshot"
-"""sync_state key: the journal's synced seq when the member snapshot was applied. The ledger built that snapshot
-after applying exactly this terminal's entries up to it, so later entries -- synced or not -- are folded on top.
-Without it the counter folds the unsynced entries only, which misses entries synced by a push whose pull failed."""
+# Without the synced seq recorded at the snapshot, the counter folds the unsynced entries only, which misses
+# entries synced by a push whose pull then failed.
+SNAPSHOT_SYNCED_SEQ = MEMBERS_SYNCED_SEQ
 
 
 class Counter:

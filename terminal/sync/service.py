@@ -30,6 +30,7 @@ from terminal.config import SyncSettings
 from terminal.documents import Enrollment
 from terminal.errors import CardError, CardposError, SyncError
 from terminal.offline.entry import JournalEntry
+from terminal.offline.state import MEMBERS_SYNCED_SEQ
 from terminal.offline.store import TerminalStore
 from terminal.sync.client import LedgerBusy, LedgerClient, LedgerRefused, LedgerUnreachable, TerminalSigner
 from terminal.sync.envelope import load_hpke_public_key, seal_batch
@@ -163,8 +164,13 @@ def verify_and_save_documents(store: TerminalStore, enrollment: Enrollment, docs
         if snapshot.since > store.cache.snapshot_version:
             # A delta that skips versions we never had would leave some members stale: ask again from ours.
             log.warning("member snapshot skips versions; ignored")
-        elif store.cache.apply_snapshot(snapshot.members, snapshot.version):
-            applied[DOC_MEMBERS] = snapshot.version
+        else:
+            # The snapshot counts this terminal's entries up to the synced seq (the push came first), so the
+            # counter must fold only later ones on top; both facts are written together.
+            with store.db.atomic():
+                if store.cache.apply_snapshot(snapshot.members, snapshot.version):
+                    store.sync_state.set(MEMBERS_SYNCED_SEQ, store.journal.synced_seq)
+                    applied[DOC_MEMBERS] = snapshot.version
     return applied
 
 

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import admin
 from terminal import documents
 from terminal.config import SyncSettings
+from terminal.errors import CardposError
 from terminal.offline.entry import make_entry
 from terminal.offline.store import TerminalStore
 from terminal.sync.client import LedgerClient, LedgerRefused
@@ -195,7 +196,7 @@ def test_background_thread_syncs_and_reports_status(sync_world: SyncWorld) -> No
         service.start()
         try:
             for _ in range(200):  # bounded wait for the thread to drain the queue
-                if service.status.queue_depth == 0 and service.status.last_sync_ms is not None:
+                if service.status.queue_depth == 0 and service.status.online:
                     break
                 service._stop.wait(0.05)
             assert service.status.online and service.status.queue_depth == 0
@@ -295,3 +296,25 @@ def test_forged_replayed_and_reordered_batches_are_refused_and_recorded(sync_wor
     reasons = {row["reason"] for row in admin.rejected_batches()}
     assert {"sequence_gap", "bad_signature", "tampered", "malformed"} <= reasons
     assert admin.member_view(member)["entries"] == 2
+
+
+def test_member_snapshot_records_the_synced_seq_it_covers(sync_world: SyncWorld) -> None:
+    """The counter folds entries after this seq onto the snapshot; it must be the seq the ledger had applied."""
+    from terminal.offline.state import MEMBERS_SYNCED_SEQ
+
+    ledger = sync_world.server()
+    _tid, data_dir = sync_world.enroll("till snapshot", ledger.url)
+    rng = random.Random(7)
+    with open_terminal(data_dir) as store:
+        assert store.sync_state.last_sync_ms is not None  # enrolling counts as a sync
+        service = make_service(store)
+        for _ in range(4):
+            store.journal.append(*random_op(rng, sync_world), cashier_id="c1")
+        report = service.sync_once()
+        assert report.acked_seq == 4
+        assert store.sync_state.get(MEMBERS_SYNCED_SEQ) == 4
+        store.journal.append(*random_op(rng, sync_world), cashier_id="c1")
+        ledger.stop()
+        with pytest.raises(CardposError):
+            service.sync_once()
+        assert store.sync_state.get(MEMBERS_SYNCED_SEQ) == 4  # no new snapshot: the mark stays
