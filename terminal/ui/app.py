@@ -345,8 +345,12 @@ class CashierApp(App[None]):
 
     @work(thread=True, group="demo")
     def _demo_tap(self, index: int) -> None:
-        if self.demo is not None:
+        if self.demo is None:
+            return
+        try:
             self.demo.tap(index)
+        except CardposError as exc:
+            self.post_message(TapFailed(str(exc)))
 
     # -- receipts -----------------------------------------------------------------------------------------------
     def save_receipt(self, kind: str, receipt: Any) -> Path | None:
