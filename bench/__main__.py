@@ -73,11 +73,24 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def write_docs(doc: Path, machine: str, rendered: str, seconds: float) -> None:
+    """Put this run's table between the markers in docs/benchmarks.md (the prose around it stays)."""
+    text = doc.read_text(encoding="utf-8")
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    block = f"\n{machine}; whole run {seconds:.0f} s (raw figures: `docs/benchmarks-latest.json`).\n\n{rendered}\n"
+    doc.write_text(text[:start] + block + text[end:], encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller workloads (smoke run)")
     parser.add_argument("--only", nargs="*", default=None, help="benchmark module names, e.g. bench_verify")
     parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument("--write-docs", action="store_true",
+                        help="replace the results table in docs/benchmarks.md with this run's")
     args = parser.parse_args(argv)
     names = args.only or discover()
     rows: list[dict[str, Any]] = []
@@ -99,8 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str))
     m = result["machine"]
-    print(f"\nMachine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['date']}\n")
+    machine = f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['date']}"
+    print(f"\n{machine}\n")
     print(table(rows))
+    if args.write_docs:
+        docs = HERE.parent / "docs"
+        (docs / "benchmarks-latest.json").write_text(out.read_text())
+        write_docs(docs / "benchmarks.md", machine, table(rows), result["seconds"])
     print(f"\nTotal {result['seconds']} s; JSON: {out}")
     # Missed targets show as FAIL in the table; only a benchmark that crashed fails the command.
     return 1 if any("error" in r for r in rows) else 0
