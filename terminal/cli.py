@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from terminal import __version__
+from terminal.cliutil import settings_from_args
 from terminal.errors import CardposError
+from terminal.jsonlog import log_event, setup_logging
 
 # (group name, help, modules that register sub-commands into the group). A group with a single module of
 # its own may register itself at top level (group name None).
@@ -71,17 +75,40 @@ def _group_help(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace
     return show
 
 
+def _start_logging(args: argparse.Namespace) -> logging.Logger:
+    """JSON-lines log in the data dir (a ledger command: in its ledger dir). Only the command's name is logged,
+    never its arguments: they can hold card tokens, PINs or member details."""
+    log = logging.getLogger("cardpos.cli")
+    try:
+        ledger_dir = getattr(args, "ledger_dir", None)
+        if ledger_dir is not None:
+            path = Path(ledger_dir) / "logs" / "cardpos.jsonl"
+        else:
+            path = settings_from_args(args).log_path
+        setup_logging(path)
+    except (CardposError, OSError):
+        return log  # the command itself reports a bad config or an unwritable dir in its own words
+    return log
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    names = vars(args)
+    command = " ".join(str(names[k]) for k in sorted(names, key=lambda k: (k != "command", k))
+                       if k.endswith("command") and names[k])
+    log = _start_logging(args)
+    log_event(log, "command", command=command or "help")
     try:
         code = args.handler(args)
     except CardposError as exc:
+        log_event(log, "command failed", command=command, error=type(exc).__name__, title=exc.title)
         print(f"cardpos: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)
     except KeyboardInterrupt:
         print("cardpos: interrupted", file=sys.stderr)
         return 130
+    log_event(log, "command finished", command=command, exit=int(code or 0))
     return int(code or 0)
 
 

@@ -42,7 +42,7 @@ from terminal.reader.protocol import (
     parse_error,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("cardpos.reader")
 
 _MISSING_ERRNOS = {errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ECONNREFUSED, errno.EIO}
 _SLOW_CALLBACK_S = 0.05
