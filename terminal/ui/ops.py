@@ -54,6 +54,10 @@ def void(counter: Counter, orig_uuid: str, *, supervisor: Cashier, cashier: Cash
     return lambda: counter.void(orig_uuid, supervisor=supervisor, cashier_id=_id(cashier))
 
 
+def redeem(counter: Counter, card: Tapped, points: int, item: str, *, cashier: Cashier | None) -> Call:
+    return lambda: counter.redeem(card.claims, points, item, cashier_id=_id(cashier))
+
+
 def upgrade(counter: Counter, card: Tapped, *, cashier: Cashier | None) -> Call:
     return lambda: counter.upgrade_tier(card.claims, cashier_id=_id(cashier))
 

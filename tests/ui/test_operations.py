@@ -281,3 +281,20 @@ async def test_technician_screen_needs_a_technician_and_runs_the_self_test(ui_wo
         await pilot.press("t")
         await settle(pilot)
         assert text_of(app, "#tech-selftest") == "PASS: the test card was accepted."
+
+
+async def test_gift_redemption_spends_points(ui_world: UiWorld) -> None:
+    app = ui_world.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_member(pilot, ui_world)
+        await pilot.press("g")
+        await settle(pilot)
+        await pilot.press(*"mug", "enter", *"300", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ReceiptScreen)
+        assert "POINTS REDEMPTION" in text_of(app, "#receipt-text")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Points: 200" in text_of(app, "#member-money")
+    [redeem] = entries(ui_world, "redeem")
+    assert redeem.payload["pts"] == 300 and redeem.payload["item"] == "mug"

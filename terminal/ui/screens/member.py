@@ -26,6 +26,7 @@ class MemberScreen(CashierScreen):
         Binding("t", "topup", "Top-up"),
         Binding("r", "reverse", "Refund/void"),
         Binding("u", "upgrade", "Upgrade tier"),
+        Binding("g", "redeem", "Gift"),
         Binding("e", "edit", "Notes/prefs"),
         Binding("escape", "done", "Done"),
     ]
@@ -122,6 +123,11 @@ class MemberScreen(CashierScreen):
         from terminal.ui.screens.reverse import ReverseScreen
 
         self.capp.push_screen(ReverseScreen(self.card))
+
+    def action_redeem(self) -> None:
+        from terminal.ui.screens.redeem import RedeemScreen
+
+        self.capp.push_screen(RedeemScreen(self.card))
 
     def action_upgrade(self) -> None:
         from terminal.ui.screens.dialogs import ConfirmScreen
