@@ -86,3 +86,33 @@ async def test_demo_panel_taps_wallet_cards_through_the_simulated_reader(
         assert "Reader: connected" not in str(app.screen.query_one(StatusBar).render())
         assert sim.command("replug").startswith("ok")
         await wait_until(pilot, lambda: app.reader_state == "connected", 15, "the reader to reconnect")
+
+
+async def test_anti_copy_card_answers_the_challenge_and_a_clone_is_refused(
+        ui_world: UiWorld, sim_process: Any, tmp_path: Path) -> None:
+    from tests.fixtures.cards import CARD_KEY_SEED
+
+    world = ui_world.world
+    text = token_to_text(world.cards.challenge_token())
+    cards = Wallet()
+    cards.add(WalletCard(label="Li Na (anti-copy)", kind="challenge", token_text=text,
+                         card_private_key_hex=CARD_KEY_SEED.hex()))
+    cards.add(WalletCard(label="Copied card", kind="cloned", token_text=text,
+                         card_private_key_hex=(bytes([8]) * 32).hex()))  # the token copied, not the card's key
+    path = tmp_path / "wallet.json"
+    cards.save(path)
+    sim = sim_process(path)
+    services = ui_world.services()
+    services.reader = ReaderDevice(sim.port, on_event=services.reader_events, debounce_ms=200)
+    app = CashierApp(services, demo=SimTapper(sim, cards))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await wait_until(pilot, lambda: app.reader_state == "connected", 15, "the reader to connect")
+        await pilot.press("f2", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MemberScreen), 15, "the member screen")
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("f2", "down", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, RefusalScreen), 15, "the refusal")
+        refusal = app.screen
+        assert isinstance(refusal, RefusalScreen) and refusal.reason.value == "challenge_failed"
