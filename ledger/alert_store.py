@@ -129,6 +129,21 @@ class DbState:
             self._cache[key] = json.loads(row[0]) if row else None
         return self._cache[key]
 
+    def prefetch(self, keys: Iterable[str]) -> None:
+        """Read ``keys`` not cached yet in a few queries (chunks of 400) instead of one query per key; a key with
+        no row is cached as absent, so the detectors' later reads cost no query."""
+        wanted = sorted({k for k in keys if k not in self._cache})
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start:start + 400]
+            rows = store.db.execute_sql(
+                self._sql(f'SELECT "key", "value" FROM {{t}} WHERE "key" IN ({", ".join("?" * len(chunk))})'),
+                chunk).fetchall()
+            found = {row[0]: row[1] for row in rows}
+            loads = json.loads
+            for key in chunk:
+                text = found.get(key)
+                self._cache[key] = loads(text) if text is not None else None
+
     def put(self, key: str, value: dict[str, Any]) -> None:
         self._cache[key] = value
         self._dirty.add(key)
@@ -188,6 +203,20 @@ class _Group:
     last_ms: int
     evidence: list[str]
     severity: Severity
+    capped: bool = False  # evidence already went through _cap (unique, at most MAX_EVIDENCE)
+
+
+def _merge_evidence(current: list[str], new: Sequence[str], capped: bool) -> list[str]:
+    """``_cap(current + new)``, without rebuilding the list for the common case of one new id (a firing burst
+    adds one operation per finding, thousands per batch)."""
+    if capped and len(new) == 1:
+        item = new[0]
+        if item not in current:
+            current.append(item)
+            if len(current) > MAX_EVIDENCE:  # exactly one over: _cap keeps the first and the last halves
+                del current[MAX_EVIDENCE // 2]
+        return current
+    return _cap(current + list(new))
 
 
 def _group(findings: Iterable[Finding]) -> list[_Group]:
@@ -202,7 +231,8 @@ def _group(findings: Iterable[Finding]) -> list[_Group]:
             g.count += f.count
             g.first_ms = min(g.first_ms, f.first_ms)
             g.last_ms = max(g.last_ms, f.at_ms)
-            g.evidence = _cap(g.evidence + list(f.evidence))
+            g.evidence = _merge_evidence(g.evidence, f.evidence, g.capped)
+            g.capped = True
             if f.severity.rank > g.severity.rank:
                 g.severity = f.severity
     return list(groups.values())
@@ -223,47 +253,150 @@ class Recorded:
     finding: Finding
 
 
+@dataclass(slots=True)
+class _Open:
+    """An alert not yet resolved, as ``record_findings`` matches and updates it in memory."""
+
+    id: int
+    window: str | None
+    severity: str
+    evidence_json: str | None
+    count: int
+    first_ms: int
+    last_ms: int
+    evidence: list[str] | None = None  # decoded on first match
+    dirty: bool = False
+
+
+_Subject = tuple[str, str, str]  # rule, subject type, subject id
+
+
+def _load_open(groups: Sequence[_Group], dedup_ms: int) -> dict[_Subject, list[_Open]]:
+    """Every unresolved alert any of ``groups`` could merge into, in a few queries (a superset of each group's
+    own condition, which ``_match`` then applies exactly)."""
+    buckets: dict[tuple[str, str, bool], list[_Group]] = {}
+    for g in groups:
+        f = g.finding
+        buckets.setdefault((f.rule, f.subject_type.value, f.window is not None), []).append(g)
+    table = Alert._meta.table_name
+    p = store.db.param
+    found: dict[_Subject, dict[int, _Open]] = {}
+    for (rule, subject_type, windowed), members in buckets.items():
+        subjects = sorted({g.finding.subject_id for g in members})
+        if windowed:
+            extra, extra_args = ' AND "dedup_window" IS NOT NULL', []
+        else:
+            extra, extra_args = f' AND "last_seen_ms" >= {p}', [min(g.first_ms for g in members) - dedup_ms]
+        for start in range(0, len(subjects), 400):
+            chunk = subjects[start:start + 400]
+            rows = store.db.execute_sql(
+                f'SELECT "id", "subject_id", "dedup_window", "severity", "evidence", "count", "first_seen_ms", '
+                f'"last_seen_ms" FROM "{table}" WHERE "rule" = {p} AND "subject_type" = {p} AND "subject_id" IN '
+                f'({", ".join(p for _ in chunk)}) AND "status" != {p}{extra}',
+                [rule, subject_type, *chunk, AlertStatus.RESOLVED.value, *extra_args]).fetchall()
+            for row in rows:
+                found.setdefault((rule, subject_type, str(row[1])), {})[int(row[0])] = _Open(
+                    int(row[0]), row[2], str(row[3]), row[4], int(row[5]), int(row[6]), int(row[7]))
+    return {key: list(by_id.values()) for key, by_id in found.items()}
+
+
+def _match(candidates: list[_Open], g: _Group, dedup_ms: int) -> _Open | None:
+    """The alert ``g`` merges into: the same window, or (without one) overlapping within ``dedup_ms``; the most
+    recently seen one wins."""
+    window = g.finding.window
+    best: _Open | None = None
+    for a in candidates:
+        if window is not None:
+            if a.window != window:
+                continue
+        elif not (a.last_ms >= g.first_ms - dedup_ms and a.first_ms <= g.last_ms + dedup_ms):
+            continue
+        if best is None or a.last_ms > best.last_ms or (a.last_ms == best.last_ms and a.id < best.id):
+            best = a
+    return best
+
+
+def _names(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _insert_alert(g: _Group, now_ms: int) -> int:
+    f = g.finding
+    p = store.db.param
+    columns = ("rule", "severity", "subject_type", "subject_id", "terminal_id", "dedup_window", "summary",
+               "evidence", "count", "first_seen_ms", "last_seen_ms", "created_ms", "status", "note")
+    values = (f.rule, g.severity.value, f.subject_type.value, f.subject_id, f.terminal_id, f.window, f.summary,
+              Alert.evidence.db_value(_cap(g.evidence)), g.count, g.first_ms, g.last_ms, now_ms,
+              AlertStatus.OPEN.value, "")
+    row = store.db.execute_sql(
+        f'INSERT INTO "{Alert._meta.table_name}" ({_names(columns)}) '
+        f'VALUES ({", ".join(p for _ in columns)}) RETURNING "id"', values).fetchone()
+    return int(row[0])
+
+
 def record_findings(findings: Sequence[Finding], now_ms: int, dedup_ms: int,
                     channels: Sequence[Channel] = ()) -> list[Recorded]:
-    """Merge findings into alerts (call inside a transaction); queue new alerts on ``channels``."""
+    """Merge findings into alerts (call inside a transaction); queue new alerts on ``channels``.
+
+    Reads every alert the findings could merge into up front and writes the changed ones back in one
+    statement: a busy batch touches thousands of alerts, and a query per alert dominated ingest."""
+    groups = _group(findings)
+    if not groups:
+        return []
+    open_alerts = _load_open(groups, dedup_ms)
+    outbox: list[tuple[int, str]] = []
     out: list[Recorded] = []
-    for g in _group(findings):
+    for g in groups:
         f = g.finding
-        query = Alert.select().where(
-            (Alert.rule == f.rule) & (Alert.subject_type == f.subject_type.value)
-            & (Alert.subject_id == f.subject_id) & (Alert.status != AlertStatus.RESOLVED.value))
-        if f.window is not None:
-            query = query.where(Alert.dedup_window == f.window)
-        else:
-            query = query.where((Alert.last_seen_ms >= g.first_ms - dedup_ms)
-                                & (Alert.first_seen_ms <= g.last_ms + dedup_ms))
-        existing = query.order_by(Alert.last_seen_ms.desc()).first()
+        candidates = open_alerts.setdefault((f.rule, f.subject_type.value, f.subject_id), [])
+        existing = _match(candidates, g, dedup_ms)
         if existing is not None:
+            if existing.evidence is None:
+                existing.evidence = list(json.loads(existing.evidence_json) if existing.evidence_json else [])
             existing.count += g.count
-            existing.first_seen_ms = min(existing.first_seen_ms, g.first_ms)
-            existing.last_seen_ms = max(existing.last_seen_ms, g.last_ms)
-            existing.evidence = _cap(list(existing.evidence or []) + g.evidence)
+            existing.first_ms = min(existing.first_ms, g.first_ms)
+            existing.last_ms = max(existing.last_ms, g.last_ms)
+            existing.evidence = _cap(existing.evidence + g.evidence)
             before = Severity(existing.severity)
             if g.severity.rank > before.rank:
                 existing.severity = g.severity.value
                 # an escalation reaches channels the alert was too mild for until now
-                for channel in channels:
-                    if before.rank < channel.min_severity.rank <= g.severity.rank:
-                        AlertOutbox.create(alert_id=existing.id, channel=channel.name, created_ms=now_ms,
-                                           next_attempt_ms=now_ms)
-            existing.save()
+                outbox += [(existing.id, c.name) for c in channels
+                           if before.rank < c.min_severity.rank <= g.severity.rank]
+            existing.dirty = True
             out.append(Recorded(existing.id, False, f))
             continue
-        alert = Alert.create(
-            rule=f.rule, severity=g.severity.value, subject_type=f.subject_type.value, subject_id=f.subject_id,
-            terminal_id=f.terminal_id, dedup_window=f.window, summary=f.summary, evidence=_cap(g.evidence),
-            count=g.count, first_seen_ms=g.first_ms, last_seen_ms=g.last_ms, created_ms=now_ms)
-        for channel in channels:
-            if g.severity.rank >= channel.min_severity.rank:
-                AlertOutbox.create(alert_id=alert.id, channel=channel.name, created_ms=now_ms,
-                                   next_attempt_ms=now_ms)
-        out.append(Recorded(alert.id, True, f))
+        alert_id = _insert_alert(g, now_ms)
+        candidates.append(_Open(alert_id, f.window, g.severity.value, None, g.count, g.first_ms, g.last_ms,
+                                evidence=_cap(g.evidence)))
+        outbox += [(alert_id, c.name) for c in channels if g.severity.rank >= c.min_severity.rank]
+        out.append(Recorded(alert_id, True, f))
+    _write_back([a for alerts in open_alerts.values() for a in alerts if a.dirty])
+    _queue(outbox, now_ms)
     return out
+
+
+def _write_back(changed: list[_Open]) -> None:
+    if not changed:
+        return
+    p = store.db.param
+    rows = [(a.severity, Alert.evidence.db_value(a.evidence), a.count, a.first_ms, a.last_ms, a.id)
+            for a in sorted(changed, key=lambda a: a.id)]
+    store.db.cursor().executemany(
+        f'UPDATE "{Alert._meta.table_name}" SET "severity" = {p}, "evidence" = {p}, "count" = {p}, '
+        f'"first_seen_ms" = {p}, "last_seen_ms" = {p} WHERE "id" = {p}', rows)
+
+
+def _queue(outbox: list[tuple[int, str]], now_ms: int) -> None:
+    """Outbox rows for (alert id, channel) pairs, in order (delivery goes by row id)."""
+    if not outbox:
+        return
+    p = store.db.param
+    columns = ("alert_id", "channel", "status", "attempts", "created_ms", "next_attempt_ms", "last_error")
+    rows = [(alert_id, channel, OutboxStatus.PENDING.value, 0, now_ms, now_ms, "") for alert_id, channel in outbox]
+    store.db.cursor().executemany(
+        f'INSERT INTO "{AlertOutbox._meta.table_name}" ({_names(columns)}) '
+        f'VALUES ({", ".join(p for _ in columns)})', rows)
 
 
 # -- queries and lifecycle -----------------------------------------------------------------------------------

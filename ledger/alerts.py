@@ -12,13 +12,14 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import peewee
 
 from ledger import admin, alert_store, delivery, events, publish, store
+from ledger.anomaly.cards import CARD_USE_KINDS, SV_KINDS
 from ledger.anomaly.engine import AnomalyEngine
 from ledger.anomaly.model import Finding
 from ledger.anomaly.thresholds import Thresholds
@@ -27,26 +28,74 @@ from terminal.errors import CardposError
 log = logging.getLogger("cardpos.ledger.alerts")
 
 ADVISORY_LOCK_ID = 0x63617264  # "card": one detector at a time across PostgreSQL server processes
+BLOCKED_STATUSES = ("revoked", "on_hold")
+CHUNK = 400  # parameters per IN (...) list, well under SQLite's limit
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start:start + CHUNK]
 
 
 class DbLedgerView:
-    """The ledger's merged figures, read from its tables after a batch has committed."""
+    """The ledger's merged figures, read from its tables after a batch has committed.
+
+    Answers are cached until ``clear()`` (the alert service clears at the start and end of every detection run,
+    inside which the figures cannot change); ``prefetch`` reads a whole batch's cards and members in a few
+    queries instead of one or two per entry.
+    """
+
+    def __init__(self) -> None:
+        self._balances: dict[str, int | None] = {}
+        self._blocked: dict[str, int | None] = {}
+
+    def clear(self) -> None:
+        self._balances.clear()
+        self._blocked.clear()
+
+    def prefetch(self, card_ids: Iterable[str], member_ids: Iterable[str]) -> None:
+        p = store.db.param
+        members = sorted({m for m in member_ids if m not in self._balances})
+        for chunk in _chunks(members):
+            rows = store.db.execute_sql(
+                f'SELECT "member_id", "balance" FROM "{store.MemberProjection._meta.table_name}" '
+                f'WHERE "member_id" IN ({", ".join(p for _ in chunk)})', chunk).fetchall()
+            found = {str(r[0]): int(r[1]) for r in rows}
+            for member_id in chunk:
+                self._balances[member_id] = found.get(member_id)
+        cards = sorted({c for c in card_ids if c not in self._blocked})
+        for chunk in _chunks(cards):
+            rows = store.db.execute_sql(
+                f'SELECT "card_id", "status" FROM "{store.Card._meta.table_name}" '
+                f'WHERE "card_id" IN ({", ".join(p for _ in chunk)})', chunk).fetchall()
+            blocked = {str(r[0]) for r in rows if r[1] in BLOCKED_STATUSES}
+            for card_id in chunk:
+                if card_id in blocked:
+                    self._blocked[card_id] = self._blocked_since(card_id)  # rare: one more query each
+                else:
+                    self._blocked[card_id] = None
 
     def balance_minor(self, member_id: str) -> int | None:
-        row = store.db.execute_sql(
-            f'SELECT "balance" FROM "{store.MemberProjection._meta.table_name}" WHERE "member_id" = {store.db.param}',
-            (member_id,)).fetchone()
-        return None if row is None else int(row[0])
+        if member_id not in self._balances:
+            row = store.db.execute_sql(
+                f'SELECT "balance" FROM "{store.MemberProjection._meta.table_name}" WHERE "member_id" = '
+                f'{store.db.param}', (member_id,)).fetchone()
+            self._balances[member_id] = None if row is None else int(row[0])
+        return self._balances[member_id]
 
     def card_blocked_since(self, card_id: str) -> int | None:
-        # called for every card operation: plain SQL (the query builder costs more than the query)
-        p = store.db.param
-        row = store.db.execute_sql(
-            f'SELECT "status" FROM "{store.Card._meta.table_name}" WHERE "card_id" = {p}', (card_id,)).fetchone()
-        if row is None or row[0] not in ("revoked", "on_hold"):
-            return None
+        if card_id not in self._blocked:
+            row = store.db.execute_sql(
+                f'SELECT "status" FROM "{store.Card._meta.table_name}" WHERE "card_id" = {store.db.param}',
+                (card_id,)).fetchone()
+            blocked = row is not None and row[0] in BLOCKED_STATUSES
+            self._blocked[card_id] = self._blocked_since(card_id) if blocked else None
+        return self._blocked[card_id]
+
+    @staticmethod
+    def _blocked_since(card_id: str) -> int | None:
         change = store.db.execute_sql(
-            f'SELECT "changed_ms" FROM "{store.Revocation._meta.table_name}" WHERE "card_id" = {p} '
+            f'SELECT "changed_ms" FROM "{store.Revocation._meta.table_name}" WHERE "card_id" = {store.db.param} '
             'ORDER BY "version" DESC LIMIT 1', (card_id,)).fetchone()
         return int(change[0]) if change is not None else None
 
@@ -80,13 +129,15 @@ class AlertService:
     clock: Callable[[], int] = field(default=_clock)
     engine: AnomalyEngine = field(init=False)
     state: alert_store.DbState = field(init=False)
+    view: DbLedgerView = field(init=False)
     rules_version: int = field(init=False, default=-1)
     worker: delivery.DeliveryWorker | None = field(init=False, default=None)
     lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.state = alert_store.DbState()
-        self.engine = AnomalyEngine(Thresholds(), self.state, DbLedgerView())
+        self.view = DbLedgerView()
+        self.engine = AnomalyEngine(Thresholds(), self.state, self.view)
 
     def now_ms(self) -> int:
         return self.clock()
@@ -101,20 +152,38 @@ class AlertService:
 
     def observe(self, event: events.LedgerEvent) -> list[alert_store.Recorded]:
         """Run the detectors on one event and record what they find (the ``ledger.events`` observer)."""
-        return self._detect(lambda: self.engine.on_event(event))
+        return self._detect(lambda: self.engine.on_event(event), lambda: self._prefetch(event))
+
+    def _prefetch(self, event: events.LedgerEvent) -> None:
+        """Everything the detectors will read for ``event``, in a few queries rather than a few per entry."""
+        self.state.prefetch(AnomalyEngine.state_keys(event))
+        if isinstance(event, events.BatchApplied):
+            card_ids: list[str] = []
+            member_ids: list[str] = []
+            for entry in event.entries:
+                card, member = entry.payload.get("card"), entry.payload.get("member")
+                if isinstance(card, str) and entry.kind in CARD_USE_KINDS:
+                    card_ids.append(card)
+                if isinstance(member, str) and entry.kind in SV_KINDS:
+                    member_ids.append(member)
+            self.view.prefetch(card_ids, member_ids)
 
     def check_silent_terminals(self, now_ms: int) -> list[alert_store.Recorded]:
         return self._detect(lambda: self.engine.check_silent_terminals(now_ms))
 
-    def _detect(self, run: Callable[[], list[Finding]]) -> list[alert_store.Recorded]:
+    def _detect(self, run: Callable[[], list[Finding]],
+                prefetch: Callable[[], None] | None = None) -> list[alert_store.Recorded]:
         with self.lock:
             self.state.clear_cache()
+            self.view.clear()
             try:
                 with store.atomic_write():
                     if store.is_postgres():
                         # SQLite's IMMEDIATE transaction already serialises detectors across server processes
                         store.db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_ID,))
                     self._refresh_thresholds()
+                    if prefetch is not None:
+                        prefetch()
                     findings = run()
                     self.state.flush()
                     recorded = alert_store.record_findings(
@@ -122,6 +191,7 @@ class AlertService:
                         self.config.channels())
             finally:
                 self.state.clear_cache()
+                self.view.clear()
             # still under the lock: two batches of one double spend must not both try to hold the card
             self._hold_cards(recorded)
         for item in recorded:

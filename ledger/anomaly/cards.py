@@ -159,19 +159,22 @@ def velocity(ctx: Context, entry: JournalEntry) -> list[Finding]:
     if entry.kind not in CARD_USE_KINDS or not isinstance(card, str):
         return []
     th = ctx.thresholds
-    out: list[Finding] = []
-    hour_fired = False
-    for label, limit, span in (("hour", th.ops_per_card_hour, HOUR_MS), ("day", th.ops_per_card_day, DAY_MS)):
-        burst = window.hit(ctx.state, f"vel_{label}:{card}", entry.wall_ms, op_id(entry), limit, span)
-        if burst is None:
-            continue
+    ev = op_id(entry)
+    at = entry.wall_ms
+    hour = window.hit(ctx.state, f"vel_hour:{card}", at, ev, th.ops_per_card_hour, HOUR_MS)
+    day = window.hit(ctx.state, f"vel_day:{card}", at, ev, th.ops_per_card_day, DAY_MS)
+    # one velocity finding per operation: the hour's when it fires, else the day's
+    if hour is not None:
+        label, limit, burst, count = "hour", th.ops_per_card_hour, hour, hour.count
+    elif day is not None:
         # an hour burst is also a day burst: count each operation once in the card's one velocity alert
-        count = 1 if hour_fired or (label == "day" and _firing(ctx, f"vel_hour:{card}")) else burst.count
-        hour_fired = hour_fired or label == "hour"
-        out.append(Finding("velocity", Severity.WARNING, SubjectType.CARD, card, entry.wall_ms, burst.evidence,
-                           f"card {card} used {limit} or more times within one {label}", count,
-                           terminal_id=entry.terminal_id, since_ms=burst.since_ms))
-    return out[:1]
+        label, limit, burst = "day", th.ops_per_card_day, day
+        count = 1 if _firing(ctx, f"vel_hour:{card}") else day.count
+    else:
+        return []
+    return [Finding("velocity", Severity.WARNING, SubjectType.CARD, card, at, burst.evidence,
+                    f"card {card} used {limit} or more times within one {label}", count,
+                    terminal_id=entry.terminal_id, since_ms=burst.since_ms)]
 
 
 def _firing(ctx: Context, key: str) -> bool:

@@ -13,6 +13,8 @@ from ledger.anomaly.model import Finding, Severity, SubjectType, op_id
 from terminal.offline.entry import JournalEntry
 
 SHIFT_SPAN_MS = 7 * DAY_MS  # no shift lasts longer; the count is per shift, not per time window
+CASHIER_KINDS = frozenset({"shift_open", "shift_close", "refund", "void"})
+"""Kinds ``cashier_abuse`` acts on; any other entry matters only when it is a manual card entry."""
 
 
 def shift_of(ctx: Context, entry: JournalEntry) -> str:

@@ -39,6 +39,44 @@ class AnomalyEngine:
             return terminals.clock_report(self.ctx, event.terminal_id, event.terminal_clock_ms, event.received_ms)
         return []
 
+    @staticmethod
+    def state_keys(event: LedgerEvent) -> set[str]:
+        """The state keys the detectors will read for ``event`` (those known before running them), so a
+        database-backed store can fetch them in one query. Keys that depend on state (a cashier's shift) are
+        left out and read when needed."""
+        if isinstance(event, TerminalSeen):
+            return {f"term:{event.terminal_id}"}
+        if isinstance(event, BatchRejected):
+            return {f"term:{event.terminal_id}"} if event.terminal_id else set()
+        if not isinstance(event, BatchApplied):
+            return set()
+        tid = event.terminal_id
+        keys = {f"term:{tid}", f"chain:{tid}", f"shift:{tid}"}
+        for entry in event.entries:
+            kind = entry.kind
+            payload = entry.payload
+            card = payload.get("card")
+            member = payload.get("member")
+            if kind == "card_reject":
+                reason = payload.get("reason")
+                if reason in cards.FORGED_REASONS:
+                    keys.add(f"forged_t:{tid}")
+                    keys.add(f"forged_s:{event.store_id}")
+                elif isinstance(card, str) and reason in cards.BLOCKED_REASONS:
+                    keys.add(f"blocked:{card}")
+                elif isinstance(card, str) and reason == "challenge_failed":
+                    keys.add(f"challenge:{card}")
+            elif kind in cards.CARD_USE_KINDS and isinstance(card, str):
+                keys.update((f"seen:{card}", f"vel_hour:{card}", f"vel_day:{card}"))
+            if isinstance(member, str):
+                if kind == "sale":
+                    keys.add(f"amounts:{member}")
+                if kind in cards.SV_KINDS:
+                    keys.add(f"spends:{member}")
+            if kind in ("refund", "void"):
+                keys.add(cashiers.NORM_KEY)
+        return keys
+
     def on_batch(self, event: BatchApplied) -> list[Finding]:
         ctx = self.ctx
         terminals.seen(ctx, event.terminal_id, event.store_id, event.received_ms)
@@ -49,7 +87,8 @@ class AnomalyEngine:
             out += cards.cloned_card(ctx, entry, event.store_id)
             out += cards.velocity(ctx, entry)
             out += cards.unusual_amount(ctx, entry)
-            out += cashiers.cashier_abuse(ctx, entry)
+            if entry.kind in cashiers.CASHIER_KINDS or entry.payload.get("manual") is True:
+                out += cashiers.cashier_abuse(ctx, entry)
         out += cards.double_spend(ctx, event.entries)
         return out
 

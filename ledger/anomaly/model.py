@@ -15,7 +15,10 @@ class Severity(enum.StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Severity).index(self)
+        return _RANKS[self]
+
+
+_RANKS: dict[Severity, int] = {s: i for i, s in enumerate(Severity)}  # rank is read for every finding
 
 
 class SubjectType(enum.StrEnum):

@@ -31,8 +31,10 @@ def is_unusual_high(amount: int, history: Sequence[int], z_x100: int, min_ratio_
     member who always spends the same is still judged by the ratio rule rather than by a zero spread.
     """
     med2 = median2(history)
+    # both tests must pass; the ratio test needs only the median, so it goes first and most sales never pay for
+    # the MAD (a second sort)
+    if 2 * amount * 100 < min_ratio_x100 * med2:
+        return False
     mad_2 = max(mad2(history, med2), med2 // 20, 2)
     # (2x − med2) / (1.4826 · mad_2) ≥ z/100  ⇔  (2x − med2) · 100 · 10000 ≥ z · 14826 · mad_2
-    if (2 * amount - med2) * 1_000_000 < z_x100 * 14_826 * mad_2:
-        return False
-    return 2 * amount * 100 >= min_ratio_x100 * med2
+    return (2 * amount - med2) * 1_000_000 >= z_x100 * 14_826 * mad_2

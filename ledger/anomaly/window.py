@@ -57,6 +57,12 @@ def hit(state: StateStore, key: str, at_ms: int, evidence: str, threshold: int, 
     if len(times) > 4 * threshold + 8:  # bound the state; out-of-order stragglers beyond this are rare
         del times[: len(times) - (4 * threshold + 8)]
         del ids[: len(ids) - len(times)]
+    # no window holding at_ms can hold more than the hits within one window length either side of it; below the
+    # threshold that bound settles it without the search (the common case: a card used a few times a day)
+    if bisect.bisect_right(times, at_ms + window_ms - 1) - bisect.bisect_left(times, at_ms - window_ms + 1) \
+            < threshold:
+        state.put(key, data)
+        return None
     best_lo, best_hi = _best_window(times, at_ms, window_ms)
     if best_hi - best_lo >= threshold and (accept is None or accept(ids[best_lo:best_hi])):
         chosen = ids[best_lo:best_hi]
