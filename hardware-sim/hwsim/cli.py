@@ -82,6 +82,13 @@ def run(args: argparse.Namespace) -> int:
             hex_log = os.fdopen(fd, "a", encoding="ascii")
         except OSError as exc:
             raise SimulatorError(f"cannot open the hex log {args.hex_log}: {exc.strerror}", orig=exc) from exc
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # Before announcing the port: whoever reads the announcement may signal us at once.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     line.open()
     out = _Out(sys.stdout)
     out.line(f"cardpos-sim: {line.describe()}")
@@ -90,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
     reader = SimReader(line, baud=args.baud, heartbeat_s=args.heartbeat, dwell_s=args.dwell, hex_log=hex_log,
                        rng=random.Random(args.seed))
     console = Console(reader, wallet)
-    stop = threading.Event()
     commands_lock = threading.Lock()
 
     def execute(command: str) -> None:
@@ -101,10 +107,6 @@ def run(args: argparse.Namespace) -> int:
                 out.line("ok bye")
                 stop.set()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     lines: queue.Queue[str | None] = queue.Queue()
     threading.Thread(target=_read_stdin, args=(sys.stdin, lines), name="hwsim stdin", daemon=True).start()
     reader.start()
