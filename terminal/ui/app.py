@@ -80,7 +80,8 @@ class CashierApp(App[None]):
         # Opening a serial port or the first sync can take seconds: never on the UI thread.
         if self.services.reader is not None:
             try:
-                self.services.reader.start()
+                # A reader unplugged at start-up is like one unplugged later: shown on the status bar, retried.
+                self.services.reader.start(retry_if_missing=True)
             except CardposError as exc:
                 self.post_message(ReaderEventArrived(_status_error(str(exc))))
         if self.services.sync is not None:

@@ -116,3 +116,17 @@ async def test_anti_copy_card_answers_the_challenge_and_a_clone_is_refused(
         await wait_until(pilot, lambda: isinstance(app.screen, RefusalScreen), 15, "the refusal")
         refusal = app.screen
         assert isinstance(refusal, RefusalScreen) and refusal.reason.value == "challenge_failed"
+
+
+async def test_a_missing_reader_is_shown_and_the_app_still_works(ui_world: UiWorld, tmp_path: Path) -> None:
+    services = ui_world.services()
+    services.reader = ReaderDevice(str(tmp_path / "no-such-reader"), on_event=services.reader_events)
+    app = CashierApp(services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await sign_in(pilot)
+        await wait_until(pilot, lambda: "does not exist" in app.reader_detail, 10, "the reader's report")
+        text = str(app.screen.query_one(StatusBar).render())
+        assert "Reader: ERROR" in text or "Reader: reconnecting" in text
+        await pilot.press("m")  # manual entry still works
+        await settle(pilot)
+        assert type(app.screen).__name__ == "ManualEntryScreen"
