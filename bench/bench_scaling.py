@@ -149,6 +149,17 @@ def _seal_all(root: Path, setup: dict[str, Any], n_ops: int, per_batch: int) -> 
     return path
 
 
+def _tenths(marks: list[tuple[int, float]], n_ops: int) -> tuple[float, float]:
+    """Rates (ops/s) over the first and the last tenth of a run from (ops done, seconds) marks taken at batch
+    boundaries: whether the rate itself falls as the data grows, independent of any fixed cost."""
+    points = [(0, 0.0), *marks]
+    tenth = n_ops / 10
+    first = next(p for p in points if p[0] >= tenth)
+    last_start = max((p for p in points if p[0] <= n_ops - tenth), key=lambda p: p[0])
+    end = points[-1]
+    return first[0] / first[1], (end[0] - last_start[0]) / (end[1] - last_start[1])
+
+
 def _envelopes(path: Path) -> Iterator[bytes]:
     with path.open("rb") as src:
         while head := src.read(4):
@@ -166,24 +177,28 @@ def _child_ingest(root: Path, n_ops: int) -> dict[str, Any]:
     base_kb = _status_kb("VmRSS")
     _reset_peak()
     applied = 0
+    marks: list[tuple[int, float]] = []
     started = time.perf_counter()
     for envelope in _envelopes(root / "envelopes.bin"):
         if applied >= n_ops:
             break
         applied += ingest_batch(envelope, now_ms=time.time_ns() // 1_000_000).applied
+        marks.append((applied, time.perf_counter() - started))
     seconds = time.perf_counter() - started
     if applied != n_ops:
         raise RuntimeError(f"ingest applied {applied} of {n_ops}")
     peak_kb = _status_kb("VmHWM")
     shutil.rmtree(work, ignore_errors=True)
-    return {"seconds": seconds, "base_kb": base_kb, "peak_kb": peak_kb}
+    first_rate, last_rate = _tenths(marks, n_ops)
+    return {"seconds": seconds, "base_kb": base_kb, "peak_kb": peak_kb, "first_rate": first_rate,
+            "last_rate": last_rate}
 
 
 def _child_drain(root: Path, n_ops: int) -> dict[str, Any]:
     from terminal import documents
     from terminal.config import SyncSettings
     from terminal.offline.store import TerminalStore
-    from terminal.sync.service import SyncService, load_identity_key
+    from terminal.sync.service import SyncService, SyncStatus, load_identity_key
 
     setup = json.loads((root / "setup.json").read_text())
     members = [tuple(m) for m in setup["members"]]
@@ -200,12 +215,23 @@ def _child_drain(root: Path, n_ops: int) -> dict[str, Any]:
             for _ in range(n_ops):
                 store.journal.append("sale", _sale(rng, members), "c1")
             store.db.execute_sql("PRAGMA synchronous=FULL")
+            marks: list[tuple[int, float]] = []
+            started = time.perf_counter()
+
+            def on_status(status: SyncStatus) -> None:
+                # Called after each acked batch, and once more after the pull; only the first mark per count is
+                # kept so the last tenth measures pushing, not the pull.
+                done = n_ops - status.queue_depth
+                if not marks or marks[-1][0] != done:
+                    marks.append((done, time.perf_counter() - started))
+
             service = SyncService(store, enrollment, load_identity_key(data_dir),
-                                  settings=SyncSettings(ledger_url=url, timeout_s=120))
+                                  settings=SyncSettings(ledger_url=url, timeout_s=120), on_status=on_status)
             base_kb = _status_kb("VmRSS")
             server_base_kb = _status_kb("VmRSS", server.pid)
             _reset_peak()
             _reset_peak(server.pid)
+            marks.clear()
             started = time.perf_counter()
             report = service.sync_once()
             seconds = time.perf_counter() - started
@@ -217,8 +243,10 @@ def _child_drain(root: Path, n_ops: int) -> dict[str, Any]:
         server.terminate()
         server.wait(30)
     shutil.rmtree(work, ignore_errors=True)
+    first_rate, last_rate = _tenths([m for m in marks if m[0] > 0], n_ops)
     return {"seconds": seconds, "base_kb": base_kb, "peak_kb": peak_kb, "server_base_kb": server_base_kb,
-            "server_peak_kb": server_peak_kb, "batches": report.batches}
+            "server_peak_kb": server_peak_kb, "batches": report.batches, "first_rate": first_rate,
+            "last_rate": last_rate}
 
 
 def _measure(kind: str, root: Path, n_ops: int) -> dict[str, Any]:
@@ -262,6 +290,9 @@ def _rows(label: str, results: dict[int, dict[str, Any]], memory: list[tuple[str
         rows.append(_row(f"{label}: time({_size(b)})/time({_size(a)})", growth, "x", linear,
                          f"linear ({linear:g}x the operations)", ratio,
                          f"{LINEAR_LOW}–{LINEAR_HIGH} (linear)", LINEAR_LOW <= ratio <= LINEAR_HIGH))
+    first, last = results[large]["first_rate"], results[large]["last_rate"]
+    rows.append(_row(f"{label}: rate over the last tenth of the {large:,}-op run", last, "ops/s", first,
+                     "rate over its first tenth", last / first, "reported (< 1: slows as the data grows)", True))
     for name, base_key, peak_key in memory:
         peak_large = results[large][peak_key] / 1024
         peak_small = results[small][peak_key] / 1024
