@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import random
 import re
 import shutil
@@ -50,7 +51,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.bench_sync import N_MEMBERS, REPO, _cli, _sale, _serve
+import requests
+
+from bench.bench_sync import N_MEMBERS, REPO, _cli, _env, _free_port, _sale
 
 BATCH_ENTRIES = 5_000  # entries per pre-sealed ingest batch
 CHILD_TIMEOUT_S = 600.0
@@ -70,6 +73,15 @@ def _status_kb(field: str, pid: int | str = "self") -> int:
     return int(found.group(1)) if found else 0
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) another process has used so far, from /proc/<pid>/stat; 0 without /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _reset_peak(pid: int | str = "self") -> None:
     """Reset the process's peak resident set (VmHWM) to its current size, so the peak covers what follows."""
     # Without /proc the peak covers the whole process life, which only overstates it.
@@ -78,6 +90,29 @@ def _reset_peak(pid: int | str = "self") -> None:
 
 
 # ----------------------------------------------------------------------------------------------------- set-up
+def _serve(root: Path, ledger_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``cardpos ledger serve`` as bench_sync starts it, but with its stderr kept in ``root/serve.log`` so a
+    server that does not come up says why (the ledger code changes under concurrent work)."""
+    port = _free_port()
+    log_path = root / "serve.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "terminal", "ledger", "serve", "--ledger-dir",
+                                 str(ledger_dir), "--port", str(port)], env=_env(root), cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if requests.get(url + "/v1/health", timeout=1).ok:
+                return proc, url
+        except requests.RequestException:
+            time.sleep(0.1)
+    proc.kill()
+    proc.wait(30)
+    tail = log_path.read_text(errors="replace").strip()[-1500:]
+    raise RuntimeError(f"the ledger did not start (exit {proc.returncode}): {tail}")
+
+
 def _setup(root: Path) -> dict[str, Any]:
     """An enrolled terminal and its ledger, both with nothing journaled yet: ``root/ledger`` and
     ``root/terminal`` are copied afresh for every measured size."""
@@ -178,6 +213,7 @@ def _child_ingest(root: Path, n_ops: int) -> dict[str, Any]:
     _reset_peak()
     applied = 0
     marks: list[tuple[int, float]] = []
+    cpu_started = time.process_time()
     started = time.perf_counter()
     for envelope in _envelopes(root / "envelopes.bin"):
         if applied >= n_ops:
@@ -185,12 +221,13 @@ def _child_ingest(root: Path, n_ops: int) -> dict[str, Any]:
         applied += ingest_batch(envelope, now_ms=time.time_ns() // 1_000_000).applied
         marks.append((applied, time.perf_counter() - started))
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     if applied != n_ops:
         raise RuntimeError(f"ingest applied {applied} of {n_ops}")
     peak_kb = _status_kb("VmHWM")
     shutil.rmtree(work, ignore_errors=True)
     first_rate, last_rate = _tenths(marks, n_ops)
-    return {"seconds": seconds, "base_kb": base_kb, "peak_kb": peak_kb, "first_rate": first_rate,
+    return {"seconds": seconds, "cpu_s": cpu, "base_kb": base_kb, "peak_kb": peak_kb, "first_rate": first_rate,
             "last_rate": last_rate}
 
 
@@ -232,9 +269,11 @@ def _child_drain(root: Path, n_ops: int) -> dict[str, Any]:
             _reset_peak()
             _reset_peak(server.pid)
             marks.clear()
+            cpu_started = time.process_time() + _cpu_s(server.pid)
             started = time.perf_counter()
             report = service.sync_once()
             seconds = time.perf_counter() - started
+            cpu = time.process_time() + _cpu_s(server.pid) - cpu_started
             peak_kb = _status_kb("VmHWM")
             server_peak_kb = _status_kb("VmHWM", server.pid)
             if store.journal.queue_depth != 0 or report.acked_seq != n_ops:
@@ -244,7 +283,7 @@ def _child_drain(root: Path, n_ops: int) -> dict[str, Any]:
         server.wait(30)
     shutil.rmtree(work, ignore_errors=True)
     first_rate, last_rate = _tenths([m for m in marks if m[0] > 0], n_ops)
-    return {"seconds": seconds, "base_kb": base_kb, "peak_kb": peak_kb, "server_base_kb": server_base_kb,
+    return {"seconds": seconds, "cpu_s": cpu, "base_kb": base_kb, "peak_kb": peak_kb, "server_base_kb": server_base_kb,
             "server_peak_kb": server_peak_kb, "batches": report.batches, "first_rate": first_rate,
             "last_rate": last_rate}
 
@@ -279,16 +318,17 @@ def _rows(label: str, results: dict[int, dict[str, Any]], memory: list[tuple[str
     small_rate = small / results[small]["seconds"]
     rows = []
     for n in sizes:
-        secs = results[n]["seconds"]
+        secs, cpu = results[n]["seconds"], results[n]["cpu_s"]
         rate = n / secs
-        rows.append(_row(f"{label}, {n:,} ops in {secs:.2f} s", rate, "ops/s", small_rate,
+        rows.append(_row(f"{label}, {n:,} ops in {secs:.2f} s (CPU {cpu:.2f} s)", rate, "ops/s", small_rate,
                          f"same at {small:,} ops", rate / small_rate, "reported", True))
     for a, b in itertools.pairwise(sizes):
         growth = results[b]["seconds"] / results[a]["seconds"]
+        cpu_growth = results[b]["cpu_s"] / results[a]["cpu_s"] if results[a]["cpu_s"] else 0.0
         linear = b / a
         ratio = growth / linear
-        rows.append(_row(f"{label}: time({_size(b)})/time({_size(a)})", growth, "x", linear,
-                         f"linear ({linear:g}x the operations)", ratio,
+        figure = f"{label}: time({_size(b)})/time({_size(a)}) (CPU time: {cpu_growth:.1f}x)"
+        rows.append(_row(figure, growth, "x", linear, f"linear ({linear:g}x the operations)", ratio,
                          f"{LINEAR_LOW}–{LINEAR_HIGH} (linear)", LINEAR_LOW <= ratio <= LINEAR_HIGH))
     first, last = results[large]["first_rate"], results[large]["last_rate"]
     rows.append(_row(f"{label}: rate over the last tenth of the {large:,}-op run", last, "ops/s", first,
