@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,8 +109,19 @@ def create_tables() -> None:
     store.db.create_tables(MODELS, safe=True)
 
 
+STAMP_KEY = "~stamp"
+"""The ``AnomalyState`` row naming the last flush; no detector key starts with ``~``."""
+MAX_CACHED = 50_000
+"""Keys kept between detection runs; past this the cache starts over (memory stays bounded on a big fleet)."""
+
+
 class DbState:
     """A ``StateStore`` over ``AnomalyState``: reads through a cache, writes on ``flush()`` (same transaction).
+
+    The cache outlives a detection run (write-behind): every flush also writes a fresh random stamp, and
+    ``begin()`` keeps the cache only while the stored stamp is still the one this process wrote, i.e. no other
+    server process (PostgreSQL) has changed the state since. A failed run must call ``clear_cache()``: values
+    are handed out live and the detectors change them in place before ``put``.
 
     Plain parameterised SQL rather than the query builder: detection reads a handful of keys for every entry,
     and building peewee queries cost more than running them.
@@ -118,6 +130,16 @@ class DbState:
     def __init__(self) -> None:
         self._cache: dict[str, dict[str, Any] | None] = {}
         self._dirty: set[str] = set()
+        self._stamp: str | None = None  # the stamp the cache matches; None: cache not trusted
+
+    def begin(self) -> None:
+        """Start a detection run, inside its write transaction and after any detector lock."""
+        row = store.db.execute_sql(self._sql('SELECT "value" FROM {t} WHERE "key" = ?'), (STAMP_KEY,)).fetchone()
+        stamp = str(json.loads(row[0]).get("s")) if row else None
+        if stamp is None or stamp != self._stamp or len(self._cache) > MAX_CACHED:
+            self._cache.clear()
+        self._stamp = stamp
+        self._dirty.clear()
 
     @staticmethod
     def _sql(text: str) -> str:
@@ -157,13 +179,20 @@ class DbState:
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         rows = store.db.execute_sql(self._sql('SELECT "key" FROM {t} WHERE "key" >= ? AND "key" < ?'),
                                     (prefix, upper)).fetchall()
-        keys = {row[0] for row in rows} | {k for k in self._cache if k.startswith(prefix)}
+        # cached keys not written yet are dirty; every other cached key is a row already
+        keys = {row[0] for row in rows} | {k for k in self._dirty if k.startswith(prefix)}
         for key in sorted(keys):
             value = self.get(key)
             if value is not None:
                 yield key, value
 
     def flush(self) -> None:
+        if not self._dirty:
+            return
+        # identifies this flush only (not a secret, no effect on detection): other processes see a new stamp
+        self._stamp = os.urandom(8).hex()
+        self._cache[STAMP_KEY] = {"s": self._stamp}
+        self._dirty.add(STAMP_KEY)
         dirty = sorted(self._dirty)
         gone = [k for k in dirty if self._cache[k] is None]
         kept = [(k, json.dumps(self._cache[k], sort_keys=True, separators=(",", ":"))) for k in dirty
@@ -182,9 +211,10 @@ class DbState:
         self._dirty.clear()
 
     def clear_cache(self) -> None:
-        """Forget cached reads (another process may have written); unflushed writes are dropped too."""
+        """Forget cached reads and unflushed writes (after a failed run: the cache may hold rolled-back values)."""
         self._cache.clear()
         self._dirty.clear()
+        self._stamp = None
 
 
 @dataclass(frozen=True, slots=True)

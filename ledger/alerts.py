@@ -174,13 +174,13 @@ class AlertService:
     def _detect(self, run: Callable[[], list[Finding]],
                 prefetch: Callable[[], None] | None = None) -> list[alert_store.Recorded]:
         with self.lock:
-            self.state.clear_cache()
             self.view.clear()
             try:
                 with store.atomic_write():
                     if store.is_postgres():
                         # SQLite's IMMEDIATE transaction already serialises detectors across server processes
                         store.db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (ADVISORY_LOCK_ID,))
+                    self.state.begin()  # under the lock: keeps the cached state if nobody else wrote since
                     self._refresh_thresholds()
                     if prefetch is not None:
                         prefetch()
@@ -189,8 +189,10 @@ class AlertService:
                     recorded = alert_store.record_findings(
                         findings, self.now_ms(), self.engine.thresholds.alert_dedup_s * 1000,
                         self.config.channels())
+            except BaseException:
+                self.state.clear_cache()  # rolled back: the cache may hold what the database does not
+                raise
             finally:
-                self.state.clear_cache()
                 self.view.clear()
             # still under the lock: two batches of one double spend must not both try to hold the card
             self._hold_cards(recorded)
