@@ -40,15 +40,84 @@ def _open(args: argparse.Namespace) -> Path:
     from ledger.home import open_ledger
 
     ledger_dir = _ledger_dir(args)
+    existing_db(args.db)
     open_ledger(ledger_dir, args.db)
     return ledger_dir
+
+
+def db_arg(text: str) -> str:
+    """argparse type of ``--db``: a PostgreSQL URL or a SQLite file path, never another kind of URL (which would
+    otherwise be taken for a relative file name and create a stray file)."""
+    from ledger.store import is_postgres_url
+
+    if "://" in text and not is_postgres_url(text):
+        raise argparse.ArgumentTypeError("must be postgresql://user@host/db or a SQLite file path")
+    return text
+
+
+def existing_db(db: str | None) -> None:
+    """An existing ledger is never opened from a SQLite file that is not there: opening would create an empty one
+    (and its directories), and the command would then fail on missing tables."""
+    from ledger.store import is_postgres_url, sqlite_path
+
+    if db is None or is_postgres_url(db):
+        return
+    path = Path(db)
+    if not (path.is_file() or sqlite_path(path).is_file()):
+        raise LedgerError(f"there is no ledger database at {path}; check --db (or run 'cardpos ledger init')")
+
+
+def at_least(low: float, kind: Callable[[str], Any] = int) -> Callable[[str], Any]:
+    """argparse type: a number of ``kind`` that is at least ``low``."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value >= low:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"must be at least {low:g}, not {text}")
+        return value
+
+    return parse
+
+
+def more_than_zero(text: str) -> float:
+    """argparse type: a float above zero (durations)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than zero, not {text}")
+    return value
+
+
+def port_arg(text: str) -> int:
+    """argparse type: a TCP port number, 0 to 65535 (0 = any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port number is 0 to 65535, not {text}")
+    return value
+
+
+def _non_negative_money(text: str | None, currency: str, flag: str) -> int | None:
+    if not text:
+        return None
+    amount = Money.parse(text, currency)
+    if amount.minor < 0:
+        raise LedgerError(f"{flag} must not be negative ({text})")
+    return amount.minor
 
 
 def _common(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     add_common(parser)
     parser.add_argument("--ledger-dir", type=Path, default=None,
                         help="ledger directory (default: <data dir>/ledger)")
-    parser.add_argument("--db", default=None,
+    parser.add_argument("--db", type=db_arg, default=None,
                         help="database: postgresql://user@host/db or a SQLite file (default: as chosen at init)")
     parser.add_argument("--actor", default=_default_actor(), help="who is acting, for the audit log")
     if json_flag:
@@ -104,12 +173,18 @@ def _init(args: argparse.Namespace) -> int:
     from ledger.home import init_ledger
 
     ledger_dir = _ledger_dir(args)
-    ledger = init_ledger(ledger_dir, args.db, args.issuer)
+    try:
+        ledger = init_ledger(ledger_dir, args.db, args.issuer)
+    except OSError as exc:  # an unwritable or impossible place (a file in the way, a read-only mount)
+        where = exc.filename or ledger_dir
+        raise LedgerError(f"cannot create the ledger in {where}: {exc.strerror}", orig=exc) from exc
     from ledger import alerts
+    from ledger.store import is_postgres_url, sqlite_path
 
     alerts.install(ledger_dir)
-    result = {"ledger_dir": str(ledger_dir), "issuer": ledger.issuer,
-              "database": "postgresql" if ledger.db_url else str(ledger_dir / "ledger.sqlite3"),
+    database = ("postgresql" if is_postgres_url(ledger.db_url)
+                else str(ledger.db_url or sqlite_path(ledger_dir)))
+    result = {"ledger_dir": str(ledger_dir), "issuer": ledger.issuer, "database": database,
               "root_public_key": ledger.keys.root_public().hex()}
     emit(result, args.json, f"ledger ready in {ledger_dir} (issuer {ledger.issuer}, database "
                             f"{result['database']})\nroot public key {result['root_public_key']}")
@@ -121,6 +196,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise LedgerError("--workers must be at least 1")
+    existing_db(args.db)
     return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers)
 
 
@@ -145,7 +221,7 @@ def _member_add(args: argparse.Namespace) -> int:
     from ledger import admin
 
     _open(args)
-    balance = Money.parse(args.balance, args.currency).minor if args.balance else 0
+    balance = _non_negative_money(args.balance, args.currency, "--balance") or 0
     member_id = admin.add_member(args.name, store_id=args.store, phone=args.phone, email=args.email,
                                  notes=args.notes, prefs=_prefs(args.pref), tier=args.tier, currency=args.currency,
                                  balance=balance, points=args.points, member_id=args.id, actor=args.actor)
@@ -202,13 +278,23 @@ def _card_result(issued: Any) -> dict[str, Any]:
             "token_text": issued.token_text, "challenge": issued.card_private_key is not None}
 
 
-def _to_wallet(args: argparse.Namespace, issued: Any) -> None:
+def _open_wallet(args: argparse.Namespace) -> Any:
+    """The ``--wallet`` file, read BEFORE a card is issued: a challenge card's private key
+    exists only in that file, so a wallet that cannot take it must stop the issue, not follow it."""
     if not args.wallet:
-        return
-    from hwsim.wallet import Wallet, WalletCard
+        return None
+    from hwsim.wallet import Wallet
 
     path = Path(args.wallet)
-    wallet = Wallet.load(path) if path.exists() else Wallet()
+    return Wallet.load(path) if path.exists() else Wallet()
+
+
+def _to_wallet(args: argparse.Namespace, wallet: Any, issued: Any) -> None:
+    if wallet is None:
+        return
+    from hwsim.wallet import WalletCard
+
+    path = Path(args.wallet)
     key = issued.card_private_key
     wallet.add(WalletCard(label=args.label or f"{issued.member_id} ({issued.tier.value})",
                           kind="challenge" if key is not None else "valid", token_text=issued.token_text,
@@ -220,9 +306,10 @@ def _card_issue(args: argparse.Namespace) -> int:
     from ledger import admin
 
     _open(args)
+    wallet = _open_wallet(args)
     issued = admin.issue_card(args.member, _tier(args.tier), challenge=args.challenge, expires_days=args.expires_days,
                               actor=args.actor)
-    _to_wallet(args, issued)
+    _to_wallet(args, wallet, issued)
     emit(_card_result(issued), args.json, issued.token_text)
     return 0
 
@@ -231,8 +318,9 @@ def _card_replace(args: argparse.Namespace) -> int:
     from ledger import admin
 
     _open(args)
+    wallet = _open_wallet(args)
     issued = admin.replace_card(args.card_id, _tier(args.tier), args.actor, expires_days=args.expires_days)
-    _to_wallet(args, issued)
+    _to_wallet(args, wallet, issued)
     emit({**_card_result(issued), "replaced": args.card_id}, args.json, issued.token_text)
     return 0
 
@@ -267,7 +355,7 @@ def _coupon_issue(args: argparse.Namespace) -> int:
     currency = str(member.currency)
     amount = Money.parse(args.amount, currency).minor if args.amount else None
     percent_bp = _basis_points(args.percent) if args.percent else None
-    min_spend = Money.parse(args.min_spend, currency).minor if args.min_spend else None
+    min_spend = _non_negative_money(args.min_spend, currency, "--min-spend")
     coupon_id = admin.issue_coupon(args.member, amount_off=amount, percent_off_bp=percent_bp, min_spend=min_spend,
                                    valid_days=args.days, stackable=args.stackable, actor=args.actor)
     emit({"coupon_id": coupon_id, "member_id": args.member}, args.json, coupon_id)
@@ -321,6 +409,8 @@ def _rules_load(args: argparse.Namespace) -> int:
         text = Path(args.file).read_text(encoding="utf-8")
     except OSError as exc:
         raise LedgerError(f"cannot read rules file {args.file}: {exc.strerror}", orig=exc) from exc
+    except UnicodeDecodeError as exc:
+        raise LedgerError(f"rules file {args.file} is not UTF-8 text", orig=exc) from exc
     version = admin.load_rules(text, args.actor)
     emit({"version": version}, args.json, f"rules version {version} loaded; terminals get it on their next pull")
     return 0
@@ -378,14 +468,14 @@ def register(subparsers: Subparsers) -> None:
 
     p = _command(subparsers, "serve", "run the ledger HTTP API", _serve, json_flag=False)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8750, help="port to listen on (default 8750)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (use PostgreSQL for more than one)")
+    p.add_argument("--port", type=port_arg, default=8750, help="port to listen on (default 8750)")
+    p.add_argument("--workers", type=at_least(1), default=1, help="worker processes (use PostgreSQL for more than one)")
 
     _command(subparsers, "verify", "recompute balances, points and chains; exit 1 listing any problem", _verify)
 
     p = _command(subparsers, "audit", "show the audit log (or the refused batches)", _audit)
     p.add_argument("--rejected", action="store_true", help="show refused batches instead")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=at_least(1), default=50, help="most rows shown (default 50)")
 
     members = _group(subparsers, "member", "members: add, update, show")
     p = _command(members, "add", "add a member (prints the member id)", _member_add)
@@ -398,7 +488,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--tier", default="standard", help="standard, preferred, gold or platinum")
     p.add_argument("--currency", default="CNY")
     p.add_argument("--balance", default=None, help="opening stored value, e.g. 100.00")
-    p.add_argument("--points", type=int, default=0, help="opening points")
+    p.add_argument("--points", type=at_least(0), default=0, help="opening points")
     p.add_argument("--id", default=None, help="member id (default: a random one)")
     p = _command(members, "update", "change a member's details", _member_update)
     p.add_argument("member_id")
@@ -449,7 +539,7 @@ def register(subparsers: Subparsers) -> None:
     p = _command(terminals, "add", "register a terminal; prints its one-time enrollment code", _terminal_add)
     p.add_argument("name")
     p.add_argument("--store", default="store-1")
-    p.add_argument("--ttl-hours", type=float, default=24.0, help="how long the code works (default 24)")
+    p.add_argument("--ttl-hours", type=more_than_zero, default=24.0, help="how long the code works (default 24)")
     for action, help_text in (("disable", "refuse a terminal's syncs (reversible with enable)"),
                               ("enable", "accept a disabled terminal again"),
                               ("revoke", "refuse a terminal for good")):

@@ -10,6 +10,7 @@ from typing import Any
 
 from ledger import alert_store, delivery
 from ledger.anomaly.model import Severity
+from ledger.cli import at_least, db_arg, existing_db
 from terminal import locations
 from terminal.cliutil import Subparsers, add_common, emit, settings_from_args
 from terminal.errors import LedgerError
@@ -35,7 +36,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--terminal", help="only alerts about or seen at this terminal id")
     p.add_argument("--since", help="only alerts seen since this time: ISO 8601 (2026-11-23T10:00Z) or epoch s/ms")
     p.add_argument("--status", choices=STATUSES, help="only alerts in this state")
-    p.add_argument("--limit", type=int, default=200, help="most alerts shown (default 200)")
+    p.add_argument("--limit", type=at_least(1), default=200, help="most alerts shown (default 200)")
     p.set_defaults(handler=_list)
 
     p = sub.add_parser("show", help="one alert with its evidence", description="Show one alert with its evidence.")
@@ -66,7 +67,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
     parser.add_argument("--ledger-dir", type=Path, default=None,
                         help="the ledger directory (default: <data dir>/ledger)")
-    parser.add_argument("--db", default=None, help="database URL overriding the one recorded at init")
+    parser.add_argument("--db", type=db_arg, default=None, help="database URL overriding the one recorded at init")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -74,6 +75,7 @@ def _open(args: argparse.Namespace) -> Path:
     from ledger.home import open_ledger
 
     ledger_dir = args.ledger_dir or locations.ledger_dir(settings_from_args(args).data_dir)
+    existing_db(args.db)
     open_ledger(ledger_dir, args.db)
     alert_store.create_tables()
     return Path(ledger_dir)

@@ -110,7 +110,7 @@ def load_config(ledger_dir: Path) -> DeliveryConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return DeliveryConfig()
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # UnicodeDecodeError: not UTF-8 text
         raise ConfigError(f"the alert settings file {path} cannot be read: {exc}", orig=exc) from exc
     config = parse_config(data, str(path))
     has_secret = (config.webhook is not None and config.webhook.secret) or (config.email is not None

@@ -111,6 +111,8 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
             raise ConfigError(f"config file {path} is not valid TOML: {exc}", orig=exc) from exc
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc.strerror}", orig=exc) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path} is not UTF-8 text", orig=exc) from exc
         if "data_dir" in data:
             settings.data_dir = Path(str(data.pop("data_dir"))).expanduser()
         for name, values in data.items():

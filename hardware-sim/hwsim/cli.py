@@ -71,8 +71,13 @@ def run(args: argparse.Namespace) -> int:
         raise SimulatorError("the baud rate must be at least 50")
     if args.heartbeat < 0 or args.dwell < 0:
         raise SimulatorError("--heartbeat and --dwell must not be negative")
+    if args.tcp is not None and not 0 <= args.tcp <= 65535:
+        raise SimulatorError(f"--tcp: a port number is 0 to 65535, not {args.tcp}")
     wallet = Wallet.load(args.wallet) if args.wallet is not None else Wallet()
-    steps = load_script(args.script) if args.script is not None else None
+    try:
+        steps = load_script(args.script) if args.script is not None else None
+    except UnicodeDecodeError as exc:
+        raise SimulatorError(f"script {args.script} is not UTF-8 text", orig=exc) from exc
     line: Line = TcpLine(args.tcp) if args.tcp is not None else PtyLine(args.link)
     hex_log: TextIO | None = None
     if args.hex_log is not None:

@@ -32,6 +32,8 @@ def probe(args: argparse.Namespace) -> int:
         raise ReaderError("No reader port given; use --port URL or set [reader] port in the config.")
     if not 0 < args.seconds <= 600:
         raise ReaderError("--seconds must be more than 0 and at most 600.")
+    if args.baud is not None and args.baud <= 0:  # 0 would otherwise quietly mean "the configured speed"
+        raise ReaderError(f"--baud must be a line speed above 0, such as 115200 (not {args.baud}).")
     cards = 0
 
     def on_event(event: ReaderEvent) -> None:

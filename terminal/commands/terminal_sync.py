@@ -31,7 +31,7 @@ def register(subparsers: Subparsers) -> None:
     enroll.add_argument("--code", required=True, help="one-time enrollment code")
     enroll.add_argument("--suite", choices=sorted(SUITES), default="x25519",
                         help="HPKE suite for batches (default x25519; mlkem768x25519 is the post-quantum hybrid)")
-    enroll.add_argument("--root-key", metavar="HEX", default=None,
+    enroll.add_argument("--root-key", metavar="HEX", type=_root_key_arg, default=None,
                         help="expected ledger root public key (hex); enrollment fails if the ledger sends another")
     enroll.add_argument("--json", action="store_true", help="print the result as JSON")
     enroll.set_defaults(handler=cmd_enroll)
@@ -51,6 +51,15 @@ def register(subparsers: Subparsers) -> None:
     add_common(status)
     status.add_argument("--json", action="store_true", help="print the result as JSON")
     status.set_defaults(handler=cmd_status)
+
+
+def _root_key_arg(text: str) -> str:
+    """argparse type of ``--root-key``: checked before the ledger is asked, since asking uses up the one-time
+    code (a typo here must not cost the admin a new code)."""
+    text = text.strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise argparse.ArgumentTypeError("an Ed25519 public key is 64 hex characters")
+    return text
 
 
 def _identity_key(data_dir: Path) -> Ed25519PrivateKey:
