@@ -164,6 +164,14 @@ def _basis_points(text: str) -> int:
     return int(match.group(1)) * 100 + int((match.group(2) or "").ljust(2, "0"))
 
 
+def _not_blank(value: str | None, flag: str) -> str | None:
+    """A store id or a name may be changed but never blanked: a blank store drops the member (or terminal) from
+    every store, and a member without a name cannot be found at the counter."""
+    if value is not None and not value.strip():
+        raise LedgerError(f"{flag} must not be blank")
+    return value
+
+
 def _tier(text: str | None) -> Tier | None:
     return None if text is None else Tier.parse(text)
 
@@ -220,6 +228,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _member_add(args: argparse.Namespace) -> int:
     from ledger import admin
 
+    _not_blank(args.store, "--store")
     _open(args)
     balance = _non_negative_money(args.balance, args.currency, "--balance") or 0
     member_id = admin.add_member(args.name, store_id=args.store, phone=args.phone, email=args.email,
@@ -232,6 +241,10 @@ def _member_add(args: argparse.Namespace) -> int:
 def _member_update(args: argparse.Namespace) -> int:
     from ledger import admin
 
+    _not_blank(args.name, "--name")
+    _not_blank(args.store, "--store")
+    if all(getattr(args, f) is None for f in ("name", "phone", "email", "notes", "store", "pref")):
+        raise LedgerError("nothing to change: give --name, --phone, --email, --notes, --store or --pref")
     _open(args)
     admin.update_member(args.member_id, name=args.name, phone=args.phone, email=args.email, notes=args.notes,
                         prefs=_prefs(args.pref), store_id=args.store, actor=args.actor)
@@ -366,6 +379,7 @@ def _coupon_issue(args: argparse.Namespace) -> int:
 def _terminal_add(args: argparse.Namespace) -> int:
     from ledger import admin
 
+    _not_blank(args.store, "--store")
     _open(args)
     terminal_id, code = admin.add_terminal(args.name, args.store, actor=args.actor,
                                            code_ttl_s=int(args.ttl_hours * 3600))
@@ -500,7 +514,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--pref", action="append", metavar="KEY=VALUE", help="set a preference; KEY= removes it")
     p = _command(members, "show", "balance, points, tier, coupons, cards and history", _member_show)
     p.add_argument("member_id")
-    p.add_argument("--history", type=int, default=20, help="how many recent entries to show")
+    p.add_argument("--history", type=at_least(0), default=20, help="how many recent entries to show")
 
     cards = _group(subparsers, "card", "cards: issue, revoke, hold, unhold, replace")
     p = _command(cards, "issue", "issue a card token (prints its text form)", _card_issue)

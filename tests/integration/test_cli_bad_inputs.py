@@ -99,6 +99,23 @@ def test_member_opening_values_cannot_be_negative(sh: Shell, flag: str, value: s
     refused(sh("ledger", "member", "add", "Neg", flag, value), flag)
 
 
+@pytest.mark.parametrize("flag", ["--name", "--store"])
+def test_member_update_cannot_blank_the_name_or_store(sh: Shell, member: str, flag: str) -> None:
+    # a blank store would drop the member from every terminal of their store at the next pull
+    refused(sh("ledger", "member", "update", member, flag, " "), flag)
+    view = sh.member_json(member)
+    assert (view["name"], view["store_id"]) == ("Ann Lee", "store-1")
+
+
+def test_member_update_with_nothing_to_change_says_so(sh: Shell, member: str) -> None:
+    refused(sh("ledger", "member", "update", member), "nothing to change")
+
+
+@pytest.mark.parametrize("args", [("member", "add", "Bo", "--store", ""), ("terminal", "add", "Blank", "--store", "")])
+def test_blank_store_is_refused(sh: Shell, args: tuple[str, ...]) -> None:
+    refused(sh("ledger", *args), "--store")
+
+
 def test_coupon_min_spend_cannot_be_negative(sh: Shell, member: str) -> None:
     refused(sh("ledger", "coupon", "issue", "--member", member, "--amount", "5", "--min-spend", "-1"), "--min-spend")
     assert sh.member_json(member)["coupons"] == []
