@@ -32,7 +32,10 @@ cost that grows with the data from fixed start-up costs; and the peak resident s
 means it does not grow with the number of operations (target: under 2x while the work grows 10-100x). For the
 drain both sides are reported: the terminal process and the ledger server process.
 
-What grows (measured 2026-11-23 with a scratch run outside this module, 1M ops, CPU rate per 100k): ingest
+Entry ids are time-ordered (version 7) UUIDs, as terminals make them (``terminal.offline.store.time_ordered_uuid``),
+and the ledger runs with a 64 MiB page cache; both came from the finding below.
+
+What grew before (measured 2026-11-23 with a scratch run outside this module, 1M ops, CPU rate per 100k): ingest
 CPU falls from ~25,600 ops/s over the first 100k to ~17,000 over the last, but stays flat at ~28,000-32,000
 with the ``applied_entry.uuid`` index dropped. The likely reason: random (version 4) UUIDs land all over that
 B-tree, so once it outgrows SQLite's default page cache (2,000 KiB; the ledger sets no ``cache_size``) inserts
@@ -170,6 +173,7 @@ def _seal_all(root: Path, setup: dict[str, Any], n_ops: int, per_batch: int) -> 
     envelope preceded by its 4-byte length)."""
     from terminal import documents
     from terminal.offline.entry import GENESIS_HASH, JournalEntry, make_entry
+    from terminal.offline.store import time_ordered_uuid
     from terminal.sync.envelope import load_hpke_public_key, seal_batch
     from terminal.sync.service import load_identity_key
 
@@ -189,7 +193,7 @@ def _seal_all(root: Path, setup: dict[str, Any], n_ops: int, per_batch: int) -> 
                 entry = make_entry(terminal_id=terminal_id, seq=seq, prev_hash=prev, wall_ms=WALL_START_MS + seq * 50,
                                    mono_ns=seq * 50_000_000, cashier_id="c1", kind="sale",
                                    payload=_sale(rng, members),
-                                   entry_uuid=str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+                                   entry_uuid=time_ordered_uuid(WALL_START_MS + seq * 50, rng.randbytes))
                 batch.append(entry)
                 prev = entry.hash
             envelope = seal_batch(batch, terminal_id=terminal_id, batch_id=str(uuid.UUID(int=rng.getrandbits(128),

@@ -29,6 +29,9 @@ SQLITE_PRAGMAS: dict[str, Any] = {
     "synchronous": "full",  # an acked batch must survive a power cut
     "foreign_keys": 1,
     "busy_timeout": 10_000,
+    # 64 MiB of page cache: the entry uuid and (terminal, seq) indexes take random inserts, and with SQLite's
+    # 2 MiB default every insert past ~100k entries missed the cache (ingest slowed 2.4x from 100k to 1M).
+    "cache_size": -65_536,
 }
 
 

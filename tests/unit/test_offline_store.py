@@ -156,13 +156,15 @@ def test_backup_is_a_consistent_copy_that_opens_with_the_key(
     assert copy.journal.verify_chain() is None
 
 
-def test_random_uuid_is_a_canonical_version_4_uuid() -> None:
+def test_entry_ids_are_canonical_time_ordered_version_7_uuids() -> None:
     import uuid
 
-    from terminal.offline.store import random_uuid
+    from terminal.offline.store import time_ordered_uuid
 
-    values = {random_uuid() for _ in range(500)}
-    assert len(values) == 500
+    values = [time_ordered_uuid(1_795_000_000_000 + i // 10) for i in range(500)]
+    assert len(set(values)) == 500
     for value in values:
         parsed = uuid.UUID(value)
-        assert str(parsed) == value and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        assert str(parsed) == value and parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert [v[:13] for v in values] == sorted(v[:13] for v in values)  # the time prefix orders them
+    assert int(uuid.UUID(values[0]).hex[:12], 16) == 1_795_000_000_000
