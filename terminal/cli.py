@@ -75,6 +75,11 @@ def _group_help(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace
     return show
 
 
+# Commands that create their data or ledger directory; every other command logs only into one that exists, so a
+# mistyped --data-dir or --ledger-dir is reported without leaving a stray directory (with a logs/ in it) behind.
+CREATING_COMMANDS = {("ledger", "init"), ("terminal", "enroll"), ("terminal", "run"), ("demo", None), ("sim", None)}
+
+
 def _start_logging(args: argparse.Namespace) -> logging.Logger:
     """JSON-lines log in the data dir (a ledger command: in its ledger dir). Only the command's name is logged,
     never its arguments: they can hold card tokens, PINs or member details."""
@@ -85,6 +90,10 @@ def _start_logging(args: argparse.Namespace) -> logging.Logger:
             path = Path(ledger_dir) / "logs" / "cardpos.jsonl"
         else:
             path = settings_from_args(args).log_path
+        group = getattr(args, "command", None)
+        creates = (group, getattr(args, f"{group}_command", None)) in CREATING_COMMANDS
+        if not creates and not path.parent.parent.is_dir():
+            return log
         setup_logging(path)
     except (CardposError, OSError):
         return log  # the command itself reports a bad config or an unwritable dir in its own words

@@ -80,6 +80,14 @@ def test_init_in_an_unwritable_place_is_one_line(sh: Shell, tmp_path: Path) -> N
     refused(sh("ledger", "init", "--ledger-dir", str(blocker / "ledger")), str(blocker))
 
 
+@pytest.mark.parametrize("args", [("ledger", "verify", "--ledger-dir"), ("terminal", "status", "--data-dir")])
+def test_a_mistyped_directory_is_left_uncreated(sh: Shell, tmp_path: Path, args: tuple[str, ...]) -> None:
+    typo = tmp_path / "typo"
+    result = sh(*args, str(typo))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert not typo.exists()  # not even a logs/ dir
+
+
 def test_db_url_of_an_unknown_kind_is_refused_and_nothing_is_created(sh: Shell, tmp_path: Path) -> None:
     refused(sh("ledger", "init", "--ledger-dir", str(tmp_path / "l"), "--db", "mysql://x/y"), "--db")
     assert not (tmp_path / "l").exists()
