@@ -37,12 +37,22 @@ def _ledger_dir(args: argparse.Namespace) -> Path:
 
 
 def _open(args: argparse.Namespace) -> Path:
+    ledger_dir = _ledger_dir(args)
+    open_checked(ledger_dir, args.db)
+    return ledger_dir
+
+
+def open_checked(ledger_dir: Path, db: str | None) -> None:
+    """Open the ledger for a command; a database file that is not a database is one sentence, not a traceback."""
+    import peewee
+
     from ledger.home import open_ledger
 
-    ledger_dir = _ledger_dir(args)
-    existing_db(args.db)
-    open_ledger(ledger_dir, args.db)
-    return ledger_dir
+    existing_db(db)
+    try:
+        open_ledger(ledger_dir, db)
+    except peewee.DatabaseError as exc:
+        raise LedgerError(f"the ledger database is damaged ({exc}); restore it from a backup", orig=exc) from exc
 
 
 def db_arg(text: str) -> str:
@@ -204,7 +214,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise LedgerError("--workers must be at least 1")
-    existing_db(args.db)
+    open_checked(_ledger_dir(args), args.db)  # fail here with one sentence, not in the server
     return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers)
 
 

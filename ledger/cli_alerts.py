@@ -10,7 +10,7 @@ from typing import Any
 
 from ledger import alert_store, delivery
 from ledger.anomaly.model import Severity
-from ledger.cli import at_least, db_arg, existing_db
+from ledger.cli import at_least, db_arg, open_checked
 from terminal import locations
 from terminal.cliutil import Subparsers, add_common, emit, settings_from_args
 from terminal.errors import LedgerError
@@ -72,11 +72,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _open(args: argparse.Namespace) -> Path:
-    from ledger.home import open_ledger
-
     ledger_dir = args.ledger_dir or locations.ledger_dir(settings_from_args(args).data_dir)
-    existing_db(args.db)
-    open_ledger(ledger_dir, args.db)
+    open_checked(ledger_dir, args.db)
     alert_store.create_tables()
     return Path(ledger_dir)
 

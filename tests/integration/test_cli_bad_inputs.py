@@ -162,6 +162,16 @@ def test_alert_settings_file_that_is_not_text_is_one_line(sh: Shell) -> None:
         settings.unlink()
 
 
+@pytest.mark.parametrize("args", [("verify",), ("member", "add", "X"), ("alerts", "list")])
+def test_damaged_ledger_database_is_one_line(sh: Shell, tmp_path: Path, args: tuple[str, ...]) -> None:
+    ledger_dir = tmp_path / "ledger"
+    sh.ok("ledger", "init", "--ledger-dir", str(ledger_dir))
+    for wal in ledger_dir.glob("ledger.sqlite3-*"):
+        wal.unlink()
+    (ledger_dir / "ledger.sqlite3").write_bytes(b"garbage" * 100)
+    refused(sh("ledger", *args, "--ledger-dir", str(ledger_dir)), "damaged")
+
+
 def test_limits_must_be_positive(sh: Shell) -> None:
     refused(sh("ledger", "audit", "--limit", "-1"), "--limit")
     refused(sh("ledger", "alerts", "list", "--limit", "0"), "--limit")
