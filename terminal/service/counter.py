@@ -12,8 +12,10 @@ entries folded on top by ``terminal.core.state.apply_entry`` (the same fold the 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from terminal.cards.challenge import check_challenge, needs_challenge, new_nonce
@@ -48,6 +50,33 @@ HISTORY_LINES = 10
 SNAPSHOT_SYNCED_SEQ = MEMBERS_SYNCED_SEQ
 
 
+@dataclass(frozen=True, slots=True)
+class _Fold:
+    """A member's snapshot with this terminal's entries after ``after_seq`` folded on, up to ``last_seq``.
+
+    Kept per member so each operation folds only the entries appended since the last one (the journal grows with
+    every sale; refolding it all made each sale O(n)). Valid only while ``base`` and ``after_seq`` are what the
+    snapshot gives: a new snapshot from the ledger changes one of them and the fold starts again from it.
+    """
+
+    base: MemberState
+    after_seq: int
+    last_seq: int
+    state: MemberState
+    folded_any: bool
+    notes: str | None = None
+    """The last ``member_update`` notes folded (None: none folded), as the member view shows them."""
+    prefs: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _CardUse:
+    """A card's journal entries as ``(wall_ms, kind, payload)``, oldest first, read up to ``last_seq``."""
+
+    last_seq: int
+    entries: tuple[tuple[int, str, Mapping[str, Any]], ...] = field(default_factory=tuple)
+
+
 class Counter:
     def __init__(
         self,
@@ -70,6 +99,10 @@ class Counter:
         self.online = online
         self.randbytes = randbytes
         self._lock = OperationLock(store.data_dir)
+        # Folds read by worker threads at once (quotes while a sale commits): replaced whole, under this lock.
+        self._cache_lock = threading.Lock()
+        self._folds: dict[str, _Fold] = {}
+        self._card_use: dict[str, _CardUse] = {}
 
     def close(self) -> None:
         self.store.close()
@@ -115,9 +148,13 @@ class Counter:
         return check_challenge(verdict, nonce, signature)
 
     # -- member figures -------------------------------------------------------------------------------------
-    def _member(self, member_id: str, tier_hint: Tier = Tier.STANDARD,
-                ) -> tuple[MemberState, CachedMember | None, list[JournalEntry]]:
-        """The member's current state, their cached snapshot (None if unknown) and the entries folded on top."""
+    def _member(self, member_id: str, tier_hint: Tier = Tier.STANDARD) -> tuple[MemberState, CachedMember | None]:
+        """The member's current state and their cached snapshot (None if unknown)."""
+        state, cached, _ = self._fold(member_id, tier_hint)
+        return state, cached
+
+    def _fold(self, member_id: str, tier_hint: Tier = Tier.STANDARD) -> tuple[MemberState, CachedMember | None, _Fold]:
+        """The member's current state, their cached snapshot and the fold (entries folded on top of it)."""
         cached = self.store.cache.get(member_id)
         if cached is not None:
             try:
@@ -132,30 +169,45 @@ class Counter:
             # The ledger never sent this member: everything this terminal recorded for them is all we know.
             base = MemberState(member_id=member_id, currency=self.rules.currency, tier=tier_hint)
             after_seq = 0
-        entries = self.store.journal.entries_for_member(member_id, limit=None, after_seq=after_seq,
+        with self._cache_lock:
+            fold = self._folds.get(member_id)
+        if fold is None or fold.base != base or fold.after_seq != after_seq:
+            fold = _Fold(base=base, after_seq=after_seq, last_seq=after_seq, state=base, folded_any=False)
+        entries = self.store.journal.entries_for_member(member_id, limit=None, after_seq=fold.last_seq,
                                                         newest_first=False)
-        state = base
-        for entry in entries:
-            state = apply_entry(state, entry.kind, entry.payload)
-        return state, cached, entries
+        if entries:
+            state, notes, prefs = fold.state, fold.notes, fold.prefs
+            for entry in entries:
+                state = apply_entry(state, entry.kind, entry.payload)
+                if entry.kind == "member_update":
+                    if "notes" in entry.payload:
+                        notes = str(entry.payload["notes"])
+                    if "prefs" in entry.payload:
+                        prefs = dict(entry.payload["prefs"])
+            fold = _Fold(base=base, after_seq=after_seq, last_seq=entries[-1].seq, state=state, folded_any=True,
+                         notes=notes, prefs=prefs)
+        with self._cache_lock:
+            current = self._folds.get(member_id)
+            # Another thread may have folded further meanwhile: keep the longer fold of the same snapshot.
+            if (current is None or current.base != base or current.after_seq != after_seq
+                    or current.last_seq <= fold.last_seq):
+                self._folds[member_id] = fold
+        return fold.state, cached, fold
 
     def member_view(self, card: CardClaims) -> MemberView:
-        state, cached, folded = self._member(card.member_id, card.tier)
+        state, cached, fold = self._fold(card.member_id, card.tier)
         now = self.clock()
         held = [coupon_from_dict(c) for c in cached.coupons] if cached is not None else []
         usable = tuple(c for c in held if c.coupon_id not in state.used_coupons
                        and c.valid_from <= now <= c.valid_until
                        and (c.amount_off is None or c.amount_off.currency == state.currency))
-        notes = cached.notes if cached is not None else ""
-        prefs: dict[str, Any] = dict(cached.prefs) if cached is not None else {}
-        for entry in folded:
-            if entry.kind == "member_update":
-                notes = str(entry.payload.get("notes", notes))
-                prefs = dict(entry.payload.get("prefs", prefs))
+        notes = fold.notes if fold.notes is not None else (cached.notes if cached is not None else "")
+        prefs: dict[str, Any] = (dict(fold.prefs) if fold.prefs is not None
+                                 else dict(cached.prefs) if cached is not None else {})
         return MemberView(
             member_id=card.member_id, card_id=card.card_id, name=cached.name if cached else "", state=state,
             coupons=usable, prefs=prefs, notes=notes, recent=tuple(self._recent(member_id=card.member_id)),
-            offline_estimate=cached is None or bool(folded) or not self.online(), known=cached is not None,
+            offline_estimate=cached is None or fold.folded_any or not self.online(), known=cached is not None,
             upgrade_due=loyalty.tier_upgrade_due(state, self.rules),
             phone=cached.phone if cached else "", email=cached.email if cached else "",
         )
@@ -188,10 +240,24 @@ class Counter:
     def _check_risk(self, card_id: str, sv_debit: int, offline: bool) -> None:
         if not offline or sv_debit <= 0:
             return
-        entries = self.store.journal.entries_for_card(card_id, limit=None, newest_first=False)
-        usage = offline_usage(((e.wall_ms, e.kind, e.payload) for e in entries), card_id,
+        usage = offline_usage(self._card_entries(card_id), card_id,
                               now_ms=self.clock() * 1000, last_sync_ms=self.store.sync_state.last_sync_ms)
         check_offline_spend(self.rules.offline, usage, sv_amount=self.rules.money(sv_debit))
+
+    def _card_entries(self, card_id: str) -> tuple[tuple[int, str, Mapping[str, Any]], ...]:
+        """All of this terminal's entries for the card, oldest first; only those appended since the last call are
+        read from the journal (entries are append-only, so the ones read before stay as they were)."""
+        with self._cache_lock:
+            use = self._card_use.get(card_id) or _CardUse(last_seq=0)
+        new = self.store.journal.entries_for_card(card_id, limit=None, after_seq=use.last_seq, newest_first=False)
+        if new:
+            use = _CardUse(last_seq=new[-1].seq,
+                           entries=use.entries + tuple((e.wall_ms, e.kind, e.payload) for e in new))
+            with self._cache_lock:
+                current = self._card_use.get(card_id)
+                if current is None or current.last_seq < use.last_seq:
+                    self._card_use[card_id] = use
+        return use.entries
 
     def _commit(self, quote: loyalty.Quote, cashier_id: str | None, lines: list[tuple[str, str]],
                 offline: bool, *, manual: bool = False) -> Receipt:
@@ -215,7 +281,7 @@ class Counter:
 
     def _quote_sale(self, card: CardClaims, amount: Money, *, tender: str, coupon_ids: Sequence[str],
                     redeem_points: int, offline: bool) -> loyalty.SaleQuote:
-        state, cached, _ = self._member(card.member_id, card.tier)
+        state, cached = self._member(card.member_id, card.tier)
         quote = loyalty.quote_sale(state, self._held_coupons(cached), self.rules, amount=amount,
                                    coupon_ids=coupon_ids, redeem_points=redeem_points, tender=tender,
                                    now=self.clock(), card_id=card.card_id, offline=offline)
@@ -244,7 +310,7 @@ class Counter:
               manual: bool = False) -> Receipt:
         with self._lock.hold():
             offline = self.offline
-            state, _, _ = self._member(card.member_id, card.tier)
+            state, _ = self._member(card.member_id, card.tier)
             q = loyalty.quote_topup(state, self.rules, amount=amount, tender=tender, card_id=card.card_id,
                                     offline=offline)
             lines = [("Top-up", q.amount.to_decimal_string()), ("Bonus", q.bonus.to_decimal_string()),
@@ -288,7 +354,7 @@ class Counter:
             offline = self.offline
             original = self._original(orig_uuid, ("sale",))
             refunded, voided = self._reversals(original)
-            state, _, _ = self._member(str(original.payload["member"]))
+            state, _ = self._member(str(original.payload["member"]))
             q = loyalty.quote_refund(state, original.payload, original.uuid, refund_amount=amount,
                                      already_refunded_minor=refunded, supervisor=supervisor_id,
                                      offline=offline, voided=voided)
@@ -305,7 +371,7 @@ class Counter:
             offline = self.offline
             original = self._original(orig_uuid, ("sale", "topup"))
             refunded, voided = self._reversals(original)
-            state, _, _ = self._member(str(original.payload["member"]))
+            state, _ = self._member(str(original.payload["member"]))
             q = loyalty.quote_void(state, original.kind, original.payload, original.uuid,
                                    already_refunded_minor=refunded, voided=voided, supervisor=supervisor_id,
                                    offline=offline)
@@ -321,7 +387,7 @@ class Counter:
         """Points for a gift item."""
         with self._lock.hold():
             offline = self.offline
-            state, _, _ = self._member(card.member_id, card.tier)
+            state, _ = self._member(card.member_id, card.tier)
             q = loyalty.quote_redeem(state, self.rules, points=points, item=item, card_id=card.card_id,
                                      offline=offline)
             lines = [("Gift", q.item), ("Points used", str(q.points)), ("Points now", str(q.after.points))]
@@ -332,7 +398,7 @@ class Counter:
         """Move the member to the tier their yearly spend reached (the ledger then issues a replacement card)."""
         with self._lock.hold():
             offline = self.offline
-            state, _, _ = self._member(card.member_id, card.tier)
+            state, _ = self._member(card.member_id, card.tier)
             q = loyalty.quote_tier_upgrade(state, self.rules, card_id=card.card_id)
             lines = [("From", state.tier.value), ("To", q.after.tier.value),
                      ("Yearly spend", self._money(state.yearly_spend)), ("New card", "requested from the ledger")]
@@ -343,7 +409,7 @@ class Counter:
                            manual: bool = False) -> Receipt:
         with self._lock.hold():
             offline = self.offline
-            state, _, _ = self._member(card.member_id, card.tier)
+            state, _ = self._member(card.member_id, card.tier)
             q = loyalty.quote_membership_fee(state, self.rules, tier=tier, tender=tender, now=self.clock(),
                                              card_id=card.card_id, offline=offline)
             self._check_risk(card.card_id, q.sv_debit, offline)
