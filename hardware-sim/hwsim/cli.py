@@ -78,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
         steps = load_script(args.script) if args.script is not None else None
     except UnicodeDecodeError as exc:
         raise SimulatorError(f"script {args.script} is not UTF-8 text", orig=exc) from exc
+    for step in steps or []:
+        # A typo in a script is found now, not as an "error" reply halfway through a run that then exits 0.
+        name = step.command.split()[0].lower()
+        if not hasattr(Console, f"_cmd_{name}"):
+            raise SimulatorError(f"{args.script} line {step.line_no}: unknown command {name!r} ({HELP})")
     line: Line = TcpLine(args.tcp) if args.tcp is not None else PtyLine(args.link)
     hex_log: TextIO | None = None
     if args.hex_log is not None:

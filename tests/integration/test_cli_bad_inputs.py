@@ -206,3 +206,9 @@ def test_sim_script_that_is_not_text_is_one_line(sh: Shell, tmp_path: Path) -> N
     script = tmp_path / "script.txt"
     script.write_bytes(b"\xff\xfe tap 1\n")
     refused(sh("sim", "--script", str(script)), str(script))
+
+
+def test_sim_script_with_an_unknown_command_is_refused_before_it_runs(sh: Shell, tmp_path: Path) -> None:
+    script = tmp_path / "script.txt"
+    script.write_text("wait 0.1\ntap 1\ntpa 2\n", encoding="utf-8")
+    refused(sh("sim", "--script", str(script)), "line 3", "tpa")
