@@ -29,8 +29,19 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--dir", type=Path, default=None,
                         help="demo directory (default: <data dir>/demo); recreated on every run")
     parser.add_argument("--lang", choices=("en", "zh"), default=None, help="screen language")
-    parser.add_argument("--ledger-port", type=int, default=None, help="ledger port (default: a free port)")
+    parser.add_argument("--ledger-port", type=_port, default=None, help="ledger port (default: a free port)")
     parser.set_defaults(handler=_demo)
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port, refused here rather than by the ledger child (whose error the demo hides)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port number is 1 to 65535, not {text}")
+    return value
 
 
 def prepare_dir(root: Path) -> None:
@@ -39,7 +50,10 @@ def prepare_dir(root: Path) -> None:
         if not (root / DEMO_MARKER).exists() and any(root.iterdir()):
             raise ConfigError(f"{root} exists and is not a cardpos demo directory; choose another with --dir")
         shutil.rmtree(root)
-    root.mkdir(parents=True)
+    try:
+        root.mkdir(parents=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the demo directory {root}: {exc.strerror}", orig=exc) from exc
     (root / DEMO_MARKER).write_text("created by cardpos demo; deleted and recreated on every run\n")
 
 

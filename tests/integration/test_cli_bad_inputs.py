@@ -212,3 +212,14 @@ def test_sim_script_with_an_unknown_command_is_refused_before_it_runs(sh: Shell,
     script = tmp_path / "script.txt"
     script.write_text("wait 0.1\ntap 1\ntpa 2\n", encoding="utf-8")
     refused(sh("sim", "--script", str(script)), "line 3", "tpa")
+
+
+@pytest.mark.parametrize("args", [("--ledger-port", "99999"), ("--ledger-port", "-1")])
+def test_demo_ledger_port_that_does_not_exist(sh: Shell, args: tuple[str, ...]) -> None:
+    refused(sh("demo", *args), "port")
+
+
+def test_demo_dir_that_cannot_be_made_is_one_line(sh: Shell, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    refused(sh("demo", "--dir", str(blocker / "demo")), str(blocker))
