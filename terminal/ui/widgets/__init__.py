@@ -14,3 +14,10 @@ class Plain(Static):
     def __init__(self, content: Any = "", **kwargs: Any) -> None:
         kwargs.setdefault("markup", False)
         super().__init__(content, **kwargs)
+
+    def update(self, content: Any = "", *, layout: bool = True) -> None:
+        # Screens refresh every figure when they reload (after each sale); the same text again would only cost a
+        # layout pass and a repaint of the whole screen.
+        if isinstance(content, str) and isinstance(self.content, str) and content == self.content:
+            return
+        super().update(content, layout=layout)

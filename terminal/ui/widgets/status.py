@@ -54,8 +54,10 @@ class TopBar(Horizontal):
         if app.cashier is not None:
             who = tr("status.cashier", name=app.cashier.name, role=tr(f"role.{app.cashier.role}"))
         # The 1 s status timer can fire while a new screen is still composing this bar: nothing to update yet.
+        text = f"{who} · {now}"
         for right in self.query("#top-right").results(Static):
-            right.update(f"{who} · {now}")
+            if right.content != text:  # refreshed on every screen change too; unchanged text needs no layout
+                right.update(text)
 
 
 class StatusBar(Static):
@@ -69,7 +71,9 @@ class StatusBar(Static):
         self.update_status()
 
     def update_status(self) -> None:
-        self.update(self.render_status())
+        text = self.render_status()
+        if text != self.content:  # refreshed on every screen change and each second, mostly unchanged
+            self.update(text)
 
     def render_status(self) -> Text:
         app = cast("CashierApp", self.app)
