@@ -77,8 +77,9 @@ def existing_db(db: str | None) -> None:
         raise LedgerError(f"there is no ledger database at {path}; check --db (or run 'cardpos ledger init')")
 
 
-def at_least(low: float, kind: Callable[[str], Any] = int) -> Callable[[str], Any]:
-    """argparse type: a number of ``kind`` that is at least ``low``."""
+def at_least(low: float, kind: Callable[[str], Any] = int, high: float = 10**12) -> Callable[[str], Any]:
+    """argparse type: a number of ``kind`` from ``low`` to ``high`` (a bound, so no huge value reaches SQLite's
+    64-bit integers or the clock arithmetic)."""
 
     def parse(text: str) -> Any:
         try:
@@ -87,19 +88,21 @@ def at_least(low: float, kind: Callable[[str], Any] = int) -> Callable[[str], An
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
         if not value >= low:  # also refuses nan
             raise argparse.ArgumentTypeError(f"must be at least {low:g}, not {text}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, not {text}")
         return value
 
     return parse
 
 
 def more_than_zero(text: str) -> float:
-    """argparse type: a float above zero (durations)."""
+    """argparse type: a float above zero and at most a year's worth of hours (durations)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than zero, not {text}")
+    if not 0 < value <= 8760:
+        raise argparse.ArgumentTypeError(f"must be more than zero and at most 8760 (a year), not {text}")
     return value
 
 

@@ -277,8 +277,8 @@ def _coupon_words(c: dict[str, Any]) -> str:
 
 
 def _history(counter: Counter, args: argparse.Namespace) -> Result:
-    if args.n <= 0:
-        raise BadInput("-n must be more than zero")
+    if not 0 < args.n <= 10_000:
+        raise BadInput("-n must be more than zero and at most 10000")
     claims, _ = _tap(counter, args)
     ops = counter.history(claims.card_id, args.n)
     lines = [f"{op.when}  #{op.seq:<6} {op.summary}{'' if op.synced else '  (not synced)'}  {op.uuid}"
@@ -287,6 +287,8 @@ def _history(counter: Counter, args: argparse.Namespace) -> Result:
 
 
 def _zreport(counter: Counter, args: argparse.Namespace) -> Result:
+    if not 0 <= args.since_ms <= 10**13:  # 10**13 ms is the year 2286: beyond it the clock arithmetic overflows
+        raise BadInput("--since-ms must be epoch milliseconds, from 0 up to 10000000000000")
     report = counter.z_report(args.since_ms)
     return {"ok": True, **report.to_dict()}, report.to_text().rstrip("\n")
 

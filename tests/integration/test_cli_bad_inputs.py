@@ -172,6 +172,18 @@ def test_damaged_ledger_database_is_one_line(sh: Shell, tmp_path: Path, args: tu
     refused(sh("ledger", *args, "--ledger-dir", str(ledger_dir)), "damaged")
 
 
+HUGE = "99999999999999999999999"
+
+
+@pytest.mark.parametrize("args", [
+    ("ledger", "terminal", "add", "Huge", "--ttl-hours", "1e308"),
+    ("ledger", "member", "add", "Huge", "--points", HUGE),
+    ("ledger", "audit", "--limit", HUGE),
+])
+def test_huge_numbers_are_refused_in_one_line(sh: Shell, args: tuple[str, ...]) -> None:
+    refused(sh(*args))
+
+
 def test_limits_must_be_positive(sh: Shell) -> None:
     refused(sh("ledger", "audit", "--limit", "-1"), "--limit")
     refused(sh("ledger", "alerts", "list", "--limit", "0"), "--limit")
