@@ -559,7 +559,7 @@ def register(subparsers: Subparsers) -> None:
     what.add_argument("--amount", help="amount off, e.g. 20.00")
     what.add_argument("--percent", help="percent off, e.g. 10 or 12.5")
     p.add_argument("--min-spend", default=None, help="minimum spend, e.g. 100.00")
-    p.add_argument("--days", type=int, default=90, help="valid for this many days")
+    p.add_argument("--days", type=at_least(1, high=36500), default=90, help="valid for this many days")
     p.add_argument("--stackable", action="store_true")
 
     terminals = _group(subparsers, "terminal", "terminals: add, disable, enable, revoke, list")

@@ -126,6 +126,7 @@ def test_blank_store_is_refused(sh: Shell, args: tuple[str, ...]) -> None:
 
 def test_coupon_min_spend_cannot_be_negative(sh: Shell, member: str) -> None:
     refused(sh("ledger", "coupon", "issue", "--member", member, "--amount", "5", "--min-spend", "-1"), "--min-spend")
+    refused(sh("ledger", "coupon", "issue", "--member", member, "--amount", "5", "--days", "9" * 23), "--days")
     assert sh.member_json(member)["coupons"] == []
 
 
