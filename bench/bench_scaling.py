@@ -72,7 +72,8 @@ from typing import Any
 
 import requests
 
-from bench.bench_sync import N_MEMBERS, REPO, _cli, _env, _free_port, _sale
+from bench.bench_sync import REPO, _cli, _env, _sale, seed_ledger
+from terminal.demo.runner import free_port
 
 BATCH_ENTRIES = 5_000  # entries per pre-sealed ingest batch
 CHILD_TIMEOUT_S = 600.0
@@ -112,7 +113,7 @@ def _reset_peak(pid: int | str = "self") -> None:
 def _serve(root: Path, ledger_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     """``cardpos ledger serve`` as bench_sync starts it, but with its stderr kept in ``root/serve.log`` so a
     server that does not come up says why (the ledger code changes under concurrent work)."""
-    port = _free_port()
+    port = free_port()
     log_path = root / "serve.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "terminal", "ledger", "serve", "--ledger-dir",
@@ -135,21 +136,12 @@ def _serve(root: Path, ledger_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
 def _setup(root: Path) -> dict[str, Any]:
     """An enrolled terminal and its ledger, both with nothing journaled yet: ``root/ledger`` and
     ``root/terminal`` are copied afresh for every measured size."""
-    from ledger import admin
-    from ledger.home import open_ledger
     from terminal import documents
     from terminal.config import SyncSettings
     from terminal.offline.store import TerminalStore
     from terminal.sync.service import SyncService, load_identity_key
 
-    ledger_dir = root / "ledger"
-    _cli(root, "ledger", "init", "--ledger-dir", str(ledger_dir), "--issuer", "bench")
-    open_ledger(ledger_dir)
-    members = []
-    for i in range(N_MEMBERS):
-        member_id = admin.add_member(f"Member {i}", balance=10_000_000, member_id=f"M{i:05d}")
-        members.append((member_id, admin.issue_card(member_id).card_id))
-    terminal_id, code = admin.add_terminal("bench till")
+    ledger_dir, members, terminal_id, code = seed_ledger(root)
     server, url = _serve(root, ledger_dir)
     try:
         data_dir = root / "terminal"

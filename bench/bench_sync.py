@@ -18,7 +18,6 @@ import logging
 import os
 import random
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,16 +28,12 @@ from typing import Any
 
 import requests
 
+from terminal.demo.runner import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 E2E_TARGET = 10_000.0
 BYTES_TARGET = 64.0
 N_MEMBERS = 500
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(root: Path) -> dict[str, str]:
@@ -57,8 +52,25 @@ def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def seed_ledger(root: Path) -> tuple[Path, list[tuple[str, str]], str, str]:
+    """``root/ledger`` with N_MEMBERS members (one card each) and one terminal to enroll:
+    (ledger dir, [(member id, card id)], terminal id, enrollment code). Leaves the ledger open in this process."""
+    from ledger import admin
+    from ledger.home import open_ledger
+
+    ledger_dir = root / "ledger"
+    _cli(root, "ledger", "init", "--ledger-dir", str(ledger_dir), "--issuer", "bench")
+    open_ledger(ledger_dir)
+    members = []
+    for i in range(N_MEMBERS):
+        member_id = admin.add_member(f"Member {i}", balance=10_000_000, member_id=f"M{i:05d}")
+        members.append((member_id, admin.issue_card(member_id).card_id))
+    terminal_id, code = admin.add_terminal("bench till")
+    return ledger_dir, members, terminal_id, code
+
+
 def _serve(root: Path, ledger_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "terminal", "ledger", "serve", "--ledger-dir", str(ledger_dir),
                              "--port", str(port)], env=_env(root), cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -105,7 +117,7 @@ def _bare_insert_rate(rows: list[tuple[Any, ...]], batch: int, path: Path) -> fl
 def run(quick: bool = False) -> list[dict[str, Any]]:
     import cbor2
 
-    from ledger import admin, alerts
+    from ledger import alerts
     from ledger.home import open_ledger
     from ledger.ingest import ingest_batch
     from terminal import documents
@@ -118,14 +130,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     root = Path(tempfile.mkdtemp(prefix="cardpos-bench-sync-"))
     server: subprocess.Popen[bytes] | None = None
     try:
-        ledger_dir = root / "ledger"
-        _cli(root, "ledger", "init", "--ledger-dir", str(ledger_dir), "--issuer", "bench")
-        open_ledger(ledger_dir)
-        members = []
-        for i in range(N_MEMBERS):
-            member_id = admin.add_member(f"Member {i}", balance=10_000_000, member_id=f"M{i:05d}")
-            members.append((member_id, admin.issue_card(member_id).card_id))
-        terminal_id, code = admin.add_terminal("bench till")
+        ledger_dir, members, terminal_id, code = seed_ledger(root)
         server, url = _serve(root, ledger_dir)
         data_dir = root / "terminal"
         _cli(root, "terminal", "enroll", "--ledger", url, "--code", code, "--data-dir", str(data_dir))

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 
+from terminal.demo.runner import free_port  # noqa: F401  (re-exported for tests)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CARDPOS = [sys.executable, "-m", "terminal"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
