@@ -18,13 +18,13 @@ demo: $(STAMP)
 	$(BIN)/cardpos demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check terminal ledger hardware-sim tests bench
+	$(BIN)/ruff check cardkit cardpos terminal ledger hardware-sim tests bench
 
 typecheck: $(STAMP)
-	$(BIN)/mypy terminal ledger hardware-sim/hwsim
+	$(BIN)/mypy cardkit cardpos terminal ledger hardware-sim/hwsim
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 3 $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -384,7 +384,7 @@ def silent_at(w: Workload, terminal: str, at: int) -> int | None:
 
 def _entries(w: Workload) -> dict[str, list[tuple[int, Any]]]:
     """Each terminal's ops as chained journal entries, with the time each reaches the ledger."""
-    from terminal.offline.entry import GENESIS_HASH, make_entry
+    from cardkit.journal import GENESIS_HASH, make_entry
 
     out: dict[str, list[tuple[int, Any]]] = defaultdict(list)
     by_terminal: dict[str, list[Op]] = defaultdict(list)

@@ -24,10 +24,10 @@ from typing import Any
 
 from hwsim.testcards import make_test_wallet
 
-from terminal.cards.verify import CardVerifier
+from cardkit.cards.verify import CardVerifier
+from cardkit.frames import FrameDecoder, MessageType, card_present_payload, encode_frame
 from terminal.reader.device import ReaderDevice
 from terminal.reader.events import CardPresented, ReaderEvent
-from terminal.reader.protocol import FrameDecoder, MessageType, card_present_payload, encode_frame
 
 
 def _paced_write(fd: int, data: bytes, baud: int) -> tuple[float, float]:

@@ -14,7 +14,7 @@ Why 1,000,000 only for ingest: the drain runs at roughly 7,500 ops/s on the 2-co
 end would take over two minutes plus about a minute to fill the journal, which does not fit the 10-minute budget
 of ``make bench`` alongside the other benchmarks. The ingest figure covers the ledger side of that size.
 
-How the 1M batches are made: entries are built in memory with ``terminal.offline.entry.make_entry`` (the same
+How the 1M batches are made: entries are built in memory with ``cardkit.journal.make_entry`` (the same
 canonical-CBOR hash chain the journal writes; the ledger re-derives the chain from the batch and refuses any
 mismatch with ``broken_chain``, so a wrong row could not be counted) and sealed with the real ``seal_batch`` under
 the enrolled terminal's identity key and the ledger's HPKE key. They are written to one file; each size uses its
@@ -73,7 +73,7 @@ from typing import Any
 import requests
 
 from bench.bench_sync import REPO, _cli, _env, _sale, seed_ledger
-from terminal.demo.runner import free_port
+from cardpos.demo.runner import free_port
 
 BATCH_ENTRIES = 5_000  # entries per pre-sealed ingest batch
 CHILD_TIMEOUT_S = 600.0
@@ -116,7 +116,7 @@ def _serve(root: Path, ledger_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log_path = root / "serve.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "terminal", "ledger", "serve", "--ledger-dir",
+        proc = subprocess.Popen([sys.executable, "-m", "cardpos", "ledger", "serve", "--ledger-dir",
                                  str(ledger_dir), "--port", str(port)], env=_env(root), cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
@@ -136,8 +136,8 @@ def _serve(root: Path, ledger_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
 def _setup(root: Path) -> dict[str, Any]:
     """An enrolled terminal and its ledger, both with nothing journaled yet: ``root/ledger`` and
     ``root/terminal`` are copied afresh for every measured size."""
+    from cardkit.config import SyncSettings
     from terminal import documents
-    from terminal.config import SyncSettings
     from terminal.offline.store import TerminalStore
     from terminal.sync.service import SyncService, load_identity_key
 
@@ -163,10 +163,10 @@ def _setup(root: Path) -> dict[str, Any]:
 def _seal_all(root: Path, setup: dict[str, Any], n_ops: int, per_batch: int) -> Path:
     """Write ``n_ops`` sales, chained from seq 1 and sealed in batches of ``per_batch``, to one file (each
     envelope preceded by its 4-byte length)."""
+    from cardkit.envelope import load_hpke_public_key, seal_batch
+    from cardkit.journal import GENESIS_HASH, JournalEntry, make_entry
     from terminal import documents
-    from terminal.offline.entry import GENESIS_HASH, JournalEntry, make_entry
     from terminal.offline.store import time_ordered_uuid
-    from terminal.sync.envelope import load_hpke_public_key, seal_batch
     from terminal.sync.service import load_identity_key
 
     data_dir = root / "terminal"
@@ -244,8 +244,8 @@ def _child_ingest(root: Path, n_ops: int) -> dict[str, Any]:
 
 
 def _child_drain(root: Path, n_ops: int) -> dict[str, Any]:
+    from cardkit.config import SyncSettings
     from terminal import documents
-    from terminal.config import SyncSettings
     from terminal.offline.store import TerminalStore
     from terminal.sync.service import SyncService, SyncStatus, load_identity_key
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import requests
 
-from terminal.demo.runner import free_port
+from cardpos.demo.runner import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 E2E_TARGET = 10_000.0
@@ -45,7 +45,7 @@ def _env(root: Path) -> dict[str, str]:
 
 
 def _cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "terminal", *args], env=_env(root), cwd=REPO, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "cardpos", *args], env=_env(root), cwd=REPO, capture_output=True,
                           text=True, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"cardpos {' '.join(args)} failed: {done.stderr.strip()}")
@@ -71,7 +71,7 @@ def seed_ledger(root: Path) -> tuple[Path, list[tuple[str, str]], str, str]:
 
 def _serve(root: Path, ledger_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "terminal", "ledger", "serve", "--ledger-dir", str(ledger_dir),
+    proc = subprocess.Popen([sys.executable, "-m", "cardpos", "ledger", "serve", "--ledger-dir", str(ledger_dir),
                              "--port", str(port)], env=_env(root), cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -117,11 +117,11 @@ def _bare_insert_rate(rows: list[tuple[Any, ...]], batch: int, path: Path) -> fl
 def run(quick: bool = False) -> list[dict[str, Any]]:
     import cbor2
 
+    from cardkit.config import SyncSettings
     from ledger import alerts
     from ledger.home import open_ledger
     from ledger.ingest import ingest_batch
     from terminal import documents
-    from terminal.config import SyncSettings
     from terminal.offline.journal import entry_size
     from terminal.offline.store import TerminalStore
     from terminal.sync.service import SyncService, load_identity_key

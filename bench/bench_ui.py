@@ -107,7 +107,7 @@ def _run_on_pty(args: list[str], env: dict[str, str], steps: list[tuple[bytes, b
 
 def _startup(data_dir: Path, repeats: int) -> tuple[float, float, float]:
     env = _env(data_dir)
-    cmd = [sys.executable, "-m", "terminal", "terminal", "run", "--no-sync"]
+    cmd = [sys.executable, "-m", "cardpos", "terminal", "run", "--no-sync"]
     first, idle = [], []
     for _ in range(repeats):
         t = _run_on_pty(cmd, env, [(b"Cashier sign-in", b"c1\r1111\r"), (b"TAP CARD", b"")])
@@ -148,9 +148,9 @@ def child_bare_rss() -> None:
 
 def child_ops_rss(data_dir: str, n_ops: int) -> None:
     """The real app (build_services) run headless: sign in, tap, then ``n_ops`` cash sales with keys."""
+    from cardkit.config import load_settings
+    from cardkit.core.money import Money
     from terminal.commands.terminal_run import build_services
-    from terminal.config import load_settings
-    from terminal.core.money import Money
     from terminal.reader.events import CardPresented
     from terminal.ui.app import CashierApp
     from terminal.ui.messages import ReaderEventArrived
@@ -235,11 +235,11 @@ def _latency(n_ops: int, samples: int) -> tuple[float, float, int, float]:
     from textual.widgets import Input
 
     from bench.bench_sync import _cli, _sale, _serve
+    from cardkit.config import SyncSettings, load_settings
     from ledger import admin
     from ledger.home import open_ledger
     from terminal import documents
     from terminal.commands.terminal_run import build_services
-    from terminal.config import SyncSettings, load_settings
     from terminal.offline.store import TerminalStore
     from terminal.sync.service import SyncService, load_identity_key
     from terminal.ui.app import CashierApp

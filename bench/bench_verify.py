@@ -20,13 +20,13 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-from terminal.cards.keys import IssuerKey, private_key_from_bytes, public_key_bytes, public_key_from_bytes
-from terminal.cards.revocation import RevocationDelta, RevocationList
-from terminal.cards.token import decode_card_token, sign_card_token
-from terminal.cards.trust import TrustList
-from terminal.cards.verdict import CardClaims
-from terminal.cards.verify import CardVerifier
-from terminal.core.members import Tier
+from cardkit.cards.keys import IssuerKey, private_key_from_bytes, public_key_bytes, public_key_from_bytes
+from cardkit.cards.revocation import RevocationDelta, RevocationList
+from cardkit.cards.token import decode_card_token, sign_card_token
+from cardkit.cards.trust import TrustList
+from cardkit.cards.verdict import CardClaims
+from cardkit.cards.verify import CardVerifier
+from cardkit.core.members import Tier
 
 NOW = 1_790_000_000
 DAY = 86_400

@@ -17,16 +17,16 @@ from typing import Any
 import cbor2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cardkit.cards.keys import check_can_issue, private_key_to_bytes, public_key_bytes
+from cardkit.cards.textform import token_to_text
+from cardkit.cards.token import TOKEN_VERSION, new_card_id, sign_card_token
+from cardkit.cards.verdict import CardClaims
+from cardkit.core.members import CardStatus, Tier
+from cardkit.core.money import Money
+from cardkit.core.rules import Rules, rules_from_toml
+from cardkit.errors import CardposError, LedgerError
 from ledger import apply, projection, publish, store, verify
 from ledger.home import Ledger, current
-from terminal.cards.keys import check_can_issue, private_key_to_bytes, public_key_bytes
-from terminal.cards.textform import token_to_text
-from terminal.cards.token import TOKEN_VERSION, new_card_id, sign_card_token
-from terminal.cards.verdict import CardClaims
-from terminal.core.members import CardStatus, Tier
-from terminal.core.money import Money
-from terminal.core.rules import Rules, rules_from_toml
-from terminal.errors import CardposError, LedgerError
 
 DAY_S = 86_400
 DEFAULT_CARD_DAYS = 2 * 365

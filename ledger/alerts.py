@@ -18,12 +18,12 @@ from pathlib import Path
 
 import peewee
 
+from cardkit.errors import CardposError
 from ledger import admin, alert_store, delivery, events, publish, store
 from ledger.anomaly.cards import CARD_USE_KINDS, SV_KINDS
 from ledger.anomaly.engine import AnomalyEngine
 from ledger.anomaly.model import Finding
 from ledger.anomaly.thresholds import Thresholds
-from terminal.errors import CardposError
 
 log = logging.getLogger("cardpos.ledger.alerts")
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from cardkit import wire
 from ledger import events, publish
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal
 from ledger.home import Clock, Ledger, open_ledger, system_clock
@@ -125,15 +126,15 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         log.exception("ledger request failed")
         return error(500, "internal", "the ledger failed to handle the request; see its log")
 
-    @app.get("/v1/health")
+    @app.get(wire.HEALTH_PATH)
     def health() -> dict[str, bool]:
         return {"ok": True}
 
-    @app.post("/v1/enroll", response_model=EnrollResponse, responses=_ERRORS)
+    @app.post(wire.ENROLL_PATH, response_model=EnrollResponse, responses=_ERRORS)
     def enroll(body: EnrollRequest) -> dict[str, Any]:
         return enroll_terminal(ledger, body.code, body.identity_key, body.suite)
 
-    @app.post("/v1/batches", response_model=BatchResponse, responses=_ERRORS, openapi_extra={
+    @app.post(wire.BATCHES_PATH, response_model=BatchResponse, responses=_ERRORS, openapi_extra={
         "requestBody": {"required": True, "content": {"application/cbor": {"schema": {
             "type": "string", "format": "binary", "description": "sealed batch envelope (docs/sync-protocol.md)"}}}},
     })
@@ -148,14 +149,14 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
             return error(exc.status, exc.reason, exc.message, **extra)
         return {"acked_seq": result.acked_seq, "applied": result.applied, "duplicates": result.duplicates}
 
-    @app.get("/v1/pull", response_model=PullResponse, responses=_ERRORS)
+    @app.get(wire.PULL_PATH, response_model=PullResponse, responses=_ERRORS)
     def pull(request: Request, trust: int = Query(0, ge=0), revocations: int = Query(0, ge=0),
              rules: int = Query(0, ge=0), members: int = Query(0, ge=0)) -> dict[str, Any]:
         path = request.scope.get("raw_path") or request.scope["path"].encode()
         query = request.scope.get("query_string", b"")
         path_query = (path + b"?" + query if query else path).decode("latin-1")
-        caller = authenticate(ledger, "GET", path_query, request.headers.get("x-cardpos-terminal"),
-                              request.headers.get("x-cardpos-time"), request.headers.get("x-cardpos-signature"))
+        caller = authenticate(ledger, "GET", path_query,
+                              *(request.headers.get(name) for name in wire.SIGNED_REQUEST_HEADERS))
         out: dict[str, Any] = {
             "trust_list": b64(publish.signed_trust_list(ledger)) if publish.trust_version() > trust else None,
             "revocations": b64(publish.signed_revocation_delta(ledger, revocations))

@@ -14,8 +14,8 @@ from typing import Any
 
 import cbor2
 
+from cardkit.journal import GENESIS_HASH, JournalEntry, make_entry
 from ledger import projection, store
-from terminal.offline.entry import GENESIS_HASH, JournalEntry, make_entry
 
 LEDGER_TERMINAL_ID = "ledger"
 """The ledger's own hash chain: admin changes that move member state (tier changes on card replacement)."""

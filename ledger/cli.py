@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from terminal import locations
-from terminal.cliutil import Subparsers, add_common, emit, settings_from_args
-from terminal.core.members import Tier
-from terminal.core.money import Money
-from terminal.errors import LedgerError
+from cardkit import locations
+from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
+from cardkit.core.members import Tier
+from cardkit.core.money import Money
+from cardkit.errors import LedgerError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -309,7 +309,7 @@ def _open_wallet(args: argparse.Namespace) -> Any:
     exists only in that file, so a wallet that cannot take it must stop the issue, not follow it."""
     if not args.wallet:
         return None
-    from hwsim.wallet import Wallet
+    from cardkit.wallet import Wallet
 
     path = Path(args.wallet)
     return Wallet.load(path) if path.exists() else Wallet()
@@ -318,7 +318,7 @@ def _open_wallet(args: argparse.Namespace) -> Any:
 def _to_wallet(args: argparse.Namespace, wallet: Any, issued: Any) -> None:
     if wallet is None:
         return
-    from hwsim.wallet import WalletCard
+    from cardkit.wallet import WalletCard
 
     path = Path(args.wallet)
     key = issued.card_private_key

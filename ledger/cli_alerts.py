@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cardkit import locations
+from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
+from cardkit.errors import LedgerError
 from ledger import alert_store, delivery
 from ledger.anomaly.model import Severity
 from ledger.cli import at_least, db_arg, open_checked
-from terminal import locations
-from terminal.cliutil import Subparsers, add_common, emit, settings_from_args
-from terminal.errors import LedgerError
 
 STATUSES = [s.value for s in alert_store.AlertStatus]
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import requests
 
+from cardkit.errors import ConfigError, LedgerError
 from ledger import store
 from ledger.alert_store import Alert, AlertOutbox, Channel, OutboxStatus
 from ledger.anomaly.model import Severity
-from terminal.errors import ConfigError, LedgerError
 
 log = logging.getLogger("cardpos.ledger.delivery")
 

@@ -14,10 +14,11 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from cardkit import wire
+from cardkit.errors import LedgerError
 from ledger import admin, publish, store
 from ledger.home import Ledger
 from ledger.keys import SUITES
-from terminal.errors import LedgerError
 
 MAX_CLOCK_DIFF_MS = 5 * 60 * 1000
 
@@ -86,19 +87,20 @@ def authenticate(ledger: Ledger, method: str, path_query: str, terminal_id: str 
     """Check the terminal signature headers of a request; raise ``RequestRefused``."""
     if not terminal_id or not time_text or not signature_hex:
         raise RequestRefused(401, "unauthenticated",
-                             "the request lacks the X-Cardpos-Terminal, X-Cardpos-Time or X-Cardpos-Signature header")
+                             f"the request lacks the {', '.join(wire.SIGNED_REQUEST_HEADERS)} header")
     try:
         time_ms = int(time_text)
         signature = bytes.fromhex(signature_hex)
     except ValueError:
-        raise RequestRefused(401, "unauthenticated", "X-Cardpos-Time or X-Cardpos-Signature is not well formed") \
+        raise RequestRefused(401, "unauthenticated",
+                             f"{wire.TIME_HEADER} or {wire.SIGNATURE_HEADER} is not well formed") \
             from None
     row = store.Terminal.get_or_none(store.Terminal.terminal_id == terminal_id)
     if row is None or not row.identity_key or row.status == "internal":
         raise RequestRefused(403, "unknown_terminal", f"terminal {terminal_id} is not enrolled with this ledger")
     try:
         Ed25519PublicKey.from_public_bytes(bytes.fromhex(str(row.identity_key))).verify(
-            signature, f"{method}\n{path_query}\n{time_text}".encode())
+            signature, wire.request_signature_text(method, path_query, time_text))
     except (InvalidSignature, ValueError):
         raise RequestRefused(403, "bad_signature", f"the request is not signed by terminal {terminal_id}'s key") \
             from None

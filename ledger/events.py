@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from terminal.offline.entry import JournalEntry
+from cardkit.journal import JournalEntry
 
 log = logging.getLogger("cardpos.ledger.events")
 

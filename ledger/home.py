@@ -17,9 +17,9 @@ from typing import Any
 
 import peewee
 
+from cardkit.errors import LedgerError
 from ledger import store
 from ledger.keys import LedgerKeys
-from terminal.errors import LedgerError
 
 Clock = Callable[[], int]
 """Returns the current time in epoch milliseconds."""

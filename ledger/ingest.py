@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 
 import peewee
 
+from cardkit.envelope import BatchRejected, OpenedBatch, open_batch, peek_terminal_id
+from cardkit.errors import LedgerError
+from cardkit.journal import JournalEntry
 from ledger import apply, events, store
 from ledger.home import Ledger, current
-from terminal.errors import LedgerError
-from terminal.offline.entry import JournalEntry
-from terminal.sync.envelope import BatchRejected, OpenedBatch, open_batch, peek_terminal_id
 
 log = logging.getLogger("cardpos.ledger.ingest")
 

@@ -10,7 +10,7 @@
 
 Public facts (kid, window, retirement) are rows of ``store.KeyRecord``; only private halves live in files.
 Public key wire forms: Ed25519 and X25519 raw 32 bytes; the hybrid suite's public key is the ML-KEM-768 public
-key (1184 bytes) followed by the X25519 public key (32 bytes), as ``terminal.sync.envelope`` reads them.
+key (1184 bytes) followed by the X25519 public key (32 bytes), as ``cardkit.envelope`` reads them.
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-from ledger import store
-from terminal.cards.keys import (
+from cardkit.cards.keys import (
     IssuerKey,
     generate_issuer_key,
     private_key_from_bytes,
     private_key_to_bytes,
     public_key_bytes,
 )
-from terminal.errors import LedgerError
-from terminal.locations import write_private
+from cardkit.errors import LedgerError
+from cardkit.locations import write_private
+from ledger import store
 
 ROOT_KID = "root"
 SUITE_X25519 = "x25519"

@@ -1,6 +1,6 @@
 """Member state derived from applied entries: the opening state, the fold, the cached projection row.
 
-The fold is ``terminal.core.state.apply_entry`` — the same function the terminals use — applied to every
+The fold is ``cardkit.core.state.apply_entry`` — the same function the terminals use — applied to every
 applied entry that names the member, in the order the ledger applied them (``AppliedEntry.id``). An entry the
 fold refuses (a malformed money entry, a currency mismatch) is stored but leaves the state unchanged; ``ledger
 verify`` lists it.
@@ -15,10 +15,10 @@ from typing import Any
 
 import cbor2
 
+from cardkit.core.members import Tier
+from cardkit.core.state import MONEY_KINDS, MemberState, apply_entry
+from cardkit.errors import DomainError
 from ledger import store
-from terminal.core.members import Tier
-from terminal.core.state import MONEY_KINDS, MemberState, apply_entry
-from terminal.errors import DomainError
 
 
 def opening_state(member: store.Member) -> MemberState:

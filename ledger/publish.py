@@ -1,8 +1,8 @@
 """The signed documents terminals pull: trust list, revocation deltas, rules, member snapshots.
 
-All are COSE_Sign1 by the ledger root key (``terminal.cards.signed_doc``), each with its own content type:
-- trust list: ``terminal.cards.trust`` (version = the ``trust`` counter);
-- revocation delta: ``terminal.cards.revocation`` from version V to the ``revocations`` counter;
+All are COSE_Sign1 by the ledger root key (``cardkit.cards.signed_doc``), each with its own content type:
+- trust list: ``cardkit.cards.trust`` (version = the ``trust`` counter);
+- revocation delta: ``cardkit.cards.revocation`` from version V to the ``revocations`` counter;
 - rules: content type ``application/cardpos-rules+cbor``, body ``Rules.to_mapping()`` whose ``version`` is the
   ledger's rules version;
 - member snapshots: content type ``application/cardpos-members+cbor``, body
@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from cardkit.cards.revocation import RevocationDelta, sign_revocation_delta
+from cardkit.cards.signed_doc import sign_document
+from cardkit.cards.trust import TrustList, sign_trust_list
+from cardkit.core.rules import DEFAULT_RULES, Rules
 from ledger import keys as ledger_keys
 from ledger import projection, store
 from ledger.home import Ledger
-from terminal.cards.revocation import RevocationDelta, sign_revocation_delta
-from terminal.cards.signed_doc import sign_document
-from terminal.cards.trust import TrustList, sign_trust_list
-from terminal.core.rules import DEFAULT_RULES, Rules
 
 RULES_CONTENT_TYPE = "application/cardpos-rules+cbor"
 MEMBERS_CONTENT_TYPE = "application/cardpos-members+cbor"

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 
 import peewee
 
-from terminal.errors import LedgerError
+from cardkit.errors import LedgerError
 
 db = peewee.DatabaseProxy()
 
@@ -88,7 +88,7 @@ class Card(BaseModel):
     card_id = peewee.CharField(primary_key=True, max_length=40)
     member_id = peewee.CharField(max_length=40, index=True)
     tier = peewee.CharField(max_length=16)
-    status = peewee.CharField(max_length=16)  # terminal.core.members.CardStatus values
+    status = peewee.CharField(max_length=16)  # cardkit.core.members.CardStatus values
     status_reason = peewee.TextField(default="")
     kid = peewee.CharField(max_length=64)
     issued_at = peewee.BigIntegerField()  # epoch seconds

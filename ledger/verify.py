@@ -4,7 +4,7 @@ Checks:
 - every terminal's chain (including the ledger's own): sequences 1..n without gaps, each ``prev_hash`` the
   previous entry's hash, each hash recomputed from the stored fields, the terminal's head matching the last
   entry;
-- every member: the fold of its entries (``terminal.core.state.apply_entry``) equals the stored projection;
+- every member: the fold of its entries (``cardkit.core.state.apply_entry``) equals the stored projection;
   the balance equals opening + top-ups (with bonus) − stored value spent + stored value refunded ± voids −
   fees paid from stored value; points likewise (earned − redeemed + given back − taken back − gifts);
 - no entry the fold refused, no money entry for a member the ledger does not know;
@@ -18,9 +18,9 @@ from typing import Any
 
 import cbor2
 
+from cardkit.core.state import MONEY_KINDS, MemberState
+from cardkit.journal import GENESIS_HASH, chain_hash, entry_body
 from ledger import projection, store
-from terminal.core.state import MONEY_KINDS, MemberState
-from terminal.offline.entry import GENESIS_HASH, chain_hash, entry_body
 
 
 def verify_chains() -> list[str]:

@@ -1,3 +1,1 @@
-"""cardpos terminal: the counter-side program (reader, card checks, offline journal, sync, UI)."""
-
-__version__ = "0.1.0"
+"""cardpos terminal: the counter-side application (reader, card checks, offline journal, sync, UI)."""

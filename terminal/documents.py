@@ -16,7 +16,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from terminal.errors import ConfigError
+from cardkit.errors import ConfigError
 
 
 @dataclass(frozen=True)

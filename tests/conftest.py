@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from terminal.demo.runner import free_port  # noqa: F401  (re-exported for tests)
+from cardpos.demo.runner import free_port  # noqa: F401  (re-exported for tests)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CARDPOS = [sys.executable, "-m", "terminal"]
+CARDPOS = [sys.executable, "-m", "cardpos"]
 
 
 @pytest.fixture

@@ -20,13 +20,13 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from cardkit.cliutil import Subparsers
+from cardkit.errors import SimulatorError
+from cardkit.wallet import Wallet
 from hwsim.console import HELP, Console, Quit
 from hwsim.line import Line, PtyLine, TcpLine
 from hwsim.reader import SimReader
 from hwsim.script import Step, load_script
-from hwsim.wallet import Wallet
-from terminal.cliutil import Subparsers
-from terminal.errors import SimulatorError
 
 
 def register(subparsers: Subparsers) -> None:

@@ -20,9 +20,9 @@ Every reply starts with ``ok`` or ``error``. Commands::
 
 from __future__ import annotations
 
+from cardkit.errors import CardposError
+from cardkit.wallet import Wallet
 from hwsim.reader import SimReader
-from hwsim.wallet import Wallet
-from terminal.errors import CardposError
 
 HELP = ("commands: list, tap N [hold], remove, noise [BYTES], flip, truncate, dup, stall SECONDS, unplug, replug, "
         "slow BAUD, dwell SECONDS, status, help, quit")

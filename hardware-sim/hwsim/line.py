@@ -17,7 +17,7 @@ import tty
 from pathlib import Path
 from typing import Protocol
 
-from terminal.errors import SimulatorError
+from cardkit.errors import SimulatorError
 
 
 class Line(Protocol):

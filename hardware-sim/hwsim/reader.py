@@ -16,9 +16,7 @@ from typing import TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hwsim.line import Line
-from hwsim.wallet import WalletCard
-from terminal.reader.protocol import (
+from cardkit.frames import (
     ErrorCode,
     Frame,
     FrameDecoder,
@@ -31,6 +29,8 @@ from terminal.reader.protocol import (
     error_payload,
     parse_feedback,
 )
+from cardkit.wallet import WalletCard
+from hwsim.line import Line
 
 FIRMWARE = "hwsim 1.0"
 CHALLENGE_DWELL_S = 2.0  # a person holds a challenge card until the beep, at most this long
@@ -278,8 +278,8 @@ class SimReader:
             return challenge_response_payload(None, ErrorCode.NO_CARD)
         if not card.challenge_capable:
             return challenge_response_payload(None, ErrorCode.NOT_CAPABLE)
-        from terminal.cards.challenge import sign_challenge
-        from terminal.errors import CardError
+        from cardkit.cards.challenge import sign_challenge
+        from cardkit.errors import CardError
 
         if card.kind == "cloned" or card.card_private_key_hex is None:
             key = Ed25519PrivateKey.generate()  # a copy has the token but not the card's key

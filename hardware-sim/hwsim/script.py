@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from terminal.errors import SimulatorError
+from cardkit.errors import SimulatorError
 
 
 @dataclass(frozen=True, slots=True)

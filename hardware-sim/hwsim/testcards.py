@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hwsim.wallet import Wallet, WalletCard
-from terminal.cards.keys import DAY_S, IssuerKey, private_key_to_bytes, public_key_bytes
-from terminal.cards.revocation import RevocationDelta, RevocationList
-from terminal.cards.textform import token_to_text
-from terminal.cards.token import TOKEN_VERSION, new_card_id, sign_card_token
-from terminal.cards.trust import TrustList
-from terminal.cards.verdict import CardClaims, RejectReason
-from terminal.core.members import Tier
+from cardkit.cards.keys import DAY_S, IssuerKey, private_key_to_bytes, public_key_bytes
+from cardkit.cards.revocation import RevocationDelta, RevocationList
+from cardkit.cards.textform import token_to_text
+from cardkit.cards.token import TOKEN_VERSION, new_card_id, sign_card_token
+from cardkit.cards.trust import TrustList
+from cardkit.cards.verdict import CardClaims, RejectReason
+from cardkit.core.members import Tier
+from cardkit.wallet import Wallet, WalletCard
 
 
 @dataclass

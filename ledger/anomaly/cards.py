@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from cardkit.journal import JournalEntry
 from ledger.anomaly import robust, window
 from ledger.anomaly.context import Context
 from ledger.anomaly.model import Finding, Severity, SubjectType, op_id
-from terminal.offline.entry import JournalEntry
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000

@@ -6,11 +6,11 @@ count towards the cashier's day at that terminal.
 
 from __future__ import annotations
 
+from cardkit.journal import JournalEntry
 from ledger.anomaly import robust, window
 from ledger.anomaly.cards import DAY_MS
 from ledger.anomaly.context import Context
 from ledger.anomaly.model import Finding, Severity, SubjectType, op_id
-from terminal.offline.entry import JournalEntry
 
 SHIFT_SPAN_MS = 7 * DAY_MS  # no shift lasts longer; the count is per shift, not per time window
 CASHIER_KINDS = frozenset({"shift_open", "shift_close", "refund", "void"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from terminal.offline.entry import JournalEntry
+from cardkit.journal import JournalEntry
 
 
 class Severity(enum.StrEnum):

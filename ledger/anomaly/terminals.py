@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from cardkit.journal import JournalEntry
 from ledger.anomaly.context import Context
 from ledger.anomaly.model import Finding, Severity, SubjectType, op_id
-from terminal.offline.entry import JournalEntry
 
 # BatchRejected.reason → (rule, severity). Anything else is a refused batch worth a warning.
 REJECT_RULES: dict[str, tuple[str, Severity]] = {

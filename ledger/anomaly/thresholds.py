@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from terminal.errors import ConfigError
+from cardkit.errors import ConfigError
 
 log = logging.getLogger("cardpos.ledger.anomaly")
 

@@ -14,17 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from terminal.cards.challenge import needs_challenge
-from terminal.cards.keys import public_key_bytes, public_key_from_hex
-from terminal.cards.revocation import RevocationList, load_revocation_delta
-from terminal.cards.textform import token_from_text
-from terminal.cards.token import DecodedToken, TokenFormatError, decode_card_token
-from terminal.cards.trust import TrustList, load_trust_list
-from terminal.cards.verdict import CardClaims, RejectReason, Verdict
-from terminal.cards.verify import CardVerifier
-from terminal.cliutil import Subparsers, add_common, emit, settings_from_args
+from cardkit.cards.challenge import needs_challenge
+from cardkit.cards.keys import public_key_bytes, public_key_from_hex
+from cardkit.cards.revocation import RevocationList, load_revocation_delta
+from cardkit.cards.textform import token_from_text
+from cardkit.cards.token import DecodedToken, TokenFormatError, decode_card_token
+from cardkit.cards.trust import TrustList, load_trust_list
+from cardkit.cards.verdict import CardClaims, RejectReason, Verdict
+from cardkit.cards.verify import CardVerifier
+from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
+from cardkit.errors import CardError, CardposError
 from terminal.documents import load_document, read_enrollment
-from terminal.errors import CardError, CardposError
 
 EXIT_ACCEPT, EXIT_REJECT, EXIT_USAGE = 0, 1, 2
 TRUST_LIST_DOC = "trust_list.cose"  # names in the data dir's documents/ (terminal/documents.py)

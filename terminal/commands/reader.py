@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from terminal.cliutil import Subparsers, add_common, emit, settings_from_args
-from terminal.errors import ReaderError
+from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
+from cardkit.errors import ReaderError
 from terminal.reader.device import ReaderDevice
 from terminal.reader.events import CardPresented, ReaderEvent
 

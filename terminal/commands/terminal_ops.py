@@ -17,14 +17,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from cardkit.cards.textform import token_from_text
+from cardkit.cards.token import TokenFormatError
+from cardkit.cards.verdict import CardClaims
+from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
+from cardkit.core.members import Tier
+from cardkit.core.money import Money
+from cardkit.errors import CardposError, DomainError, MoneyError
 from terminal import documents
-from terminal.cards.textform import token_from_text
-from terminal.cards.token import TokenFormatError
-from terminal.cards.verdict import CardClaims
-from terminal.cliutil import Subparsers, add_common, emit, settings_from_args
-from terminal.core.members import Tier
-from terminal.core.money import Money
-from terminal.errors import CardposError, DomainError, MoneyError
 from terminal.offline.cashiers import CashierAuthError, CashierRoleError, Role
 from terminal.offline.store import TerminalStore
 from terminal.service.counter import Counter

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from terminal.cliutil import Subparsers, add_common, settings_from_args
-from terminal.config import Settings
-from terminal.errors import CardposError, ConfigError
+from cardkit.cliutil import Subparsers, add_common, settings_from_args
+from cardkit.config import Settings
+from cardkit.errors import CardposError, ConfigError
 
 TEST_CARD_FILE = "test_card.txt"
 """A card's text form (``CP1:...``) the technician self-test taps through the real verify path (optional)."""
@@ -50,9 +50,9 @@ def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices
     """Open the counter (and its store), the reader on ``settings.reader.port`` and, when the terminal is
     enrolled with a ledger and ``with_sync``, the sync service. Nothing is started: the app starts the reader and
     sync in workers once its screen is up, and closes everything when it exits."""
-    from terminal.counter import load_rules, load_verifier, open_counter
     from terminal.documents import require_enrollment
     from terminal.reader.device import ReaderDevice
+    from terminal.service.loader import load_rules, load_verifier, open_counter
     from terminal.ui.services import AppServices
 
     sync_holder: list[Any] = []
@@ -85,7 +85,7 @@ def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices
     services.reload_documents = reload_documents
     test_card = settings.data_dir / TEST_CARD_FILE
     if test_card.exists():
-        from terminal.cards.textform import token_from_text
+        from cardkit.cards.textform import token_from_text
 
         try:
             services.test_card = token_from_text(test_card.read_text(encoding="ascii", errors="replace"))

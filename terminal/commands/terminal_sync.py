@@ -11,12 +11,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from terminal import documents, locations
-from terminal.cliutil import Subparsers, add_common, emit, settings_from_args
-from terminal.errors import ConfigError, SyncError
+from cardkit import locations
+from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
+from cardkit.envelope import SUITES, load_hpke_public_key
+from cardkit.errors import ConfigError, SyncError
+from terminal import documents
 from terminal.offline.store import TerminalStore
 from terminal.sync.client import LedgerClient
-from terminal.sync.envelope import SUITES, load_hpke_public_key
 from terminal.sync.service import SyncReport, SyncService, load_identity_key, verify_and_save_documents
 
 

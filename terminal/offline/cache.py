@@ -1,7 +1,7 @@
 """Member snapshots from the ledger, cached on the terminal with PII encrypted.
 
 The cache holds what the ledger last said. The current picture -- snapshot plus this terminal's entries the
-ledger has not folded in yet -- is computed by the counter with ``terminal.core.state.apply_entry`` over
+ledger has not folded in yet -- is computed by the counter with ``cardkit.core.state.apply_entry`` over
 ``Journal.entries_for_member(..., newest_first=False)``; this module only stores and returns snapshots.
 
 Snapshots arrive as deltas (``GET /v1/pull?members=V``): members present in the list are replaced, others are
@@ -16,8 +16,8 @@ from typing import Any
 import cbor2
 from peewee import SqliteDatabase
 
-from terminal.core.money import Money
-from terminal.errors import JournalError
+from cardkit.core.money import Money
+from cardkit.errors import JournalError
 from terminal.offline.db import db_path, guard
 from terminal.offline.models import MemberCardRow, MemberRow
 from terminal.offline.pii import PiiCipher

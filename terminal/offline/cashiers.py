@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from peewee import SqliteDatabase
 
-from terminal.errors import CardposError, JournalError
+from cardkit.errors import CardposError, JournalError
 from terminal.offline.db import db_path, guard
 from terminal.offline.models import CashierRow
 from terminal.offline.pii import PiiCipher

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from peewee import SqliteDatabase
 
-from terminal.errors import JournalError
+from cardkit.errors import JournalError
 
 database = SqliteDatabase(None)
 

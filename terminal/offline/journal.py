@@ -23,9 +23,9 @@ from typing import Any
 import cbor2
 from peewee import SqliteDatabase
 
-from terminal.errors import JournalError
+from cardkit.errors import JournalError
+from cardkit.journal import GENESIS_HASH, JournalEntry, canonical_cbor, chain_hash
 from terminal.offline.db import db_path, guard, is_database_error, wrap_error, write_transaction
-from terminal.offline.entry import GENESIS_HASH, JournalEntry, canonical_cbor, chain_hash
 from terminal.offline.pii import PiiCipher
 from terminal.offline.state import SYNCED_SEQ, TERMINAL_ID
 

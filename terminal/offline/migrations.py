@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from peewee import SqliteDatabase
 
-from terminal.errors import JournalError
+from cardkit.errors import JournalError
 from terminal.offline.db import db_path, guard, write_transaction
 
 

@@ -20,8 +20,8 @@ import cbor2
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from terminal import locations
-from terminal.errors import JournalError
+from cardkit import locations
+from cardkit.errors import JournalError
 
 KEY_BYTES = 32
 NONCE_BYTES = 12

@@ -21,8 +21,8 @@ from types import TracebackType
 
 from peewee import SqliteDatabase
 
-from terminal import locations
-from terminal.errors import JournalError
+from cardkit import locations
+from cardkit.errors import JournalError
 from terminal.offline.cache import MemberCache
 from terminal.offline.cashiers import CashierStore
 from terminal.offline.db import guard, open_database

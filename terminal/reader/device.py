@@ -25,9 +25,8 @@ from typing import Any
 
 import serial
 
-from terminal.errors import ReaderError
-from terminal.reader.events import CardPresented, CardRemoved, ReaderEvent, ReaderState, ReaderStatus
-from terminal.reader.protocol import (
+from cardkit.errors import ReaderError
+from cardkit.frames import (
     MAX_PAYLOAD,
     ErrorCode,
     Frame,
@@ -41,6 +40,7 @@ from terminal.reader.protocol import (
     parse_challenge_response,
     parse_error,
 )
+from terminal.reader.events import CardPresented, CardRemoved, ReaderEvent, ReaderState, ReaderStatus
 
 log = logging.getLogger("cardpos.reader")
 

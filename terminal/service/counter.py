@@ -6,7 +6,7 @@ returned after its commit; any error before that leaves the journal as it was an
 Every rejected card tap is journaled as ``card_reject`` before ``tap`` returns.
 
 Figures: a member's state is the ledger's last snapshot from the member cache with this terminal's unsynced
-entries folded on top by ``terminal.core.state.apply_entry`` (the same fold the ledger runs).
+entries folded on top by ``cardkit.core.state.apply_entry`` (the same fold the ledger runs).
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from terminal.cards.challenge import check_challenge, needs_challenge, new_nonce
-from terminal.cards.verdict import CardClaims, RejectReason, Verdict
-from terminal.cards.verify import CardVerifier
-from terminal.core import loyalty
-from terminal.core.members import Coupon, Tier
-from terminal.core.money import Money
-from terminal.core.risk import check_offline_spend, offline_usage
-from terminal.core.rules import Rules
-from terminal.core.state import MemberState, apply_entry
-from terminal.errors import DomainError
+from cardkit.cards.challenge import check_challenge, needs_challenge, new_nonce
+from cardkit.cards.verdict import CardClaims, RejectReason, Verdict
+from cardkit.cards.verify import CardVerifier
+from cardkit.core import loyalty
+from cardkit.core.members import Coupon, Tier
+from cardkit.core.money import Money
+from cardkit.core.risk import check_offline_spend, offline_usage
+from cardkit.core.rules import Rules
+from cardkit.core.state import MemberState, apply_entry
+from cardkit.errors import DomainError
+from cardkit.journal import JournalEntry
 from terminal.offline.cache import CachedMember
 from terminal.offline.cashiers import LOCKOUT_MS, Cashier, CashierAuthError, Role, require_role
-from terminal.offline.entry import JournalEntry
 from terminal.offline.state import MEMBERS_SYNCED_SEQ
 from terminal.offline.store import TerminalStore
 from terminal.service.oplock import OperationLock

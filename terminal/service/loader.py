@@ -7,16 +7,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cardkit.cards.revocation import RevocationList
+from cardkit.cards.trust import load_trust_list
+from cardkit.cards.verify import CardVerifier
+from cardkit.config import Settings
+from cardkit.core.rules import Rules
+from cardkit.errors import CardError, ConfigError
+from cardkit.pulldocs import load_rules_document
 from terminal import documents
-from terminal.cards.revocation import RevocationList
-from terminal.cards.trust import load_trust_list
-from terminal.cards.verify import CardVerifier
-from terminal.config import Settings
-from terminal.core.rules import Rules
-from terminal.errors import CardError, ConfigError
 from terminal.offline.store import TerminalStore, wall_clock_ms
 from terminal.service.counter import Counter
-from terminal.sync.pulldocs import load_rules_document
 
 TRUST_FILE = "trust_list.cose"
 RULES_FILE = "rules.cose"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from terminal.errors import JournalError
+from cardkit.errors import JournalError
 
 LOCK_FILE = "counter.lock"
 WAIT_S = 10.0

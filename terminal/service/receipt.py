@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from terminal.core.state import MemberState
+from cardkit.core.state import MemberState
+from cardkit.journal import JournalEntry
 from terminal.documents import atomic_write
-from terminal.offline.entry import JournalEntry
 
 WIDTH = 40
 TITLES = {

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from terminal.cards.verdict import CardClaims, Verdict
-from terminal.core.members import Coupon, Tier
-from terminal.core.money import Money
-from terminal.core.state import MemberState
-from terminal.offline.entry import JournalEntry
+from cardkit.cards.verdict import CardClaims, Verdict
+from cardkit.core.members import Coupon, Tier
+from cardkit.core.money import Money
+from cardkit.core.state import MemberState
+from cardkit.journal import JournalEntry
 
 
 @dataclass(frozen=True, slots=True)

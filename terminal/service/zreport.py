@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from terminal.core.money import Money
-from terminal.offline.entry import JournalEntry
+from cardkit.core.money import Money
+from cardkit.journal import JournalEntry
 
 MONEY_KINDS = ("sale", "topup", "refund", "void", "membership_fee")
 

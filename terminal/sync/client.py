@@ -17,9 +17,8 @@ from urllib.parse import urlencode
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from terminal.errors import SyncError
-
-BATCH_CONTENT_TYPE = "application/cbor"
+from cardkit import wire
+from cardkit.errors import SyncError
 
 
 class LedgerUnreachable(SyncError):
@@ -66,8 +65,8 @@ class TerminalSigner:
 
 
 def pull_message(path_and_query: str, time_ms: int, method: str = "GET") -> bytes:
-    """The bytes a terminal signs for a pull: ``GET\\n{path?query}\\n{time}``."""
-    return f"{method}\n{path_and_query}\n{time_ms}".encode()
+    """The bytes a terminal signs for a pull (``cardkit.wire.request_signature_text``)."""
+    return wire.request_signature_text(method, path_and_query, time_ms)
 
 
 def parse_retry_after(value: str | None, now_s: float | None = None) -> float | None:
@@ -136,15 +135,15 @@ class LedgerClient:
 
     # -- API ---------------------------------------------------------------------------------------------------
     def health(self) -> bool:
-        return bool(self._request("GET", "/v1/health", what="checking its health").get("ok"))
+        return bool(self._request("GET", wire.HEALTH_PATH, what="checking its health").get("ok"))
 
     def enroll(self, code: str, identity_public_key: bytes, suite: str) -> dict[str, Any]:
-        return self._request("POST", "/v1/enroll", what="enrolling this terminal",
+        return self._request("POST", wire.ENROLL_PATH, what="enrolling this terminal",
                              json={"code": code, "identity_key": identity_public_key.hex(), "suite": suite})
 
     def push(self, envelope: bytes) -> PushResult:
-        body = self._request("POST", "/v1/batches", what="receiving a batch", data=envelope,
-                             headers={"Content-Type": BATCH_CONTENT_TYPE})
+        body = self._request("POST", wire.BATCHES_PATH, what="receiving a batch", data=envelope,
+                             headers={"Content-Type": wire.BATCH_CONTENT_TYPE})
         try:
             return PushResult(acked_seq=int(body["acked_seq"]), applied=int(body.get("applied", 0)),
                               duplicates=int(body.get("duplicates", 0)))
@@ -154,10 +153,8 @@ class LedgerClient:
 
     def pull(self, versions: dict[str, int], signer: TerminalSigner) -> dict[str, Any]:
         """``GET /v1/pull`` signed with the terminal key; returns the JSON (b64 documents or null)."""
-        path = "/v1/pull?" + urlencode(sorted(versions.items()))
+        path = wire.PULL_PATH + "?" + urlencode(sorted(versions.items()))
         now = int(self._clock_ms())
         signature = signer.sign(pull_message(path, now))
-        return self._request("GET", path, what="sending updates", headers={
-            "X-Cardpos-Terminal": signer.terminal_id, "X-Cardpos-Time": str(now),
-            "X-Cardpos-Signature": signature.hex(),
-        })
+        return self._request("GET", path, what="sending updates",
+                             headers=wire.signed_request_headers(signer.terminal_id, now, signature))

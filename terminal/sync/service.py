@@ -23,18 +23,18 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cardkit.cards.revocation import RevocationList, RevocationVersionError, load_revocation_delta
+from cardkit.cards.trust import load_trust_list
+from cardkit.config import SyncSettings
+from cardkit.envelope import load_hpke_public_key, seal_batch
+from cardkit.errors import CardError, CardposError, SyncError
+from cardkit.journal import JournalEntry
+from cardkit.pulldocs import load_member_snapshot, load_rules_document
 from terminal import documents
-from terminal.cards.revocation import RevocationList, RevocationVersionError, load_revocation_delta
-from terminal.cards.trust import load_trust_list
-from terminal.config import SyncSettings
 from terminal.documents import Enrollment
-from terminal.errors import CardError, CardposError, SyncError
-from terminal.offline.entry import JournalEntry
 from terminal.offline.state import MEMBERS_SYNCED_SEQ
 from terminal.offline.store import TerminalStore
 from terminal.sync.client import LedgerBusy, LedgerClient, LedgerRefused, LedgerUnreachable, TerminalSigner
-from terminal.sync.envelope import load_hpke_public_key, seal_batch
-from terminal.sync.pulldocs import load_member_snapshot, load_rules_document
 
 log = logging.getLogger("cardpos.sync")
 

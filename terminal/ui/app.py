@@ -18,7 +18,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from terminal.errors import CardposError
+from cardkit.errors import CardposError
 from terminal.offline.cashiers import Cashier
 from terminal.reader.events import CardPresented, ReaderEvent, ReaderStatus
 from terminal.ui.demo import DemoTapper

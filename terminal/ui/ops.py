@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from terminal.core import loyalty
-from terminal.core.money import Money
+from cardkit.core import loyalty
+from cardkit.core.money import Money
 from terminal.ui.view import Tapped
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ def wall_ms() -> int:
 @dataclass
 class AppServices:
     counter: Any
-    """``terminal.counter.Counter``: tap, sale, topup, refund, void, redeem, upgrade_tier, history, z_report."""
+    """``terminal.service.counter.Counter``: tap, sale, topup, refund, void, redeem, upgrade_tier, history, z_report."""
     store: Any
     """``terminal.offline.TerminalStore``: ``.cashiers.authenticate`` and ``.journal.queue_depth``."""
     data_dir: Path
@@ -50,6 +50,6 @@ class AppServices:
 
     @property
     def receipts_dir(self) -> Path:
-        from terminal.locations import receipts_dir
+        from cardkit.locations import receipts_dir
 
         return receipts_dir(self.data_dir)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
-from terminal.cards.verdict import CardClaims
-from terminal.core.members import Coupon
+from cardkit.cards.verdict import CardClaims
+from cardkit.core.members import Coupon
 
 if TYPE_CHECKING:
     from terminal.service.views import MemberView, OperationView

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from terminal.offline.entry import make_entry
+from cardkit.journal import make_entry
 from tests.fixtures.ledger import LedgerServer, LedgerTerminal, topup
 
 

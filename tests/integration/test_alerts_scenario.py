@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hwsim.wallet import Wallet, WalletCard
 
+from cardkit.config import load_settings
+from cardkit.core.money import Money
+from cardkit.wallet import Wallet, WalletCard
 from ledger import admin, store
-from terminal.config import load_settings
-from terminal.core.money import Money
 from terminal.documents import require_enrollment
 from terminal.reader.device import ReaderDevice
 from terminal.reader.events import CardPresented, CardRemoved, ReaderEvent, ReaderState, ReaderStatus

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from cardkit.errors import LedgerError
 from ledger import admin, alert_store, alerts, apply, events, store
 from ledger.alert_store import Alert
-from terminal.errors import LedgerError
 from tests.fixtures.alerts import ALERT_T0, AlertLedger, Chain, reject_payload, sale_payload
 
 MIN = 60_000
@@ -124,7 +124,7 @@ def test_double_spend_merged_from_two_terminals_holds_the_card(alert_ledger: Ale
 
 
 def test_thresholds_come_from_the_loaded_rules(alert_ledger: AlertLedger):
-    from terminal.core.rules import DEFAULT_RULES, Rules
+    from cardkit.core.rules import DEFAULT_RULES, Rules
 
     alerts.install(alert_ledger.ledger_dir, start_worker=False)
     mapping = Rules.from_mapping(DEFAULT_RULES).to_mapping()

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from terminal.cards.challenge import sign_challenge
-from terminal.cards.verdict import RejectReason
-from terminal.core.members import Tier
-from terminal.core.money import Money
-from terminal.core.state import MemberState, fold
-from terminal.errors import DomainError, JournalError
+from cardkit.cards.challenge import sign_challenge
+from cardkit.cards.verdict import RejectReason
+from cardkit.core.members import Tier
+from cardkit.core.money import Money
+from cardkit.core.state import MemberState, fold
+from cardkit.errors import DomainError, JournalError
 from terminal.offline.cashiers import Cashier, CashierAuthError, CashierRoleError
 from terminal.service.counter import Counter
 from terminal.service.receipt import Receipt

@@ -3,7 +3,7 @@ stay exactly those of a counter that folds the whole journal from the snapshot a
 
 from __future__ import annotations
 
-from terminal.core.money import Money
+from cardkit.core.money import Money
 from terminal.service.counter import SNAPSHOT_SYNCED_SEQ, Counter
 from tests.fixtures.counter import CARD_GOLD, CounterWorld
 

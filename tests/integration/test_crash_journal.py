@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from terminal.offline.entry import verify_chain
+from cardkit.journal import verify_chain
 from terminal.offline.store import TerminalStore
 from tests.integration.crash_writer import TERMINAL_ID, payload_for
 

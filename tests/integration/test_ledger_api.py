@@ -8,11 +8,11 @@ from typing import Any
 
 import requests
 
-from terminal.cards.keys import public_key_bytes
-from terminal.cards.revocation import load_revocation_delta
-from terminal.cards.trust import load_trust_list
-from terminal.sync.envelope import load_hpke_public_key
-from terminal.sync.pulldocs import load_member_snapshot, load_rules_document
+from cardkit.cards.keys import public_key_bytes
+from cardkit.cards.revocation import load_revocation_delta
+from cardkit.cards.trust import load_trust_list
+from cardkit.envelope import load_hpke_public_key
+from cardkit.pulldocs import load_member_snapshot, load_rules_document
 from tests.fixtures.ledger import HTTP_TIMEOUT_S, LedgerServer, LedgerTerminal, b64d, topup
 
 

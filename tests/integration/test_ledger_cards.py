@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hwsim.wallet import Wallet
 
-from terminal.cards.challenge import check_challenge, needs_challenge, new_nonce, sign_challenge
-from terminal.cards.revocation import RevocationList, load_revocation_delta
-from terminal.cards.textform import token_from_text
-from terminal.cards.trust import TrustList, load_trust_list
-from terminal.cards.verdict import RejectReason, Verdict
-from terminal.cards.verify import CardVerifier
-from terminal.sync.pulldocs import load_member_snapshot
+from cardkit.cards.challenge import check_challenge, needs_challenge, new_nonce, sign_challenge
+from cardkit.cards.revocation import RevocationList, load_revocation_delta
+from cardkit.cards.textform import token_from_text
+from cardkit.cards.trust import TrustList, load_trust_list
+from cardkit.cards.verdict import RejectReason, Verdict
+from cardkit.cards.verify import CardVerifier
+from cardkit.pulldocs import load_member_snapshot
+from cardkit.wallet import Wallet
 from tests.conftest import REPO_ROOT
 from tests.fixtures.ledger import ISSUER, LedgerServer, LedgerTerminal, b64d, sale, topup
 
@@ -179,7 +179,7 @@ def test_the_terminal_cli_follows_the_ledger_cli(shared_ledger_server: LedgerSer
     env = {**server.env, "CARDPOS_DATA_DIR": str(data_dir)}
 
     def terminal(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "terminal", *args], env=env, cwd=REPO_ROOT,
+        return subprocess.run([sys.executable, "-m", "cardpos", *args], env=env, cwd=REPO_ROOT,
                               capture_output=True, text=True, timeout=60)
 
     member_id = server.admin("member", "add", "Hal").stdout.strip()
@@ -198,6 +198,6 @@ def test_the_terminal_cli_follows_the_ledger_cli(shared_ledger_server: LedgerSer
 
 
 def token_id(token_text: str) -> str:
-    from terminal.cards.token import decode_card_token
+    from cardkit.cards.token import decode_card_token
 
     return decode_card_token(token_from_text(token_text)).claims.card_id

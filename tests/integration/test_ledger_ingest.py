@@ -10,7 +10,7 @@ import time
 import cbor2
 import pytest
 
-from terminal.offline.entry import make_entry
+from cardkit.journal import make_entry
 from tests.fixtures.ledger import LedgerServer, LedgerTerminal, sale, topup
 
 

@@ -77,7 +77,7 @@ def test_balance_sale_and_history(cli_world: CounterWorld, clean_env: dict[str, 
 
 def test_declines_say_why_with_exit_status_1(cli_world: CounterWorld, clean_env: dict[str, str]) -> None:
     std = cli_world.cards.token(card_id="00000000000000a2", member_id="M0002")
-    from terminal.cards.textform import token_to_text
+    from cardkit.cards.textform import token_to_text
     text = token_to_text(std)
     declined = op(clean_env, "sale", "50.00", "--card", text)
     assert declined.returncode == 1
@@ -199,8 +199,8 @@ def test_not_enrolled_is_one_clear_line(tmp_path: Path, clean_env: dict[str, str
 
 
 def test_upgrade_fee_and_zreport(cli_world: CounterWorld, clean_env: dict[str, str]) -> None:
-    from terminal.cards.textform import token_to_text
-    from terminal.core.members import Tier
+    from cardkit.cards.textform import token_to_text
+    from cardkit.core.members import Tier
 
     std = token_to_text(cli_world.cards.token(card_id="00000000000000a2", member_id="M0002", tier=Tier.STANDARD))
     not_yet = as_json(op(clean_env, "upgrade", "--card", std, "--json"))
@@ -220,7 +220,7 @@ def test_upgrade_fee_and_zreport(cli_world: CounterWorld, clean_env: dict[str, s
 
 
 def test_a_challenge_card_cannot_be_used_from_a_script(cli_world: CounterWorld, clean_env: dict[str, str]) -> None:
-    from terminal.cards.textform import token_to_text
+    from cardkit.cards.textform import token_to_text
 
     text = token_to_text(cli_world.cards.challenge_token())
     result = as_json(op(clean_env, "balance", "--card", text, "--json"))

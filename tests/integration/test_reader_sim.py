@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 from hwsim.testcards import IssuedWallet
 
-from terminal.cards.challenge import check_challenge, needs_challenge, new_nonce
-from terminal.cards.verdict import Verdict
-from terminal.cards.verify import CardVerifier
+from cardkit.cards.challenge import check_challenge, needs_challenge, new_nonce
+from cardkit.cards.verdict import Verdict
+from cardkit.cards.verify import CardVerifier
 from terminal.reader.device import ReaderDevice
 from terminal.reader.events import CardPresented, CardRemoved, ReaderEvent, ReaderState, ReaderStatus
 from tests.fixtures.sim import EventSink, SimFactory

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import serial
 
-from terminal.reader.protocol import (
+from cardkit.frames import (
     ErrorCode,
     Frame,
     FrameDecoder,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hwsim.testcards import IssuedWallet
 
-from terminal.cards.verify import CardVerifier
+from cardkit.cards.verify import CardVerifier
 from terminal.reader.device import ReaderDevice
 from terminal.reader.events import CardPresented
 from tests.conftest import REPO_ROOT

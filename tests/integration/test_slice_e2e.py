@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from terminal.core.money import Money
-from terminal.demo.children import CARDPOS
-from terminal.demo.runner import DemoRunner
-from terminal.demo.seed import DEMO_MEMBERS
+from cardkit.core.money import Money
+from cardpos.demo.children import CARDPOS
+from cardpos.demo.runner import DemoRunner
+from cardpos.demo.seed import DEMO_MEMBERS
 from terminal.documents import require_enrollment
 from terminal.reader.device import ReaderDevice
 from terminal.reader.events import CardPresented, ReaderEvent, ReaderState, ReaderStatus

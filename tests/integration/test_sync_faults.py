@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from cardkit.errors import SyncError
 from ledger import admin
-from terminal.errors import SyncError
 from tests.fixtures.faultproxy import FAULTS, FaultProxy
 from tests.fixtures.sync import SyncWorld, init_world
 from tests.integration.test_sync_ledger import assert_ledger_matches, make_service, open_terminal, random_op

@@ -13,14 +13,14 @@ import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cardkit.config import SyncSettings
+from cardkit.envelope import seal_batch
+from cardkit.errors import CardposError
+from cardkit.journal import make_entry
 from ledger import admin
 from terminal import documents
-from terminal.config import SyncSettings
-from terminal.errors import CardposError
-from terminal.offline.entry import make_entry
 from terminal.offline.store import TerminalStore
 from terminal.sync.client import LedgerClient, LedgerRefused
-from terminal.sync.envelope import seal_batch
 from terminal.sync.service import Backoff, SyncService, load_identity_key
 from tests.fixtures.sync import SyncWorld
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from terminal.cards.textform import token_to_text
-from terminal.cards.verdict import RejectReason
+from cardkit.cards.textform import token_to_text
+from cardkit.cards.verdict import RejectReason
 from terminal.ui.screens.idle import IdleScreen
 from terminal.ui.screens.manual import ManualEntryScreen
 from terminal.ui.screens.member import MemberScreen
@@ -140,7 +140,7 @@ async def test_a_tap_before_sign_in_opens_nothing(ui_world: UiWorld) -> None:
 
 
 async def test_member_history_lists_recent_operations(ui_world: UiWorld) -> None:
-    from terminal.core.money import Money
+    from cardkit.core.money import Money
 
     counter = ui_world.counter
     claims = counter.tap(ui_world.world.token()).claims

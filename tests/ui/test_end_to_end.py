@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hwsim.wallet import Wallet, WalletCard
 
+from cardkit.config import load_settings
+from cardkit.wallet import Wallet, WalletCard
 from terminal.commands.terminal_run import build_services
-from terminal.config import load_settings
 from terminal.ui.app import CashierApp
 from terminal.ui.screens.member import MemberScreen
 from terminal.ui.screens.receipt import ReceiptScreen
@@ -43,7 +43,7 @@ def enrolled_terminal(world: SyncWorld, member_id: str) -> tuple[Path, str]:
     card = admin.issue_card(member_id)
     _, data_dir = world.enroll("ui-e2e", server.url)
     env = {**world.terminal_env(data_dir), "CASHIER_PIN": "1111"}
-    added = subprocess.run([sys.executable, "-m", "terminal", "terminal", "cashier", "add", "c1", "--name", "Ana",
+    added = subprocess.run([sys.executable, "-m", "cardpos", "terminal", "cashier", "add", "c1", "--name", "Ana",
                             "--role", "cashier", "--pin-env", "CASHIER_PIN"], env=env, cwd=REPO_ROOT,
                            capture_output=True, text=True, timeout=60)
     assert added.returncode == 0, added.stderr

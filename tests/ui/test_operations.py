@@ -147,7 +147,7 @@ async def test_topup_shows_and_adds_the_bonus(ui_world: UiWorld) -> None:
 
 
 async def test_refund_needs_a_supervisor_pin_at_the_moment_of_use(ui_world: UiWorld) -> None:
-    from terminal.core.money import Money
+    from cardkit.core.money import Money
 
     counter = ui_world.counter
     claims = counter.tap(ui_world.world.token()).claims
@@ -176,7 +176,7 @@ async def test_refund_needs_a_supervisor_pin_at_the_moment_of_use(ui_world: UiWo
 
 
 async def test_void_of_a_topup_with_supervisor_and_cancel_leaves_nothing(ui_world: UiWorld) -> None:
-    from terminal.core.money import Money
+    from cardkit.core.money import Money
 
     counter = ui_world.counter
     claims = counter.tap(ui_world.world.token()).claims

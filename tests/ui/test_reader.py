@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hwsim.wallet import Wallet, WalletCard
 
-from terminal.cards.textform import token_to_text
+from cardkit.cards.textform import token_to_text
+from cardkit.wallet import Wallet, WalletCard
 from terminal.reader.device import ReaderDevice
 from terminal.ui.app import CashierApp
 from terminal.ui.screens.dialogs import DemoTapScreen

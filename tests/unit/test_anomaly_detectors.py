@@ -1,4 +1,4 @@
-"""Every detector against hand-built, really chained journal entries (terminal.offline.entry.make_entry)."""
+"""Every detector against hand-built, really chained journal entries (cardkit.journal.make_entry)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from cardkit.journal import JournalEntry
 from ledger.anomaly import AnomalyEngine, MemoryState, Thresholds
 from ledger.anomaly.model import Finding, Severity
 from ledger.events import BatchRejected, TerminalSeen
-from terminal.offline.entry import JournalEntry
 from tests.fixtures.alerts import Chain
 
 T0 = 1_790_000_000_000  # a fixed epoch ms

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from terminal.cards.keys import public_key_bytes
-from terminal.cards.revocation import RevocationDelta, RevocationList, sign_revocation_delta
-from terminal.cards.textform import token_to_text
-from terminal.cli import main
+from cardkit.cards.keys import public_key_bytes
+from cardkit.cards.revocation import RevocationDelta, RevocationList, sign_revocation_delta
+from cardkit.cards.textform import token_to_text
+from cardpos.cli import main
 from terminal.documents import Enrollment, save_document, write_enrollment
 from tests.conftest import CARDPOS
 from tests.fixtures.cards import NOW, CardWorld, key_from_seed

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terminal.cards.cose import decode_sign1, sign1
-from terminal.cards.revocation import RevocationList, load_revocation_delta
-from terminal.cards.textform import token_from_text
-from terminal.cards.trust import load_trust_list
-from terminal.cards.verdict import RejectReason
-from terminal.errors import CardError
+from cardkit.cards.cose import decode_sign1, sign1
+from cardkit.cards.revocation import RevocationList, load_revocation_delta
+from cardkit.cards.textform import token_from_text
+from cardkit.cards.trust import load_trust_list
+from cardkit.cards.verdict import RejectReason
+from cardkit.errors import CardError
 from tests.fixtures.cards import NOW, CardWorld, key_from_seed
 
 ROUNDS = 100_000

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cbor2
 import pytest
 
-from terminal.cards.cose import sign1
-from terminal.cards.keys import (
+from cardkit.cards.cose import sign1
+from cardkit.cards.keys import (
     IssuerKey,
     check_can_issue,
     generate_issuer_key,
@@ -16,9 +16,9 @@ from terminal.cards.keys import (
     public_key_from_bytes,
     public_key_from_hex,
 )
-from terminal.cards.revocation import RevocationDelta, sign_revocation_delta
-from terminal.cards.trust import CONTENT_TYPE, TrustList, load_trust_list, sign_trust_list
-from terminal.errors import CardError
+from cardkit.cards.revocation import RevocationDelta, sign_revocation_delta
+from cardkit.cards.trust import CONTENT_TYPE, TrustList, load_trust_list, sign_trust_list
+from cardkit.errors import CardError
 from tests.fixtures.cards import DAY, NOW, CardWorld, key_from_seed
 
 

@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terminal.cards.revocation import (
+from cardkit.cards.revocation import (
     RevocationDelta,
     RevocationList,
     RevocationVersionError,
     load_revocation_delta,
     sign_revocation_delta,
 )
-from terminal.cards.verdict import RejectReason
-from terminal.errors import CardError
+from cardkit.cards.verdict import RejectReason
+from cardkit.errors import CardError
 from tests.fixtures.cards import CardWorld
 
 A, B, C, ZERO = "00000000000000aa", "00000000000000bb", "ffffffffffffffff", "0000000000000000"
@@ -165,7 +165,7 @@ def test_matches_a_plain_model(steps: list[tuple[str, list[str]]]) -> None:
 
 
 def test_a_delta_too_big_for_the_table_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from terminal.cards import revocation
+    from cardkit.cards import revocation
 
     monkeypatch.setattr(revocation, "MAX_BITS", 12)  # 4096 slots: room for 2047 ids at half load
     rl = RevocationList()

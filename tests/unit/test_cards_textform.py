@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terminal.cards.textform import ALPHABET, Base45Error, b45decode, b45encode, token_from_text, token_to_text
-from terminal.cards.token import TokenFormatError
+from cardkit.cards.textform import ALPHABET, Base45Error, b45decode, b45encode, token_from_text, token_to_text
+from cardkit.cards.token import TokenFormatError
 from tests.fixtures.cards import CardWorld
 
 # RFC 9285 sections 4.3 and 4.4

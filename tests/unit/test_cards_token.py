@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from terminal.cards.cose import sign1
-from terminal.cards.keys import private_key_from_bytes, public_key_bytes
-from terminal.cards.token import (
+from cardkit.cards.cose import sign1
+from cardkit.cards.keys import private_key_from_bytes, public_key_bytes
+from cardkit.cards.token import (
     CLAIM_CARD_ID,
     CLAIM_TIER,
     TokenFormatError,
@@ -21,9 +21,9 @@ from terminal.cards.token import (
     new_card_id,
     sign_card_token,
 )
-from terminal.cards.verdict import CardClaims, RejectReason
-from terminal.core.members import Tier
-from terminal.errors import CardError
+from cardkit.cards.verdict import CardClaims, RejectReason
+from cardkit.core.members import Tier
+from cardkit.errors import CardError
 from tests.fixtures.cards import DAY, NOW, CardWorld
 
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from terminal.cards.keys import private_key_from_bytes, public_key_bytes
-from terminal.cards.revocation import RevocationList, load_revocation_delta
-from terminal.cards.textform import token_from_text, token_to_text
-from terminal.cards.token import decode_card_token, sign_card_token
-from terminal.cards.trust import load_trust_list
-from terminal.cards.verdict import CardClaims
-from terminal.cards.verify import CardVerifier
-from terminal.core.members import Tier
+from cardkit.cards.keys import private_key_from_bytes, public_key_bytes
+from cardkit.cards.revocation import RevocationList, load_revocation_delta
+from cardkit.cards.textform import token_from_text, token_to_text
+from cardkit.cards.token import decode_card_token, sign_card_token
+from cardkit.cards.trust import load_trust_list
+from cardkit.cards.verdict import CardClaims
+from cardkit.cards.verify import CardVerifier
+from cardkit.core.members import Tier
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[1] / "vectors" / "card-tokens.json").read_text(encoding="utf-8"))

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from terminal.cards.keys import IssuerKey, public_key_bytes
-from terminal.cards.revocation import RevocationDelta, RevocationList
-from terminal.cards.trust import TrustList
-from terminal.cards.verdict import RejectReason, Verdict
-from terminal.cards.verify import CardVerifier, check_challenge, needs_challenge, new_nonce, sign_challenge
-from terminal.errors import CardError
+from cardkit.cards.keys import IssuerKey, public_key_bytes
+from cardkit.cards.revocation import RevocationDelta, RevocationList
+from cardkit.cards.trust import TrustList
+from cardkit.cards.verdict import RejectReason, Verdict
+from cardkit.cards.verify import CardVerifier, check_challenge, needs_challenge, new_nonce, sign_challenge
+from cardkit.errors import CardError
 from tests.fixtures.cards import DAY, NOW, CardWorld, key_from_seed
 
 R = RejectReason

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from terminal.cli import build_parser, main
+from cardpos.cli import build_parser, main
 from tests.conftest import CARDPOS
 
 

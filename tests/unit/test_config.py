@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from terminal.config import load_settings
-from terminal.errors import ConfigError
+from cardkit.config import load_settings
+from cardkit.errors import ConfigError
 
 
 def _defaults(tmp_path: Path):  # the platform default config file path is absent in tests

@@ -10,8 +10,8 @@ import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from terminal.cards.cose import CoseError, Sign1, decode_sign1, sign1, verify_sign1
-from terminal.errors import CardError
+from cardkit.cards.cose import CoseError, Sign1, decode_sign1, sign1, verify_sign1
+from cardkit.errors import CardError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = REPO_ROOT.parent / "shared" / "conformance" / "cose-wg" / "eddsa-sig-01.json"

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from terminal.errors import JournalError
-from terminal.locations import terminal_db
-from terminal.offline.entry import GENESIS_HASH, verify_chain
+from cardkit.errors import JournalError
+from cardkit.journal import GENESIS_HASH, verify_chain
+from cardkit.locations import terminal_db
 from terminal.offline.journal import entry_size
 from terminal.offline.store import TerminalStore
 from tests.fixtures.offline import TEST_TERMINAL_ID, ManualClock
@@ -203,7 +203,9 @@ def _tamper(store: TerminalStore, sql: str, params: tuple[object, ...] = ()) -> 
         ("UPDATE journal SET wall_ms = wall_ms + 1 WHERE seq = 2", (), 2),
         ("UPDATE journal SET cashier_id = 'mallory' WHERE seq = 4", (), 4),
         ("DELETE FROM journal WHERE seq = 3", (), 3),
-        ("UPDATE journal SET pii = substr(pii, 1, length(pii) - 1) || x'00' WHERE seq = 5", (), 5),
+        # Flip the last ciphertext byte (appending a fixed x'00' changed nothing when the byte already was 0x00).
+        ("UPDATE journal SET pii = substr(pii, 1, length(pii) - 1) || "
+         "CASE WHEN substr(pii, -1) = x'00' THEN x'01' ELSE x'00' END WHERE seq = 5", (), 5),
     ],
 )
 def test_verify_chain_finds_the_first_tampered_entry(
@@ -285,7 +287,7 @@ def test_any_payload_round_trips_and_the_chain_holds(
 @given(payload=payloads, extra_keys=st.lists(st.text(max_size=30), max_size=6))
 def test_fast_encoding_equals_the_contract_encoding(payload: dict[str, object], extra_keys: list[str]) -> None:
     """The append path encodes normalised payloads with plain cbor2.dumps; it must be byte-for-byte canonical."""
-    from terminal.offline.entry import canonical_cbor
+    from cardkit.journal import canonical_cbor
     from terminal.offline.journal import _fast_cbor, _normalise
 
     mixed = {**payload, **{k: {"é" * (i % 3) + k: i} for i, k in enumerate(extra_keys)}}
@@ -297,7 +299,7 @@ def test_fast_encoding_equals_the_contract_encoding(payload: dict[str, object], 
 def test_append_hash_matches_make_entry_and_enums_become_plain_values(terminal_store: TerminalStore) -> None:
     import enum
 
-    from terminal.offline.entry import make_entry
+    from cardkit.journal import make_entry
 
     class Tender(enum.StrEnum):
         CASH = "cash"
@@ -334,7 +336,7 @@ def test_a_bad_uuid_factory_is_reported(data_dir: Path, offline_clock: ManualClo
 
 
 def test_entry_kind_enum_is_stored_as_plain_text(terminal_store: TerminalStore) -> None:
-    from terminal.offline.entry import EntryKind
+    from cardkit.journal import EntryKind
 
     entry = terminal_store.journal.append(EntryKind.TOPUP, {"card": "c", "amount": 100}, None)
     assert type(entry.kind) is str and entry.kind == "topup"
@@ -343,7 +345,7 @@ def test_entry_kind_enum_is_stored_as_plain_text(terminal_store: TerminalStore) 
 
 def test_documented_example_vector(data_dir: Path) -> None:
     """The example in docs/offline-store.md, byte for byte."""
-    from terminal.offline.entry import canonical_cbor
+    from cardkit.journal import canonical_cbor
 
     with TerminalStore.open(data_dir, "T-0001", clock_ms=lambda: 1_780_000_000_000, mono_ns=lambda: 5_000_000_000,
                             new_uuid=lambda: "0f0e0d0c-0b0a-4908-8706-050403020100") as store:

@@ -12,8 +12,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from terminal.errors import JournalError
-from terminal.offline.entry import JournalEntry, verify_chain
+from cardkit.errors import JournalError
+from cardkit.journal import JournalEntry, verify_chain
 from terminal.offline.store import TerminalStore
 from tests.fixtures.offline import ManualClock, SeqUuids
 

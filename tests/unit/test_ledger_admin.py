@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cardkit.cards.keys import public_key_bytes
+from cardkit.errors import LedgerError
+from cardkit.journal import make_entry
 from ledger import admin, events, ingest, publish, store
 from ledger.enroll import RequestRefused, enroll_terminal
 from ledger.home import Ledger, init_ledger, open_ledger
-from terminal.cards.keys import public_key_bytes
-from terminal.errors import LedgerError
-from terminal.offline.entry import make_entry
 from tests.fixtures.ledger import InProcessTill as Till
 from tests.fixtures.ledger import sale, topup
 

@@ -10,10 +10,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cardkit.cards.keys import public_key_bytes
 from ledger import admin, ingest, store
 from ledger.enroll import enroll_terminal
 from ledger.home import Ledger, init_ledger
-from terminal.cards.keys import public_key_bytes
 from tests.fixtures.ledger import InProcessTill as Till
 from tests.fixtures.ledger import sale, topup
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from terminal.jsonlog import redact
+from cardkit.jsonlog import redact
 from tests.conftest import CARDPOS
 
 SECRET_LOOKING_TOKEN = "CP1:THIS-TOKEN-TEXT-MUST-NOT-REACH-THE-LOG"

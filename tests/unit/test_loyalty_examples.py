@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from terminal.core.loyalty import (
+from cardkit.core.loyalty import (
     quote_membership_fee,
     quote_redeem,
     quote_refund,
@@ -17,11 +17,11 @@ from terminal.core.loyalty import (
     tier_upgrade_due,
     topup_bonus,
 )
-from terminal.core.members import Coupon, Tier
-from terminal.core.money import Money
-from terminal.core.rules import Rules
-from terminal.core.state import MemberState, apply_entry
-from terminal.errors import DomainError
+from cardkit.core.members import Coupon, Tier
+from cardkit.core.money import Money
+from cardkit.core.rules import Rules
+from cardkit.core.state import MemberState, apply_entry
+from cardkit.errors import DomainError
 
 RULES = Rules.default()
 NOW = 1_800_000_000

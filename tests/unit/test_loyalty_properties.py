@@ -20,7 +20,7 @@ from typing import Any
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from terminal.core.loyalty import (
+from cardkit.core.loyalty import (
     quote_redeem,
     quote_refund,
     quote_sale,
@@ -28,11 +28,11 @@ from terminal.core.loyalty import (
     quote_void,
     topup_bonus,
 )
-from terminal.core.members import Coupon, Tier
-from terminal.core.money import Money
-from terminal.core.rules import DEFAULT_RULES, Rules
-from terminal.core.state import MemberState, fold
-from terminal.errors import DomainError
+from cardkit.core.members import Coupon, Tier
+from cardkit.core.money import Money
+from cardkit.core.rules import DEFAULT_RULES, Rules
+from cardkit.core.state import MemberState, fold
+from cardkit.errors import DomainError
 
 NOW = 1_800_000_000
 ALLOWED_DECLINES = {

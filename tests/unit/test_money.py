@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terminal.core.money import Money, round_down, round_half_up
-from terminal.errors import MoneyError
+from cardkit.core.money import Money, round_down, round_half_up
+from cardkit.errors import MoneyError
 
 
 def test_parse_and_format_round_trip() -> None:

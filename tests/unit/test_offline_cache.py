@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from terminal.core.money import Money
-from terminal.errors import JournalError, MoneyError
+from cardkit.core.money import Money
+from cardkit.errors import JournalError, MoneyError
 from terminal.offline.store import TerminalStore
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from terminal.errors import CardposError, JournalError
-from terminal.locations import terminal_db
+from cardkit.errors import CardposError, JournalError
+from cardkit.locations import terminal_db
 from terminal.offline.cashiers import LOCKOUT_MS, CashierAuthError, CashierRoleError, Role, require_role
 from terminal.offline.store import TerminalStore
 

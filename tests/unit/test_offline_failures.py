@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from terminal.errors import JournalError
-from terminal.locations import terminal_db
-from terminal.offline.entry import JournalEntry
+from cardkit.errors import JournalError
+from cardkit.journal import JournalEntry
+from cardkit.locations import terminal_db
 from terminal.offline.store import TerminalStore
 
 

@@ -9,10 +9,10 @@ import cbor2
 import pytest
 from peewee import SqliteDatabase
 
-from terminal.errors import JournalError
-from terminal.locations import terminal_db
+from cardkit.errors import JournalError
+from cardkit.journal import GENESIS_HASH, make_entry
+from cardkit.locations import terminal_db
 from terminal.offline.db import open_database
-from terminal.offline.entry import GENESIS_HASH, make_entry
 from terminal.offline.migrations import LATEST, migrate, schema_version
 from terminal.offline.models import ALL_MODELS
 from terminal.offline.store import TerminalStore

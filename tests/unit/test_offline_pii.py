@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terminal.errors import JournalError
-from terminal.locations import terminal_db
+from cardkit.errors import JournalError
+from cardkit.locations import terminal_db
 from terminal.offline.pii import KEY_BYTES, PiiCipher, create_key, pii_key_path
 from terminal.offline.store import TerminalStore
 

@@ -7,7 +7,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from terminal.locations import terminal_db
+from cardkit.locations import terminal_db
 from terminal.offline.db import PRAGMAS, check_integrity
 from terminal.offline.pii import pii_key_path
 from terminal.offline.store import TerminalStore

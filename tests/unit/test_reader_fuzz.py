@@ -10,7 +10,7 @@ import os
 import random
 import time
 
-from terminal.reader.protocol import STX, Frame, FrameDecoder, MessageType, encode_frame
+from cardkit.frames import STX, Frame, FrameDecoder, MessageType, encode_frame
 
 FRAMES = 100_000 * (10 if os.environ.get("CARDPOS_SOAK") else 1)
 BAD_MARK = 0xEE  # first payload byte of every corrupted frame; valid frames never start with it

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import serial
 from hwsim.script import parse_script
-from hwsim.wallet import Wallet, WalletCard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terminal.errors import ReaderError, SimulatorError
+from cardkit.errors import ReaderError, SimulatorError
+from cardkit.wallet import Wallet, WalletCard
 from terminal.reader.device import ReaderDevice, ReaderStats, open_error
 from terminal.reader.events import ReaderEvent, ReaderState, ReaderStatus
 

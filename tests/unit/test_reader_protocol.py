@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terminal.reader.crc import crc16_ccitt_false, crc16_reference
-from terminal.reader.protocol import (
+from cardkit.crc import crc16_ccitt_false, crc16_reference
+from cardkit.frames import (
     ETX,
     MAX_PAYLOAD,
     STX,

@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terminal.core.money import Money
-from terminal.core.risk import (
+from cardkit.core.money import Money
+from cardkit.core.risk import (
     DAY_MS,
     OfflineLimitError,
     OfflineUsage,
     check_offline_spend,
     offline_usage,
 )
-from terminal.core.rules import OfflineLimits
+from cardkit.core.rules import OfflineLimits
 
 LIMITS = OfflineLimits(sv_per_card_per_day=Money.parse("500.00"), max_consecutive_offline_ops=5,
                        max_since_sync_s=86_400)

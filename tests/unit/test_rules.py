@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from terminal.core.members import Tier
-from terminal.core.money import Money
-from terminal.core.rules import DEFAULT_RULES, Rules, rules_from_toml
-from terminal.errors import ConfigError
+from cardkit.core.members import Tier
+from cardkit.core.money import Money
+from cardkit.core.rules import DEFAULT_RULES, Rules, rules_from_toml
+from cardkit.errors import ConfigError
 
 
 def _default_toml() -> str:

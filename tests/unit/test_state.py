@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from terminal.core.members import Tier
-from terminal.core.state import MemberState, apply_entry, fold
-from terminal.errors import DomainError
+from cardkit.core.members import Tier
+from cardkit.core.state import MemberState, apply_entry, fold
+from cardkit.errors import DomainError
 
 BASE = MemberState("m1", "CNY", balance=10_000, points=300, tier=Tier.STANDARD, yearly_spend=5_000,
                    used_coupons=frozenset({"old"}))

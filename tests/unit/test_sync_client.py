@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from terminal.errors import SyncError
+from cardkit.errors import SyncError
 from terminal.sync.client import (
     LedgerBusy,
     LedgerClient,
@@ -183,9 +183,9 @@ def test_backoff_grows_with_jitter_and_stays_capped() -> None:
 
 
 def test_service_honours_retry_after_and_keeps_entries(server: tuple[str, Script], open_store: Any) -> None:
-    from terminal.config import SyncSettings
+    from cardkit.config import SyncSettings
+    from cardkit.envelope import generate_hpke_private_key, hpke_public_key_bytes
     from terminal.documents import Enrollment
-    from terminal.sync.envelope import generate_hpke_private_key, hpke_public_key_bytes
     from terminal.sync.service import SyncService
     from tests.fixtures.offline import TEST_TERMINAL_ID
 
@@ -219,9 +219,9 @@ def test_service_honours_retry_after_and_keeps_entries(server: tuple[str, Script
 
 def test_an_ack_beyond_the_journal_marks_nothing(server: tuple[str, Script], open_store: Any) -> None:
     """A ledger claiming entries this terminal never wrote (a cloned terminal id) is an error, not progress."""
-    from terminal.config import SyncSettings
+    from cardkit.config import SyncSettings
+    from cardkit.envelope import generate_hpke_private_key, hpke_public_key_bytes
     from terminal.documents import Enrollment
-    from terminal.sync.envelope import generate_hpke_private_key, hpke_public_key_bytes
     from terminal.sync.service import SyncService
     from tests.fixtures.offline import TEST_TERMINAL_ID
 

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cardkit import pulldocs
+from cardkit.cards.revocation import RevocationDelta, RevocationList, sign_revocation_delta
+from cardkit.cards.signed_doc import sign_document
+from cardkit.core.rules import DEFAULT_RULES, Rules
+from cardkit.errors import SyncError
 from terminal import documents
-from terminal.cards.revocation import RevocationDelta, RevocationList, sign_revocation_delta
-from terminal.cards.signed_doc import sign_document
-from terminal.core.rules import DEFAULT_RULES, Rules
 from terminal.documents import Enrollment
-from terminal.errors import SyncError
 from terminal.offline.store import TerminalStore
-from terminal.sync import pulldocs
 from terminal.sync.service import (
     DOC_MEMBERS,
     DOC_REVOCATIONS,

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from terminal.errors import SyncError
-from terminal.offline.entry import GENESIS_HASH, JournalEntry, make_entry, verify_chain
-from terminal.sync import envelope as ev
+from cardkit import envelope as ev
+from cardkit.errors import SyncError
+from cardkit.journal import GENESIS_HASH, JournalEntry, make_entry, verify_chain
 
 TID = "T-0001"
 

@@ -11,13 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from terminal.cards.keys import IssuerKey, private_key_from_bytes, public_key_bytes
-from terminal.cards.revocation import RevocationDelta, sign_revocation_delta
-from terminal.cards.textform import token_to_text
-from terminal.cards.token import sign_card_token
-from terminal.cards.trust import TrustList, sign_trust_list
-from terminal.cards.verdict import CardClaims
-from terminal.core.members import Tier
+from cardkit.cards.keys import IssuerKey, private_key_from_bytes, public_key_bytes
+from cardkit.cards.revocation import RevocationDelta, sign_revocation_delta
+from cardkit.cards.textform import token_to_text
+from cardkit.cards.token import sign_card_token
+from cardkit.cards.trust import TrustList, sign_trust_list
+from cardkit.cards.verdict import CardClaims
+from cardkit.core.members import Tier
 
 OUT = Path(__file__).with_name("card-tokens.json")
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 
-from terminal.errors import CardposError, DomainError
+from cardkit.errors import CardposError, DomainError
 from terminal.ui.i18n import translate_bindings
 from terminal.ui.messages import DataLoaded, OperationDeclined, OperationDone, OperationFailed
 from terminal.ui.widgets.footer import CashierFooter

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from terminal.errors import CardposError
+from cardkit.errors import CardposError
 from terminal.ui.i18n import translate_bindings
 from terminal.ui.messages import SignedIn, SignInRefused
 from terminal.ui.widgets import Plain

@@ -10,8 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from terminal.cards.textform import token_from_text
-from terminal.errors import CardposError
+from cardkit.cards.textform import token_from_text
+from cardkit.errors import CardposError
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.widgets import Plain
 

@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widget import Widget
 
-from terminal.cards.verdict import RejectReason
+from cardkit.cards.verdict import RejectReason
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.widgets import Plain
 

@@ -14,8 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
-from terminal.core.loyalty import TENDERS
-from terminal.core.money import Money
+from cardkit.core.loyalty import TENDERS
+from cardkit.core.money import Money
 from terminal.ui import ops
 from terminal.ui.messages import DataLoaded, OperationDeclined, OperationDone, OperationFailed
 from terminal.ui.screens.base import CashierScreen

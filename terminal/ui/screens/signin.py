@@ -10,7 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from terminal.errors import CardposError
+from cardkit.errors import CardposError
 from terminal.ui.messages import SignedIn, SignInRefused
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.widgets import Plain

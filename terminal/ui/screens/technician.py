@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
-from terminal.errors import CardposError
+from cardkit.errors import CardposError
 from terminal.ui.messages import DataLoaded, OperationFailed
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.widgets import Plain

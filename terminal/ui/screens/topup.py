@@ -9,7 +9,7 @@ from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import Static
 
-from terminal.core.loyalty import EXTERNAL_TENDERS
+from cardkit.core.loyalty import EXTERNAL_TENDERS
 from terminal.ui import ops
 from terminal.ui.messages import DataLoaded, OperationDeclined, OperationDone
 from terminal.ui.screens.base import CashierScreen

@@ -14,8 +14,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from terminal.core.money import Money, exponent_of
-from terminal.errors import MoneyError
+from cardkit.core.money import Money, exponent_of
+from cardkit.errors import MoneyError
 
 MAX_DIGITS = 9  # 9,999,999.99 is far beyond any single counter operation
 

@@ -1,0 +1,112 @@
+"""Offline risk limits: how much stored value a card may spend while this terminal cannot reach the ledger.
+
+Like EMV floor limits and offline counters. A stored-value balance seen offline may already have been spent at
+another terminal, so offline stored-value spending is bounded three ways (limits from the ledger's rules):
+  * the terminal's last successful sync is no older than ``max_since_sync_s``;
+  * the card has made fewer than ``max_consecutive_offline_ops`` offline stored-value payments since it was last
+    used online (any of its operations journaled with ``offline = false`` resets the count);
+  * the card's offline stored-value spend at this terminal in the last 24 hours (rolling, so no time zone is
+    involved), plus this payment, stays within ``sv_per_card_per_day``.
+Only stored-value spending is ever declined: earning points, top-ups and cash or bank-card payments always pass.
+Online operations are not limited here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cardkit.core.money import Money
+from cardkit.core.rules import OfflineLimits
+from cardkit.errors import DomainError
+
+DAY_MS = 86_400_000
+CARD_OPS = frozenset({"sale", "topup", "refund", "void", "redeem", "membership_fee"})
+"""Operations that count as a use of the card (any of them made online resets the consecutive count)."""
+
+STILL_WORKS = "cash and bank card still work and points are still earned"
+
+
+class OfflineLimitError(DomainError):
+    """An offline limit declined stored-value spending; ``limit`` says which one."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message, code="offline_limit")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineUsage:
+    """What one card has done offline at this terminal, as the limits see it."""
+
+    sv_spent_24h: int = 0
+    """Stored value (minor units) the card spent offline in the 24 hours before now."""
+    consecutive_offline_sv_ops: int = 0
+    """Offline stored-value payments since the card's last online operation."""
+    since_sync_s: int | None = None
+    """Seconds since the terminal's last successful sync; None when it never synced."""
+
+
+def sv_debit(kind: str, payload: Mapping[str, Any]) -> int:
+    """Stored value an entry takes from a balance (0 for everything that does not spend it)."""
+    if kind == "sale":
+        return int(payload.get("sv", 0))
+    if kind == "membership_fee" and payload.get("tender") == "sv":
+        return int(payload.get("amount", 0))
+    return 0
+
+
+def offline_usage(
+    entries: Iterable[tuple[int, str, Mapping[str, Any]]],
+    card_id: str,
+    *,
+    now_ms: int,
+    last_sync_ms: int | None,
+) -> OfflineUsage:
+    """Summarise this terminal's ``(wall_ms, kind, payload)`` entries, oldest first, for one card."""
+    spent = 0
+    consecutive = 0
+    for wall_ms, kind, payload in entries:
+        if kind not in CARD_OPS or payload.get("card") != card_id:
+            continue
+        if not payload.get("offline", False):
+            consecutive = 0
+            continue
+        debit = sv_debit(kind, payload)
+        if debit > 0:
+            consecutive += 1
+            # Entries stamped after now (the clock went back) still count: the limit errs on the safe side.
+            if wall_ms > now_ms - DAY_MS:
+                spent += debit
+    since = None if last_sync_ms is None else max(0, (now_ms - last_sync_ms) // 1000)
+    return OfflineUsage(sv_spent_24h=spent, consecutive_offline_sv_ops=consecutive, since_sync_s=since)
+
+
+def _hours(seconds: int) -> str:
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def check_offline_spend(limits: OfflineLimits, usage: OfflineUsage, *, sv_amount: Money) -> None:
+    """Raise OfflineLimitError if an offline stored-value payment of ``sv_amount`` is past a limit."""
+    if sv_amount.minor <= 0:
+        return
+    if usage.since_sync_s is None:
+        raise OfflineLimitError(
+            "Stored value cannot be used offline: this terminal has not synced with the ledger yet; "
+            f"{STILL_WORKS}", limit="since_sync")
+    if usage.since_sync_s > limits.max_since_sync_s:
+        raise OfflineLimitError(
+            f"Stored value cannot be used offline: the last sync was {_hours(usage.since_sync_s)} ago "
+            f"(limit {_hours(limits.max_since_sync_s)}); {STILL_WORKS}", limit="since_sync")
+    if usage.consecutive_offline_sv_ops >= limits.max_consecutive_offline_ops:
+        raise OfflineLimitError(
+            f"Stored value cannot be used offline: this card has made {usage.consecutive_offline_sv_ops} offline "
+            f"stored-value payments in a row (limit {limits.max_consecutive_offline_ops}); {STILL_WORKS}",
+            limit="consecutive")
+    cap = limits.sv_per_card_per_day
+    if usage.sv_spent_24h + sv_amount.minor > cap.minor:
+        left = Money(max(0, cap.minor - usage.sv_spent_24h), cap.currency)
+        raise OfflineLimitError(
+            f"Stored value cannot be used offline for {sv_amount}: this card may spend {cap} offline per 24 hours "
+            f"and has {left} left; {STILL_WORKS}", limit="daily_amount")

@@ -1,0 +1,369 @@
+"""Loyalty rules and offline limits as one versioned, immutable value.
+
+The ledger owns the rules: it loads them from a TOML file (``cardpos ledger rules load``), signs them and hands
+them to terminals as ``documents/rules.cose`` whose payload is CBOR of :meth:`Rules.to_mapping`. A terminal that
+has none uses :meth:`Rules.default`, which equals the shipped ``terminal/defaults/rules.toml`` (a test checks).
+
+Conventions in the mapping/TOML form: money is a decimal string in the rules' currency (``"500.00"``), a missing
+money field means "none" (TOML has no null), percentages are basis points (1% = 100 bp), multipliers are basis
+points of 1x (``12500`` = 1.25x). Every field is checked; a bad one is reported as one sentence naming it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from cardkit.core.members import Tier
+from cardkit.core.money import Money, exponent_of
+from cardkit.errors import ConfigError, MoneyError
+
+BP_ONE = 10_000
+"""Basis points in a whole: 10000 bp = 100% = a 1x multiplier."""
+
+
+@dataclass(frozen=True, slots=True)
+class TierRule:
+    discount_bp: int
+    """Discount on the gross amount of every sale for members of this tier."""
+    points_multiplier_bp: int
+    """Points earned are multiplied by this / 10000 (10000 = 1x)."""
+    upgrade_yearly_spend: Money | None = None
+    """Members whose spend this year reaches this amount qualify for the tier (None: not reachable by spend)."""
+    annual_fee: Money | None = None
+    """Members may buy a year of this tier for this fee (None: cannot be bought)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopupBonus:
+    """Top up at least ``min_amount`` and get ``bonus`` extra stored value.
+
+    Only the single best bonus applies to one top-up: the largest ``bonus`` among the rules whose ``min_amount``
+    the top-up reaches. Bonuses never stack and are not multiplied (topping up 1000 with "500 gets 50" gets 50).
+    """
+
+    min_amount: Money
+    bonus: Money
+
+
+@dataclass(frozen=True, slots=True)
+class PointsRule:
+    earn_minor_per_point: int = 100
+    """Minor units of net spend per point at 1x (100 = one point per 1.00)."""
+    redeem_points_per_unit: int = 100
+    """Points needed for one redemption unit; redemptions come in whole units."""
+    redeem_unit_minor: int = 100
+    """Value in minor units of one redemption unit (100 points = 1.00)."""
+    max_redeem_bp_of_bill: int = 5000
+    """Points may pay at most this share of the bill left after tier discount and coupons."""
+    expiry_days: int = 365
+    """Points expire this many days after they were earned (the ledger takes them back: ledger points expire)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CouponRule:
+    max_stacked: int = 2
+    """Most coupons on one sale; using more than one needs every coupon to be stackable."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineLimits:
+    sv_per_card_per_day: Money
+    """Most stored value one card may spend offline at this terminal in any rolling 24 hours."""
+    max_consecutive_offline_ops: int = 5
+    """Most stored-value payments by one card offline since it was last used online."""
+    max_since_sync_s: int = 86_400
+    """No stored-value spending offline once the last successful sync is older than this."""
+
+
+def _frozen_map(mapping: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    version: int
+    currency: str
+    tiers: Mapping[Tier, TierRule]
+    topup_bonuses: tuple[TopupBonus, ...]
+    points: PointsRule
+    coupons: CouponRule
+    offline: OfflineLimits
+    anomalies: Mapping[str, int] = field(default_factory=dict)
+    """Thresholds for the ledger's anomaly detectors, by detector name (see docs/loyalty-rules.md)."""
+
+    def __post_init__(self) -> None:
+        # Read-only views so a shared Rules value cannot be changed behind a quote's back.
+        object.__setattr__(self, "tiers", _frozen_map(self.tiers))
+        object.__setattr__(self, "anomalies", _frozen_map(self.anomalies))
+        object.__setattr__(self, "topup_bonuses", tuple(self.topup_bonuses))
+
+    def tier(self, tier: Tier) -> TierRule:
+        return self.tiers[tier]
+
+    def money(self, minor: int) -> Money:
+        return Money(minor, self.currency)
+
+    # -- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def default(cls) -> Rules:
+        """The rules a terminal uses before the ledger has sent any (same as terminal/defaults/rules.toml)."""
+        return cls.from_mapping(DEFAULT_RULES)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Rules:
+        """Build and check rules from their mapping form; raises ConfigError naming the first bad field."""
+        return _Parser(data).rules()
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The mapping form (TOML/CBOR friendly: ints, strs, dicts, lists; money as decimal strings)."""
+
+        def tier_map(rule: TierRule) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "discount_bp": rule.discount_bp,
+                "points_multiplier_bp": rule.points_multiplier_bp,
+            }
+            if rule.upgrade_yearly_spend is not None:
+                out["upgrade_yearly_spend"] = rule.upgrade_yearly_spend.to_decimal_string()
+            if rule.annual_fee is not None:
+                out["annual_fee"] = rule.annual_fee.to_decimal_string()
+            return out
+
+        return {
+            "version": self.version,
+            "currency": self.currency,
+            "tiers": {tier.value: tier_map(self.tiers[tier]) for tier in Tier},
+            "topup_bonuses": [
+                {"min_amount": b.min_amount.to_decimal_string(), "bonus": b.bonus.to_decimal_string()}
+                for b in self.topup_bonuses
+            ],
+            "points": {
+                "earn_minor_per_point": self.points.earn_minor_per_point,
+                "redeem_points_per_unit": self.points.redeem_points_per_unit,
+                "redeem_unit_minor": self.points.redeem_unit_minor,
+                "max_redeem_bp_of_bill": self.points.max_redeem_bp_of_bill,
+                "expiry_days": self.points.expiry_days,
+            },
+            "coupons": {"max_stacked": self.coupons.max_stacked},
+            "offline": {
+                "sv_per_card_per_day": self.offline.sv_per_card_per_day.to_decimal_string(),
+                "max_consecutive_offline_ops": self.offline.max_consecutive_offline_ops,
+                "max_since_sync_s": self.offline.max_since_sync_s,
+            },
+            "anomalies": dict(sorted(self.anomalies.items())),
+        }
+
+
+def rules_from_toml(text: str) -> Rules:
+    """Parse a rules TOML file's text."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"rules file is not valid TOML: {exc}", orig=exc) from exc
+    return Rules.from_mapping(data)
+
+
+class _Parser:
+    """Reads the mapping form field by field so each error names exactly one field."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError("rules must be a table of settings")
+        self.data = data
+        self.currency = "CNY"
+
+    def fail(self, where: str, what: str) -> ConfigError:
+        return ConfigError(f"rules: {where} {what}")
+
+    def table(self, data: Mapping[str, Any], key: str, where: str, known: set[str]) -> Mapping[str, Any]:
+        value = data.get(key)
+        if not isinstance(value, Mapping):
+            raise self.fail(where, "is missing or is not a table")
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise self.fail(where, f"has unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        return value
+
+    def integer(self, data: Mapping[str, Any], key: str, where: str, low: int, high: int | None = None) -> int:
+        value = data.get(key)
+        if value is None:
+            raise self.fail(f"{where}.{key}", "is missing")
+        if type(value) is not int:
+            raise self.fail(f"{where}.{key}", f"must be a whole number, not {value!r}")
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise self.fail(f"{where}.{key}", f"must be {bound}, not {value}")
+        return value
+
+    def money(self, data: Mapping[str, Any], key: str, where: str, *, optional: bool = False,
+              positive: bool = False) -> Money | None:
+        value = data.get(key)
+        if value is None:
+            if optional:
+                return None
+            raise self.fail(f"{where}.{key}", "is missing")
+        if not isinstance(value, str):
+            raise self.fail(f"{where}.{key}", f'must be a decimal string such as "500.00", not {value!r}')
+        try:
+            amount = Money.parse(value, self.currency)
+        except MoneyError as exc:
+            raise self.fail(f"{where}.{key}", f"is not an amount: {exc}") from exc
+        if amount.is_negative or (positive and amount.is_zero):
+            raise self.fail(f"{where}.{key}", f"must be {'more than' if positive else 'at least'} zero")
+        return amount
+
+    def required_money(self, data: Mapping[str, Any], key: str, where: str, *, positive: bool = False) -> Money:
+        amount = self.money(data, key, where, positive=positive)
+        assert amount is not None  # money() raises when a required field is missing
+        return amount
+
+    def rules(self) -> Rules:
+        data = self.data
+        known = {"version", "currency", "tiers", "topup_bonuses", "points", "coupons", "offline", "anomalies"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"rules: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        version = self.integer(data, "version", "rules", 1)
+        currency = data.get("currency")
+        if not isinstance(currency, str):
+            raise ConfigError("rules: currency is missing (an ISO 4217 code such as \"CNY\")")
+        try:
+            exponent_of(currency)
+        except MoneyError as exc:
+            raise ConfigError(f"rules: currency {currency!r} is not supported", orig=exc) from exc
+        self.currency = currency
+        return Rules(
+            version=version,
+            currency=currency,
+            tiers=self.tiers(),
+            topup_bonuses=self.topup_bonuses(),
+            points=self.points(),
+            coupons=self.coupon_rule(),
+            offline=self.offline(),
+            anomalies=self.anomalies(),
+        )
+
+    def tiers(self) -> dict[Tier, TierRule]:
+        tiers_data = self.data.get("tiers")
+        if not isinstance(tiers_data, Mapping):
+            raise ConfigError("rules: tiers is missing or is not a table")
+        names = {t.value for t in Tier}
+        for name in tiers_data:
+            if name not in names:
+                raise ConfigError(f"rules: tiers.{name} is not a tier (one of: {', '.join(t.value for t in Tier)})")
+        fields = {"discount_bp", "points_multiplier_bp", "upgrade_yearly_spend", "annual_fee"}
+        out: dict[Tier, TierRule] = {}
+        for tier in Tier:
+            where = f"tiers.{tier.value}"
+            table = self.table(tiers_data, tier.value, where, fields)
+            out[tier] = TierRule(
+                discount_bp=self.integer(table, "discount_bp", where, 0, BP_ONE),
+                points_multiplier_bp=self.integer(table, "points_multiplier_bp", where, 0, 100 * BP_ONE),
+                upgrade_yearly_spend=self.money(table, "upgrade_yearly_spend", where, optional=True),
+                annual_fee=self.money(table, "annual_fee", where, optional=True, positive=True),
+            )
+        return out
+
+    def topup_bonuses(self) -> tuple[TopupBonus, ...]:
+        raw = self.data.get("topup_bonuses", [])
+        if not isinstance(raw, list):
+            raise ConfigError("rules: topup_bonuses must be a list of {min_amount, bonus} tables")
+        out: list[TopupBonus] = []
+        for index, item in enumerate(raw):
+            where = f"topup_bonuses[{index}]"
+            if not isinstance(item, Mapping) or set(item) != {"min_amount", "bonus"}:
+                raise ConfigError(f"rules: {where} must have exactly min_amount and bonus")
+            out.append(TopupBonus(
+                min_amount=self.required_money(item, "min_amount", where, positive=True),
+                bonus=self.required_money(item, "bonus", where, positive=True),
+            ))
+        return tuple(sorted(out, key=lambda b: (b.min_amount.minor, b.bonus.minor)))
+
+    def points(self) -> PointsRule:
+        where = "points"
+        table = self.table(self.data, "points", where, {
+            "earn_minor_per_point", "redeem_points_per_unit", "redeem_unit_minor", "max_redeem_bp_of_bill",
+            "expiry_days",
+        })
+        return PointsRule(
+            earn_minor_per_point=self.integer(table, "earn_minor_per_point", where, 1),
+            redeem_points_per_unit=self.integer(table, "redeem_points_per_unit", where, 1),
+            redeem_unit_minor=self.integer(table, "redeem_unit_minor", where, 1),
+            max_redeem_bp_of_bill=self.integer(table, "max_redeem_bp_of_bill", where, 0, BP_ONE),
+            expiry_days=self.integer(table, "expiry_days", where, 1),
+        )
+
+    def coupon_rule(self) -> CouponRule:
+        table = self.table(self.data, "coupons", "coupons", {"max_stacked"})
+        return CouponRule(max_stacked=self.integer(table, "max_stacked", "coupons", 1, 100))
+
+    def offline(self) -> OfflineLimits:
+        where = "offline"
+        table = self.table(self.data, "offline", where,
+                           {"sv_per_card_per_day", "max_consecutive_offline_ops", "max_since_sync_s"})
+        return OfflineLimits(
+            sv_per_card_per_day=self.required_money(table, "sv_per_card_per_day", where),
+            max_consecutive_offline_ops=self.integer(table, "max_consecutive_offline_ops", where, 0),
+            max_since_sync_s=self.integer(table, "max_since_sync_s", where, 0),
+        )
+
+    def anomalies(self) -> dict[str, int]:
+        raw = self.data.get("anomalies", {})
+        if not isinstance(raw, Mapping):
+            raise ConfigError("rules: anomalies must be a table of name = whole number")
+        out: dict[str, int] = {}
+        for name in raw:
+            if not isinstance(name, str):
+                raise ConfigError(f"rules: anomalies has a non-text name {name!r}")
+            out[name] = self.integer(raw, name, "anomalies", 0)
+        return out
+
+
+DEFAULT_RULES: Mapping[str, Any] = {
+    "version": 1,
+    "currency": "CNY",
+    "tiers": {
+        "standard": {"discount_bp": 0, "points_multiplier_bp": 10_000},
+        "preferred": {"discount_bp": 1_000, "points_multiplier_bp": 12_500,
+                      "upgrade_yearly_spend": "2000.00", "annual_fee": "99.00"},
+        "gold": {"discount_bp": 1_200, "points_multiplier_bp": 15_000,
+                 "upgrade_yearly_spend": "10000.00", "annual_fee": "299.00"},
+        "platinum": {"discount_bp": 1_500, "points_multiplier_bp": 20_000,
+                     "upgrade_yearly_spend": "30000.00", "annual_fee": "599.00"},
+    },
+    "topup_bonuses": [
+        {"min_amount": "200.00", "bonus": "10.00"},
+        {"min_amount": "500.00", "bonus": "50.00"},
+        {"min_amount": "1000.00", "bonus": "120.00"},
+    ],
+    "points": {
+        "earn_minor_per_point": 100,
+        "redeem_points_per_unit": 100,
+        "redeem_unit_minor": 100,
+        "max_redeem_bp_of_bill": 5_000,
+        "expiry_days": 365,
+    },
+    "coupons": {"max_stacked": 2},
+    "offline": {
+        "sv_per_card_per_day": "500.00",
+        "max_consecutive_offline_ops": 5,
+        "max_since_sync_s": 86_400,
+    },
+    "anomalies": {
+        "forged_taps_per_terminal_10min": 5,
+        "revoked_taps_per_card_day": 2,
+        "clone_min_interval_s": 600,
+        "challenge_failures_per_card_day": 1,
+        "ops_per_card_hour": 20,
+        "ops_per_card_day": 60,
+        "amount_robust_z_x100": 600,
+        "refunds_voids_per_cashier_shift": 5,
+        "manual_entries_per_cashier_shift": 10,
+        "clock_skew_s": 300,
+        "terminal_silent_s": 3_600,
+    },
+}
+"""The default rules in mapping form; terminal/defaults/rules.toml says the same in TOML."""

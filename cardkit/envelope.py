@@ -1,0 +1,423 @@
+"""Sealed sync batches: journal entries → compact CBOR → zlib → HPKE to the ledger → signed by the terminal.
+
+Used by both sides: the terminal seals (``seal_batch``), the ledger opens (``open_batch``). The byte layout is
+documented in docs/sync-protocol.md; in short::
+
+    envelope  = CBOR [ body: bstr, signature: bstr(64) ]
+    body      = CBOR [ 1, terminal_id, batch_id, suite, ciphertext ]
+    signature = Ed25519(terminal key, b"cardpos-batch-sig-v1" || body)
+    ciphertext = HPKE base-mode seal(ledger key, info = b"cardpos-batch-v1" 0x00 terminal_id 0x00 batch_id,
+                                     zlib(CBOR columns))
+
+The signature is over the exact body bytes, so the ledger checks it before it spends any work decrypting, and
+any changed byte anywhere in the envelope is refused. Per-entry hashes are not sent: the ledger recomputes the
+chain from the batch's first ``prev_hash`` and checks the result against the batch's last ``hash``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import uuid
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from cardkit.errors import SyncError
+from cardkit.journal import JournalEntry
+
+ENVELOPE_VERSION = 1
+PLAINTEXT_VERSION = 1
+INFO_PREFIX = b"cardpos-batch-v1"
+SIGNATURE_CONTEXT = b"cardpos-batch-sig-v1"
+DEFAULT_SUITE = "x25519"
+# Refuse to inflate more than this: a sealed batch is bounded by SyncSettings.batch_bytes, so a plaintext this
+# large can only be an attack on the ledger's memory.
+MAX_PLAINTEXT_BYTES = 64 * 1024 * 1024
+MAX_ENTRIES = 1_000_000
+
+_KDF = hpke.KDF.HKDF_SHA256
+_AEAD = hpke.AEAD.AES_128_GCM
+SUITES: dict[str, hpke.Suite] = {
+    "x25519": hpke.Suite(hpke.KEM.X25519, _KDF, _AEAD),
+    "mlkem768x25519": hpke.Suite(hpke.KEM.MLKEM768_X25519, _KDF, _AEAD),
+}
+
+HpkePublicKey = x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey
+HpkePrivateKey = x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey
+
+REJECT_REASONS = frozenset({"unknown_terminal", "bad_signature", "decrypt_failed", "malformed", "broken_chain"})
+
+
+class BatchRejected(SyncError):
+    """A batch the ledger must refuse. ``reason`` is one of REJECT_REASONS (the HTTP error code)."""
+
+    title = "Batch refused"
+
+    def __init__(self, reason: str, message: str, *, terminal_id: str | None = None,
+                 orig: BaseException | None = None) -> None:
+        super().__init__(message, orig=orig)
+        self.reason = reason
+        self.terminal_id = terminal_id
+
+
+@dataclass(frozen=True)
+class OpenedBatch:
+    terminal_id: str
+    batch_id: str
+    suite: str
+    entries: list[JournalEntry]
+
+
+# ---------------------------------------------------------------------------------------------------- HPKE keys
+# The hybrid key object of ``cryptography`` cannot be serialised, so keys travel as raw bytes:
+#   x25519          private: 32 raw bytes              public: 32 raw bytes
+#   mlkem768x25519  private: 64-byte ML-KEM seed || 32  public: 1184-byte ML-KEM key || 32
+
+
+def _check_suite(suite: str) -> hpke.Suite:
+    try:
+        return SUITES[suite]
+    except KeyError:
+        raise SyncError(f"unknown HPKE suite {suite!r} (one of: {', '.join(SUITES)})") from None
+
+
+def generate_hpke_private_key(suite: str = DEFAULT_SUITE) -> bytes:
+    """New raw HPKE private key bytes for ``suite`` (the ledger stores these, 0600)."""
+    _check_suite(suite)
+    x = x25519.X25519PrivateKey.generate().private_bytes_raw()
+    if suite == "x25519":
+        return x
+    return mlkem.MLKEM768PrivateKey.generate().private_bytes_raw() + x
+
+
+def load_hpke_private_key(suite: str, raw: bytes) -> HpkePrivateKey:
+    _check_suite(suite)
+    try:
+        if suite == "x25519":
+            return x25519.X25519PrivateKey.from_private_bytes(raw)
+        if len(raw) != 96:
+            raise ValueError("expected 96 bytes")
+        return hpke.MLKEM768X25519PrivateKey(
+            mlkem.MLKEM768PrivateKey.from_seed_bytes(raw[:64]), x25519.X25519PrivateKey.from_private_bytes(raw[64:])
+        )
+    except ValueError as exc:
+        raise SyncError(f"the {suite} HPKE private key is not valid ({len(raw)} bytes)", orig=exc) from exc
+
+
+def hpke_public_key_bytes(suite: str, private_raw: bytes) -> bytes:
+    """The raw public key matching raw private key bytes (what enrollment hands to terminals, as hex)."""
+    _check_suite(suite)
+    try:
+        if suite == "x25519":
+            return x25519.X25519PrivateKey.from_private_bytes(private_raw).public_key().public_bytes_raw()
+        mk = mlkem.MLKEM768PrivateKey.from_seed_bytes(private_raw[:64])
+        xk = x25519.X25519PrivateKey.from_private_bytes(private_raw[64:])
+        return mk.public_key().public_bytes_raw() + xk.public_key().public_bytes_raw()
+    except ValueError as exc:
+        raise SyncError(f"the {suite} HPKE private key is not valid", orig=exc) from exc
+
+
+def load_hpke_public_key(suite: str, raw: bytes) -> HpkePublicKey:
+    _check_suite(suite)
+    try:
+        if suite == "x25519":
+            return x25519.X25519PublicKey.from_public_bytes(raw)
+        if len(raw) != 1184 + 32:
+            raise ValueError("expected 1216 bytes")
+        return hpke.MLKEM768X25519PublicKey(
+            mlkem.MLKEM768PublicKey.from_public_bytes(raw[:1184]), x25519.X25519PublicKey.from_public_bytes(raw[1184:])
+        )
+    except ValueError as exc:
+        raise SyncError(f"the ledger's {suite} HPKE public key is not valid ({len(raw)} bytes)", orig=exc) from exc
+
+
+def hpke_info(terminal_id: str, batch_id: str) -> bytes:
+    return INFO_PREFIX + b"\x00" + terminal_id.encode() + b"\x00" + batch_id.encode()
+
+
+# ---------------------------------------------------------------------------------------------- plaintext codec
+
+
+def _deltas(values: list[int]) -> list[int]:
+    return [values[0]] + [b - a for a, b in itertools.pairwise(values)] if values else []
+
+
+def _undeltas(deltas: list[int]) -> list[int]:
+    out: list[int] = []
+    total = 0
+    for d in deltas:
+        total += d
+        out.append(total)
+    return out
+
+
+def _dictionary(values: list[Any]) -> tuple[list[Any], list[int]]:
+    table: dict[Any, int] = {}
+    index = [table.setdefault(v, len(table)) for v in values]
+    return list(table), index
+
+
+def encode_entries(entries: Sequence[JournalEntry], terminal_id: str) -> bytes:
+    """Columnar CBOR of a contiguous run of one terminal's entries, zlib-compressed.
+
+    Layout: ``[1, first_seq, first_prev_hash, last_hash, uuids(16·n bytes), wall_ms deltas, mono_ns deltas,
+    [cashier table, cashier index], [kind table, kind index], [shape tables, shape index, columns]]``.
+    A payload *shape* is its sorted key tuple; each shape stores one column of values per key, so like values
+    (amounts, card ids, flags) sit next to each other and compress well.
+    """
+    if not entries:
+        raise SyncError("cannot seal an empty batch")
+    first = entries[0]
+    prev = first.prev_hash
+    for expected_seq, entry in enumerate(entries, start=first.seq):
+        if entry.terminal_id != terminal_id:
+            raise SyncError(f"entry {entry.seq} belongs to terminal {entry.terminal_id}, not {terminal_id}")
+        if entry.seq != expected_seq or entry.prev_hash != prev:
+            raise SyncError(f"journal entries to seal are not a contiguous chain at seq {entry.seq}")
+        prev = entry.hash
+    shapes: dict[tuple[str, ...], int] = {}
+    shape_index: list[int] = []
+    columns: list[list[list[Any]]] = []
+    for entry in entries:
+        keys = tuple(sorted(entry.payload))
+        idx = shapes.get(keys)
+        if idx is None:
+            idx = shapes[keys] = len(shapes)
+            columns.append([[] for _ in keys])
+        shape_index.append(idx)
+        for col, key in zip(columns[idx], keys, strict=True):
+            col.append(entry.payload[key])
+    cashiers = _dictionary([e.cashier_id for e in entries])
+    kinds = _dictionary([e.kind for e in entries])
+    doc = [
+        PLAINTEXT_VERSION,
+        first.seq,
+        first.prev_hash,
+        entries[-1].hash,
+        b"".join(uuid.UUID(e.uuid).bytes for e in entries),
+        _deltas([e.wall_ms for e in entries]),
+        _deltas([e.mono_ns for e in entries]),
+        [cashiers[0], cashiers[1]],
+        [kinds[0], kinds[1]],
+        [[list(k) for k in shapes], shape_index, columns],
+    ]
+    return zlib.compress(cbor2.dumps(doc), 9)
+
+
+def _inflate(data: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, MAX_PLAINTEXT_BYTES)
+    if inflater.unconsumed_tail or not inflater.eof or inflater.unused_data:
+        raise ValueError("compressed plaintext is truncated, has trailing data or is too large")
+    return out
+
+
+def decode_entries(data: bytes, terminal_id: str) -> list[JournalEntry]:
+    """Inverse of ``encode_entries``: rebuild the entries and their hash chain. Raises BatchRejected."""
+    try:
+        doc = _strict_loads(_inflate(data))
+        (version, first_seq, first_prev, last_hash, uuids, wall_d, mono_d, cashiers, kinds, payloads) = doc
+        if version != PLAINTEXT_VERSION:
+            raise ValueError(f"plaintext version {version!r}")
+        n = len(uuids) // 16
+        if not (_is_int(first_seq) and first_seq >= 1 and isinstance(first_prev, bytes) and len(first_prev) == 32
+                and isinstance(last_hash, bytes) and len(last_hash) == 32 and isinstance(uuids, bytes)
+                and len(uuids) == 16 * n and 0 < n <= MAX_ENTRIES):
+            raise ValueError("bad header")
+        walls = _undeltas(_int_list(wall_d, n))
+        monos = _undeltas(_int_list(mono_d, n))
+        cashier_ids = _undictionary(cashiers, n, (str, type(None)))
+        kind_names = _undictionary(kinds, n, (str,))
+        shape_keys, shape_index, columns = payloads
+        _int_list(shape_index, n)
+        if not (isinstance(shape_keys, list) and isinstance(columns, list) and len(columns) == len(shape_keys)):
+            raise ValueError("bad payload shapes")
+        for keys, cols in zip(shape_keys, columns, strict=True):
+            if (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys)
+                    or not isinstance(cols, list) or len(cols) != len(keys)
+                    or not all(isinstance(c, list) for c in cols)):
+                raise ValueError("payload columns do not match their shapes")
+        # Build each payload with its keys already in canonical CBOR order; for payloads without nested maps the
+        # plain encoder then yields the canonical bytes (three times faster than canonical=True sorting).
+        orders = [[keys.index(k) for k in cbor2.loads(cbor2.dumps(dict.fromkeys(keys), canonical=True))]
+                  for keys in shape_keys]
+        plain_ok = [all(_plain_column(c) for c in cols) for cols in columns]
+        cursors = [0] * len(shape_keys)
+        payload_list: list[dict[str, Any]] = []
+        for idx in shape_index:
+            keys = shape_keys[idx]
+            cols = columns[idx]
+            row = cursors[idx]
+            cursors[idx] += 1
+            payload_list.append({keys[k]: cols[k][row] for k in orders[idx]})
+        if any(len(c) != used for cols, used in zip(columns, cursors, strict=True) for c in cols):
+            raise ValueError("payload columns do not match their shapes")
+    except BatchRejected:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, cbor2.CBORDecodeError, zlib.error) as exc:
+        raise BatchRejected("malformed", f"the batch from terminal {terminal_id} does not decode",
+                            terminal_id=terminal_id, orig=exc) from exc
+    entries: list[JournalEntry] = []
+    prev = first_prev
+    sha256 = hashlib.sha256
+    dumps = cbor2.dumps
+    for i in range(n):
+        uuid_bytes = uuids[16 * i:16 * i + 16]
+        entry_uuid = str(uuid.UUID(bytes=uuid_bytes))
+        seq = first_seq + i
+        # The same bytes as entry_body() + canonical_cbor() (the round-trip tests compare the hashes).
+        body = [terminal_id, seq, uuid_bytes, walls[i], monos[i], cashier_ids[i], kind_names[i], payload_list[i]]
+        digest = sha256(prev + dumps(body, canonical=not plain_ok[shape_index[i]])).digest()
+        entries.append(JournalEntry(terminal_id=terminal_id, seq=seq, uuid=entry_uuid, prev_hash=prev,
+                                    wall_ms=walls[i], mono_ns=monos[i], cashier_id=cashier_ids[i],
+                                    kind=kind_names[i], payload=payload_list[i], hash=digest))
+        prev = digest
+    if prev != last_hash:
+        raise BatchRejected("broken_chain", f"the batch from terminal {terminal_id} does not match its own hash chain",
+                            terminal_id=terminal_id)
+    return entries
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_list(value: object, n: int) -> list[int]:
+    if not isinstance(value, list) or len(value) != n or not all(_is_int(v) for v in value):
+        raise ValueError("bad integer column")
+    return value
+
+
+def _undictionary(value: object, n: int, types: tuple[type, ...]) -> list[Any]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise ValueError("bad dictionary column")
+    table, index = value
+    if not isinstance(table, list) or not all(isinstance(v, types) for v in table):
+        raise ValueError("bad dictionary table")
+    return [table[i] for i in _int_list(index, n)]
+
+
+_SCALARS = (int, str, bytes, bool, type(None))
+
+
+def _plain_column(values: list[Any]) -> bool:
+    """True when no value holds a map: then insertion-ordered encoding equals canonical encoding."""
+    for value in values:
+        if type(value) in _SCALARS:
+            continue
+        if type(value) is list and all(type(item) in _SCALARS for item in value):
+            continue
+        return False
+    return True
+
+
+def _strict_loads(data: bytes) -> Any:
+    """cbor2.loads ignores trailing bytes; a sealed document must be exactly one CBOR item."""
+    fp = io.BytesIO(data)
+    value = cbor2.CBORDecoder(fp).decode()
+    if fp.tell() != len(data):
+        raise ValueError("trailing bytes after the CBOR item")
+    return value
+
+
+# ------------------------------------------------------------------------------------------------- seal / open
+
+
+def seal_batch(
+    entries: Sequence[JournalEntry],
+    *,
+    terminal_id: str,
+    batch_id: str,
+    terminal_key: Ed25519PrivateKey,
+    ledger_public_key: HpkePublicKey | bytes,
+    suite: str = DEFAULT_SUITE,
+) -> bytes:
+    """Seal a contiguous run of this terminal's journal entries for the ledger. Raises SyncError."""
+    hpke_suite = _check_suite(suite)
+    public = load_hpke_public_key(suite, ledger_public_key) if isinstance(ledger_public_key, bytes) \
+        else ledger_public_key
+    plaintext = encode_entries(entries, terminal_id)
+    try:
+        ciphertext = hpke_suite.encrypt(plaintext, public, info=hpke_info(terminal_id, batch_id))
+    except (TypeError, ValueError) as exc:
+        raise SyncError(f"cannot encrypt the batch with the {suite} suite: the ledger key does not fit",
+                        orig=exc) from exc
+    body = cbor2.dumps([ENVELOPE_VERSION, terminal_id, batch_id, suite, ciphertext])
+    signature = terminal_key.sign(SIGNATURE_CONTEXT + body)
+    return cbor2.dumps([body, signature])
+
+
+def peek_terminal_id(envelope: bytes) -> str | None:
+    """The terminal id an envelope claims (unauthenticated; for logs and events only), or None."""
+    try:
+        return _parse_outer(envelope)[1]
+    except BatchRejected:
+        return None
+
+
+def _parse_outer(envelope: bytes) -> tuple[bytes, str, str, str, bytes, bytes]:
+    try:
+        outer = _strict_loads(envelope)
+        if not (isinstance(outer, list) and len(outer) == 2):
+            raise ValueError("envelope is not a 2-item array")
+        body, signature = outer
+        if not (isinstance(body, bytes) and isinstance(signature, bytes) and len(signature) == 64):
+            raise ValueError("bad body or signature")
+        inner = _strict_loads(body)
+        if not (isinstance(inner, list) and len(inner) == 5):
+            raise ValueError("body is not a 5-item array")
+        version, terminal_id, batch_id, suite, ciphertext = inner
+        if version != ENVELOPE_VERSION:
+            raise ValueError(f"envelope version {version!r}")
+        if not (isinstance(terminal_id, str) and isinstance(batch_id, str) and isinstance(suite, str)
+                and isinstance(ciphertext, bytes)):
+            raise ValueError("bad body fields")
+    except (ValueError, TypeError, cbor2.CBORDecodeError) as exc:
+        raise BatchRejected("malformed", "the batch envelope is not valid CBOR of the expected shape",
+                            orig=exc) from exc
+    return body, terminal_id, batch_id, suite, ciphertext, signature
+
+
+def open_batch(
+    envelope: bytes,
+    *,
+    terminal_key_lookup: Callable[[str], bytes | None],
+    hpke_private_keys: Mapping[str, object],
+) -> OpenedBatch:
+    """Check the terminal's signature, then decrypt and decode. Raises BatchRejected with a reason.
+
+    ``terminal_key_lookup(terminal_id)`` returns the enrolled raw Ed25519 public key or None for an unknown
+    terminal; ``hpke_private_keys`` maps suite name → private key (object or raw bytes).
+    """
+    body, terminal_id, batch_id, suite, ciphertext, signature = _parse_outer(envelope)
+    public_raw = terminal_key_lookup(terminal_id)
+    if public_raw is None:
+        raise BatchRejected("unknown_terminal", f"terminal {terminal_id} is not enrolled with this ledger",
+                            terminal_id=terminal_id)
+    try:
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, SIGNATURE_CONTEXT + body)
+    except (InvalidSignature, ValueError) as exc:
+        raise BatchRejected("bad_signature", f"the batch from terminal {terminal_id} is not signed by its key",
+                            terminal_id=terminal_id, orig=exc) from exc
+    private = hpke_private_keys.get(suite)
+    if suite not in SUITES or private is None:
+        raise BatchRejected("decrypt_failed", f"this ledger has no key for the HPKE suite {suite!r}",
+                            terminal_id=terminal_id)
+    if isinstance(private, bytes):
+        private = load_hpke_private_key(suite, private)
+    try:
+        plaintext = SUITES[suite].decrypt(ciphertext, private, info=hpke_info(terminal_id, batch_id))  # type: ignore[arg-type]
+    except (InvalidTag, ValueError, TypeError) as exc:
+        raise BatchRejected("decrypt_failed", f"the batch from terminal {terminal_id} does not decrypt",
+                            terminal_id=terminal_id, orig=exc) from exc
+    return OpenedBatch(terminal_id=terminal_id, batch_id=batch_id, suite=suite,
+                       entries=decode_entries(plaintext, terminal_id))

@@ -1,0 +1,95 @@
+"""Signed documents a terminal pulls besides the trust list and revocation deltas: rules and member snapshots.
+
+Both are COSE_Sign1 by the ledger root key over deterministic CBOR (``cardkit.cards.signed_doc``), each with its
+own content type so one can never be taken for the other. The ledger builds them in ``ledger/publish.py``; the
+terminal checks them here before saving or applying anything.
+
+Rules body:            ``Rules.to_mapping()`` (its ``version`` is the ledger's rules version)
+Member snapshot body:  ``{"version": V, "since": S, "store": store_id, "members": [snapshot, ...]}``
+(each snapshot is what ``MemberCache.apply_snapshot`` takes; see docs/sync-protocol.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cardkit.cards.signed_doc import open_document, sign_document
+from cardkit.core.members import Coupon
+from cardkit.core.money import Money
+from cardkit.core.rules import Rules
+from cardkit.errors import CardError, ConfigError
+
+RULES_CONTENT_TYPE = "application/cardpos-rules+cbor"
+MEMBERS_CONTENT_TYPE = "application/cardpos-members+cbor"
+
+
+@dataclass(frozen=True)
+class MemberSnapshot:
+    version: int
+    since: int
+    store_id: str
+    members: list[dict[str, Any]]
+
+
+def sign_rules_document(rules: Rules, root_key: Ed25519PrivateKey) -> bytes:
+    return sign_document(rules.to_mapping(), RULES_CONTENT_TYPE, root_key)
+
+
+def load_rules_document(data: bytes, root_public_key: bytes) -> Rules:
+    """Check the root signature and every rule; raise ``CardError`` on any problem."""
+    body = open_document(data, root_public_key, RULES_CONTENT_TYPE, "rules document")
+    if not isinstance(body, dict):
+        raise CardError("the rules document has an unexpected layout")
+    try:
+        return Rules.from_mapping(body)
+    except ConfigError as exc:
+        raise CardError(f"the rules document is not valid: {exc}", orig=exc) from exc
+
+
+def sign_member_snapshot(snapshot: MemberSnapshot, root_key: Ed25519PrivateKey) -> bytes:
+    body = {"version": snapshot.version, "since": snapshot.since, "store": snapshot.store_id,
+            "members": snapshot.members}
+    return sign_document(body, MEMBERS_CONTENT_TYPE, root_key)
+
+
+def load_member_snapshot(data: bytes, root_public_key: bytes) -> MemberSnapshot:
+    """Check the root signature and return the snapshot delta; raise ``CardError`` on any problem."""
+    body = open_document(data, root_public_key, MEMBERS_CONTENT_TYPE, "member snapshot")
+    if not isinstance(body, dict) or body.keys() != {"version", "since", "store", "members"}:
+        raise CardError("the member snapshot has an unexpected layout")
+    version, since, store_id, members = body["version"], body["since"], body["store"], body["members"]
+    if (type(version) is not int or type(since) is not int or not 0 <= since <= version
+            or not isinstance(store_id, str) or not isinstance(members, list)
+            or not all(isinstance(m, dict) for m in members)):
+        raise CardError("the member snapshot has an unexpected layout")
+    return MemberSnapshot(version=version, since=since, store_id=store_id, members=members)
+
+
+def coupon_to_mapping(coupon: Coupon, currency: str) -> dict[str, Any]:
+    """A coupon as a member snapshot carries it: amounts in minor units of ``currency``."""
+    return {"coupon_id": coupon.coupon_id, "currency": currency,
+            "amount_off": coupon.amount_off.minor if coupon.amount_off is not None else None,
+            "percent_off_bp": coupon.percent_off_bp,
+            "min_spend": coupon.min_spend.minor if coupon.min_spend is not None else None,
+            "valid_from": coupon.valid_from, "valid_until": coupon.valid_until, "stackable": coupon.stackable}
+
+
+def coupon_from_mapping(data: Mapping[str, Any]) -> Coupon:
+    """The inverse of :func:`coupon_to_mapping` (missing optional fields take the coupon's defaults)."""
+    currency = str(data.get("currency") or "CNY")
+    amount_off = data.get("amount_off")
+    min_spend = data.get("min_spend")
+    percent = data.get("percent_off_bp")
+    return Coupon(
+        coupon_id=str(data["coupon_id"]),
+        amount_off=Money(int(amount_off), currency) if amount_off is not None else None,
+        percent_off_bp=int(percent) if percent is not None else None,
+        min_spend=Money(int(min_spend), currency) if min_spend is not None else None,
+        valid_from=int(data.get("valid_from", 0)),
+        valid_until=int(data.get("valid_until", 2**62)),
+        stackable=bool(data.get("stackable", False)),
+    )

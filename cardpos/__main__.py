@@ -1,0 +1,5 @@
+import sys
+
+from cardpos.cli import main
+
+sys.exit(main())

@@ -1,0 +1,111 @@
+"""Bring up and tear down the demo: ledger process, enrollment, cashiers, simulator process, the app."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+from cardkit.config import Settings
+from cardkit.wallet import Wallet
+from cardpos.demo.children import CARDPOS, Child, ChildError
+from cardpos.demo.seed import DemoSetup, seed_demo
+from cardpos.demo.tapper import SimTapper
+
+# Cashier accounts created in the demo terminal: id, name, role, PIN.
+DEMO_CASHIERS = [
+    ("1001", "Demo Cashier", "cashier", "1234"),
+    ("9001", "Demo Supervisor", "supervisor", "9999"),
+    ("7001", "Demo Technician", "technician", "7777"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DemoRunner:
+    def __init__(self, root: Path, *, ledger_port: int | None = None) -> None:
+        self.root = root
+        self.terminal_dir = root / "terminal"
+        self.logs = root / "logs"
+        self.ledger_port = ledger_port or free_port()
+        self.ledger_url = f"http://127.0.0.1:{self.ledger_port}"
+        self.ledger: Child | None = None
+        self.sim: Child | None = None
+        self.setup: DemoSetup | None = None
+        self.wallet: Wallet | None = None
+        self.pty_path = ""
+        # Children must not read the user's own config; everything they need is on their command line.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CARDPOS_")}
+        self.config_path = root / "config.toml"
+        self.env["CARDPOS_CONFIG"] = str(self.config_path)
+        self.env["CARDPOS_DATA_DIR"] = str(self.terminal_dir)
+        self.env["PYTHONUNBUFFERED"] = "1"
+
+    def start(self) -> None:
+        """Seed, start the ledger, enroll the terminal, add cashiers, start the simulator."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text("# cardpos demo: defaults only; the demo passes paths and ports on command lines\n")
+        self.terminal_dir.mkdir(parents=True, exist_ok=True)
+        self.setup = seed_demo(self.root)
+        self.ledger = Child("ledger", ["ledger", "serve", "--ledger-dir", str(self.setup.ledger_dir),
+                                       "--host", "127.0.0.1", "--port", str(self.ledger_port)],
+                            env=self.env, stderr_path=self.logs / "ledger.log")
+        self.ledger.wait_for("cardpos-ledger: listening", timeout_s=60)
+        self._enroll()
+        self._add_cashiers()
+        self.wallet = Wallet.load(self.setup.wallet_path)
+        self.sim = Child("simulator", ["sim", "--wallet", str(self.setup.wallet_path)],
+                         env=self.env, stderr_path=self.logs / "sim.log")
+        self.pty_path = self.sim.wait_for("cardpos-sim: pty", timeout_s=30)
+
+    def _enroll(self) -> None:
+        assert self.setup is not None
+        proc = subprocess.run(
+            [*CARDPOS, "terminal", "enroll", "--data-dir", str(self.terminal_dir), "--ledger", self.ledger_url,
+             "--code", self.setup.enroll_code],
+            env=self.env, capture_output=True, text=True, timeout=60,
+        )
+        if proc.returncode != 0:
+            raise ChildError(f"enrolling the demo terminal failed: {proc.stderr.strip() or proc.stdout.strip()}")
+
+    def _add_cashiers(self) -> None:
+        from terminal.documents import require_enrollment
+        from terminal.offline.store import TerminalStore
+
+        enrollment = require_enrollment(self.terminal_dir)
+        store = TerminalStore.open(self.terminal_dir, enrollment.terminal_id)
+        try:
+            for cashier_id, name, role, pin in DEMO_CASHIERS:
+                store.cashiers.add(cashier_id, name, role, pin)
+        finally:
+            store.close()
+
+    def settings(self) -> Settings:
+        settings = Settings(data_dir=self.terminal_dir)
+        settings.reader.port = self.pty_path
+        settings.sync.ledger_url = self.ledger_url
+        settings.sync.interval_s = 5.0
+        return settings
+
+    def banner(self) -> str:
+        cashiers = ", ".join(f"{role} {cid} PIN {pin}" for cid, _, role, pin in DEMO_CASHIERS)
+        return (f"cardpos demo: ledger {self.ledger_url}, reader simulator on {self.pty_path}\n"
+                f"cardpos demo: sign in as {cashiers}; F2 taps a wallet card; Ctrl+Q quits\n"
+                f"cardpos demo: files in {self.root}")
+
+    def run_app(self, *, lang: str) -> None:
+        from terminal.commands.terminal_run import build_services, run_app
+
+        assert self.sim is not None and self.wallet is not None
+        services = build_services(self.settings())
+        run_app(services, lang=lang, demo=SimTapper(self.sim, self.wallet))
+
+    def stop(self) -> None:
+        for child in (self.sim, self.ledger):
+            if child is not None:
+                child.stop()
