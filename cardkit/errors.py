@@ -61,5 +61,7 @@ class LedgerError(CardposError):
     title = "Ledger error"
 
 
-class SimulatorError(CardposError):
-    title = "Simulator error"
+class WalletError(CardposError):
+    """A wallet file of cards (``cardkit.wallet``) that cannot be read, written or used."""
+
+    title = "Wallet error"

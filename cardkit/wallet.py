@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cardkit.errors import SimulatorError
+from cardkit.errors import WalletError
 from cardkit.locations import write_private
 
 KINDS = ("valid", "expired", "revoked", "held", "forged", "cloned", "malformed", "challenge")
@@ -38,14 +38,14 @@ class WalletCard:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise SimulatorError(f"card kind {self.kind!r} is not one of {', '.join(KINDS)}")
+            raise WalletError(f"card kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.card_private_key_hex is not None:
             try:
                 ok = len(bytes.fromhex(self.card_private_key_hex)) == 32
             except ValueError:
                 ok = False
             if not ok:
-                raise SimulatorError(f"card {self.label!r}: card_private_key_hex must be 64 hex characters")
+                raise WalletError(f"card {self.label!r}: card_private_key_hex must be 64 hex characters")
 
     @property
     def challenge_capable(self) -> bool:
@@ -80,7 +80,7 @@ class Wallet:
 
     def card(self, number: int) -> WalletCard:
         if not 1 <= number <= len(self.cards):
-            raise SimulatorError(f"there is no card {number}; the wallet has {len(self.cards)} cards")
+            raise WalletError(f"there is no card {number}; the wallet has {len(self.cards)} cards")
         return self.cards[number - 1]
 
     def to_json(self) -> dict[str, Any]:
@@ -94,14 +94,14 @@ class Wallet:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise SimulatorError(f"wallet file {path} does not exist", orig=exc) from exc
+            raise WalletError(f"wallet file {path} does not exist", orig=exc) from exc
         except OSError as exc:
-            raise SimulatorError(f"cannot read wallet file {path}: {exc.strerror}", orig=exc) from exc
+            raise WalletError(f"cannot read wallet file {path}: {exc.strerror}", orig=exc) from exc
         except ValueError as exc:
-            raise SimulatorError(f"wallet file {path} is not valid JSON: {exc}", orig=exc) from exc
+            raise WalletError(f"wallet file {path} is not valid JSON: {exc}", orig=exc) from exc
         if not isinstance(data, dict) or data.get("version") != WALLET_VERSION or not isinstance(
                 data.get("cards"), list):
-            raise SimulatorError(f"wallet file {path} is not a version {WALLET_VERSION} cardpos wallet")
+            raise WalletError(f"wallet file {path} is not a version {WALLET_VERSION} cardpos wallet")
         wallet = cls()
         for i, row in enumerate(data["cards"], start=1):
             try:
@@ -109,6 +109,6 @@ class Wallet:
                                       token_text=str(row["token_text"]),
                                       card_private_key_hex=row.get("card_private_key_hex")))
             except (KeyError, TypeError) as exc:
-                raise SimulatorError(f"wallet file {path}: card {i} lacks label, kind or token_text",
+                raise WalletError(f"wallet file {path}: card {i} lacks label, kind or token_text",
                                      orig=exc) from exc
         return wallet

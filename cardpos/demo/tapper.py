@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from cardkit.errors import SimulatorError
+from hwsim.errors import SimulatorError
+
 from cardkit.wallet import Wallet
 from cardpos.demo.children import Child
 

@@ -21,9 +21,9 @@ from types import FrameType
 from typing import TextIO
 
 from cardkit.cliutil import Subparsers
-from cardkit.errors import SimulatorError
 from cardkit.wallet import Wallet
 from hwsim.console import HELP, Console, Quit
+from hwsim.errors import SimulatorError
 from hwsim.line import Line, PtyLine, TcpLine
 from hwsim.reader import SimReader
 from hwsim.script import Step, load_script

@@ -17,7 +17,7 @@ import tty
 from pathlib import Path
 from typing import Protocol
 
-from cardkit.errors import SimulatorError
+from hwsim.errors import SimulatorError
 
 
 class Line(Protocol):

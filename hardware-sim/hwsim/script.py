@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cardkit.errors import SimulatorError
+from hwsim.errors import SimulatorError
 
 
 @dataclass(frozen=True, slots=True)

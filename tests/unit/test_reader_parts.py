@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 import serial
+from hwsim.errors import SimulatorError
 from hwsim.script import parse_script
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cardkit.errors import ReaderError, SimulatorError
+from cardkit.errors import ReaderError, WalletError
 from cardkit.wallet import Wallet, WalletCard
 from terminal.reader.device import ReaderDevice, ReaderStats, open_error
 from terminal.reader.events import ReaderEvent, ReaderState, ReaderStatus
@@ -91,7 +92,7 @@ def test_wallet_round_trip_is_private(tmp_path: Path) -> None:
     assert loaded.cards == wallet.cards
     assert loaded.card(1).token_bytes() == b"\x01\x02" and not loaded.card(1).challenge_capable
     assert loaded.card(2).token_bytes() == b"CP1:NOT BASE45!" and loaded.card(2).challenge_capable
-    with pytest.raises(SimulatorError, match="no card 3"):
+    with pytest.raises(WalletError, match="no card 3"):
         loaded.card(3)
 
 
@@ -104,7 +105,7 @@ def test_wallet_round_trip_is_private(tmp_path: Path) -> None:
 def test_bad_wallets_are_one_sentence(tmp_path: Path, text: str, words: str) -> None:
     path = tmp_path / "w.json"
     path.write_text(text)
-    with pytest.raises(SimulatorError, match=words):
+    with pytest.raises(WalletError, match=words):
         Wallet.load(path)
 
 
@@ -168,8 +169,8 @@ def test_script_parser_never_crashes(text: str) -> None:
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
                                                                                  max_size=5), max_leaves=20))
-def test_wallet_loader_only_raises_simulator_errors(tmp_path_factory: pytest.TempPathFactory, data: object) -> None:
+def test_wallet_loader_only_raises_wallet_errors(tmp_path_factory: pytest.TempPathFactory, data: object) -> None:
     path = tmp_path_factory.mktemp("w") / "wallet.json"
     path.write_text(json.dumps({"version": 1, "cards": data} if isinstance(data, list) else data))
-    with contextlib.suppress(SimulatorError):
+    with contextlib.suppress(WalletError):
         Wallet.load(path)
