@@ -150,7 +150,7 @@ def child_ops_rss(data_dir: str, n_ops: int) -> None:
     """The real app (build_services) run headless: sign in, tap, then ``n_ops`` cash sales with keys."""
     from cardkit.config import load_settings
     from cardkit.core.money import Money
-    from terminal.commands.terminal_run import build_services
+    from terminal.compose import build_services
     from terminal.reader.events import CardPresented
     from terminal.ui.app import CashierApp
     from terminal.ui.messages import ReaderEventArrived
@@ -239,7 +239,7 @@ def _latency(n_ops: int, samples: int) -> tuple[float, float, int, float]:
     from ledger import admin
     from ledger.home import open_ledger
     from terminal import documents
-    from terminal.commands.terminal_run import build_services
+    from terminal.compose import build_services
     from terminal.offline.store import TerminalStore
     from terminal.sync.service import SyncService, load_identity_key
     from terminal.ui.app import CashierApp

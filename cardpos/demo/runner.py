@@ -99,7 +99,7 @@ class DemoRunner:
                 f"cardpos demo: files in {self.root}")
 
     def run_app(self, *, lang: str) -> None:
-        from terminal.commands.terminal_run import build_services, run_app
+        from terminal.compose import build_services, run_app
 
         assert self.sim is not None and self.wallet is not None
         services = build_services(self.settings())

@@ -11,15 +11,16 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from cardkit.cards.verdict import RejectReason
 from cardkit.errors import CardposError
-from terminal.offline.cashiers import Cashier
 from terminal.reader.events import CardPresented, ReaderEvent, ReaderStatus
 from terminal.ui.demo import DemoTapper
 from terminal.ui.i18n import Translator
@@ -30,8 +31,15 @@ from terminal.ui.messages import (
     TapFailed,
     TapVerified,
 )
-from terminal.ui.services import AppServices
+from terminal.ui.ops import TerminalOps
+from terminal.ui.services import AppServices, not_allowed
 from terminal.ui.widgets.status import StatusBar, TopBar
+
+if TYPE_CHECKING:
+    from cardkit.cards.verdict import Verdict
+    from terminal.service.receipt import Receipt
+    from terminal.service.zreport import ZReport
+    from terminal.ui.services import Cashier, SyncStatus
 
 SYNC_LOG_LINES = 50
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -46,19 +54,21 @@ class CashierApp(App[None]):
     def __init__(self, services: AppServices, *, lang: str = "en", demo: DemoTapper | None = None) -> None:
         super().__init__()
         self.services = services
+        self.ops = TerminalOps(services)
+        """Every call the app and its screens make on the counter, store, reader and sync service."""
         self.tr = Translator(lang)
         self.demo = demo
         self.cashier: Cashier | None = None
         self.shift_opened_ms: int | None = None
         self.shift_id: str | None = None
-        self.reader_state = "none" if services.reader is None else "reconnecting"
+        self.reader_state = "reconnecting" if self.ops.has_reader else "none"
         self.reader_detail = ""
-        self.sync_status: Any | None = services.sync_status.last
+        self.sync_status: SyncStatus | None = services.sync_status.last
         self.sync_log: deque[str] = deque(maxlen=SYNC_LOG_LINES)
         self.queue_depth = 0
         self.stored_last_sync_ms: int | None = None
         self.tap_in_progress = False
-        self.last_verdict: Any | None = None
+        self.last_verdict: Verdict | None = None
         self._closed = False
 
     # -- start and stop -------------------------------------------------------------------------------------
@@ -78,17 +88,14 @@ class CashierApp(App[None]):
     @work(thread=True, group="services")
     def _start_services(self) -> None:
         # Opening a serial port or the first sync can take seconds: never on the UI thread.
-        if self.services.reader is not None:
-            try:
-                # A reader unplugged at start-up is like one unplugged later: shown on the status bar, retried.
-                self.services.reader.start(retry_if_missing=True)
-            except CardposError as exc:
-                self.post_message(ReaderEventArrived(_status_error(str(exc))))
-        if self.services.sync is not None:
-            try:
-                self.services.sync.start()
-            except CardposError as exc:
-                self.post_message(TapFailed(str(exc)))
+        try:
+            self.ops.start_reader()
+        except CardposError as exc:
+            self.post_message(ReaderEventArrived(_status_error(str(exc))))
+        try:
+            self.ops.start_sync()
+        except CardposError as exc:
+            self.post_message(TapFailed(str(exc)))
 
     def on_unmount(self) -> None:
         self.close_services()
@@ -99,13 +106,7 @@ class CashierApp(App[None]):
         self._closed = True
         self.services.reader_events.attach(None)
         self.services.sync_status.attach(None)
-        for service in (self.services.reader, self.services.sync):
-            if service is not None:
-                # Shutting down: a device that fails to close has nothing left to tell the cashier.
-                with contextlib.suppress(CardposError):
-                    service.stop()
-        for hook in self.services.on_close:
-            hook()
+        self.ops.close()
 
     # -- events from other threads ----------------------------------------------------------------------------
     def _from_reader_thread(self, event: ReaderEvent) -> None:
@@ -113,7 +114,7 @@ class CashierApp(App[None]):
         # it, holding the reader thread (and its heartbeat timing) hostage to a busy screen.
         self.post_message(ReaderEventArrived(event))
 
-    def _from_sync_thread(self, status: Any) -> None:
+    def _from_sync_thread(self, status: SyncStatus) -> None:
         self.post_message(SyncStatusChanged(status))
 
     def on_reader_event_arrived(self, message: ReaderEventArrived) -> None:
@@ -129,9 +130,9 @@ class CashierApp(App[None]):
         status = message.status
         previous = self.sync_status
         self.sync_status = status
-        self.queue_depth = int(getattr(status, "queue_depth", self.queue_depth))
-        error = getattr(status, "last_error", None)
-        if error and (previous is None or getattr(previous, "last_error", None) != error):
+        self.queue_depth = int(status.queue_depth)
+        error = status.last_error
+        if error and (previous is None or previous.last_error != error):
             self.sync_log.append(f"{self.clock_text('%H:%M:%S')} {error}")
         elif status.last_sync_ms and (previous is None or previous.last_sync_ms != status.last_sync_ms):
             self.sync_log.append(f"{self.clock_text('%H:%M:%S')} {self.tr('tech.sync_ok', depth=self.queue_depth)}")
@@ -140,18 +141,15 @@ class CashierApp(App[None]):
 
     @work(thread=True, exclusive=True, group="documents")
     def _reload_documents(self) -> None:
-        if self.services.reload_documents is None:
-            return
         try:
-            self.services.reload_documents()
+            self.ops.reload_documents()
         except CardposError as exc:
             self.sync_log.append(str(exc))
 
     @work(thread=True, exclusive=True, group="queue")
     def _read_queue_depth(self) -> None:
         try:
-            depth = int(self.services.store.journal.queue_depth)
-            last_sync = self.services.store.sync_state.last_sync_ms
+            depth, last_sync = self.ops.queue_status()
         except CardposError:
             return
         self.post_message(QueueDepthRead(depth, last_sync))
@@ -177,25 +175,16 @@ class CashierApp(App[None]):
     def authenticate(self, cashier_id: str, pin: str) -> Cashier:
         """Sign a cashier in (called from a worker thread): the counter checks the PIN and journals the sign-in
         or the lockout. Raises a CardposError saying why (unknown id, wrong PIN with attempts left, locked)."""
-        counter = self.services.counter
-        if counter is not None:
-            cashier: Cashier = counter.sign_in(cashier_id, pin)
-            return cashier
-        result: Cashier = self.services.store.cashiers.authenticate(cashier_id, pin, now=self.services.clock())
-        return result
+        return self.ops.sign_in(cashier_id, pin)
 
     def authorize(self, cashier_id: str, pin: str, roles: tuple[str, ...]) -> Cashier:
         """A second person's approval at the moment of use (supervisor for refunds/voids; technician or
         supervisor for the technician screen). Raises a CardposError saying why it is refused."""
-        from terminal.offline.cashiers import CashierRoleError
-
-        counter = self.services.counter
-        if roles == ("supervisor",) and counter is not None:
-            supervisor: Cashier = counter.authorize_supervisor(cashier_id, pin)
-            return supervisor
-        person: Cashier = self.services.store.cashiers.authenticate(cashier_id, pin, now=self.services.clock())
+        if roles == ("supervisor",):
+            return self.ops.authorize_supervisor(cashier_id, pin)
+        person = self.ops.authenticate(cashier_id, pin)
         if person.role not in roles:
-            raise CashierRoleError(self.tr("supervisor.not_allowed", who=cashier_id, role=person.role.value))
+            raise not_allowed(self.tr("supervisor.not_allowed", who=cashier_id, role=person.role.value))
         return person
 
     def signed_in(self, cashier: Cashier) -> None:
@@ -212,10 +201,8 @@ class CashierApp(App[None]):
 
     @work(thread=True, group="shift")
     def _open_shift(self, shift_id: str, cashier_id: str) -> None:
-        if self.services.counter is None:
-            return
         try:
-            self.services.counter.open_shift(shift_id, cashier_id=cashier_id)
+            self.ops.open_shift(shift_id, cashier_id=cashier_id)
         except CardposError as exc:
             self.post_message(TapFailed(str(exc)))
 
@@ -238,14 +225,12 @@ class CashierApp(App[None]):
 
     @work(thread=True, group="shift")
     def _close_shift(self, shift_id: str, since_ms: int, cashier_id: str | None) -> None:
-        if self.services.counter is None:
-            return
         try:
-            report = self.services.counter.close_shift(shift_id, since_ms, cashier_id=cashier_id)
+            report = self.ops.close_shift(shift_id, since_ms, cashier_id=cashier_id)
         except CardposError as exc:
             self.post_message(TapFailed(str(exc)))
             return
-        self.save_receipt("z_report", report)
+        self.save_z_report(report)
 
     def open_technician(self) -> None:
         from terminal.ui.screens.dialogs import SupervisorScreen
@@ -287,7 +272,7 @@ class CashierApp(App[None]):
             return  # one card at a time; the reader already debounces repeats of the same card
         self.tap_in_progress = True
         self._set_checking(True)
-        challenge = self.services.reader.challenge if challenge_capable and self.services.reader else None
+        challenge = self.ops.reader_challenge() if challenge_capable else None
         self._verify(token, manual, challenge)
 
     def _set_checking(self, checking: bool) -> None:
@@ -298,9 +283,9 @@ class CashierApp(App[None]):
                 screen.set_checking(checking)
 
     @work(thread=True, exclusive=True, group="tap")
-    def _verify(self, token: bytes, manual: bool, challenge: Any) -> None:
+    def _verify(self, token: bytes, manual: bool, challenge: Callable[[bytes], bytes] | None) -> None:
         try:
-            result = self.services.counter.tap(token, manual=manual, challenge=challenge)
+            result = self.ops.verify(token, manual=manual, challenge=challenge)
         except CardposError as exc:
             self.post_message(TapFailed(str(exc)))
             return
@@ -317,12 +302,13 @@ class CashierApp(App[None]):
         verdict = result.verdict
         self.last_verdict = verdict
         self.return_to_idle()
-        if self.services.reader is not None:
+        if self.ops.has_reader:
             self._feedback(bool(verdict.accepted))
         if verdict.accepted and result.member is not None:
             self.push_screen(MemberScreen(Tapped(result.claims, result.member)))
         else:
-            self.push_screen(RefusalScreen(verdict.reason, manual=message.manual))
+            # An unaccepted verdict always names its reason; the counter journals a missing one as malformed.
+            self.push_screen(RefusalScreen(verdict.reason or RejectReason.MALFORMED, manual=message.manual))
         self._read_queue_depth()
 
     def on_tap_failed(self, message: TapFailed) -> None:
@@ -335,10 +321,8 @@ class CashierApp(App[None]):
     @work(thread=True, group="reader-feedback")
     def _feedback(self, accepted: bool) -> None:
         # A missed beep is not worth interrupting the cashier; diagnostics show the reader state.
-        reader = self.services.reader
-        if reader is not None:
-            with contextlib.suppress(CardposError):
-                reader.feedback(accepted)
+        with contextlib.suppress(CardposError):
+            self.ops.reader_feedback(accepted)
 
     # -- demo ---------------------------------------------------------------------------------------------------
     def demo_tap(self, index: int) -> None:
@@ -354,19 +338,23 @@ class CashierApp(App[None]):
             self.post_message(TapFailed(str(exc)))
 
     # -- receipts -----------------------------------------------------------------------------------------------
-    def save_receipt(self, kind: str, receipt: Any) -> Path | None:
-        """Write the plain-text receipt into receipts/ (called from a worker thread)."""
-        folder = self.services.receipts_dir
+    def save_receipt(self, receipt: Receipt) -> Path | None:
+        """Write the plain-text receipt into receipts/, named after its journal entry (called from a worker)."""
         try:
-            if hasattr(receipt, "write"):  # a counter Receipt names its file after its journal entry
-                written: Path = receipt.write(folder)
-                return written
-            stamp = self.clock_text("%Y%m%d-%H%M%S")
-            path = folder / (_SAFE_NAME.sub("_", f"{stamp}-{kind}") + ".txt")
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text(receipt.to_text(), encoding="utf-8")
+            return receipt.write(self.services.receipts_dir)
         except OSError:
             return None  # the receipt is on screen and the operation is journaled; a full disk must not undo that
+
+    def save_z_report(self, report: ZReport) -> Path | None:
+        """Write a shift's Z-report into receipts/ next to the receipts (called from a worker)."""
+        folder = self.services.receipts_dir
+        stamp = self.clock_text("%Y%m%d-%H%M%S")
+        path = folder / (_SAFE_NAME.sub("_", f"{stamp}-z_report") + ".txt")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(report.to_text(), encoding="utf-8")
+        except OSError:
+            return None  # the shift is closed and journaled; a full disk must not undo that
         return path
 
 

@@ -1,16 +1,45 @@
-"""Small messages workers and threads post back to the UI. Each carries plain values, never a widget."""
+"""Small messages workers and threads post back to the UI. Each carries plain values, never a widget.
+
+A journaled operation ends in ``OperationDone``, ``OperationDeclined`` or ``OperationFailed`` (named by its
+journal ``EntryKind``); a read-only query ends in its own typed answer (``MemberLoaded``, ``SaleQuoted``, ...) or
+in ``QueryDeclined`` / ``QueryFailed`` (named by its ``QueryName``).
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
+from cardkit.journal import EntryKind
 from terminal.reader.events import ReaderEvent
 
+if TYPE_CHECKING:
+    from cardkit.core.loyalty import SaleQuote, TopupQuote
+    from terminal.service.receipt import Receipt
+    from terminal.service.views import MemberView, OperationView, TapResult
+    from terminal.service.zreport import ZReport
+    from terminal.ui.services import Cashier, SyncReport, SyncStatus
 
+
+class QueryName(enum.StrEnum):
+    """The read-only questions screens ask in workers (nothing is journaled by them)."""
+
+    MEMBER = "member"
+    HISTORY = "history"
+    SALE_QUOTE = "sale_quote"
+    TOPUP_QUOTE = "topup_quote"
+    Z_REPORT = "z_report"
+    DOCUMENTS = "documents"
+    SELF_TEST = "selftest"
+    SYNC = "sync"
+    PROBE = "probe"
+
+
+# -- from the reader and sync threads, and the app's own workers --------------------------------------------------
 @dataclass
 class ReaderEventArrived(Message):
     """The reader thread delivered an event (card presented / removed / reader status)."""
@@ -20,9 +49,9 @@ class ReaderEventArrived(Message):
 
 @dataclass
 class SyncStatusChanged(Message):
-    """The sync service reported its status (``terminal.sync.service.SyncStatus``)."""
+    """The sync service reported its status."""
 
-    status: Any
+    status: SyncStatus
 
 
 @dataclass
@@ -35,9 +64,9 @@ class QueueDepthRead(Message):
 
 @dataclass
 class TapVerified(Message):
-    """The counter finished checking a card: ``result`` is a ``TapResult`` (verdict + member view or None)."""
+    """The counter finished checking a card: the verdict, and the member view when it was accepted."""
 
-    result: Any
+    result: TapResult
     manual: bool
 
 
@@ -50,7 +79,7 @@ class TapFailed(Message):
 
 @dataclass
 class SignedIn(Message):
-    cashier: Any
+    cashier: Cashier
 
 
 @dataclass
@@ -58,12 +87,13 @@ class SignInRefused(Message):
     text: str
 
 
+# -- journaled operations ---------------------------------------------------------------------------------------
 @dataclass
 class OperationDone(Message):
-    """A counter operation was journaled; ``receipt`` has ``to_text()``; the text file is at ``path``."""
+    """A counter operation was journaled; ``receipt`` is built from its entry; the text file is at ``path``."""
 
-    kind: str
-    receipt: Any
+    kind: EntryKind
+    receipt: Receipt
     path: Path | None
 
 
@@ -71,25 +101,76 @@ class OperationDone(Message):
 class OperationDeclined(Message):
     """A loyalty rule refused the operation: ``text`` says why, ``code`` picks the advice shown with it."""
 
-    kind: str
+    kind: EntryKind
     text: str
     code: str
 
 
 @dataclass
 class OperationFailed(Message):
-    kind: str
+    kind: EntryKind
+    text: str
+
+
+# -- read-only queries ------------------------------------------------------------------------------------------
+@dataclass
+class QueryDeclined(Message):
+    """A loyalty rule says the question has no answer (a quote that would be declined): ``text`` says why."""
+
+    what: QueryName
+    text: str
+    code: str
+
+
+@dataclass
+class QueryFailed(Message):
+    """A query could not finish (storage, reader or network failure); ``text`` is one sentence."""
+
+    what: QueryName
     text: str
 
 
 @dataclass
-class DataLoaded(Message):
-    """A read-only query (history, quote, Z-report, diagnostics) finished."""
-
-    what: str
-    value: Any
+class MemberLoaded(Message):
+    view: MemberView
 
 
 @dataclass
-class SupervisorApproved(Message):
-    supervisor_id: str
+class HistoryLoaded(Message):
+    """The card's recent operations at this terminal, newest first."""
+
+    operations: list[OperationView]
+
+
+@dataclass
+class SaleQuoted(Message):
+    quote: SaleQuote
+
+
+@dataclass
+class TopUpQuoted(Message):
+    quote: TopupQuote
+
+
+@dataclass
+class ShiftReportLoaded(Message):
+    report: ZReport
+
+
+@dataclass
+class DocumentsLoaded(Message):
+    """Document name (trust, revocations, rules, members) -> the version this terminal checks and prices with."""
+
+    versions: dict[str, int]
+
+
+@dataclass
+class SelfTestDone(Message):
+    """The technician's test card went through the real verify path."""
+
+    result: TapResult
+
+
+@dataclass
+class SyncDone(Message):
+    report: SyncReport

@@ -1,46 +1,200 @@
-"""Everything the app talks to, bundled so ``cardpos terminal run`` and ``cardpos demo`` build the same app.
+"""The typed seam between the cashier app and the terminal's services.
 
-The app never opens files, ports or sockets itself: it is handed a counter (verify, quote, journal), the
-terminal store (cashiers, journal depth), optionally a reader device and a sync service, and a clock. Their
-callbacks (reader events, sync status) go through ``Relay`` objects built with them, which the app attaches to
-when it starts.
+Everything the app talks to is bundled in ``AppServices`` so ``cardpos terminal run`` and ``cardpos demo`` build
+the same app (``terminal.compose.build_services``). The app never opens files, ports or sockets itself: it is
+handed a counter (verify, quote, journal), the terminal store (cashiers, journal depth, document versions),
+optionally a reader device and a sync service, and a clock. Their callbacks (reader events, sync status) go
+through ``Relay`` objects built with them, which the app attaches to when it starts.
+
+Each service is described by a Protocol of exactly the calls the app makes (a *port*): the real ``Counter``,
+``TerminalStore``, ``ReaderDevice`` and ``SyncService`` fit them, which mypy checks where they are put together
+(``terminal/compose.py``). This is the one module of ``terminal/ui`` that names the store's, the sync's and the
+reader driver's types, and it names them for the type checker only, so importing the UI loads no database,
+serial or HTTP code (``tests/unit/test_import_hygiene.py`` holds both to it). Other UI modules take those
+names from here, and call the services only through ``terminal.ui.ops.TerminalOps``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from terminal.reader.events import ReaderEvent
 from terminal.ui.relay import Relay
+
+if TYPE_CHECKING:
+    from cardkit.cards.verdict import CardClaims
+    from cardkit.cards.verify import CardVerifier
+    from cardkit.core.loyalty import SaleQuote
+    from cardkit.core.money import Money
+    from cardkit.core.rules import Rules
+    from cardkit.errors import CardposError
+    from terminal.offline.cashiers import Cashier
+    from terminal.reader.device import ReaderStats
+    from terminal.service.receipt import Receipt
+    from terminal.service.views import MemberView, OperationView, TapResult
+    from terminal.service.zreport import ZReport
+    from terminal.sync.service import SyncReport, SyncStatus
 
 
 def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class CounterPort(Protocol):
+    """What the app asks of ``terminal.service.counter.Counter``: card checks, quotes, journaled operations
+    (each returns the receipt built from the committed entry), queries, sign-in and shifts. Every call may block
+    on SQLite: the app makes them in thread workers."""
+
+    @property
+    def rules(self) -> Rules: ...
+
+    @property
+    def verifier(self) -> CardVerifier: ...
+
+    @property
+    def offline(self) -> bool: ...
+
+    def tap(self, token: bytes, *, manual: bool = False,
+            challenge: Callable[[bytes], bytes] | None = None) -> TapResult: ...
+
+    def member_view(self, card: CardClaims) -> MemberView: ...
+
+    def history(self, card_id: str, n: int = ...) -> list[OperationView]: ...
+
+    def preview_sale(self, card: CardClaims, amount: Money, *, tender: str, coupon_ids: Sequence[str] = (),
+                     redeem_points: int = 0) -> SaleQuote: ...
+
+    def sale(self, card: CardClaims, amount: Money, *, tender: str, coupon_ids: Sequence[str] = (),
+             redeem_points: int = 0, cashier_id: str | None = None) -> Receipt: ...
+
+    def topup(self, card: CardClaims, amount: Money, *, tender: str, cashier_id: str | None = None) -> Receipt: ...
+
+    def refund(self, orig_uuid: str, amount: Money, *, supervisor: Cashier,
+               cashier_id: str | None = None) -> Receipt: ...
+
+    def void(self, orig_uuid: str, *, supervisor: Cashier, cashier_id: str | None = None) -> Receipt: ...
+
+    def redeem(self, card: CardClaims, points: int, item: str, *, cashier_id: str | None = None) -> Receipt: ...
+
+    def upgrade_tier(self, card: CardClaims, *, cashier_id: str | None = None) -> Receipt: ...
+
+    def update_member(self, member_id: str, *, notes: str | None = None, prefs: Mapping[str, str] | None = None,
+                      cashier_id: str | None = None) -> Receipt: ...
+
+    def sign_in(self, cashier_id: str, pin: str) -> Cashier: ...
+
+    def authorize_supervisor(self, cashier_id: str, pin: str) -> Cashier: ...
+
+    def z_report(self, since_ms: int) -> ZReport: ...
+
+    def open_shift(self, shift_id: str, *, cashier_id: str | None = None) -> object: ...
+
+    def close_shift(self, shift_id: str, since_ms: int, *, cashier_id: str | None = None) -> ZReport: ...
+
+
+class JournalDepthPort(Protocol):
+    @property
+    def queue_depth(self) -> int:
+        """Entries recorded but not yet acknowledged by the ledger."""
+        ...
+
+
+class SyncMarksPort(Protocol):
+    @property
+    def last_sync_ms(self) -> int | None: ...
+
+    def document_versions(self) -> dict[str, int]: ...
+
+
+class MemberCachePort(Protocol):
+    @property
+    def snapshot_version(self) -> int: ...
+
+
+class CashierCheckPort(Protocol):
+    def authenticate(self, cashier_id: str, pin: str, *, now: int) -> Cashier: ...
+
+
+class StorePort(Protocol):
+    """What the app reads from ``terminal.offline.store.TerminalStore`` (in workers: every read is SQLite)."""
+
+    @property
+    def journal(self) -> JournalDepthPort: ...
+
+    @property
+    def sync_state(self) -> SyncMarksPort: ...
+
+    @property
+    def cache(self) -> MemberCachePort: ...
+
+    @property
+    def cashiers(self) -> CashierCheckPort: ...
+
+
+class ReaderPort(Protocol):
+    """What the app asks of the reader driver ``terminal.reader.device.ReaderDevice``."""
+
+    @property
+    def stats(self) -> ReaderStats:
+        """Diagnostics counters, read on the UI thread (the driver keeps them in memory)."""
+        ...
+
+    def start(self, *, retry_if_missing: bool = False) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def challenge(self, nonce: bytes, timeout_s: float = 1.0) -> bytes: ...
+
+    def feedback(self, accepted: bool) -> None: ...
+
+    def request_status(self) -> None: ...
+
+
+class SyncPort(Protocol):
+    """What the app asks of ``terminal.sync.service.SyncService`` (its status arrives through a ``Relay``)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def kick(self) -> None:
+        """Push now rather than at the next interval (returns at once)."""
+        ...
+
+    def sync_once(self) -> SyncReport: ...
+
+
+def not_allowed(text: str) -> CardposError:
+    """The error for a person whose role may not do this (the store's ``CashierRoleError``), built on first use
+    so that importing the UI does not load the store."""
+    from terminal.offline.cashiers import CashierRoleError
+
+    return CashierRoleError(text)
+
+
 @dataclass
 class AppServices:
-    counter: Any
+    counter: CounterPort
     """``terminal.service.counter.Counter``: tap, sale, topup, refund, void, redeem, upgrade_tier, history, z_report."""
-    store: Any
-    """``terminal.offline.TerminalStore``: ``.cashiers.authenticate`` and ``.journal.queue_depth``."""
+    store: StorePort
+    """``terminal.offline.store.TerminalStore``: cashiers, journal depth, document and snapshot versions."""
     data_dir: Path
     """Where receipts/ is written."""
-    reader: Any | None = None
+    reader: ReaderPort | None = None
     """``terminal.reader.device.ReaderDevice`` (None: manual entry only)."""
-    sync: Any | None = None
+    sync: SyncPort | None = None
     """``terminal.sync.service.SyncService`` (None: not enrolled with a ledger)."""
     clock: Callable[[], int] = wall_ms
     """Epoch milliseconds; fixed in tests so screens and receipts are reproducible."""
     tz: tzinfo | None = None
     """Time zone for the clock on screen (None: the machine's local zone)."""
     reader_events: Relay[ReaderEvent] = field(default_factory=Relay)
-    sync_status: Relay[Any] = field(default_factory=Relay)
+    sync_status: Relay[SyncStatus] = field(default_factory=Relay)
     test_card: bytes | None = None
     """A card token the technician self-test taps through the real verify path (None: self-test needs a tap)."""
     reload_documents: Callable[[], None] | None = None

@@ -14,7 +14,7 @@ import pytest
 
 from cardkit.config import load_settings
 from cardkit.wallet import Wallet, WalletCard
-from terminal.commands.terminal_run import build_services
+from terminal.compose import build_services
 from terminal.ui.app import CashierApp
 from terminal.ui.screens.member import MemberScreen
 from terminal.ui.screens.receipt import ReceiptScreen

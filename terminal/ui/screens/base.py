@@ -4,7 +4,7 @@ counter operations and read-only queries off the UI thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from textual import work
@@ -14,14 +14,22 @@ from textual.screen import Screen
 from textual.widget import Widget
 
 from cardkit.errors import CardposError, DomainError
+from cardkit.journal import EntryKind
 from terminal.ui.i18n import translate_bindings
-from terminal.ui.messages import DataLoaded, OperationDeclined, OperationDone, OperationFailed
+from terminal.ui.messages import (
+    OperationDeclined,
+    OperationDone,
+    OperationFailed,
+    QueryDeclined,
+    QueryFailed,
+)
 from terminal.ui.widgets.footer import CashierFooter
 from terminal.ui.widgets.status import StatusBar, TopBar
 
 if TYPE_CHECKING:
     from terminal.ui.app import CashierApp
     from terminal.ui.i18n import Translator
+    from terminal.ui.ops import Operation, Query, TerminalOps
 
 
 class CashierScreen(Screen[Any]):
@@ -35,6 +43,10 @@ class CashierScreen(Screen[Any]):
     @property
     def tr(self) -> Translator:
         return self.capp.tr
+
+    @property
+    def ops(self) -> TerminalOps:
+        return self.capp.ops
 
     def compose(self) -> ComposeResult:
         yield TopBar(self.tr(self.TITLE_KEY))
@@ -54,51 +66,56 @@ class CashierScreen(Screen[Any]):
         self.capp.refresh_status()
 
     # -- workers --------------------------------------------------------------------------------------------
-    def start_operation(self, kind: str, op: Callable[[], Any]) -> bool:
+    def start_operation(self, operation: Operation) -> bool:
         """Run a journaling counter operation once; a second press while it runs is ignored (no double sale)."""
         if self.busy:
             return False
         self.busy = True
-        self._operation(kind, op)
+        self._operation(operation)
         return True
 
     @work(thread=True, exclusive=True, group="counter")
-    def _operation(self, kind: str, op: Callable[[], Any]) -> None:
+    def _operation(self, operation: Operation) -> None:
+        kind = operation.kind
         try:
-            receipt = op()
+            receipt = operation.run()
         except DomainError as exc:
             self.post_message(OperationDeclined(kind, exc.message, exc.code))
             return
         except CardposError as exc:
             self.post_message(OperationFailed(kind, str(exc)))
             return
-        path = self.capp.save_receipt(kind, receipt) if kind != "member_update" else None
+        path = self.capp.save_receipt(receipt) if kind != EntryKind.MEMBER_UPDATE else None
         self.post_message(OperationDone(kind, receipt, path))
-        sync = self.capp.services.sync
-        if sync is not None:
-            sync.kick()  # push the new entry now rather than at the next interval
+        self.ops.kick_sync()  # push the new entry now rather than at the next interval
 
     @work(thread=True, group="query")
-    def load(self, what: str, query: Callable[[], Any]) -> None:
-        """Run a read-only query in a thread and post ``DataLoaded(what, value)`` (or OperationFailed)."""
+    def load(self, query: Query) -> None:
+        """Ask a read-only query in a thread and post its answer (or QueryDeclined / QueryFailed)."""
         try:
-            value = query()
+            answer = query.run()
         except DomainError as exc:
-            self.post_message(OperationDeclined(what, exc.message, exc.code))
+            self.post_message(QueryDeclined(query.what, exc.message, exc.code))
             return
         except CardposError as exc:
-            self.post_message(OperationFailed(what, str(exc)))
+            self.post_message(QueryFailed(query.what, str(exc)))
             return
-        self.post_message(DataLoaded(what, value))
+        self.post_message(answer)
+
+    def _declined(self, text: str, code: str) -> None:
+        from terminal.ui.screens.dialogs import DeclineScreen
+
+        self.busy = False
+        self.capp.push_screen(DeclineScreen(text, code))
 
     def on_operation_declined(self, message: OperationDeclined) -> None:
-        from terminal.ui.screens.dialogs import DeclineScreen
-
-        self.busy = False
-        self.capp.push_screen(DeclineScreen(message.text, message.code))
+        self._declined(message.text, message.code)
 
     def on_operation_failed(self, message: OperationFailed) -> None:
-        from terminal.ui.screens.dialogs import DeclineScreen
+        self._declined(message.text, "failed")
 
-        self.busy = False
-        self.capp.push_screen(DeclineScreen(message.text, "failed"))
+    def on_query_declined(self, message: QueryDeclined) -> None:
+        self._declined(message.text, message.code)
+
+    def on_query_failed(self, message: QueryFailed) -> None:
+        self._declined(message.text, "failed")

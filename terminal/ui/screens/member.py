@@ -12,8 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
-from terminal.ui import ops
-from terminal.ui.messages import DataLoaded, OperationDone
+from cardkit.journal import EntryKind
+from terminal.ui.messages import MemberLoaded, OperationDone
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.view import Tapped, coupon_text, history_line
 from terminal.ui.widgets import Plain
@@ -89,12 +89,11 @@ class MemberScreen(CashierScreen):
         self.refresh_bindings()
 
     def reload(self) -> None:
-        self.load("member", ops.member_view(self.capp.services.counter, self.card))
+        self.load(self.ops.member_view(self.card))
 
-    def on_data_loaded(self, message: DataLoaded) -> None:
-        if message.what == "member" and message.value is not None:
-            self.card = replace(self.card, view=message.value)
-            self.show()
+    def on_member_loaded(self, message: MemberLoaded) -> None:
+        self.card = replace(self.card, view=message.view)
+        self.show()
 
     def on_screen_resume(self) -> None:
         if self._resumed_once:
@@ -138,8 +137,7 @@ class MemberScreen(CashierScreen):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.start_operation("tier_upgrade", ops.upgrade(self.capp.services.counter, self.card,
-                                                                 cashier=self.capp.cashier))
+                self.start_operation(self.ops.upgrade(self.card, cashier=self.capp.cashier))
 
         self.capp.push_screen(ConfirmScreen(self.tr("member.upgrade_confirm", name=self.card.name,
                                                     tier=self.tr(f"tier.{target.value}"))), answer)
@@ -148,7 +146,7 @@ class MemberScreen(CashierScreen):
         from terminal.ui.screens.receipt import ReceiptScreen
 
         self.busy = False
-        if message.kind == "member_update":
+        if message.kind == EntryKind.MEMBER_UPDATE:
             self.reload()
             self.notify(self.tr("edit.saved"))
             return
@@ -161,9 +159,8 @@ class MemberScreen(CashierScreen):
         if change is None:
             return
         notes, prefs = change
-        self.start_operation("member_update", ops.update_member(
-            self.capp.services.counter, self.card.view.member_id, notes=notes, prefs=prefs,
-            cashier=self.capp.cashier))
+        self.start_operation(self.ops.update_member(self.card.view.member_id, notes=notes, prefs=prefs,
+                                                    cashier=self.capp.cashier))
 
 
 def parse_prefs(text: str) -> dict[str, str]:

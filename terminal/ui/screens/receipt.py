@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -13,6 +13,10 @@ from textual.widget import Widget
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.widgets import Plain
 
+if TYPE_CHECKING:
+    from cardkit.journal import EntryKind
+    from terminal.service.receipt import Receipt
+
 
 class ReceiptScreen(CashierScreen):
     TITLE_KEY = "receipt.title"
@@ -20,7 +24,7 @@ class ReceiptScreen(CashierScreen):
         Binding("enter", "done", "Done"), Binding("escape", "done", "Done", show=False),
     ]
 
-    def __init__(self, kind: str, receipt: Any, path: Path | None) -> None:
+    def __init__(self, kind: EntryKind, receipt: Receipt, path: Path | None) -> None:
         super().__init__()
         self.kind = kind
         self.receipt = receipt

@@ -10,7 +10,6 @@ from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import Input
 
-from terminal.ui import ops
 from terminal.ui.messages import OperationDone
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.view import Tapped
@@ -58,8 +57,7 @@ class RedeemScreen(CashierScreen):
         if not item or points <= 0:
             self.notify(self.tr("redeem.missing"), severity="warning")
             return
-        self.start_operation("redeem", ops.redeem(self.capp.services.counter, self.card, points, item,
-                                                  cashier=self.capp.cashier))
+        self.start_operation(self.ops.redeem(self.card, points, item, cashier=self.capp.cashier))
 
     def on_operation_done(self, message: OperationDone) -> None:
         from terminal.ui.screens.receipt import ReceiptScreen

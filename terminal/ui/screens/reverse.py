@@ -9,17 +9,18 @@ from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from terminal.ui import ops
-from terminal.ui.messages import DataLoaded, OperationDone
+from cardkit.journal import EntryKind
+from terminal.ui.messages import HistoryLoaded, OperationDone
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.view import HistoryLine, Tapped, history_line
 from terminal.ui.widgets import Plain
 from terminal.ui.widgets.amount import AmountEntry
 
 if TYPE_CHECKING:
-    from terminal.offline.cashiers import Cashier
+    from terminal.ui.ops import Operation
+    from terminal.ui.services import Cashier
 
-REVERSIBLE = {"sale", "topup"}
+REVERSIBLE = {EntryKind.SALE, EntryKind.TOPUP}
 HISTORY_ROWS = 20
 
 
@@ -52,13 +53,12 @@ class ReverseScreen(CashierScreen):
         table.add_column(tr("history.ref"), width=8)
         table.add_column(tr("history.summary"))
         table.focus()
-        self.load("history", ops.history(self.capp.services.counter, self.card.card_id, HISTORY_ROWS))
+        self.load(self.ops.history(self.card.card_id, HISTORY_ROWS))
 
-    def on_data_loaded(self, message: DataLoaded) -> None:
-        if message.what != "history":
-            return
+    def on_history_loaded(self, message: HistoryLoaded) -> None:
         tz = self.capp.services.tz
-        self.lines = [line for line in (history_line(op, tz) for op in message.value) if line.kind in REVERSIBLE]
+        self.lines = [line for line in (history_line(op, tz) for op in message.operations)
+                      if line.kind in REVERSIBLE]
         table = self.query_one("#reverse-table", DataTable)
         table.clear()
         for line in self.lines:
@@ -83,27 +83,24 @@ class ReverseScreen(CashierScreen):
             entry.focus()
             self.notify(self.tr("reverse.type_amount"), severity="warning")
             return
-        counter = self.capp.services.counter
         purpose = self.tr("reverse.refund_purpose", amount=str(amount), ref=line.uuid[:8])
-        self._with_supervisor(purpose, "refund", lambda sup: ops.refund(
-            counter, line.uuid, amount, supervisor=sup, cashier=self.capp.cashier))
+        self._with_supervisor(purpose, lambda sup: self.ops.refund(
+            line.uuid, amount, supervisor=sup, cashier=self.capp.cashier))
 
     def action_void(self) -> None:
         line = self.selected()
         if line is None:
             self.notify(self.tr("reverse.pick_first"), severity="warning")
             return
-        counter = self.capp.services.counter
         purpose = self.tr("reverse.void_purpose", summary=line.summary, ref=line.uuid[:8])
-        self._with_supervisor(purpose, "void", lambda sup: ops.void(
-            counter, line.uuid, supervisor=sup, cashier=self.capp.cashier))
+        self._with_supervisor(purpose, lambda sup: self.ops.void(line.uuid, supervisor=sup, cashier=self.capp.cashier))
 
-    def _with_supervisor(self, purpose: str, kind: str, build: Callable[[Cashier], ops.Call]) -> None:
+    def _with_supervisor(self, purpose: str, build: Callable[[Cashier], Operation]) -> None:
         from terminal.ui.screens.dialogs import SupervisorScreen
 
         def approved(supervisor: Cashier | None) -> None:
             if supervisor is not None:
-                self.start_operation(kind, build(supervisor))
+                self.start_operation(build(supervisor))
 
         self.capp.push_screen(SupervisorScreen(purpose), approved)
 

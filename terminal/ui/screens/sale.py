@@ -7,7 +7,7 @@ discounts, the net, the points earned — or why it would be declined — before
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -15,13 +15,14 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from cardkit.core.loyalty import TENDERS
-from cardkit.core.money import Money
-from terminal.ui import ops
-from terminal.ui.messages import DataLoaded, OperationDeclined, OperationDone, OperationFailed
+from terminal.ui.messages import OperationDone, QueryDeclined, QueryFailed, QueryName, SaleQuoted
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.view import Tapped, coupon_text
 from terminal.ui.widgets import Plain
 from terminal.ui.widgets.amount import AmountEntry, NumberEntry
+
+if TYPE_CHECKING:
+    from cardkit.core.loyalty import SaleQuote
 
 
 class SaleScreen(CashierScreen):
@@ -41,7 +42,7 @@ class SaleScreen(CashierScreen):
         self.currency = card.view.balance.currency
         self.coupon_index = -1  # -1: no coupon; else an index into the member's usable coupons
         self.tender = TENDERS[0]
-        self.quote: Any | None = None
+        self.quote: SaleQuote | None = None
         self.quote_problem: str | None = None
 
     def compose_body(self) -> Iterable[Widget]:
@@ -99,33 +100,30 @@ class SaleScreen(CashierScreen):
         self.show_choices()
         amount = self.query_one("#sale-amount", AmountEntry).amount
         if amount is not None:
-            self.load("quote", self._call(ops.preview_sale, amount))
+            self.load(self.ops.preview_sale(self.card, amount, coupons=self.coupon_ids, points=self.points,
+                                            tender=self.tender))
         self.show_quote()
 
-    def _call(self, builder: Any, amount: Money) -> ops.Call:
-        call: ops.Call = builder(
-            self.capp.services.counter, self.card, amount, coupons=self.coupon_ids,
-            points=self.query_one("#sale-points", NumberEntry).integer, tender=self.tender,
-            cashier=self.capp.cashier)
-        return call
+    @property
+    def points(self) -> int:
+        return self.query_one("#sale-points", NumberEntry).integer
 
     # -- quote ----------------------------------------------------------------------------------------------
-    def on_data_loaded(self, message: DataLoaded) -> None:
-        if message.what == "quote":
-            self.quote = message.value
-            self.quote_problem = None
-            self.show_quote()
+    def on_sale_quoted(self, message: SaleQuoted) -> None:
+        self.quote = message.quote
+        self.quote_problem = None
+        self.show_quote()
 
-    def on_operation_declined(self, message: OperationDeclined) -> None:
-        if message.kind == "quote":
+    def on_query_declined(self, message: QueryDeclined) -> None:
+        if message.what == QueryName.SALE_QUOTE:
             # A preview that would be declined is shown in place; the dialog is for a confirmed sale.
             self.quote = None
             self.quote_problem = message.text
             self.show_quote()
             message.prevent_default()  # handled here: the base screen's decline dialog is not wanted
 
-    def on_operation_failed(self, message: OperationFailed) -> None:
-        if message.kind == "quote":
+    def on_query_failed(self, message: QueryFailed) -> None:
+        if message.what == QueryName.SALE_QUOTE:
             self.quote_problem = message.text
             self.show_quote()
             message.prevent_default()
@@ -152,7 +150,8 @@ class SaleScreen(CashierScreen):
         if amount is None:
             self.notify(self.tr("sale.enter_amount"), severity="warning")
             return
-        self.start_operation("sale", self._call(ops.sale, amount))
+        self.start_operation(self.ops.sale(self.card, amount, coupons=self.coupon_ids, points=self.points,
+                                           tender=self.tender, cashier=self.capp.cashier))
 
     def on_operation_done(self, message: OperationDone) -> None:
         from terminal.ui.screens.receipt import ReceiptScreen

@@ -10,8 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
 
-from terminal.ui import ops
-from terminal.ui.messages import DataLoaded
+from terminal.ui.messages import ShiftReportLoaded
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.widgets import Plain
 
@@ -36,13 +35,10 @@ class ShiftScreen(CashierScreen):
 
         self.query_one("#shift-since", Static).update(
             self.tr("shift.since", at=clock_text(self.capp, since, "%Y-%m-%d %H:%M")))
-        self.load("z", ops.z_report(self.capp.services.counter, since))
+        self.load(self.ops.z_report(since))
 
-    def on_data_loaded(self, message: DataLoaded) -> None:
-        if message.what == "z":
-            report = message.value
-            text = report.to_text() if hasattr(report, "to_text") else str(report)
-            self.query_one("#z-report", Static).update(text)
+    def on_shift_report_loaded(self, message: ShiftReportLoaded) -> None:
+        self.query_one("#z-report", Static).update(message.report.to_text())
 
     def action_close_shift(self) -> None:
         from terminal.ui.screens.dialogs import ConfirmScreen

@@ -5,7 +5,7 @@ taps a test card through the real verify path.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import work
 from textual.binding import Binding, BindingType
@@ -13,8 +13,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
+from cardkit.cards.verdict import RejectReason
 from cardkit.errors import CardposError
-from terminal.ui.messages import DataLoaded, OperationFailed
+from terminal.ui.messages import DocumentsLoaded, QueryFailed, QueryName, SelfTestDone, SyncDone
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.widgets import Plain
 from terminal.ui.widgets.status import clock_text
@@ -46,32 +47,19 @@ class TechnicianScreen(CashierScreen):
     def on_mount(self) -> None:
         self.show_reader()
         self.show_sync()
-        self.load("documents", self._documents)
+        self.load(self.ops.documents())
         self.set_interval(1.0, self._tick)
 
     def _tick(self) -> None:
         self.show_reader()
         self.show_sync()
 
-    def _documents(self) -> dict[str, int]:
-        store = self.capp.services.store
-        versions = dict(store.sync_state.document_versions())
-        versions["members"] = max(versions.get("members", 0), store.cache.snapshot_version)
-        counter = self.capp.services.counter
-        if counter is not None:
-            # What the counter is actually checking cards and prices with, which may be newer than a pull.
-            versions["trust"] = max(versions.get("trust", 0), counter.verifier.trust.version)
-            versions["revocations"] = max(versions.get("revocations", 0), counter.verifier.revocations.version)
-            versions["rules"] = max(versions.get("rules", 0), counter.rules.version)
-        return versions
-
     def show_reader(self) -> None:
         tr = self.tr
-        reader = self.capp.services.reader
-        if reader is None:
+        s = self.ops.reader_stats()
+        if s is None:
             self.query_one("#tech-reader", Static).update(tr("tech.no_reader"))
             return
-        s = reader.stats
         lines = [
             tr("tech.port", port=s.port, baud=s.baud),
             tr("tech.state", state=tr(f"reader_state.{s.state.value}")),
@@ -94,58 +82,59 @@ class TechnicianScreen(CashierScreen):
         log = list(self.capp.sync_log)[-3:]
         self.query_one("#tech-sync", Static).update("\n".join([text, *log]))
 
-    def on_data_loaded(self, message: DataLoaded) -> None:
+    def on_documents_loaded(self, message: DocumentsLoaded) -> None:
         tr = self.tr
-        if message.what == "documents":
-            versions = message.value
-            names = ("trust", "revocations", "rules", "members")
-            self.query_one("#tech-docs", Static).update("\n".join(
-                tr("tech.doc_version", name=tr(f"doc.{name}"), version=versions.get(name, 0)) for name in names))
-        elif message.what == "selftest":
-            verdict = message.value.verdict
-            if verdict.accepted:
-                self.query_one("#tech-selftest", Static).update(tr("tech.selftest_ok"))
-            else:
-                self.query_one("#tech-selftest", Static).update(
-                    tr("tech.selftest_bad", reason=tr(f"reason.{verdict.reason.value}")))
-        elif message.what == "sync":
-            self.notify(tr("tech.sync_done"))
-            self.load("documents", self._documents)
+        versions = message.versions
+        names = ("trust", "revocations", "rules", "members")
+        self.query_one("#tech-docs", Static).update("\n".join(
+            tr("tech.doc_version", name=tr(f"doc.{name}"), version=versions.get(name, 0)) for name in names))
 
-    def on_operation_failed(self, message: OperationFailed) -> None:
-        if message.kind == "selftest":
+    def on_self_test_done(self, message: SelfTestDone) -> None:
+        tr = self.tr
+        verdict = message.result.verdict
+        if verdict.accepted:
+            self.query_one("#tech-selftest", Static).update(tr("tech.selftest_ok"))
+        else:
+            reason = verdict.reason or RejectReason.MALFORMED  # as the counter journals a reasonless refusal
+            self.query_one("#tech-selftest", Static).update(
+                tr("tech.selftest_bad", reason=tr(f"reason.{reason.value}")))
+
+    def on_sync_done(self, _: SyncDone) -> None:
+        self.notify(self.tr("tech.sync_done"))
+        self.load(self.ops.documents())
+
+    def on_query_failed(self, message: QueryFailed) -> None:
+        if message.what == QueryName.SELF_TEST:
             self.query_one("#tech-selftest", Static).update(self.tr("tech.selftest_failed", text=message.text))
             message.prevent_default()
 
     def action_sync_now(self) -> None:
-        sync = self.capp.services.sync
-        if sync is None:
+        sync_now = self.ops.sync_now()
+        if sync_now is None:
             self.notify(self.tr("tech.no_sync"), severity="warning")
             return
-        self.load("sync", sync.sync_once)
+        self.load(sync_now)
 
     def action_self_test(self) -> None:
-        token = self.capp.services.test_card
-        if token is None:
+        self_test = self.ops.self_test()
+        if self_test is None:
             self.query_one("#tech-selftest", Static).update(self.tr("tech.selftest_no_card"))
             return
         self.query_one("#tech-selftest", Static).update(self.tr("tech.selftest_running"))
-        counter = self.capp.services.counter
-        self.load("selftest", lambda: counter.tap(token, manual=False, challenge=None))
+        self.load(self_test)
 
     def action_probe(self) -> None:
-        reader = self.capp.services.reader
-        if reader is None:
+        if not self.ops.has_reader:
             self.notify(self.tr("tech.no_reader"), severity="warning")
             return
-        self._probe(reader)
+        self._probe()
 
     @work(thread=True, group="probe")
-    def _probe(self, reader: Any) -> None:
+    def _probe(self) -> None:
         try:
-            reader.request_status()
+            self.ops.probe_reader()
         except CardposError as exc:
-            self.post_message(OperationFailed("probe", str(exc)))
+            self.post_message(QueryFailed(QueryName.PROBE, str(exc)))
 
     def action_back(self) -> None:
         self.dismiss(None)

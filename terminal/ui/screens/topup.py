@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import Static
 
 from cardkit.core.loyalty import EXTERNAL_TENDERS
-from terminal.ui import ops
-from terminal.ui.messages import DataLoaded, OperationDeclined, OperationDone
+from terminal.ui.messages import OperationDone, QueryDeclined, QueryName, TopUpQuoted
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.view import Tapped
 from terminal.ui.widgets import Plain
 from terminal.ui.widgets.amount import AmountEntry, NumberEntry
+
+if TYPE_CHECKING:
+    from cardkit.core.loyalty import TopupQuote
 
 
 class TopUpScreen(CashierScreen):
@@ -30,7 +32,7 @@ class TopUpScreen(CashierScreen):
         super().__init__()
         self.card = card
         self.tender = EXTERNAL_TENDERS[0]
-        self.quote: Any | None = None
+        self.quote: TopupQuote | None = None
         self.problem: str | None = None
 
     def compose_body(self) -> Iterable[Widget]:
@@ -56,16 +58,15 @@ class TopUpScreen(CashierScreen):
         self.problem = None
         amount = self.query_one("#topup-amount", AmountEntry).amount
         if amount is not None:
-            self.load("quote", ops.preview_topup(self.capp.services.counter, self.card, amount, tender=self.tender))
+            self.load(self.ops.preview_topup(self.card, amount, tender=self.tender))
         self.show()
 
-    def on_data_loaded(self, message: DataLoaded) -> None:
-        if message.what == "quote":
-            self.quote = message.value
-            self.show()
+    def on_top_up_quoted(self, message: TopUpQuoted) -> None:
+        self.quote = message.quote
+        self.show()
 
-    def on_operation_declined(self, message: OperationDeclined) -> None:
-        if message.kind == "quote":
+    def on_query_declined(self, message: QueryDeclined) -> None:
+        if message.what == QueryName.TOPUP_QUOTE:
             self.problem = message.text
             self.show()
             message.prevent_default()
@@ -88,8 +89,7 @@ class TopUpScreen(CashierScreen):
         if amount is None:
             self.notify(self.tr("sale.enter_amount"), severity="warning")
             return
-        self.start_operation("topup", ops.topup(self.capp.services.counter, self.card, amount,
-                                                tender=self.tender, cashier=self.capp.cashier))
+        self.start_operation(self.ops.topup(self.card, amount, tender=self.tender, cashier=self.capp.cashier))
 
     def on_operation_done(self, message: OperationDone) -> None:
         from terminal.ui.screens.receipt import ReceiptScreen

@@ -1,0 +1,84 @@
+"""The terminal's composition root: open everything the cashier app talks to, and run the app around it.
+
+``build_services(settings)`` opens the counter (and its store), the reader on ``settings.reader.port`` and the
+sync service, and bundles them as the app's ``AppServices``; ``run_app`` runs the app and closes them after.
+``cardpos terminal run`` calls both; ``cardpos demo`` builds the very same app around a simulator.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cardkit.config import Settings
+from cardkit.errors import CardposError, ConfigError
+from terminal.documents import require_enrollment
+from terminal.reader.device import ReaderDevice
+from terminal.service.loader import load_rules, load_verifier, open_counter
+from terminal.ui.services import AppServices
+
+if TYPE_CHECKING:
+    from terminal.sync.service import SyncService
+    from terminal.ui.demo import DemoTapper
+
+TEST_CARD_FILE = "test_card.txt"
+"""A card's text form (``CP1:...``) the technician self-test taps through the real verify path (optional)."""
+
+LANGUAGES = ("en", "zh")
+
+
+def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices:
+    """Open the counter (and its store), the reader on ``settings.reader.port`` and, when the terminal is
+    enrolled with a ledger and ``with_sync``, the sync service. Nothing is started: the app starts the reader and
+    sync in workers once its screen is up, and closes everything when it exits."""
+    sync_holder: list[SyncService] = []
+
+    def online() -> bool:
+        # Stored value offline limits apply whenever the last sync attempt could not reach the ledger.
+        return bool(sync_holder and sync_holder[0].status.online)
+
+    counter = open_counter(settings, online=online)
+    enrollment = require_enrollment(settings.data_dir)
+    services = AppServices(counter=counter, store=counter.store, data_dir=settings.data_dir)
+    if settings.reader.port:
+        services.reader = ReaderDevice(
+            settings.reader.port, baud=settings.reader.baud, on_event=services.reader_events,
+            debounce_ms=settings.reader.debounce_ms, heartbeat_timeout_s=settings.reader.heartbeat_timeout_s,
+        )
+    if with_sync:
+        from terminal.sync.service import SyncService, load_identity_key
+
+        sync = SyncService(counter.store, enrollment, load_identity_key(settings.data_dir),
+                           settings=settings.sync, on_status=services.sync_status)
+        sync_holder.append(sync)
+        services.sync = sync
+
+    def reload_documents() -> None:
+        # A pull may have brought a new trust list, revocations or rules: check cards and price with them.
+        counter.verifier = load_verifier(settings.data_dir, enrollment, clock_skew_s=settings.terminal.clock_skew_s)
+        counter.rules = load_rules(settings.data_dir, enrollment)
+
+    services.reload_documents = reload_documents
+    test_card = settings.data_dir / TEST_CARD_FILE
+    if test_card.exists():
+        from cardkit.cards.textform import token_from_text
+
+        try:
+            services.test_card = token_from_text(test_card.read_text(encoding="ascii", errors="replace"))
+        except CardposError as exc:
+            raise ConfigError(f"the self-test card file {test_card} does not hold a card's text form ({exc})",
+                              orig=exc) from exc
+    services.on_close.append(counter.close)
+    return services
+
+
+def run_app(services: AppServices, *, lang: str = "en", demo: DemoTapper | None = None) -> None:
+    """Run the cashier app until the person quits, then stop the reader and sync and close the store."""
+    from terminal.ui.app import CashierApp
+
+    if lang not in LANGUAGES:
+        raise ConfigError(f"language {lang!r} is not supported (en or zh)")
+    app = CashierApp(services, lang=lang, demo=demo)
+    try:
+        app.run()
+    finally:
+        app.close_services()
