@@ -57,9 +57,5 @@ class SyncError(CardposError):
     title = "Sync error"
 
 
-class LedgerError(CardposError):
-    title = "Ledger error"
-
-
 class SimulatorError(CardposError):
     title = "Simulator error"
