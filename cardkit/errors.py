@@ -57,10 +57,6 @@ class SyncError(CardposError):
     title = "Sync error"
 
 
-class LedgerError(CardposError):
-    title = "Ledger error"
-
-
 class WalletError(CardposError):
     """A wallet file of cards (``cardkit.wallet``) that cannot be read, written or used."""
 

@@ -24,8 +24,10 @@ from cardkit.cards.verdict import CardClaims
 from cardkit.core.members import CardStatus, Tier
 from cardkit.core.money import Money
 from cardkit.core.rules import Rules, rules_from_toml
-from cardkit.errors import CardposError, LedgerError
+from cardkit.errors import CardposError
+from cardkit.journal import EntryKind
 from ledger import apply, projection, publish, store, verify
+from ledger.errors import LedgerError
 from ledger.home import Ledger, current
 
 DAY_S = 86_400
@@ -131,7 +133,7 @@ def member_view(member_id: str, *, history: int = 50) -> dict[str, Any]:
     snapshot = publish.member_snapshot(member, ledger.now_s())
     state = projection.projected_state(member)
     coupon_rows = store.Coupon.select().where(store.Coupon.member_id == member_id).order_by(store.Coupon.coupon_id)
-    coupons = [{**publish.coupon_dict(c), "used": c.coupon_id in state.used_coupons} for c in coupon_rows]
+    coupons = [{**publish.coupon_mapping(c), "used": c.coupon_id in state.used_coupons} for c in coupon_rows]
     cards = [{"card_id": c.card_id, "tier": c.tier, "status": c.status, "reason": c.status_reason, "kid": c.kid,
               "issued_at": int(c.issued_at), "expires_at": int(c.expires_at), "replaced_by": c.replaced_by,
               "challenge": bool(c.challenge)}
@@ -214,9 +216,9 @@ def _set_tier(ledger: Ledger, member: store.Member, tier: Tier, card_id: str, ac
     state = projection.projected_state(member)
     if state.tier == tier:
         return
-    apply.append_ledger_entry("tier_upgrade", {"member": str(member.member_id), "card": card_id,
-                                               "from": state.tier.value, "to": tier.value},
-                              actor=actor, now_ms=ledger.now_ms(), randbytes=ledger.randbytes)
+    payload = {"member": str(member.member_id), "card": card_id, "from": state.tier.value, "to": tier.value}
+    apply.append_ledger_entry(EntryKind.TIER_UPGRADE, payload, actor=actor, now_ms=ledger.now_ms(),
+                              randbytes=ledger.randbytes)
 
 
 def issue_card(member_id: str, tier: str | Tier | None = None, *, challenge: bool = False,
@@ -479,11 +481,11 @@ def _unexpired_lots(member: store.Member, cutoff_ms: int) -> int:
         kind, payload = str(row.kind), cbor2.loads(bytes(row.payload))
         get = payload.get
         earned = spent = 0
-        if kind == "sale":
+        if kind == EntryKind.SALE:
             earned, spent = get("pts_earn", 0), get("pts_redeem", 0)
-        elif kind in ("refund", "void"):
+        elif kind in (EntryKind.REFUND, EntryKind.VOID):
             earned, spent = get("pts_back", 0), get("pts_rev", 0)
-        elif kind == "redeem":
+        elif kind == EntryKind.REDEEM:
             spent = get("pts", 0)
         earned = earned if type(earned) is int and earned > 0 else 0
         spent = spent if type(spent) is int and spent > 0 else 0
@@ -512,9 +514,10 @@ def expire_points(actor: str = "admin") -> dict[str, int]:
             amount = min(stale, points)
             if amount <= 0:
                 continue
-            apply.append_ledger_entry("redeem", {"card": None, "member": str(member.member_id), "pts": amount,
-                                                 "item": "points_expired", "offline": False},
-                                      actor=actor, now_ms=ledger.now_ms(), randbytes=ledger.randbytes)
+            payload = {"card": None, "member": str(member.member_id), "pts": amount, "item": "points_expired",
+                       "offline": False}
+            apply.append_ledger_entry(EntryKind.REDEEM, payload, actor=actor, now_ms=ledger.now_ms(),
+                                      randbytes=ledger.randbytes)
             _audit(ledger, actor, "points_expire", str(member.member_id), points=amount)
             taken[str(member.member_id)] = amount
     return taken

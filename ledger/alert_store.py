@@ -17,9 +17,9 @@ from typing import Any
 
 import peewee
 
-from cardkit.errors import LedgerError
 from ledger import store
 from ledger.anomaly.model import Finding, Severity
+from ledger.errors import LedgerError
 
 MAX_EVIDENCE = 50
 """Evidence ids kept per alert (the first and the latest); ``count`` keeps counting beyond them."""

@@ -144,7 +144,7 @@ class AlertService:
 
     def _refresh_thresholds(self) -> None:
         row = store.db.execute_sql(
-            f'SELECT "value" FROM "{store.Counter._meta.table_name}" WHERE "name" = {store.db.param}',
+            f'SELECT "value" FROM "{store.VersionCounter._meta.table_name}" WHERE "name" = {store.db.param}',
             ("rules",)).fetchone()
         version = int(row[0]) if row else 0  # store.current("rules"), without the query builder's cost
         if version != self.rules_version:

@@ -6,7 +6,9 @@
 - ``GET /v1/pull?trust=V&revocations=V&rules=V&members=V`` signed by the terminal → signed documents or null
 
 Every error is JSON ``{"error": code, "message": one sentence}``. The database is peewee (blocking), so the
-handlers are plain functions FastAPI runs in its thread pool; each thread keeps its own connection.
+handlers are plain functions FastAPI runs in its thread pool; each thread keeps its own connection. A database
+failure under any request is answered 503 with ``Retry-After``: ``busy`` (locked or a conflicting transaction)
+or ``storage`` (a full disk, a read-only or damaged file, a lost connection); the log says which file or server.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import peewee
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,15 +25,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import wire
-from ledger import events, publish
+from ledger import events, publish, store
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal
+from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
-from ledger.ingest import IngestRejected, LedgerBusy, ingest_batch
+from ledger.ingest import IngestRejected, ingest_batch
+from ledger.storage_errors import database_error_types, storage_error
 
 log = logging.getLogger("cardpos.ledger.api")
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024
-RETRY_AFTER_S = 1
+RETRY_AFTER_S = 1  # busy: a lock or a conflicting transaction clears in a moment
+STORAGE_RETRY_AFTER_S = 10  # a full disk, a read-only file or a lost server takes a person to fix
+INTERNAL_MESSAGE = "the ledger failed to handle the request; see its log"
 
 
 class EnrollRequest(BaseModel):
@@ -110,21 +115,30 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
     async def refused(_: Request, exc: RequestRefused) -> JSONResponse:
         return error(exc.status, exc.code, exc.message)
 
-    @app.exception_handler(LedgerBusy)
-    async def busy(_: Request, exc: LedgerBusy) -> JSONResponse:
-        return error(503, "busy", exc.message, headers={"Retry-After": str(RETRY_AFTER_S)})
+    def storage_answer(exc: LedgerStorageError) -> JSONResponse:
+        if not exc.retryable:  # a statement the database refused: a bug, logged in full, not worth a retry
+            log.error("ledger database refused a request: %s", exc.message, exc_info=exc.orig or exc)
+            return error(500, "internal", INTERNAL_MESSAGE)
+        # The log names the file or server and what to do; the caller learns only what happened.
+        log.warning("ledger database failure: %s", exc.message)
+        retry_s = RETRY_AFTER_S if exc.reason == "busy" else STORAGE_RETRY_AFTER_S
+        return error(503, exc.reason, exc.public_message, headers={"Retry-After": str(retry_s)})
 
-    @app.exception_handler(peewee.OperationalError)
-    async def database_busy(_: Request, exc: peewee.OperationalError) -> JSONResponse:
-        # Locked (SQLite) or a serialisation conflict / lost connection (PostgreSQL): worth a retry.
-        log.warning("ledger database busy: %s", type(exc).__name__)
-        return error(503, "busy", "the ledger database is busy; try again shortly",
-                     headers={"Retry-After": str(RETRY_AFTER_S)})
+    @app.exception_handler(LedgerStorageError)
+    async def storage_failure(_: Request, exc: LedgerStorageError) -> JSONResponse:
+        return storage_answer(exc)
+
+    async def database_failure(_: Request, exc: Exception) -> JSONResponse:
+        # The boundary: peewee, sqlite3 and psycopg2 errors from any handler become one storage answer.
+        return storage_answer(storage_error(exc, store.describe_database()))
+
+    for kind in database_error_types():
+        app.add_exception_handler(kind, database_failure)
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> JSONResponse:
         log.exception("ledger request failed")
-        return error(500, "internal", "the ledger failed to handle the request; see its log")
+        return error(500, "internal", INTERNAL_MESSAGE)
 
     @app.get(wire.HEALTH_PATH)
     def health() -> dict[str, bool]:

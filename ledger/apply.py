@@ -14,7 +14,7 @@ from typing import Any
 
 import cbor2
 
-from cardkit.journal import GENESIS_HASH, JournalEntry, make_entry
+from cardkit.journal import GENESIS_HASH, EntryKind, JournalEntry, make_entry
 from ledger import projection, store
 
 LEDGER_TERMINAL_ID = "ledger"
@@ -87,7 +87,7 @@ def _apply_member_edits(member: store.Member, entries: Sequence[JournalEntry]) -
     notes = str(member.notes)
     prefs: dict[str, Any] = dict(member.prefs or {})
     for e in entries:
-        if e.kind != "member_update":
+        if e.kind != EntryKind.MEMBER_UPDATE:
             continue
         if isinstance(e.payload.get("notes"), str):
             notes = e.payload["notes"]
@@ -118,14 +118,14 @@ def lock_terminal(terminal_id: str) -> store.Terminal | None:
     return query.first()
 
 
-def append_ledger_entry(kind: str, payload: dict[str, Any], *, actor: str, now_ms: int,
+def append_ledger_entry(kind: EntryKind, payload: dict[str, Any], *, actor: str, now_ms: int,
                         randbytes: Callable[[int], bytes]) -> JournalEntry:
     """Append one entry to the ledger's own chain and apply it (inside the caller's write transaction)."""
     _ledger_terminal(now_ms)
     row = lock_terminal(LEDGER_TERMINAL_ID)
     assert row is not None  # created just above
     entry = make_entry(terminal_id=LEDGER_TERMINAL_ID, seq=int(row.last_seq) + 1, prev_hash=bytes(row.last_hash),
-                       wall_ms=now_ms, mono_ns=0, cashier_id=actor, kind=kind, payload=payload,
+                       wall_ms=now_ms, mono_ns=0, cashier_id=actor, kind=kind.value, payload=payload,
                        entry_uuid=str(uuid.UUID(bytes=randbytes(16), version=4)))
     apply_entries([entry], batch_id=f"ledger-{entry.seq}", now_ms=now_ms)
     store.Terminal.update(last_seq=entry.seq, last_hash=entry.hash, last_seen_ms=now_ms).where(

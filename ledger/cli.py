@@ -7,6 +7,7 @@ Wiring only: parse, open the ledger, call ``ledger.admin`` / ``ledger.server``, 
 from __future__ import annotations
 
 import argparse
+import functools
 import getpass
 import json
 import re
@@ -18,7 +19,8 @@ from cardkit import locations
 from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
 from cardkit.core.members import Tier
 from cardkit.core.money import Money
-from cardkit.errors import LedgerError
+from ledger.errors import LedgerError
+from ledger.storage_errors import guard
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -43,16 +45,25 @@ def _open(args: argparse.Namespace) -> Path:
 
 
 def open_checked(ledger_dir: Path, db: str | None) -> None:
-    """Open the ledger for a command; a database file that is not a database is one sentence, not a traceback."""
-    import peewee
-
+    """Open the ledger for a command (a damaged, read-only or unreachable database is one sentence)."""
     from ledger.home import open_ledger
 
     existing_db(db)
-    try:
-        open_ledger(ledger_dir, db)
-    except peewee.DatabaseError as exc:
-        raise LedgerError(f"the ledger database is damaged ({exc}); restore it from a backup", orig=exc) from exc
+    open_ledger(ledger_dir, db)
+
+
+def storage_guarded(handler: Handler) -> Handler:
+    """The admin commands' boundary: a database failure anywhere in ``handler`` (a full disk, a read-only or
+    locked file, a lost connection) becomes a ``LedgerStorageError``, which ``cardpos`` prints as one line."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        from ledger.store import describe_database
+
+        with guard(describe_database):
+            return handler(args)
+
+    return run
 
 
 def db_arg(text: str) -> str:
@@ -153,7 +164,7 @@ def _command(subparsers: Subparsers, name: str, help_text: str, handler: Handler
              json_flag: bool = True) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help_text, description=help_text)
     _common(parser, json_flag=json_flag)
-    parser.set_defaults(handler=handler)
+    parser.set_defaults(handler=storage_guarded(handler))
     return parser
 
 

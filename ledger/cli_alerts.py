@@ -10,10 +10,10 @@ from typing import Any
 
 from cardkit import locations
 from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
-from cardkit.errors import LedgerError
 from ledger import alert_store, delivery
 from ledger.anomaly.model import Severity
-from ledger.cli import at_least, db_arg, open_checked
+from ledger.cli import at_least, db_arg, open_checked, storage_guarded
+from ledger.errors import LedgerError
 
 STATUSES = [s.value for s in alert_store.AlertStatus]
 
@@ -37,30 +37,30 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--since", help="only alerts seen since this time: ISO 8601 (2026-11-23T10:00Z) or epoch s/ms")
     p.add_argument("--status", choices=STATUSES, help="only alerts in this state")
     p.add_argument("--limit", type=at_least(1), default=200, help="most alerts shown (default 200)")
-    p.set_defaults(handler=_list)
+    p.set_defaults(handler=storage_guarded(_list))
 
     p = sub.add_parser("show", help="one alert with its evidence", description="Show one alert with its evidence.")
     _common(p)
     p.add_argument("alert_id", type=int, metavar="ID")
-    p.set_defaults(handler=_show)
+    p.set_defaults(handler=storage_guarded(_show))
 
     p = sub.add_parser("ack", help="acknowledge an open alert", description="Acknowledge an open alert.")
     _common(p)
     p.add_argument("alert_id", type=int, metavar="ID")
     p.add_argument("--by", required=True, metavar="NAME", help="who acknowledges (recorded in the audit log)")
-    p.set_defaults(handler=_ack)
+    p.set_defaults(handler=storage_guarded(_ack))
 
     p = sub.add_parser("resolve", help="resolve an alert", description="Resolve an alert.")
     _common(p)
     p.add_argument("alert_id", type=int, metavar="ID")
     p.add_argument("--by", required=True, metavar="NAME", help="who resolves (recorded in the audit log)")
     p.add_argument("--note", default="", help="what was done")
-    p.set_defaults(handler=_resolve)
+    p.set_defaults(handler=storage_guarded(_resolve))
 
     p = sub.add_parser("deliver", help="send pending alert notifications once",
                        description="Send every due notification (webhook, mail) once, per <ledger_dir>/alerts.toml.")
     _common(p)
-    p.set_defaults(handler=_deliver)
+    p.set_defaults(handler=storage_guarded(_deliver))
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -28,10 +28,11 @@ from typing import Any
 
 import requests
 
-from cardkit.errors import ConfigError, LedgerError
+from cardkit.errors import ConfigError
 from ledger import store
 from ledger.alert_store import Alert, AlertOutbox, Channel, OutboxStatus
 from ledger.anomaly.model import Severity
+from ledger.errors import LedgerError
 
 log = logging.getLogger("cardpos.ledger.delivery")
 

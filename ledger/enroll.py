@@ -15,8 +15,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cardkit import wire
-from cardkit.errors import LedgerError
 from ledger import admin, publish, store
+from ledger.errors import LedgerError
 from ledger.home import Ledger
 from ledger.keys import SUITES
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import peewee
 
-from cardkit.errors import LedgerError
 from ledger import store
+from ledger.errors import LedgerError
 from ledger.keys import LedgerKeys
 
 Clock = Callable[[], int]

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 import peewee
 
 from cardkit.envelope import BatchRejected, OpenedBatch, open_batch, peek_terminal_id
-from cardkit.errors import LedgerError
 from cardkit.journal import JournalEntry
 from ledger import apply, events, store
+from ledger.errors import LedgerError, LedgerStorageError
 from ledger.home import Ledger, current
+from ledger.storage_errors import classify, is_contention
 
 log = logging.getLogger("cardpos.ledger.ingest")
 
@@ -59,10 +60,14 @@ class IngestRejected(LedgerError):
         return REASON_STATUS.get(self.reason, 400)
 
 
-class LedgerBusy(LedgerError):
+class IngestBusy(LedgerStorageError):
     """The database could not take the batch now (locked, serialisation conflict); retry shortly."""
 
     title = "Ledger busy"
+
+
+def _busy(exc: peewee.OperationalError) -> IngestBusy:
+    return IngestBusy("the ledger database is busy; try again shortly", failure=classify(exc), orig=exc)
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,7 @@ def _lookup_key(terminal_id: str) -> bytes | None:
 
 
 def ingest_batch(envelope: bytes, *, now_ms: int, ledger: Ledger | None = None) -> IngestResult:
-    """Apply a sealed batch exactly once; raise ``IngestRejected`` (recorded) or ``LedgerBusy``."""
+    """Apply a sealed batch exactly once; raise ``IngestRejected`` (recorded) or ``IngestBusy``."""
     ledger = ledger or current()
     try:
         opened = open_batch(envelope, terminal_key_lookup=_lookup_key, hpke_private_keys=ledger.keys.hpke().private)
@@ -106,9 +111,15 @@ def ingest_batch(envelope: bytes, *, now_ms: int, ledger: Ledger | None = None) 
             raise _refuse(exc.reason, exc.message, opened.terminal_id, opened.batch_id, exc.seqs, len(envelope),
                           now_ms, acked_seq=exc.acked_seq) from exc
         except peewee.OperationalError as exc:
-            raise LedgerBusy("the ledger database is busy; try again shortly", orig=exc) from exc
-    except peewee.OperationalError as exc:  # locked (SQLite), deadlock or serialisation conflict (PostgreSQL)
-        raise LedgerBusy("the ledger database is busy; try again shortly", orig=exc) from exc
+            if is_contention(exc):
+                raise _busy(exc) from exc
+            raise
+    except peewee.OperationalError as exc:
+        # Locked (SQLite), deadlock or serialisation conflict (PostgreSQL): busy. Anything else (a full disk, a
+        # lost connection) rises to the boundary (the API), which words it as a storage failure.
+        if is_contention(exc):
+            raise _busy(exc) from exc
+        raise
     clock = max(e.wall_ms for e in opened.entries)
     events.publish(events.TerminalSeen(opened.terminal_id, store_id, clock, now_ms))
     if result.new_entries:

@@ -32,9 +32,9 @@ from cardkit.cards.keys import (
     private_key_to_bytes,
     public_key_bytes,
 )
-from cardkit.errors import LedgerError
 from cardkit.locations import write_private
 from ledger import store
+from ledger.errors import LedgerError
 
 ROOT_KID = "root"
 SUITE_X25519 = "x25519"

@@ -13,8 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import cbor2
-
 from cardkit.core.members import Tier
 from cardkit.core.state import MONEY_KINDS, MemberState, apply_entry
 from cardkit.errors import DomainError
@@ -52,24 +50,6 @@ def fold_entries(state: MemberState, entries: Iterable[tuple[str, int, str, Mapp
         except DomainError as exc:
             out.refused.append(f"{terminal_id}/{seq}: {exc}")
     return out
-
-
-def member_entries(member_id: str) -> Iterable[tuple[str, int, str, dict[str, Any]]]:
-    query = (store.AppliedEntry.select(store.AppliedEntry.terminal_id, store.AppliedEntry.seq,
-                                       store.AppliedEntry.kind, store.AppliedEntry.payload)
-             .where(store.AppliedEntry.member_id == member_id).order_by(store.AppliedEntry.id))
-    for row in query.iterator():
-        yield str(row.terminal_id), int(row.seq), str(row.kind), cbor2.loads(bytes(row.payload))
-
-
-def refold(member: store.Member) -> FoldResult:
-    """The member's state recomputed from its opening state and every applied entry."""
-    return fold_entries(opening_state(member), member_entries(str(member.member_id)))
-
-
-def save_projection(state: MemberState, entries_added: int) -> None:
-    """Upsert the projection row for ``state`` (inside the caller's transaction)."""
-    save_projections([(state, entries_added)])
 
 
 def save_projections(states: list[tuple[MemberState, int]]) -> None:

@@ -1,16 +1,16 @@
 """The signed documents terminals pull: trust list, revocation deltas, rules, member snapshots.
 
-All are COSE_Sign1 by the ledger root key (``cardkit.cards.signed_doc``), each with its own content type:
+All are COSE_Sign1 by the ledger root key, signed by the kernel's one implementation of each format (the
+terminal checks them with the same modules):
 - trust list: ``cardkit.cards.trust`` (version = the ``trust`` counter);
 - revocation delta: ``cardkit.cards.revocation`` from version V to the ``revocations`` counter;
-- rules: content type ``application/cardpos-rules+cbor``, body ``Rules.to_mapping()`` whose ``version`` is the
-  ledger's rules version;
-- member snapshots: content type ``application/cardpos-members+cbor``, body
-  ``{"version": V, "since": S, "store": store_id, "members": [snapshot, ...]}`` with every member of the store
-  changed after S (S = 0: all), plus ``{"member_id": id, "deleted": true}`` for members who moved to another
-  store after S. Each snapshot: ``member_id, name, phone, email, notes, prefs, tier, balance,
+- rules: ``cardkit.pulldocs.sign_rules_document``, whose ``version`` is the ledger's rules version;
+- member snapshots: ``cardkit.pulldocs.sign_member_snapshot`` of a ``MemberSnapshot`` holding every member of
+  the store changed after S (S = 0: all), plus ``{"member_id": id, "deleted": true}`` for members who moved to
+  another store after S. Each snapshot: ``member_id, name, phone, email, notes, prefs, tier, balance,
   points, currency, yearly_spend, coupons, card_ids, state`` — amounts in minor units, ``state`` the
-  ``MemberState.to_mapping()`` the terminal folds its unsynced entries over, ``coupons`` the unused ones.
+  ``MemberState.to_mapping()`` the terminal folds its unsynced entries over, ``coupons`` the unused ones (each
+  ``cardkit.pulldocs.coupon_to_mapping``).
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ from __future__ import annotations
 from typing import Any
 
 from cardkit.cards.revocation import RevocationDelta, sign_revocation_delta
-from cardkit.cards.signed_doc import sign_document
 from cardkit.cards.trust import TrustList, sign_trust_list
+from cardkit.core.members import Coupon
+from cardkit.core.money import Money
 from cardkit.core.rules import DEFAULT_RULES, Rules
+from cardkit.pulldocs import MemberSnapshot, coupon_to_mapping, sign_member_snapshot, sign_rules_document
 from ledger import keys as ledger_keys
 from ledger import projection, store
 from ledger.home import Ledger
-
-RULES_CONTENT_TYPE = "application/cardpos-rules+cbor"
-MEMBERS_CONTENT_TYPE = "application/cardpos-members+cbor"
 
 
 def trust_version() -> int:
@@ -90,7 +89,7 @@ def current_rules() -> Rules:
 
 
 def signed_rules(ledger: Ledger) -> bytes:
-    return sign_document(current_rules().to_mapping(), RULES_CONTENT_TYPE, ledger.keys.root())
+    return sign_rules_document(current_rules(), ledger.keys.root())
 
 
 # -- member snapshots -----------------------------------------------------------------------------------------
@@ -124,7 +123,7 @@ def member_snapshots(members: list[store.Member], now_s: int) -> list[dict[str, 
                 "notes": member.notes, "prefs": dict(member.prefs or {}), "tier": state.tier.value,
                 "balance": state.balance, "points": state.points, "currency": state.currency,
                 "yearly_spend": state.yearly_spend,
-                "coupons": [coupon_dict(c) for c in coupons.get(member.member_id, [])
+                "coupons": [coupon_mapping(c) for c in coupons.get(member.member_id, [])
                             if c.coupon_id not in state.used_coupons and int(c.valid_until) > now_s],
                 "card_ids": cards.get(member.member_id, []),
                 "state": state.to_mapping(),
@@ -136,13 +135,24 @@ def member_snapshot(member: store.Member, now_s: int) -> dict[str, Any]:
     return member_snapshots([member], now_s)[0]
 
 
-def coupon_dict(c: store.Coupon) -> dict[str, Any]:
-    return {"coupon_id": c.coupon_id, "currency": c.currency, "amount_off": c.amount_off,
-            "percent_off_bp": c.percent_off_bp, "min_spend": c.min_spend, "valid_from": int(c.valid_from),
-            "valid_until": int(c.valid_until), "stackable": bool(c.stackable)}
+def coupon_of(row: store.Coupon) -> Coupon:
+    """The kernel's coupon for a stored row (amounts in the row's currency)."""
+    currency = str(row.currency)
+    return Coupon(
+        coupon_id=str(row.coupon_id),
+        amount_off=Money(int(row.amount_off), currency) if row.amount_off is not None else None,
+        percent_off_bp=int(row.percent_off_bp) if row.percent_off_bp is not None else None,
+        min_spend=Money(int(row.min_spend), currency) if row.min_spend is not None else None,
+        valid_from=int(row.valid_from), valid_until=int(row.valid_until), stackable=bool(row.stackable),
+    )
 
 
-def members_delta(store_id: str, since: int, now_s: int) -> dict[str, Any]:
+def coupon_mapping(row: store.Coupon) -> dict[str, Any]:
+    """A stored coupon as member snapshots carry it."""
+    return coupon_to_mapping(coupon_of(row), str(row.currency))
+
+
+def members_delta(store_id: str, since: int, now_s: int) -> MemberSnapshot:
     version = members_version()
     if since > version:
         since = 0
@@ -155,9 +165,9 @@ def members_delta(store_id: str, since: int, now_s: int) -> dict[str, Any]:
              .order_by(store.MemberMove.id))
     # A member who left this store (and did not come back) is dropped from its terminals' caches.
     gone = sorted({row.member_id for row in moved} - present) if since else []
-    return {"version": version, "since": since, "store": store_id,
-            "members": members + [{"member_id": member_id, "deleted": True} for member_id in gone]}
+    return MemberSnapshot(version=version, since=since, store_id=store_id,
+                          members=members + [{"member_id": member_id, "deleted": True} for member_id in gone])
 
 
 def signed_members_delta(ledger: Ledger, store_id: str, since: int) -> bytes:
-    return sign_document(members_delta(store_id, since, ledger.now_s()), MEMBERS_CONTENT_TYPE, ledger.keys.root())
+    return sign_member_snapshot(members_delta(store_id, since, ledger.now_s()), ledger.keys.root())

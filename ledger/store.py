@@ -18,7 +18,8 @@ from urllib.parse import unquote, urlparse
 
 import peewee
 
-from cardkit.errors import LedgerError
+from ledger.errors import LedgerError
+from ledger.storage_errors import guard
 
 db = peewee.DatabaseProxy()
 
@@ -51,12 +52,15 @@ class BaseModel(peewee.Model):
         legacy_table_names = False
 
 
-class Counter(BaseModel):
+class VersionCounter(BaseModel):
     """Named monotonic version counters (members, revocations, trust, rules). Bumped inside the transaction
     that makes the change, so a row lock orders concurrent writers."""
 
     name = peewee.CharField(primary_key=True, max_length=32)
     value = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "counter"  # the table existing ledgers have (the class was named Counter)
 
 
 class Member(BaseModel):
@@ -227,8 +231,8 @@ class RejectedBatch(BaseModel):
 
 
 CORE_MODELS: list[type[peewee.Model]] = [
-    Counter, Member, MemberMove, Card, Coupon, Terminal, AppliedEntry, AppliedBatch, MemberProjection, Revocation,
-    RulesVersion, KeyRecord, AuditLog, RejectedBatch,
+    VersionCounter, Member, MemberMove, Card, Coupon, Terminal, AppliedEntry, AppliedBatch, MemberProjection,
+    Revocation, RulesVersion, KeyRecord, AuditLog, RejectedBatch,
 ]
 _extra_models: list[type[peewee.Model]] = []
 
@@ -250,6 +254,17 @@ def is_postgres_url(url_or_path: str | Path | None) -> bool:
 
 def sqlite_path(ledger_dir: Path) -> Path:
     return ledger_dir / SQLITE_NAME
+
+
+class LedgerPostgresqlDatabase(peewee.PostgresqlDatabase):
+    """PostgreSQL whose threads replace a connection the server dropped (a restart, a failover, an idle cut):
+    the request that met the dead connection fails (503 ``storage``), the next one on that thread reconnects
+    instead of failing forever. Only outside a transaction, so nothing half-done is ever carried over."""
+
+    def cursor(self, named_cursor: Any = None) -> Any:
+        if not self.is_closed() and not self.in_transaction() and not self.is_connection_usable():
+            self.close()  # psycopg2 already knows it is broken: closing only forgets it
+        return super().cursor(named_cursor)
 
 
 def _postgres(url: str) -> peewee.Database:
@@ -274,7 +289,7 @@ def _postgres(url: str) -> peewee.Database:
     except ImportError as exc:
         raise LedgerError("PostgreSQL support needs psycopg2; install cardpos with the 'postgres' extra",
                           orig=exc) from exc
-    return peewee.PostgresqlDatabase(name, autorollback=True, **params)
+    return LedgerPostgresqlDatabase(name, autorollback=True, **params)
 
 
 def _redact(url: str) -> str:
@@ -295,14 +310,25 @@ def open_ledger_db(url_or_path: str | Path) -> peewee.Database:
         if path.is_dir():
             path = sqlite_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        database = peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS, timeout=10)
+        # sqlite3's own wait (while connecting) matches the busy_timeout pragma (every later statement).
+        database = peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS,
+                                         timeout=int(SQLITE_PRAGMAS["busy_timeout"]) / 1000)
     db.initialize(database)
-    try:
+    with guard(describe_database, opening=True):  # a damaged, read-only or locked file, no server: one sentence
         database.connect(reuse_if_open=True)
-    except peewee.OperationalError as exc:
-        raise LedgerError(f"cannot open the ledger database {_redact(str(url_or_path))}: {exc}".strip(),
-                          orig=exc) from exc
     return database
+
+
+def describe_database() -> str:
+    """The open ledger database for people: its SQLite file, or its PostgreSQL name and server (no password)."""
+    database = db.obj
+    if isinstance(database, peewee.PostgresqlDatabase):
+        params = database.connect_params
+        server = str(params.get("host") or "localhost") + (f":{params['port']}" if params.get("port") else "")
+        return f"the ledger database {database.database} on {server} (PostgreSQL)"
+    if isinstance(database, peewee.SqliteDatabase):
+        return f"the ledger database {database.database}"
+    return "the ledger database"
 
 
 def is_postgres() -> bool:
@@ -314,18 +340,18 @@ def create_schema() -> None:
     with db.atomic():
         db.create_tables(all_models(), safe=True)
         for name in ("members", "revocations", "trust", "rules"):
-            Counter.insert(name=name, value=0).on_conflict_ignore().execute()
+            VersionCounter.insert(name=name, value=0).on_conflict_ignore().execute()
 
 
 def bump(name: str) -> int:
     """Increment a counter inside the current transaction and return the new value. The UPDATE takes the
     row lock first, so concurrent transactions get distinct, ordered values."""
-    Counter.update(value=Counter.value + 1).where(Counter.name == name).execute()
-    return int(Counter.get_by_id(name).value)
+    VersionCounter.update(value=VersionCounter.value + 1).where(VersionCounter.name == name).execute()
+    return int(VersionCounter.get_by_id(name).value)
 
 
 def current(name: str) -> int:
-    row = Counter.get_or_none(Counter.name == name)
+    row = VersionCounter.get_or_none(VersionCounter.name == name)
     return int(row.value) if row else 0
 
 

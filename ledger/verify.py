@@ -19,7 +19,7 @@ from typing import Any
 import cbor2
 
 from cardkit.core.state import MONEY_KINDS, MemberState
-from cardkit.journal import GENESIS_HASH, chain_hash, entry_body
+from cardkit.journal import GENESIS_HASH, EntryKind, chain_hash, entry_body
 from ledger import projection, store
 
 
@@ -80,17 +80,17 @@ class _Sums:
         if p.get("offline") is True:
             self.offline = True
         get = _int_getter(p)
-        if kind == "topup":
+        if kind == EntryKind.TOPUP:
             self.balance += get("amount") + get("bonus")
-        elif kind == "sale":
+        elif kind == EntryKind.SALE:
             self.balance -= get("sv")
             self.points += get("pts_earn") - get("pts_redeem")
-        elif kind in ("refund", "void"):
+        elif kind in (EntryKind.REFUND, EntryKind.VOID):
             self.balance += get("sv")
             self.points += get("pts_back") - get("pts_rev")
-        elif kind == "redeem":
+        elif kind == EntryKind.REDEEM:
             self.points -= get("pts")
-        elif kind == "membership_fee" and p.get("tender") == "sv":
+        elif kind == EntryKind.MEMBERSHIP_FEE and p.get("tender") == "sv":
             self.balance -= get("amount")
 
 

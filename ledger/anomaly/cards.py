@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cardkit.journal import JournalEntry
+from cardkit.journal import EntryKind, JournalEntry
 from ledger.anomaly import robust, window
 from ledger.anomaly.context import Context
 from ledger.anomaly.model import Finding, Severity, SubjectType, op_id
@@ -16,13 +16,14 @@ DAY_MS = 86_400_000
 
 FORGED_REASONS = frozenset({"bad_signature", "unknown_key"})
 BLOCKED_REASONS = frozenset({"revoked", "on_hold"})
-CARD_USE_KINDS = frozenset({"sale", "topup", "redeem", "membership_fee"})
-SV_KINDS = frozenset({"sale", "topup", "refund", "void", "membership_fee"})
+CARD_USE_KINDS = frozenset({EntryKind.SALE, EntryKind.TOPUP, EntryKind.REDEEM, EntryKind.MEMBERSHIP_FEE})
+SV_KINDS = frozenset({EntryKind.SALE, EntryKind.TOPUP, EntryKind.REFUND, EntryKind.VOID,
+                      EntryKind.MEMBERSHIP_FEE})
 
 
 def forged_taps(ctx: Context, entry: JournalEntry, store_id: str) -> list[Finding]:
     """A burst of forged-card rejects at one terminal, or spread over a store's terminals."""
-    if entry.kind != "card_reject" or entry.payload.get("reason") not in FORGED_REASONS:
+    if entry.kind != EntryKind.CARD_REJECT or entry.payload.get("reason") not in FORGED_REASONS:
         return []
     out: list[Finding] = []
     th = ctx.thresholds
@@ -55,7 +56,7 @@ def blocked_card_use(ctx: Context, entry: JournalEntry) -> list[Finding]:
     card = entry.payload.get("card")
     if not isinstance(card, str):
         return []
-    if entry.kind == "card_reject" and entry.payload.get("reason") in BLOCKED_REASONS:
+    if entry.kind == EntryKind.CARD_REJECT and entry.payload.get("reason") in BLOCKED_REASONS:
         burst = window.hit(ctx.state, f"blocked:{card}", entry.wall_ms, op_id(entry),
                            ctx.thresholds.revoked_taps_per_card_day, DAY_MS)
         if burst:
@@ -75,13 +76,13 @@ def blocked_card_use(ctx: Context, entry: JournalEntry) -> list[Finding]:
 def sv_change(entry: JournalEntry) -> int:
     """Signed change of stored value an entry makes (minor units), per the payload contract."""
     p = entry.payload
-    if entry.kind == "sale":
+    if entry.kind == EntryKind.SALE:
         return -_int(p.get("sv"))
-    if entry.kind == "topup":
+    if entry.kind == EntryKind.TOPUP:
         return _int(p.get("amount")) + _int(p.get("bonus"))
-    if entry.kind in ("refund", "void"):
+    if entry.kind in (EntryKind.REFUND, EntryKind.VOID):
         return _int(p.get("sv"))
-    if entry.kind == "membership_fee" and p.get("tender") == "sv":
+    if entry.kind == EntryKind.MEMBERSHIP_FEE and p.get("tender") == "sv":
         return -_int(p.get("amount"))
     return 0
 
@@ -122,7 +123,7 @@ def cloned_card(ctx: Context, entry: JournalEntry, store_id: str) -> list[Findin
     if not isinstance(card, str):
         return []
     th = ctx.thresholds
-    if entry.kind == "card_reject" and entry.payload.get("reason") == "challenge_failed":
+    if entry.kind == EntryKind.CARD_REJECT and entry.payload.get("reason") == "challenge_failed":
         burst = window.hit(ctx.state, f"challenge:{card}", entry.wall_ms, op_id(entry),
                            th.challenge_failures_per_card_day, DAY_MS)
         if burst:
@@ -185,7 +186,7 @@ def _firing(ctx: Context, key: str) -> bool:
 def unusual_amount(ctx: Context, entry: JournalEntry) -> list[Finding]:
     """A sale far above what this member usually spends (median + MAD of the member's own history)."""
     member = entry.payload.get("member")
-    if entry.kind != "sale" or not isinstance(member, str):
+    if entry.kind != EntryKind.SALE or not isinstance(member, str):
         return []
     amount = _int(entry.payload.get("net"))
     th = ctx.thresholds

@@ -6,26 +6,26 @@ count towards the cashier's day at that terminal.
 
 from __future__ import annotations
 
-from cardkit.journal import JournalEntry
+from cardkit.journal import EntryKind, JournalEntry
 from ledger.anomaly import robust, window
 from ledger.anomaly.cards import DAY_MS
 from ledger.anomaly.context import Context
 from ledger.anomaly.model import Finding, Severity, SubjectType, op_id
 
 SHIFT_SPAN_MS = 7 * DAY_MS  # no shift lasts longer; the count is per shift, not per time window
-CASHIER_KINDS = frozenset({"shift_open", "shift_close", "refund", "void"})
+CASHIER_KINDS = frozenset({EntryKind.SHIFT_OPEN, EntryKind.SHIFT_CLOSE, EntryKind.REFUND, EntryKind.VOID})
 """Kinds ``cashier_abuse`` acts on; any other entry matters only when it is a manual card entry."""
 
 
 def shift_of(ctx: Context, entry: JournalEntry) -> str:
     """Track the terminal's open shift and return the shift this entry belongs to."""
     key = f"shift:{entry.terminal_id}"
-    if entry.kind == "shift_open":
+    if entry.kind == EntryKind.SHIFT_OPEN:
         ctx.state.put(key, {"shift": str(entry.payload.get("shift", entry.uuid))})
     current = ctx.state.get(key)
     shift = f"{entry.terminal_id}/{current['shift']}" if current else \
         f"{entry.terminal_id}/day{entry.wall_ms // DAY_MS}"
-    if entry.kind == "shift_close":
+    if entry.kind == EntryKind.SHIFT_CLOSE:
         ctx.state.delete(key)
         for kind in ("refunds", "manual"):
             for cashier_key, _ in list(ctx.state.scan(f"{kind}@{shift}:")):
@@ -61,14 +61,14 @@ def _close_shift_norm(ctx: Context, shift: str) -> None:
 
 def cashier_abuse(ctx: Context, entry: JournalEntry) -> list[Finding]:
     shift = shift_of(ctx, entry)
-    if entry.kind == "shift_close":
+    if entry.kind == EntryKind.SHIFT_CLOSE:
         _close_shift_norm(ctx, shift)
     cashier = entry.cashier_id
     if cashier is None:
         return []
     th = ctx.thresholds
     out: list[Finding] = []
-    if entry.kind in ("refund", "void"):
+    if entry.kind in (EntryKind.REFUND, EntryKind.VOID):
         total = ctx.state.get(f"rtotal@{shift}") or {"n": 0}
         ctx.state.put(f"rtotal@{shift}", {"n": int(total["n"]) + 1})
         limit = refund_threshold(ctx)

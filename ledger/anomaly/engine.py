@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cardkit.journal import EntryKind
 from ledger.anomaly import cards, cashiers, terminals
 from ledger.anomaly.context import Context, LedgerView, NullLedgerView
 from ledger.anomaly.model import Finding
@@ -57,7 +58,7 @@ class AnomalyEngine:
             payload = entry.payload
             card = payload.get("card")
             member = payload.get("member")
-            if kind == "card_reject":
+            if kind == EntryKind.CARD_REJECT:
                 reason = payload.get("reason")
                 if reason in cards.FORGED_REASONS:
                     keys.add(f"forged_t:{tid}")
@@ -69,11 +70,11 @@ class AnomalyEngine:
             elif kind in cards.CARD_USE_KINDS and isinstance(card, str):
                 keys.update((f"seen:{card}", f"vel_hour:{card}", f"vel_day:{card}"))
             if isinstance(member, str):
-                if kind == "sale":
+                if kind == EntryKind.SALE:
                     keys.add(f"amounts:{member}")
                 if kind in cards.SV_KINDS:
                     keys.add(f"spends:{member}")
-            if kind in ("refund", "void"):
+            if kind in (EntryKind.REFUND, EntryKind.VOID):
                 keys.add(cashiers.NORM_KEY)
         return keys
 

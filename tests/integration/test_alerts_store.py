@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from cardkit.errors import LedgerError
 from ledger import admin, alert_store, alerts, apply, events, store
 from ledger.alert_store import Alert
+from ledger.errors import LedgerError
 from tests.fixtures.alerts import ALERT_T0, AlertLedger, Chain, reject_payload, sale_payload
 
 MIN = 60_000

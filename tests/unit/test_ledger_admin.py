@@ -12,10 +12,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cardkit.cards.keys import public_key_bytes
-from cardkit.errors import LedgerError
 from cardkit.journal import make_entry
 from ledger import admin, events, ingest, publish, store
 from ledger.enroll import RequestRefused, enroll_terminal
+from ledger.errors import LedgerError
 from ledger.home import Ledger, init_ledger, open_ledger
 from tests.fixtures.ledger import InProcessTill as Till
 from tests.fixtures.ledger import sale, topup
@@ -170,17 +170,17 @@ def test_member_snapshot_hides_used_coupons_and_follows_card_changes(ledger: Led
     till.append("sale", sale(ann, 1_000, sv=0, coupons=[used], card=card))
     till.ingest(1, 1)
     snap = publish.members_delta("store-1", 0, ledger.now_s())
-    (mine,) = [m for m in snap["members"] if m["member_id"] == ann]
+    (mine,) = [m for m in snap.members if m["member_id"] == ann]
     assert [c["coupon_id"] for c in mine["coupons"]] == [kept]
     assert mine["card_ids"] == [card] and mine["prefs"] == {"milk": "oat"} and mine["phone"] == "555"
     assert mine["state"]["used_coupons"] == [used] and mine["yearly_spend"] == 1_000
-    version = snap["version"]
-    assert publish.members_delta("store-1", version, ledger.now_s())["members"] == []
+    version = snap.version
+    assert publish.members_delta("store-1", version, ledger.now_s()).members == []
     new = admin.replace_card(card, "platinum")
     later = publish.members_delta("store-1", version, ledger.now_s())
-    assert [(m["member_id"], m["card_ids"], m["tier"]) for m in later["members"]] == [(ann, [new.card_id],
+    assert [(m["member_id"], m["card_ids"], m["tier"]) for m in later.members] == [(ann, [new.card_id],
                                                                                       "platinum")]
-    assert publish.members_delta("store-2", 0, ledger.now_s())["members"] == []
+    assert publish.members_delta("store-2", 0, ledger.now_s()).members == []
 
 
 def test_enrollment_codes_expire_and_work_once(ledger: Ledger, clock: Clock) -> None:
@@ -220,7 +220,7 @@ def test_a_locked_database_makes_ingest_busy_not_wrong(ledger: Ledger, till: Til
     other = sqlite3.connect(ledger.ledger_dir / "ledger.sqlite3", timeout=1)
     try:
         other.execute("BEGIN EXCLUSIVE")
-        with pytest.raises(ingest.LedgerBusy):
+        with pytest.raises(ingest.IngestBusy):
             till.ingest(1, 1)
     finally:
         other.rollback()
@@ -255,12 +255,12 @@ def test_a_terminal_reenrolled_with_its_old_key_gets_the_new_terminal_id(ledger:
 
 def test_a_member_who_moves_store_is_dropped_by_the_old_stores_terminals(ledger: Ledger) -> None:
     ann = admin.add_member("Ann", store_id="north")
-    version = publish.members_delta("north", 0, ledger.now_s())["version"]
+    version = publish.members_delta("north", 0, ledger.now_s()).version
     admin.update_member(ann, store_id="south")
     north = publish.members_delta("north", version, ledger.now_s())
-    assert north["members"] == [{"member_id": ann, "deleted": True}]
-    assert [m["member_id"] for m in publish.members_delta("south", version, ledger.now_s())["members"]] == [ann]
-    assert publish.members_delta("north", 0, ledger.now_s())["members"] == []
+    assert north.members == [{"member_id": ann, "deleted": True}]
+    assert [m["member_id"] for m in publish.members_delta("south", version, ledger.now_s()).members] == [ann]
+    assert publish.members_delta("north", 0, ledger.now_s()).members == []
     admin.update_member(ann, store_id="north")  # back again: a full snapshot, not a deletion
-    back = publish.members_delta("north", version, ledger.now_s())["members"]
+    back = publish.members_delta("north", version, ledger.now_s()).members
     assert [(m["member_id"], m.get("deleted")) for m in back] == [(ann, None)]
