@@ -23,8 +23,8 @@ from types import FrameType
 from typing import TextIO
 
 from cardkit.cliutil import Subparsers
-from cardkit.errors import SimulatorError
 from hwsim.console import Quit
+from hwsim.errors import SimulatorError
 from hwsim.line import Line, PtyLine, TcpLine
 from hwsim.printer import PrinterMechanism, SimPrinter, Ticket
 from hwsim.printer_console import HELP, PrinterConsole

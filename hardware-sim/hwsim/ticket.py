@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from cardkit.errors import SimulatorError
+from hwsim.errors import SimulatorError
 from hwsim.escpos_stream import Raster
 from hwsim.printer import Ticket
 
