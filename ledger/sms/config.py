@@ -60,6 +60,8 @@ def parse_sms_config(table: Any, where: str = "[sms]") -> HttpSmsConfig:
     password = _credential(table, "password", where)
     if bool(username) != bool(password) or ":" in username:
         raise ConfigError(f"{where}: username and password go together (and a username has no ':')")
+    if token and username:
+        raise ConfigError(f"{where}: give a token or a username and password, not both")
     body_format = table.get("format", "json")
     if body_format not in tuple(BodyFormat):
         raise ConfigError(f"{where}: format must be json or form, not {body_format!r}")

@@ -125,6 +125,7 @@ def test_a_full_settings_table():
     ({"url": "http://h/", "token": "tökén"}, "ASCII"),
     ({"url": "http://h/", "username": "u"}, "password"),
     ({"url": "http://h/", "username": "a:b", "password": "p"}, "username"),
+    ({"url": "http://h/", "token": "t", "username": "u", "password": "p"}, "not both"),
     ({"url": "http://h/", "format": "xml"}, "format"),
     ({"url": "http://h/", "retries": 3}, "unknown key 'retries'"),
     ({"url": "http://h/", "fields": {"phone": "x"}}, "fields.phone"),
