@@ -7,8 +7,10 @@ and sets ``handler`` (a callable taking the parsed namespace and returning an ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -100,7 +102,21 @@ def _start_logging(args: argparse.Namespace) -> logging.Logger:
     return log
 
 
+EXIT_OUTPUT_CLOSED = 141
+"""Exit status when whoever read our output went away (``| head -1``): 128 + SIGPIPE, as for any Unix tool."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe is found here, inside the guard, not at interpreter exit
+    except BrokenPipeError:
+        return _output_closed()
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     names = vars(args)
@@ -117,8 +133,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cardpos: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        log_event(log, "command output closed", command=command)
+        raise
     log_event(log, "command finished", command=command, exit=int(code or 0))
     return int(code or 0)
+
+
+def _output_closed() -> int:
+    """The reader of stdout (or stderr) closed it: stop quietly. Python would otherwise print a traceback, and
+    again at exit when it flushes what is still buffered, so both streams are pointed at /dev/null first.
+    (SIGPIPE stays ignored, as Python sets it: a server writing to a closed socket must get an error, not die.)"""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    return EXIT_OUTPUT_CLOSED
 
 
 if __name__ == "__main__":
