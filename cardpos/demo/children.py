@@ -3,28 +3,58 @@
 A child announces readiness with one first stdout line starting with a known prefix (``cardpos-ledger:``,
 ``cardpos-sim:``); we wait for it with a deadline, and stopping always ends the whole child: SIGTERM, a grace
 period, then SIGKILL.
+
+Every child runs in its own session and process group (so ``stop`` ends whatever it started in turn, and a
+terminal's Ctrl+C or hang-up reaches only the demo, which then stops its children in order), and on Linux asks
+the kernel for SIGTERM when the demo process dies (``prctl(PR_SET_PDEATHSIG)``): a demo killed with SIGKILL or
+crashed in C leaves no ledger or simulator behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
 from cardkit.errors import CardposError
 
 CARDPOS = [sys.executable, "-m", "cardpos"]
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class ChildError(CardposError):
     title = "Child process error"
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child receive SIGTERM when this process dies (Linux; None elsewhere).
+
+    The kernel ties the signal to the thread that starts the child, so children are started from the main thread,
+    which lives as long as the process. A parent that died before the child got here is caught by the pid check.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up now: the child only calls it
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
 
 
 class Child:
@@ -33,10 +63,11 @@ class Child:
     def __init__(self, name: str, args: Sequence[str], *, env: dict[str, str] | None = None,
                  stderr_path: Path | None = None) -> None:
         self.name = name
+        self._stopping = threading.Lock()
         self._stderr = open(stderr_path, "ab") if stderr_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             [*CARDPOS, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            env=env, text=True, bufsize=1, start_new_session=True,
+            env=env, text=True, bufsize=1, start_new_session=True, preexec_fn=die_with_parent(),
         )
 
     @property
@@ -48,13 +79,15 @@ class Child:
         """The next stdout line, or ChildError after ``timeout_s`` or if the child exits."""
         assert self.proc.stdout is not None
         sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
         try:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
             if not sel.select(timeout_s):
                 raise ChildError(f"{self.name} did not answer within {timeout_s:.0f} s")
+            line = self.proc.stdout.readline()
+        except (OSError, ValueError) as exc:  # closed by stop() meanwhile
+            raise ChildError(f"{self.name} is not running ({exc})", orig=exc) from exc
         finally:
             sel.close()
-        line = self.proc.stdout.readline()
         if not line:
             code = self.proc.poll()
             raise ChildError(f"{self.name} stopped unexpectedly (exit code {code})")
@@ -71,26 +104,33 @@ class Child:
 
     def command(self, text: str, timeout_s: float = 5.0) -> str:
         """Send one console line and return the reply line (``ok ...`` or ``error ...``)."""
-        self.stdin.write(text + "\n")
-        self.stdin.flush()
+        try:
+            self.stdin.write(text + "\n")
+            self.stdin.flush()
+        except (OSError, ValueError) as exc:  # the child is gone, or being stopped
+            raise ChildError(f"{self.name} is not running ({exc})", orig=exc) from exc
         while True:
             line = self.read_line(timeout_s)
             if line.startswith(("ok", "error")):
                 return line
 
     def stop(self, grace_s: float = 5.0) -> int | None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(grace_s)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-        if self._stderr is not subprocess.DEVNULL:
-            self._stderr.close()  # type: ignore[union-attr]
-        return self.proc.returncode
+        """End the child's whole process group (SIGTERM, then SIGKILL after ``grace_s``). Safe to call from two
+        threads at once (a signal's stopper and the demo's own clean-up) and more than once."""
+        with self._stopping:
+            if self.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(grace_s)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait(grace_s)
+            for stream in (self.proc.stdin, self.proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+            if self._stderr is not subprocess.DEVNULL:
+                self._stderr.close()  # type: ignore[union-attr]
+            return self.proc.returncode
