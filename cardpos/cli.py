@@ -20,6 +20,7 @@ from cardkit import __version__
 from cardkit.cliutil import settings_from_args
 from cardkit.errors import CardposError
 from cardkit.jsonlog import log_event, setup_logging
+from cardpos.parentdeath import follow_parent
 
 # (group name, help, modules that register sub-commands into the group). A group with a single module of
 # its own may register itself at top level (group name None).
@@ -107,6 +108,7 @@ EXIT_OUTPUT_CLOSED = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    follow_parent()  # a demo's child ends with the demo, however the demo ends
     try:
         try:
             return _run(argv)

@@ -6,14 +6,13 @@ period, then SIGKILL.
 
 Every child runs in its own session and process group (so ``stop`` ends whatever it started in turn, and a
 terminal's Ctrl+C or hang-up reaches only the demo, which then stops its children in order), and on Linux asks
-the kernel for SIGTERM when the demo process dies (``prctl(PR_SET_PDEATHSIG)``): a demo killed with SIGKILL or
-crashed in C leaves no ledger or simulator behind.
+the kernel for SIGTERM when the demo process dies (``cardpos.parentdeath``): a demo killed with SIGKILL or crashed
+in C leaves no ledger or simulator behind. Children are started from the main thread, to which that is tied.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import selectors
 import signal
@@ -21,40 +20,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
 from cardkit.errors import CardposError
+from cardpos.parentdeath import env_for_child
 
 CARDPOS = [sys.executable, "-m", "cardpos"]
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class ChildError(CardposError):
     title = "Child process error"
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child receive SIGTERM when this process dies (Linux; None elsewhere).
-
-    The kernel ties the signal to the thread that starts the child, so children are started from the main thread,
-    which lives as long as the process. A parent that died before the child got here is caught by the pid check.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up now: the child only calls it
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return preexec
 
 
 class Child:
@@ -67,7 +44,8 @@ class Child:
         self._stderr = open(stderr_path, "ab") if stderr_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             [*CARDPOS, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            env=env, text=True, bufsize=1, start_new_session=True, preexec_fn=die_with_parent(),
+            env={**(os.environ if env is None else env), **env_for_child()}, text=True, bufsize=1,
+            start_new_session=True,
         )
 
     @property

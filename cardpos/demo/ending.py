@@ -5,7 +5,7 @@ SIGTERM and SIGHUP (the terminal window closed) come here: the children are stop
 own, the app is asked to quit through its event loop (so the terminal is given back in a usable state), and a
 signal during set-up, before the app runs, unwinds the set-up with ``DemoEnded``. Should the app not quit within
 a grace period (a dead terminal can wedge it), the process exits anyway, its children already gone. SIGKILL and
-hard crashes never reach Python: the children's parent-death signal covers those (``children.die_with_parent``).
+hard crashes never reach Python: the children's parent-death signal covers those (``cardpos.parentdeath``).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from cardkit.wallet import Wallet
 from cardpos.demo.children import CARDPOS, Child, ChildError
 from cardpos.demo.seed import DemoSetup, seed_demo
 from cardpos.demo.tapper import SimTapper
+from cardpos.parentdeath import env_for_child
 
 if TYPE_CHECKING:
     from terminal.ui.app import CashierApp
@@ -78,7 +79,7 @@ class DemoRunner:
         proc = subprocess.run(
             [*CARDPOS, "terminal", "enroll", "--data-dir", str(self.terminal_dir), "--ledger", self.ledger_url,
              "--code", self.setup.enroll_code],
-            env=self.env, capture_output=True, text=True, timeout=60,
+            env={**self.env, **env_for_child()}, capture_output=True, text=True, timeout=60,
         )
         if proc.returncode != 0:
             raise ChildError(f"enrolling the demo terminal failed: {proc.stderr.strip() or proc.stdout.strip()}")

@@ -1,5 +1,6 @@
 """``cardpos sim`` without a console (``cardpos sim < /dev/null &``, or stdin closed): it keeps playing the reader
-on its pty until it is signalled."""
+on its pty until it is signalled. And a ``cardpos`` child asked to end with its parent (as the demo asks its
+children) does, when that parent dies without stopping it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,3 +83,38 @@ def test_without_a_console_the_simulator_runs_until_signalled(background: list[B
     sim.proc.send_signal(sig)
     assert sim.proc.wait(10) == 0
     assert sim.stderr() == "" and not sim.link.is_symlink()  # an orderly stop: the link removed
+
+
+ORPHANING_PARENT = """
+import os, subprocess, sys
+ask = {"CARDPOS_EXIT_WITH_PARENT": str(os.getpid())} if sys.argv[1] == "ask" else {}
+child = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True, env={**os.environ, **ask})
+assert child.stdout.readline().startswith("cardpos-sim: pty")
+print(child.pid, flush=True)
+os._exit(0)  # dies without stopping its child, as a killed or crashed demo does
+"""
+
+
+@pytest.mark.parametrize("follows", [True, False], ids=["with-parent-death-signal", "without"])
+def test_a_child_asked_to_end_with_its_parent_does(clean_env: dict[str, str], follows: bool) -> None:
+    parent = subprocess.run([sys.executable, "-c", ORPHANING_PARENT, "ask" if follows else "no", *CARDPOS, "sim",
+                             "--heartbeat", "0"], env=clean_env, capture_output=True, text=True, timeout=60,
+                            check=True, cwd=REPO_ROOT)
+    pid = int(parent.stdout)
+    try:
+        deadline = time.monotonic() + (10 if follows else 2)
+        while time.monotonic() < deadline and _running(pid):
+            time.sleep(0.1)
+        assert _running(pid) is not follows  # without the request an orphaned simulator runs on, as it should
+    finally:
+        if _running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
