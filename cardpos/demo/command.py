@@ -3,8 +3,9 @@
 Everything is real: the ledger runs as its own process on 127.0.0.1, the simulator plays a serial reader on a
 pseudo-terminal, the terminal enrolls with the ledger and syncs to it, and the app's "tap card" panel (F2) asks the
 simulator to tap a wallet card, which then travels the real serial path. The sign-in screen shows the demo's
-cashier, supervisor and technician ids and PINs. Quitting (Ctrl+Q), Ctrl+C, SIGTERM, closing the terminal or
-killing the demo stops every child process. One demo runs on a folder at a time; a second one refuses to start.
+cashier, supervisor and technician ids and PINs. Quitting (Ctrl+Q), SIGINT (Ctrl+C while it sets up), SIGTERM,
+closing the terminal or killing the demo stops every child process. One demo runs on a folder at a time; a second
+one refuses to start.
 """
 
 from __future__ import annotations
