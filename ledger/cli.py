@@ -229,7 +229,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise LedgerError("--workers must be at least 1")
     open_checked(_ledger_dir(args), args.db)  # fail here with one sentence, not in the server
-    return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers)
+    return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers,
+                 openapi=args.openapi)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -508,6 +509,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=port_arg, default=8750, help="port to listen on (default 8750)")
     p.add_argument("--workers", type=at_least(1), default=1, help="worker processes (use PostgreSQL for more than one)")
+    p.add_argument("--openapi", action="store_true", help="also serve the API schema at /openapi.json (off by default)")
 
     _command(subparsers, "verify", "recompute balances, points and chains; exit 1 listing any problem", _verify)
 
