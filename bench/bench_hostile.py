@@ -105,14 +105,15 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                              hpke_private_keys={"x25519": hpke_private})
 
     open_once()
-    with_scan = _best(open_once, repeat)
-    with _prescan_off():
-        without_scan = _best(open_once, repeat)
-    with_scan = min(with_scan, _best(open_once, repeat))  # interleaved: a busy neighbour hits both sides
+    with_scan = without_scan = float("inf")
+    for _ in range(3):  # alternated, best of each side: a busy neighbour slows both alike
+        with_scan = min(with_scan, _best(open_once, repeat))
+        with _prescan_off():
+            without_scan = min(without_scan, _best(open_once, repeat))
 
     plaintext = zlib.decompress(ev.encode_entries(entries, terminal_id))
-    scan_s = _best(lambda: cbor_bounds.scan(plaintext, ev.PLAINTEXT_LIMITS), repeat)
-    cbor2_s = _best(lambda: cbor2.loads(plaintext), repeat)
+    scan_s = min(_best(lambda: cbor_bounds.scan(plaintext, ev.PLAINTEXT_LIMITS), repeat) for _ in range(3))
+    cbor2_s = min(_best(lambda: cbor2.loads(plaintext), repeat) for _ in range(3))
 
     world = CardWorld()
     token = world.token()
@@ -123,9 +124,11 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             decode_card_token(token)
 
     decode_taps()
-    tap_with = _best(decode_taps, repeat) / taps
-    with _prescan_off():
-        tap_without = _best(decode_taps, repeat) / taps
+    tap_with = tap_without = float("inf")
+    for _ in range(3):
+        tap_with = min(tap_with, _best(decode_taps, repeat) / taps)
+        with _prescan_off():
+            tap_without = min(tap_without, _best(decode_taps, repeat) / taps)
 
     colliding = _colliding_map(6_000)
 
