@@ -5,7 +5,11 @@
 - ``POST /v1/batches`` ``application/cbor`` sealed envelope → ``{acked_seq, applied, duplicates}``
 - ``GET /v1/pull?trust=V&revocations=V&rules=V&members=V`` signed by the terminal → signed documents or null
 
-Every error is JSON ``{"error": code, "message": one sentence}``. The database is peewee (blocking), so the
+Every error is JSON ``{"error": code, "message": one sentence}``. Bodies are bounded, typed and timed before a
+handler runs (``ledger.edge``, which ``ledger.server`` wraps around this app): 413 ``too_large``, 415
+``unsupported_media_type``, 408 ``timeout``. The OpenAPI schema is served at ``/openapi.json`` only when asked for
+(``ledger serve --openapi``); there is no ``/docs`` or ``/redoc`` page (they load scripts from a CDN).
+The database is peewee (blocking), so the
 handlers are plain functions FastAPI runs in its thread pool; each thread keeps its own connection. A database
 failure under any request is answered 503 with ``Retry-After``: ``busy`` (locked or a conflicting transaction)
 or ``storage`` (a full disk, a read-only or damaged file, a lost connection); the log says which file or server.
@@ -25,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import wire
+from cardkit.envelope import MAX_ENVELOPE_BYTES
 from ledger import events, publish, store
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal
 from ledger.errors import LedgerStorageError
@@ -34,7 +39,9 @@ from ledger.storage_errors import database_error_types, storage_error
 
 log = logging.getLogger("cardpos.ledger.api")
 
-MAX_BATCH_BYTES = 32 * 1024 * 1024
+MAX_BATCH_BYTES = MAX_ENVELOPE_BYTES  # ledger.edge refuses larger bodies (413) before they are read
+MAX_VERSION = (1 << 63) - 1  # a document version the database can hold; larger is malformed, not a server error
+OPENAPI_PATH = "/openapi.json"
 RETRY_AFTER_S = 1  # busy: a lock or a conflicting transaction clears in a moment
 STORAGE_RETRY_AFTER_S = 10  # a full disk, a read-only file or a lost server takes a person to fix
 INTERNAL_MESSAGE = "the ledger failed to handle the request; see its log"
@@ -83,21 +90,25 @@ def error(status: int, code: str, message: str, *, headers: dict[str, str] | Non
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 409: {"model": ErrorBody},
-    503: {"model": ErrorBody},
+    400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 408: {"model": ErrorBody},
+    409: {"model": ErrorBody}, 413: {"model": ErrorBody}, 415: {"model": ErrorBody}, 503: {"model": ErrorBody},
 }
 
 
 def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = system_clock,
-               install_alerts: bool = True) -> FastAPI:
-    """The API over the ledger in ``ledger_dir`` (its recorded database unless ``db_url`` is given)."""
+               install_alerts: bool = True, openapi: bool = False) -> FastAPI:
+    """The API over the ledger in ``ledger_dir`` (its recorded database unless ``db_url`` is given).
+
+    ``openapi``: serve the schema at ``/openapi.json`` (off by default: it maps the attack surface for anyone).
+    """
     ledger: Ledger = open_ledger(ledger_dir, db_url, clock=clock)
     if install_alerts:
         from ledger import alerts
 
         alerts.install(ledger_dir)
     app = FastAPI(title="cardpos ledger", version="1",
-                  description="Central ledger of cardpos terminals: enrollment, batch ingest, signed pulls.")
+                  description="Central ledger of cardpos terminals: enrollment, batch ingest, signed pulls.",
+                  docs_url=None, redoc_url=None, openapi_url=OPENAPI_PATH if openapi else None)
     app.state.ledger = ledger
 
     @app.exception_handler(StarletteHTTPException)
@@ -154,7 +165,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
     })
     async def batches(request: Request) -> Any:
         envelope = await request.body()
-        if not envelope or len(envelope) > MAX_BATCH_BYTES:
+        if not envelope or len(envelope) > MAX_BATCH_BYTES:  # the edge already refused larger ones (413)
             return error(400, "malformed", f"a batch is 1 to {MAX_BATCH_BYTES} bytes of CBOR")
         try:
             result = await run_in_threadpool(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger)
@@ -164,8 +175,9 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         return {"acked_seq": result.acked_seq, "applied": result.applied, "duplicates": result.duplicates}
 
     @app.get(wire.PULL_PATH, response_model=PullResponse, responses=_ERRORS)
-    def pull(request: Request, trust: int = Query(0, ge=0), revocations: int = Query(0, ge=0),
-             rules: int = Query(0, ge=0), members: int = Query(0, ge=0)) -> dict[str, Any]:
+    def pull(request: Request, trust: int = Query(0, ge=0, le=MAX_VERSION),
+             revocations: int = Query(0, ge=0, le=MAX_VERSION), rules: int = Query(0, ge=0, le=MAX_VERSION),
+             members: int = Query(0, ge=0, le=MAX_VERSION)) -> dict[str, Any]:
         path = request.scope.get("raw_path") or request.scope["path"].encode()
         query = request.scope.get("query_string", b"")
         path_query = (path + b"?" + query if query else path).decode("latin-1")

@@ -239,7 +239,8 @@ def _serve(args: argparse.Namespace) -> int:
                           "writes at a time, so more workers would only queue on its lock; serve with --workers 1, "
                           "or move the ledger to PostgreSQL (see docs/operations.md)")
     _check_alert_settings(args)
-    return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers)
+    return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers,
+                 openapi=args.openapi)
 
 
 def _check_alert_settings(args: argparse.Namespace) -> None:
@@ -573,6 +574,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=port_arg, default=8750, help="port to listen on (default 8750)")
     p.add_argument("--workers", type=at_least(1), default=1, help="worker processes (use PostgreSQL for more than one)")
+    p.add_argument("--openapi", action="store_true", help="also serve the API schema at /openapi.json (off by default)")
 
     _command(subparsers, "verify", "recompute balances, points and chains; exit 1 listing any problem", _verify)
 
