@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar
 
 from cardkit.errors import CardposError, DomainError
 from terminal.printer.errors import PrinterError
@@ -30,6 +30,9 @@ from terminal.printer.status import PrinterStatus
 
 LANGUAGES = ("en", "zh")
 DEFAULT_LANGUAGE = "en"
+CASHIER_LANGUAGE_KEY = "ui.lang.{cashier_id}"
+"""Where a cashier's chosen language is kept in the terminal's store (its sync_state table): the app writes it
+when the cashier switches, and the app and ``cardpos terminal op --cashier`` read it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,13 @@ def keys(lang: str) -> set[str]:
     return set(load_table(__name__, lang))
 
 
+class SaidError(CardposError):
+    """An error already said in the reader's language (``Words.error`` shows it as it is): what the app raises
+    when it wraps a service's error for a screen that shows ``str(error)``."""
+
+    title = "Refused"
+
+
 class _Formatter(string.Formatter):
     """``str.format`` where a format spec naming a term table translates the value (see the module doc)."""
 
@@ -99,7 +109,7 @@ class Words:
     ``words.error(exc)``. A key missing from the language falls back to English, then to the key itself (which
     the catalogue tests catch)."""
 
-    TABLES: tuple[str, ...] = (__name__,)
+    TABLES: ClassVar[tuple[str, ...]] = (__name__,)
     """Packages whose ``<lang>.toml`` tables make up the catalogue; later ones win."""
 
     def __init__(self, lang: str = DEFAULT_LANGUAGE) -> None:
@@ -157,6 +167,8 @@ class Words:
 
     def error(self, exc: BaseException) -> str:
         """One sentence for an error, in this language (see the module doc)."""
+        if isinstance(exc, SaidError):
+            return str(exc)
         if isinstance(exc, PrinterError):
             return self(f"printer.problem.{printer_problem(exc.status)}")
         if isinstance(exc, CardposError):
@@ -201,5 +213,5 @@ def words_for(lang: str) -> Words:
     return Words(lang) if lang != DEFAULT_LANGUAGE else EN
 
 
-__all__ = ["DEFAULT_LANGUAGE", "EN", "LANGUAGES", "Phrase", "Text", "Words", "keys", "phrase", "printer_problem",
-           "printer_state", "words_for"]
+__all__ = ["CASHIER_LANGUAGE_KEY", "DEFAULT_LANGUAGE", "EN", "LANGUAGES", "Phrase", "SaidError", "Text", "Words",
+           "keys", "phrase", "printer_problem", "printer_state", "words_for"]
