@@ -61,10 +61,10 @@ class ZReport:
     def printed(self, words: Words = EN, width: int = WIDTH) -> list[str]:
         """The report in ``words``' language, laid out in ``width`` printer columns: one string per line."""
         def stamp(ms: int) -> str:
-            return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+            return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
         lines: list[Line] = [
-            words("zreport.title", terminal=self.terminal_id), f"{stamp(self.since_ms)} - {stamp(self.until_ms)}",
+            words("zreport.title", terminal=self.terminal_id), f"{stamp(self.since_ms)} - {stamp(self.until_ms)} UTC",
             words("zreport.entries", first=self.first_seq, last=self.last_seq) if self.last_seq
             else words("zreport.no_entries"), "",
         ]
