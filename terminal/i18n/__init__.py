@@ -16,6 +16,7 @@ English and to a sentence for its kind (``errors.kind.<class>``) in other langua
 
 from __future__ import annotations
 
+import re
 import string
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
@@ -89,6 +90,15 @@ class SaidError(CardposError):
     title = "Refused"
 
 
+_TERM_SPEC = re.compile(r"\{[^{}:]*:[A-Za-z_][A-Za-z0-9_]+\}")
+
+
+@cache
+def _has_terms(template: str) -> bool:
+    """Whether a template names a term table (``{tier:tier}``), which only ``_Formatter`` says."""
+    return _TERM_SPEC.search(template) is not None
+
+
 class _Formatter(string.Formatter):
     """``str.format`` where a format spec naming a term table translates the value (see the module doc)."""
 
@@ -139,6 +149,8 @@ class Words:
         if not params:
             return template
         try:
+            if not _has_terms(template) and not any(isinstance(v, Phrase) for v in params.values()):
+                return template.format(**params)  # the plain case, in C
             return self._formatter.vformat(template, (), params)
         except (KeyError, IndexError, ValueError):
             # A template asking for a parameter it was not given: the catalogue tests catch it; never crash here.
