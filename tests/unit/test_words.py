@@ -5,6 +5,7 @@ code passes, English words that match the core's own English, and terms (tiers, 
 from __future__ import annotations
 
 import ast
+import re
 import string
 from pathlib import Path
 
@@ -38,6 +39,17 @@ ZH = Words("zh")
 
 def test_english_and_chinese_have_the_same_keys() -> None:
     assert keys("en") == keys("zh")
+
+
+def test_every_literal_key_the_service_says_exists() -> None:
+    """Keys named in the counter's code (``phrase("...")``, ``label("...")``, ``words("...")``) are in the tables."""
+    used: set[str] = set()
+    for path in sorted((ROOT / "terminal" / "service").glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r'\b(?:phrase|words)\("([a-z_.]+)"', source))
+        used |= {f"receipt.label.{name}" for name in re.findall(r'\blabel\("([a-z_]+)"', source)}
+    assert len(used) > 40, used
+    assert sorted(used - keys("en")) == []
 
 
 def _placeholders(template: str) -> set[str]:
