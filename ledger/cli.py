@@ -292,6 +292,9 @@ def _member_show(args: argparse.Namespace) -> int:
         f"points   {view['points']}",
         f"spend    {Money(view['yearly_spend'], cur)} this year",
     ]
+    contact = ", ".join(v for v in (view["phone"], view["email"]) if v)
+    if contact:
+        lines.append(f"contact  {contact}")
     if view["prefs"]:
         lines.append("prefs    " + ", ".join(f"{k}={v}" for k, v in sorted(view["prefs"].items())))
     for card in view["cards"]:
@@ -306,6 +309,18 @@ def _member_show(args: argparse.Namespace) -> int:
     for entry in view["history"]:
         lines.append(f"  {entry['terminal_id']}/{entry['seq']}  {entry['kind']}")
     print("\n".join(lines))
+    return 0
+
+
+def _member_find(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    if args.phone is None and args.email is None and args.name is None:
+        raise LedgerError("nothing to look up: give --phone, --email or --name")
+    _open(args)
+    found = admin.find_members(phone=args.phone, email=args.email, name=args.name)
+    text = "\n".join(f"{m['member_id']}  {m['name']}  (store {m['store_id']})" for m in found) or "no member found"
+    emit({"members": found}, args.json, text)
     return 0
 
 
@@ -515,7 +530,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--rejected", action="store_true", help="show refused batches instead")
     p.add_argument("--limit", type=at_least(1), default=50, help="most rows shown (default 50)")
 
-    members = _group(subparsers, "member", "members: add, update, show")
+    members = _group(subparsers, "member", "members: add, update, find, show")
     p = _command(members, "add", "add a member (prints the member id)", _member_add)
     p.add_argument("name", help="the member's name")
     p.add_argument("--store", default="store-1", help="home store (its terminals receive the member)")
@@ -536,6 +551,10 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--notes")
     p.add_argument("--store")
     p.add_argument("--pref", action="append", metavar="KEY=VALUE", help="set a preference; KEY= removes it")
+    p = _command(members, "find", "find members by phone, email or name (exact; all given must match)", _member_find)
+    p.add_argument("--phone", help="any way of writing the number: only its digits count")
+    p.add_argument("--email", help="any case")
+    p.add_argument("--name", help="one or more whole words of the name, any case and order")
     p = _command(members, "show", "balance, points, tier, coupons, cards and history", _member_show)
     p.add_argument("member_id")
     p.add_argument("--history", type=at_least(0), default=20, help="how many recent entries to show")

@@ -5,6 +5,7 @@
 - ``issuer-<kid>.key``: Ed25519 issuer keys that sign card tokens. ``rotate`` makes a new current key and ends
   the old key's issuing window; cards under an old key keep verifying until ``retire`` (the trust list carries
   ``retired_at``).
+- ``pii.key`` and ``pii-lookup.key``: members' personal data at rest (``ledger.pii`` makes and checks them).
 - ``hpke-x25519.key`` (32 bytes) and ``hpke-mlkem768x25519.key`` (64-byte ML-KEM-768 seed + 32-byte X25519):
   terminals seal batches to these (RFC 9180).
 
@@ -32,7 +33,7 @@ from cardkit.cards.keys import (
     private_key_to_bytes,
     public_key_bytes,
 )
-from cardkit.locations import write_private
+from cardkit.locations import private_dir, write_private
 from ledger import store
 from ledger.errors import LedgerError
 
@@ -86,7 +87,7 @@ class LedgerKeys:
     # -- creation (ledger init) -----------------------------------------------------------------------------
     def create_all(self, issuer: str, now_s: int) -> None:
         """Make the root, first issuer and HPKE keys unless they exist (init is idempotent)."""
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.dir)
         root_path = self.dir / "root.key"
         if not root_path.exists():
             write_private(root_path, private_key_to_bytes(Ed25519PrivateKey.generate()))
