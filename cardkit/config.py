@@ -46,12 +46,8 @@ class SyncSettings:
 class TerminalSettings:
     lang: str = "en"
     """Screen language: en or zh (Simplified Chinese)."""
-    currency: str = "CNY"
-    """ISO 4217 currency of this store."""
     clock_skew_s: int = 300
     """Tolerance when comparing card validity times with this terminal's clock."""
-    store_id: str = "store-1"
-    """Store this terminal belongs to; the ledger sends member snapshots for it."""
 
 
 @dataclass
@@ -76,6 +72,9 @@ class Settings:
 
 
 _SECTIONS = {"terminal": TerminalSettings, "reader": ReaderSettings, "sync": SyncSettings}
+# Settings that are no longer read: a config file that still sets them keeps loading, and they are ignored. The
+# currency comes from the ledger's signed rules and the store from the enrollment.
+_RETIRED: dict[str, frozenset[str]] = {"terminal": frozenset({"currency", "store_id"})}
 
 
 def _coerce(value: Any, kind: Any, where: str) -> Any:
@@ -90,9 +89,11 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {value!r} is not a valid {target.__name__}") from None
 
 
-def _apply(section_obj: Any, values: dict[str, Any], where: str) -> None:
+def _apply(section_obj: Any, values: dict[str, Any], where: str, retired: frozenset[str] = frozenset()) -> None:
     known = {f.name: f for f in dataclasses.fields(section_obj)}
     for key, value in values.items():
+        if key in retired:
+            continue
         if key not in known:
             raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
         setattr(section_obj, key, _coerce(value, known[key].type, f"{where}.{key}"))
@@ -118,7 +119,7 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
         for name, values in data.items():
             if name not in _SECTIONS or not isinstance(values, dict):
                 raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(_SECTIONS)})")
-            _apply(getattr(settings, name), values, f"{path}:[{name}]")
+            _apply(getattr(settings, name), values, f"{path}:[{name}]", _RETIRED.get(name, frozenset()))
     elif explicit:
         raise ConfigError(f"config file {path} does not exist")
     if "CARDPOS_DATA_DIR" in env:

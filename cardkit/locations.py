@@ -7,12 +7,15 @@ and each path below hangs off it unless set on its own.
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from pathlib import Path
 
 import platformdirs
 
 APP_NAME = "cardpos"
+KEYS_DIR_NAME = "keys"
+"""The directory of secret files, under a data dir or a ledger dir (kept 0700)."""
 
 
 def default_data_dir() -> Path:
@@ -30,7 +33,7 @@ def terminal_db(data_dir: Path) -> Path:
 
 
 def keys_dir(data_dir: Path) -> Path:
-    return data_dir / "keys"
+    return data_dir / KEYS_DIR_NAME
 
 
 def log_file(data_dir: Path) -> Path:
@@ -46,25 +49,22 @@ def ledger_dir(data_dir: Path) -> Path:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write a secret file readable by its owner only (0600), atomically, creating missing parents as 0700.
+    """Write a secret file readable by its owner only (0600), atomically: a reader sees the old file or the new one,
+    and a crash at any point leaves the old one in place.
 
-    The bytes go to a fresh temporary file beside ``path`` (``O_EXCL | O_NOFOLLOW``: never an existing file, never
-    through a planted symlink), are fsynced, and the file is renamed over ``path`` (a rename replaces a symlink at
-    ``path`` itself, never what it points to); then the directory is fsynced so the new name survives a power
-    cut. Readers see the old file or the new one, never a torn one. Modes are set explicitly: the umask does not
-    matter.
+    The data goes to a new temporary file in the same directory (0600, O_EXCL, O_NOFOLLOW), is fsynced, and is
+    renamed over ``path``; then the directory is fsynced so the rename itself survives a power cut. A symlink at
+    ``path`` is replaced, never followed. A missing parent is created 0700; an existing keys directory
+    (``KEYS_DIR_NAME``) of ours is set back to 0700. Raises OSError, after removing the temporary file.
     """
-    parent = path.parent
-    if not parent.is_dir():
-        private_dir(parent)
-    tmp = parent / f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
+    directory = path.parent
+    _private_parent(directory)
+    tmp = directory / f".{path.name}.{secrets.token_hex(8)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            os.fchmod(fd, 0o600)  # the umask may have taken the owner's bits away
+            _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -72,12 +72,29 @@ def write_private(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(parent)
+    _fsync_dir(directory)
 
 
-def fsync_dir(path: Path) -> None:
-    """Make the names in a directory durable (after a rename or a link into it)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+def _private_parent(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, mode=0o700)
+    except FileExistsError:
+        if directory.name != KEYS_DIR_NAME:
+            return  # a directory someone chose (a wallet next to other files): its mode is theirs
+    info = os.lstat(directory)
+    # Only a real directory of this user: never chmod through a symlink or someone else's directory.
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(directory, 0o700)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
@@ -85,8 +102,8 @@ def fsync_dir(path: Path) -> None:
 
 
 def private_dir(path: Path) -> Path:
-    """A directory only its owner may enter: created 0700 (whatever the umask), and an existing one loses any
-    group and other bits. Parents that must be created are made with the default mode (they may be shared)."""
+    """A directory only its owner may enter: created 0700 (whatever the umask; parents that must be made get the
+    default mode, they may be shared), and an existing one loses any group and other bits (``restrict_mode``)."""
     try:
         path.mkdir(parents=True, mode=0o700)
     except FileExistsError:
@@ -94,21 +111,26 @@ def private_dir(path: Path) -> Path:
             raise
         restrict_mode(path)
     else:
-        path.chmod(0o700)  # the umask may have taken owner bits away from the mkdir mode
+        os.chmod(path, 0o700)  # the umask may have taken the owner's bits away
     return path
 
 
 def restrict_mode(path: Path) -> bool:
-    """Take group and other permission bits off an existing file or directory; never add any bit (a file made
-    read-only stays read-only). False when the mode could not be changed (a read-only mount, an immutable or
-    another user's file): the caller decides whether that matters; the file's later use reports its own error.
-    """
+    """Take group and other permission bits off an existing file or directory of this user; never add a bit (a
+    file made read-only stays read-only), never chmod through a symlink or another user's file. False when the
+    mode is still too open: the change failed (a read-only mount, an immutable file) or was not ours to make;
+    the caller decides whether that matters (the file's next use reports its own error)."""
     try:
-        current = stat.S_IMODE(path.stat().st_mode)
-        if current & 0o077:
-            path.chmod(current & 0o700)
+        info = os.lstat(path)
     except FileNotFoundError:
         return True
+    current = stat.S_IMODE(info.st_mode)
+    if not current & 0o077:
+        return True
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
+        return False
+    try:
+        os.chmod(path, current & 0o700)
     except OSError:
         return False
     return True

@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CardposError as exc:
         log_event(log, "command failed", command=command, error=type(exc).__name__, title=exc.title)
         print(f"cardpos: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_code", 1)
+        return 1
     except KeyboardInterrupt:
         print("cardpos: interrupted", file=sys.stderr)
         return 130

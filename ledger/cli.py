@@ -229,7 +229,15 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise LedgerError("--workers must be at least 1")
     open_checked(_ledger_dir(args), args.db)  # fail here with one sentence, not in the server
+    _check_alert_settings(args)
     return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers)
+
+
+def _check_alert_settings(args: argparse.Namespace) -> None:
+    """Refuse bad alert settings here, in one sentence, rather than in every worker process."""
+    from ledger import delivery
+
+    delivery.load_config(_ledger_dir(args))
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -5,13 +5,16 @@
 as it is at sending time, so a burst that kept counting while the digest window was open is mailed with its
 final count.
 
-Channel settings come from ``<ledger_dir>/alerts.toml`` (see docs/alerts.md).
+Channel settings come from ``<ledger_dir>/alerts.toml`` (see docs/alerts.md). They are checked when loaded, so a
+setting that would leak does not start the server: an unknown key (a misspelt ``startls``) is refused by name, an
+SMTP login needs TLS (STARTTLS or implicit TLS) unless ``allow_plaintext = true``, and a webhook needs https://
+unless it goes to this machine (loopback) or ``allow_http = true``. Webhooks are signed with a timestamp
+(``ledger.webhook_signature``, Stripe's ``t=…,v1=…`` scheme).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import ipaddress
 import json
 import logging
 import smtplib
@@ -25,6 +28,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -33,11 +37,13 @@ from ledger import store
 from ledger.alert_store import Alert, AlertOutbox, Channel, OutboxStatus
 from ledger.anomaly.model import Severity
 from ledger.errors import LedgerError
+from ledger.webhook_signature import HEADER as SIGNATURE_HEADER
+from ledger.webhook_signature import sign as sign  # re-exported: receivers know ledger.delivery's names
+from ledger.webhook_signature import verify_signature as verify_signature
 
 log = logging.getLogger("cardpos.ledger.delivery")
 
 CONFIG_NAME = "alerts.toml"
-SIGNATURE_HEADER = "X-Cardpos-Signature"
 HOUR_MS = 3_600_000
 
 
@@ -60,8 +66,11 @@ class RetryPolicy:
 class WebhookConfig:
     url: str
     """Where alerts are POSTed as JSON (Slack incoming-webhook compatible ``text``)."""
-    secret: str = ""
-    """HMAC-SHA256 key; the body's signature goes in ``X-Cardpos-Signature: sha256=<hex>``."""
+    secrets: tuple[str, ...] = ()
+    """HMAC-SHA256 keys: ``X-Cardpos-Signature: t=<unix s>,v1=<hex>`` with one ``v1`` per key (the new and
+    the old key while the receiver's is being rotated); none: unsigned."""
+    allow_http: bool = False
+    """Allow an ``http://`` URL to another machine (alerts in clear on the network); loopback is always allowed."""
     min_severity: Severity = Severity.WARNING
     timeout_s: int = 5
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -74,11 +83,16 @@ class EmailConfig:
     sender: str = "cardpos@localhost"
     to: tuple[str, ...] = ()
     starttls: bool = False
-    """Upgrade the connection with STARTTLS (the server's certificate is verified)."""
+    """Upgrade the connection with STARTTLS (the server's certificate is verified; no fallback to clear)."""
+    implicit_tls: bool = False
+    """Speak TLS from the first byte (SMTPS, usually port 465; the server's certificate is verified)."""
     cafile: str = ""
-    """Extra CA certificate file to trust for STARTTLS (a private mail relay's own CA)."""
+    """Extra CA certificate file to trust for TLS (a private mail relay's own CA)."""
     username: str = ""
+    """Log in with this name when set (only over TLS unless ``allow_plaintext``)."""
     password: str = ""
+    allow_plaintext: bool = False
+    """Allow the login over a connection without TLS (the password crosses the network in clear)."""
     min_severity: Severity = Severity.WARNING
     digest_s: int = 60
     """Alerts are gathered this long after the first one waiting, then mailed together."""
@@ -86,6 +100,14 @@ class EmailConfig:
     """Most mails in any hour; more alerts wait and go out in the next digest."""
     timeout_s: int = 10
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def tls(self) -> bool:
+        return self.starttls or self.implicit_tls
+
+    def plaintext_login(self) -> bool:
+        """A login this configuration would send in clear without having been allowed to."""
+        return bool(self.username) and not self.tls and not self.allow_plaintext
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,40 +136,128 @@ def load_config(ledger_dir: Path) -> DeliveryConfig:
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:  # UnicodeDecodeError: not UTF-8 text
         raise ConfigError(f"the alert settings file {path} cannot be read: {exc}", orig=exc) from exc
     config = parse_config(data, str(path))
-    has_secret = (config.webhook is not None and config.webhook.secret) or (config.email is not None
-                                                                          and config.email.password)
+    has_secret = (config.webhook is not None and config.webhook.secrets) or (config.email is not None
+                                                                           and config.email.password)
     if has_secret and path.stat().st_mode & 0o077:
         log.warning("alert settings file holds a secret and is readable by others; chmod 600 it",
                     extra={"fields": {"path": str(path)}})
     return config
 
 
+TOP_KEYS = frozenset({"min_severity", "poll_s", "webhook", "email"})
+RETRY_KEYS = frozenset({"max_attempts", "backoff_s", "backoff_max_s"})
+WEBHOOK_KEYS = frozenset({"url", "secret", "allow_http", "min_severity", "timeout_s"}) | RETRY_KEYS
+EMAIL_KEYS = frozenset({"host", "port", "from", "to", "starttls", "implicit_tls", "cafile", "username", "password",
+                        "allow_plaintext", "min_severity", "digest_s", "max_per_hour", "timeout_s"}) | RETRY_KEYS
+
+
 def parse_config(data: dict[str, Any], where: str = CONFIG_NAME) -> DeliveryConfig:
+    """Check and type the settings; every refusal is one sentence naming the setting."""
+    _known(data, TOP_KEYS, where, "")
     default_sev = _severity(data.get("min_severity", "warning"), f"{where}: min_severity")
     webhook = email = None
-    if isinstance(data.get("webhook"), dict):
-        w = data["webhook"]
-        if not isinstance(w.get("url"), str) or not w["url"].startswith(("http://", "https://")):
+    if "webhook" in data:
+        w = _table(data, "webhook", where)
+        _known(w, WEBHOOK_KEYS, where, "webhook")
+        url = w.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}: webhook.url must be an http:// or https:// address")
+        allow_http = _bool(w, "allow_http", where, "webhook")
+        _check_webhook_url(url, allow_http, where)
         webhook = WebhookConfig(
-            url=w["url"], secret=str(w.get("secret", "")),
+            url=url, secrets=_secrets(w.get("secret", ""), where), allow_http=allow_http,
             min_severity=_severity(w.get("min_severity", default_sev), f"{where}: webhook.min_severity"),
             timeout_s=_int(w, "timeout_s", 5, where, "webhook"), retry=_retry(w, where, "webhook"))
-    if isinstance(data.get("email"), dict):
-        e = data["email"]
+    if "email" in data:
+        e = _table(data, "email", where)
+        _known(e, EMAIL_KEYS, where, "email")
         to = e.get("to", [])
         to = [to] if isinstance(to, str) else to
-        if not isinstance(e.get("host"), str) or not to or not all(isinstance(a, str) for a in to):
+        if not isinstance(e.get("host"), str) or not isinstance(to, list) or not to \
+                or not all(isinstance(a, str) for a in to):
             raise ConfigError(f"{where}: email needs host and to (one address or a list)")
         email = EmailConfig(
-            host=e["host"], port=_int(e, "port", 25, where, "email"), sender=str(e.get("from", "cardpos@localhost")),
-            to=tuple(to), starttls=bool(e.get("starttls", False)), cafile=str(e.get("cafile", "")),
-            username=str(e.get("username", "")),
-            password=str(e.get("password", "")),
+            host=e["host"], port=_int(e, "port", 25, where, "email"),
+            sender=_text(e, "from", "cardpos@localhost", where, "email"), to=tuple(to),
+            starttls=_bool(e, "starttls", where, "email"), implicit_tls=_bool(e, "implicit_tls", where, "email"),
+            cafile=_text(e, "cafile", "", where, "email"), username=_text(e, "username", "", where, "email"),
+            password=_text(e, "password", "", where, "email"),
+            allow_plaintext=_bool(e, "allow_plaintext", where, "email"),
             min_severity=_severity(e.get("min_severity", default_sev), f"{where}: email.min_severity"),
             digest_s=_int(e, "digest_s", 60, where, "email"), max_per_hour=_int(e, "max_per_hour", 12, where, "email"),
             timeout_s=_int(e, "timeout_s", 10, where, "email"), retry=_retry(e, where, "email"))
+        _check_email_security(email, where)
     return DeliveryConfig(webhook=webhook, email=email, poll_s=max(1, _int(data, "poll_s", 2, where, "")))
+
+
+def _known(table: dict[str, Any], known: frozenset[str], where: str, section: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        name = f"{section}.{unknown[0]}" if section else unknown[0]
+        place = f"in [{section}]" if section else "at the top level"
+        raise ConfigError(f"{where}: unknown setting {name} (known {place}: {', '.join(sorted(known))})")
+
+
+def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    table = data[key]
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: {key} must be a [{key}] table, not {table!r}")
+    return table
+
+
+def _bool(table: dict[str, Any], key: str, where: str, section: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {section}.{key} must be true or false, not {value!r}")
+    return value
+
+
+def _text(table: dict[str, Any], key: str, default: str, where: str, section: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: {section}.{key} must be text, not {value!r}")
+    return value
+
+
+def _secrets(value: Any, where: str) -> tuple[str, ...]:
+    """``secret = "key"``, or ``secret = ["new key", "old key"]`` while a receiver rotates its key."""
+    keys = [value] if isinstance(value, str) else value
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) \
+            or (len(keys) > 1 and not all(keys)):
+        raise ConfigError(f"{where}: webhook.secret must be text or a list of non-empty texts, not {value!r}")
+    return tuple(k for k in keys if k)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_webhook_url(url: str, allow_http: bool, where: str) -> None:
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError as exc:  # a malformed IPv6 literal
+        raise ConfigError(f"{where}: webhook.url {url} is not a valid address", orig=exc) from exc
+    if not host:
+        raise ConfigError(f"{where}: webhook.url {url} names no host")
+    if url.startswith("http://") and not allow_http and not _is_loopback(host):
+        raise ConfigError(f"{where}: webhook.url {url} would send alerts in clear to another machine, so use an "
+                          "https:// address or set allow_http = true in [webhook]")
+
+
+def _check_email_security(cfg: EmailConfig, where: str) -> None:
+    if cfg.starttls and cfg.implicit_tls:
+        raise ConfigError(f"{where}: email.starttls and email.implicit_tls exclude each other (implicit_tls for "
+                          "SMTPS, usually port 465; starttls for submission, usually port 587)")
+    if cfg.password and not cfg.username:
+        raise ConfigError(f"{where}: email.password is set without email.username")
+    if cfg.plaintext_login():
+        raise ConfigError(f"{where}: email would send the password of {cfg.username!r} in clear, so set "
+                          "starttls = true or implicit_tls = true (or allow_plaintext = true to accept that)")
 
 
 def _severity(value: Any, where: str) -> Severity:
@@ -181,15 +291,6 @@ def alert_line(alert: Alert) -> str:
 def webhook_body(alert: Alert, now_ms: int) -> bytes:
     payload = {"text": f"cardpos alert {alert_line(alert)}", "alert": alert.as_dict(), "sent_ms": now_ms}
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: str, body: bytes, header: str) -> bool:
-    """For receivers: constant-time check of ``X-Cardpos-Signature``."""
-    return hmac.compare_digest(sign(secret, body), header)
 
 
 def email_message(alerts: Sequence[Alert], cfg: EmailConfig, now_ms: int) -> EmailMessage:
@@ -288,8 +389,8 @@ def deliver_webhooks(cfg: WebhookConfig, now_ms: int, report: DeliveryReport, po
             continue
         body = webhook_body(alert, now_ms)
         headers = {"Content-Type": "application/json", "User-Agent": "cardpos-ledger"}
-        if cfg.secret:
-            headers[SIGNATURE_HEADER] = sign(cfg.secret, body)
+        if cfg.secrets:
+            headers[SIGNATURE_HEADER] = sign(cfg.secrets, body, now_ms // 1000)
         try:
             status = post(cfg.url, body, headers, cfg.timeout_s)
             error = "" if 200 <= status < 300 else f"HTTP {status}"
@@ -342,14 +443,22 @@ def deliver_email(cfg: EmailConfig, now_ms: int, report: DeliveryReport) -> None
 
 
 def send_mail(cfg: EmailConfig, message: EmailMessage) -> None:
+    """Send one message. With TLS the server's certificate and name are verified, STARTTLS must succeed before
+    anything else is said (a server, or an attacker, that drops it gets a failed delivery, not the password),
+    and the login comes only after it."""
+    if cfg.plaintext_login():  # a config built in code, not by parse_config: the same rule
+        raise LedgerError(f"the alert mail through {cfg.host}:{cfg.port} would send a password in clear")
     try:
-        with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s) as smtp:
+        context = ssl.create_default_context(cafile=cfg.cafile or None) if cfg.tls else None
+        smtp_class = smtplib.SMTP_SSL if cfg.implicit_tls else smtplib.SMTP
+        extra: dict[str, Any] = {"context": context} if cfg.implicit_tls else {}
+        with smtp_class(cfg.host, cfg.port, timeout=cfg.timeout_s, **extra) as smtp:
             if cfg.starttls:
-                smtp.starttls(context=ssl.create_default_context(cafile=cfg.cafile or None))
+                smtp.starttls(context=context)
             if cfg.username:
                 smtp.login(cfg.username, cfg.password)
             smtp.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
+    except (OSError, smtplib.SMTPException) as exc:  # ssl.SSLError is an OSError
         raise LedgerError(f"the alert mail could not be sent through {cfg.host}:{cfg.port}", orig=exc) from exc
 
 

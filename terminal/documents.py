@@ -18,6 +18,14 @@ from pathlib import Path
 
 from cardkit.errors import ConfigError
 
+# Names of the documents pulled from the ledger, inside documents_dir().
+TRUST_FILE = "trust_list.cose"
+"""The signed issuer trust list (COSE_Sign1 by the ledger root key)."""
+RULES_FILE = "rules.cose"
+"""The signed loyalty rules and offline limits."""
+REVOCATIONS_FILE = "revocations.bin"
+"""The merged revocation/hold list (``RevocationList.to_bytes``)."""
+
 
 @dataclass(frozen=True)
 class Enrollment:

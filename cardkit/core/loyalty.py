@@ -29,11 +29,11 @@ from cardkit.core.money import Money, round_down, round_half_up
 from cardkit.core.rules import BP_ONE, Rules, TopupBonus
 from cardkit.core.state import MemberState, apply_entry
 from cardkit.errors import DomainError
+from cardkit.journal import EntryKind
 
 TENDERS = ("sv", "cash", "bank_card")
 """Stored value (the member's balance) or an external tender that is only recorded, not processed."""
 EXTERNAL_TENDERS = ("cash", "bank_card")
-TENDER_WORDS = {"sv": "stored value", "cash": "cash", "bank_card": "bank card"}
 YEAR_S = 365 * 86_400
 
 
@@ -41,7 +41,7 @@ YEAR_S = 365 * 86_400
 class Quote:
     """A checked operation ready to journal."""
 
-    kind: str
+    kind: EntryKind
     payload: dict[str, Any]
     after: MemberState
     sv_debit: int = 0
@@ -132,7 +132,7 @@ def _check_balance(state: MemberState, needed: int, currency: str) -> None:
         )
 
 
-def _finish(kind: str, state: MemberState, payload: dict[str, Any]) -> MemberState:
+def _finish(kind: EntryKind, state: MemberState, payload: dict[str, Any]) -> MemberState:
     after = apply_entry(state, kind, payload)
     # Belt and braces: no quote may ever leave a negative balance or points behind.
     if after.balance < 0:
@@ -244,7 +244,7 @@ def quote_sale(
         "pts_earn": pts_earn, "pts_redeem": redeem_points, "coupons": list(used), "offline": offline,
     }
     return SaleQuote(
-        kind="sale", payload=payload, after=_finish("sale", state, payload), sv_debit=sv,
+        kind=EntryKind.SALE, payload=payload, after=_finish(EntryKind.SALE, state, payload), sv_debit=sv,
         gross=amount, tier_disc=tier_disc, coupon_disc=coupon_disc, pts_disc=pts_disc, net=net,
         pts_earn=pts_earn, pts_redeem=redeem_points, coupons=used, tender=tender,
     )
@@ -273,7 +273,7 @@ def quote_topup(
         "card": card_id, "member": state.member_id, "cur": rules.currency, "amount": amount.minor,
         "bonus": bonus.minor, "tender": tender, "offline": offline,
     }
-    return TopupQuote(kind="topup", payload=payload, after=_finish("topup", state, payload),
+    return TopupQuote(kind=EntryKind.TOPUP, payload=payload, after=_finish(EntryKind.TOPUP, state, payload),
                       amount=amount, bonus=bonus, tender=tender)
 
 
@@ -310,7 +310,7 @@ def quote_refund(
     """A (partial) refund of a sale: value back to the sale's tender, points shared in proportion (see module doc)."""
     _check_supervisor(supervisor)
     original = original_sale_payload
-    _check_original(state, original, "sale")
+    _check_original(state, original, EntryKind.SALE)
     if voided:
         raise _decline("already_voided", "That sale has been voided; there is nothing left to refund")
     _check_amount(refund_amount, state.currency, state, "refund amount")
@@ -344,7 +344,7 @@ def quote_refund(
         "tender": tender, "supervisor": supervisor, "offline": offline,
     }
     return RefundQuote(
-        kind="refund", payload=payload, after=_finish("refund", state, payload),
+        kind=EntryKind.REFUND, payload=payload, after=_finish(EntryKind.REFUND, state, payload),
         amount=refund_amount, sv=Money(sv, cur), pts_back=pts_back, pts_rev=pts_rev, tender=tender,
         remaining_after=Money(net - after_total, cur),
     )
@@ -364,7 +364,7 @@ def quote_void(
 ) -> VoidQuote:
     """Reverse a whole sale or top-up; refused once it has been voided or (partly) refunded."""
     _check_supervisor(supervisor)
-    if original_kind not in ("sale", "topup"):
+    if original_kind not in (EntryKind.SALE, EntryKind.TOPUP):
         raise _decline("not_voidable", f"A {original_kind} cannot be voided; only sales and top-ups can")
     _check_original(state, original_payload, original_kind)
     if voided:
@@ -374,7 +374,7 @@ def quote_void(
                        "That sale has been partly refunded, so it can no longer be voided; refund the rest instead")
     cur = state.currency
     o = original_payload
-    if original_kind == "sale":
+    if original_kind == EntryKind.SALE:
         sv, pts_back, pts_rev = int(o["sv"]), int(o["pts_redeem"]), int(o["pts_earn"])
         coupons_back: tuple[str, ...] = tuple(o.get("coupons", ()))
         spend = int(o["net"])
@@ -395,7 +395,7 @@ def quote_void(
         "orig": original_uuid, "sv": sv, "pts_back": pts_back, "pts_rev": pts_rev,
         "coupons_back": list(coupons_back), "spend": spend, "supervisor": supervisor, "offline": offline,
     }
-    return VoidQuote(kind="void", payload=payload, after=_finish("void", state, payload),
+    return VoidQuote(kind=EntryKind.VOID, payload=payload, after=_finish(EntryKind.VOID, state, payload),
                      sv=Money(sv, cur), pts_back=pts_back, pts_rev=pts_rev, coupons_back=coupons_back,
                      original_kind=original_kind)
 
@@ -414,7 +414,7 @@ def quote_redeem(
                        f"The member has {state.points} points, fewer than the {points} this gift needs")
     payload: dict[str, Any] = {"card": card_id, "member": state.member_id, "pts": points, "item": item.strip(),
                                "offline": offline}
-    return RedeemQuote(kind="redeem", payload=payload, after=_finish("redeem", state, payload),
+    return RedeemQuote(kind=EntryKind.REDEEM, payload=payload, after=_finish(EntryKind.REDEEM, state, payload),
                        points=points, item=item.strip())
 
 
@@ -436,7 +436,7 @@ def quote_tier_upgrade(state: MemberState, rules: Rules, *, card_id: str) -> Quo
                        f"Yearly spend {state.yearly_spend_money} does not reach a higher tier yet")
     payload: dict[str, Any] = {"member": state.member_id, "card": card_id, "from": state.tier.value,
                                "to": due.value}
-    return Quote(kind="tier_upgrade", payload=payload, after=_finish("tier_upgrade", state, payload))
+    return Quote(kind=EntryKind.TIER_UPGRADE, payload=payload, after=_finish(EntryKind.TIER_UPGRADE, state, payload))
 
 
 def quote_membership_fee(
@@ -458,5 +458,6 @@ def quote_membership_fee(
         "card": card_id, "member": state.member_id, "cur": rules.currency, "amount": fee.minor, "tender": tender,
         "tier": tier.value, "until": until, "offline": offline,
     }
-    return FeeQuote(kind="membership_fee", payload=payload, after=_finish("membership_fee", state, payload),
+    return FeeQuote(kind=EntryKind.MEMBERSHIP_FEE, payload=payload,
+                    after=_finish(EntryKind.MEMBERSHIP_FEE, state, payload),
                     sv_debit=fee.minor if tender == "sv" else 0, amount=fee, tier=tier, until=until, tender=tender)

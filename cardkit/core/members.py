@@ -1,11 +1,11 @@
-"""Members, cards and tiers as plain values."""
+"""Tiers, card statuses and coupons as plain values."""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from cardkit.core.money import Money, Points
+from cardkit.core.money import Money
 
 
 class Tier(enum.StrEnum):
@@ -39,14 +39,6 @@ class CardStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Card:
-    card_id: str
-    member_id: str
-    tier: Tier
-    status: CardStatus = CardStatus.ACTIVE
-
-
-@dataclass(frozen=True, slots=True)
 class Coupon:
     """An e-coupon held by a member. Exactly one of ``amount_off`` / ``percent_off_bp`` is set."""
 
@@ -57,20 +49,3 @@ class Coupon:
     valid_from: int = 0  # epoch seconds
     valid_until: int = 2**62
     stackable: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """What the counter knows of a member. PII fields are only ever stored encrypted on the terminal."""
-
-    member_id: str
-    name: str
-    tier: Tier
-    balance: Money
-    points: Points
-    phone: str = ""
-    email: str = ""
-    notes: str = ""
-    preferences: dict[str, str] = field(default_factory=dict)
-    coupons: tuple[Coupon, ...] = ()
-    yearly_spend: Money | None = None

@@ -20,9 +20,11 @@ from typing import Any
 from cardkit.core.money import Money
 from cardkit.core.rules import OfflineLimits
 from cardkit.errors import DomainError
+from cardkit.journal import EntryKind
 
 DAY_MS = 86_400_000
-CARD_OPS = frozenset({"sale", "topup", "refund", "void", "redeem", "membership_fee"})
+CARD_OPS = frozenset({EntryKind.SALE, EntryKind.TOPUP, EntryKind.REFUND, EntryKind.VOID, EntryKind.REDEEM,
+                      EntryKind.MEMBERSHIP_FEE})
 """Operations that count as a use of the card (any of them made online resets the consecutive count)."""
 
 STILL_WORKS = "cash and bank card still work and points are still earned"
@@ -50,9 +52,9 @@ class OfflineUsage:
 
 def sv_debit(kind: str, payload: Mapping[str, Any]) -> int:
     """Stored value an entry takes from a balance (0 for everything that does not spend it)."""
-    if kind == "sale":
+    if kind == EntryKind.SALE:
         return int(payload.get("sv", 0))
-    if kind == "membership_fee" and payload.get("tender") == "sv":
+    if kind == EntryKind.MEMBERSHIP_FEE and payload.get("tender") == "sv":
         return int(payload.get("amount", 0))
     return 0
 

@@ -17,8 +17,10 @@ from typing import Any
 from cardkit.core.members import Tier
 from cardkit.core.money import Money
 from cardkit.errors import DomainError
+from cardkit.journal import EntryKind
 
-MONEY_KINDS = frozenset({"sale", "topup", "refund", "void", "redeem", "tier_upgrade", "membership_fee"})
+MONEY_KINDS = frozenset({EntryKind.SALE, EntryKind.TOPUP, EntryKind.REFUND, EntryKind.VOID, EntryKind.REDEEM,
+                         EntryKind.TIER_UPGRADE, EntryKind.MEMBERSHIP_FEE})
 """Entry kinds that change a member's state; every other kind leaves it as it is."""
 
 
@@ -129,7 +131,7 @@ def apply_entry(state: MemberState, kind: str, payload: Mapping[str, Any]) -> Me
         return state
     p = _Payload(kind, payload)
     _check_member(state, p)
-    if kind == "sale":
+    if kind == EntryKind.SALE:
         _check_currency(state, p)
         net = p.integer("net", non_negative=True)
         return replace(
@@ -140,13 +142,13 @@ def apply_entry(state: MemberState, kind: str, payload: Mapping[str, Any]) -> Me
             yearly_spend=state.yearly_spend + net,
             used_coupons=state.used_coupons | frozenset(p.texts("coupons")),
         )
-    if kind == "topup":
+    if kind == EntryKind.TOPUP:
         _check_currency(state, p)
         return replace(
             state,
             balance=state.balance + p.integer("amount", non_negative=True) + p.integer("bonus", non_negative=True),
         )
-    if kind == "refund":
+    if kind == EntryKind.REFUND:
         _check_currency(state, p)
         return replace(
             state,
@@ -155,7 +157,7 @@ def apply_entry(state: MemberState, kind: str, payload: Mapping[str, Any]) -> Me
             - p.integer("pts_rev", non_negative=True),
             yearly_spend=state.yearly_spend - p.integer("amount", non_negative=True),
         )
-    if kind == "void":
+    if kind == EntryKind.VOID:
         _check_currency(state, p)
         return replace(
             state,
@@ -165,9 +167,9 @@ def apply_entry(state: MemberState, kind: str, payload: Mapping[str, Any]) -> Me
             yearly_spend=state.yearly_spend - p.optional_integer("spend"),
             used_coupons=state.used_coupons - frozenset(p.texts("coupons_back")),
         )
-    if kind == "redeem":
+    if kind == EntryKind.REDEEM:
         return replace(state, points=state.points - p.integer("pts", non_negative=True))
-    if kind == "tier_upgrade":
+    if kind == EntryKind.TIER_UPGRADE:
         return replace(state, tier=p.tier("to"))
     # membership_fee: a paid year of a tier; paid from stored value when the tender says so.
     _check_currency(state, p)

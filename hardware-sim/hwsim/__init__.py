@@ -1,1 +1,3 @@
-"""Card reader simulator: a fake serial reader on a pty or TCP, with a wallet of cards and fault injection."""
+"""Device simulators: a serial card reader (``cardpos sim``: a wallet of cards, fault injection) and an ESC/POS
+receipt printer (``cardpos sim-printer``: tickets rendered to text and PNG, paper/cover/offline states), each on a
+pty or TCP."""

@@ -25,6 +25,7 @@ from cardkit.wallet import Wallet
 from hwsim.console import HELP, Console, Quit
 from hwsim.errors import SimulatorError
 from hwsim.line import Line, PtyLine, TcpLine
+from hwsim.printer_cli import register as register_printer
 from hwsim.reader import SimReader
 from hwsim.script import Step, load_script
 
@@ -51,6 +52,7 @@ def register(subparsers: Subparsers) -> None:
                         help="seconds a tapped card stays on the reader (default 0.5)")
     parser.add_argument("--seed", type=int, default=None, help="seed for noise and bit flips (reproducible runs)")
     parser.set_defaults(handler=run)
+    register_printer(subparsers)  # cardpos sim-printer
 
 
 class _Out:

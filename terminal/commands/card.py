@@ -24,11 +24,9 @@ from cardkit.cards.verdict import CardClaims, RejectReason, Verdict
 from cardkit.cards.verify import CardVerifier
 from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
 from cardkit.errors import CardError, CardposError
-from terminal.documents import load_document, read_enrollment
+from terminal.documents import REVOCATIONS_FILE, TRUST_FILE, documents_dir, load_document, read_enrollment
 
 EXIT_ACCEPT, EXIT_REJECT, EXIT_USAGE = 0, 1, 2
-TRUST_LIST_DOC = "trust_list.cose"  # names in the data dir's documents/ (terminal/documents.py)
-REVOCATIONS_DOC = "revocations.bin"
 
 
 def register(subparsers: Subparsers) -> None:
@@ -38,12 +36,12 @@ def register(subparsers: Subparsers) -> None:
                     "Exit 0 accepted, 1 rejected (reason printed), 2 usage or setup error.")
     verify.add_argument("token", metavar="TOKEN_TEXT", help="the card's text form (CP1:...), or - to read stdin")
     verify.add_argument("--trust", type=Path, default=None, metavar="FILE",
-                        help="signed trust list file (default: the terminal's documents/trust_list.cose)")
+                        help=f"signed trust list file (default: the terminal's documents/{TRUST_FILE})")
     verify.add_argument("--root-key", default=None, metavar="HEX",
                         help="ledger root public key that signs the trust list (default: from enrollment.json)")
     verify.add_argument("--revocations", type=Path, default=None, metavar="FILE",
-                        help="revocations.bin or a signed revocation delta from version 0 "
-                             "(default: the terminal's documents/revocations.bin)")
+                        help=f"{REVOCATIONS_FILE} or a signed revocation delta from version 0 "
+                             f"(default: the terminal's documents/{REVOCATIONS_FILE})")
     verify.add_argument("--now", type=int, default=None, metavar="EPOCH",
                         help="check as of this time in epoch seconds (default: the clock)")
     verify.add_argument("--json", action="store_true", help="print the verdict as JSON")
@@ -130,9 +128,9 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def _trust_list(path: Path | None, data_dir: Path, root: bytes) -> TrustList:
-    data = _read(path, "trust list") if path is not None else load_document(data_dir, TRUST_LIST_DOC)
+    data = _read(path, "trust list") if path is not None else load_document(data_dir, TRUST_FILE)
     if data is None:
-        raise _SetupError(f"no trust store: {data_dir}/documents/{TRUST_LIST_DOC} is missing; "
+        raise _SetupError(f"no trust store: {documents_dir(data_dir) / TRUST_FILE} is missing; "
                           "sync the terminal or pass --trust FILE")
     try:
         return load_trust_list(data, root)
@@ -141,7 +139,7 @@ def _trust_list(path: Path | None, data_dir: Path, root: bytes) -> TrustList:
 
 
 def _revocations(path: Path | None, data_dir: Path, root: bytes) -> tuple[RevocationList, str]:
-    data = _read(path, "revocation list") if path is not None else load_document(data_dir, REVOCATIONS_DOC)
+    data = _read(path, "revocation list") if path is not None else load_document(data_dir, REVOCATIONS_FILE)
     if data is None:
         return RevocationList(), "no revocation list on this terminal: revoked and held cards are not detected"
     try:

@@ -89,17 +89,19 @@ def register(subparsers: Subparsers) -> None:
     redeem.add_argument("--points", type=int, required=True, metavar="N", help="points to spend")
     redeem.add_argument("--item", required=True, help="the gift item")
 
-    for name, help_text, handler in (
-        ("refund", "refund part or all of a sale recorded on this terminal (needs a supervisor)", _refund),
-        ("void", "cancel a whole sale or top-up recorded on this terminal (needs a supervisor)", _void),
-    ):
+    def reversal(name: str, help_text: str, handler: Callable[[Counter, argparse.Namespace], Result], *,
+                 amount_help: str | None = None) -> None:
         parser = command(name, help_text, handler, card=False)
         parser.add_argument("orig", metavar="OPERATION_ID", help="id (uuid) of the original sale or top-up")
-        if name == "refund":
-            parser.add_argument("amount", help="amount to refund, e.g. 5.00")
+        if amount_help is not None:
+            parser.add_argument("amount", help=amount_help)
         parser.add_argument("--supervisor", required=True, metavar="ID", help="approving supervisor")
         parser.add_argument("--supervisor-pin-env", required=True, metavar="VAR",
                             help="environment variable holding the supervisor's PIN")
+
+    reversal("refund", "refund part or all of a sale recorded on this terminal (needs a supervisor)", _refund,
+             amount_help="amount to refund, e.g. 5.00")
+    reversal("void", "cancel a whole sale or top-up recorded on this terminal (needs a supervisor)", _void)
 
     command("balance", "show a member's balance, points, tier and usable coupons", _balance)
     history = command("history", "show this terminal's recent operations with a card", _history)

@@ -24,13 +24,13 @@ import cbor2
 from peewee import SqliteDatabase
 
 from cardkit.errors import JournalError
-from cardkit.journal import GENESIS_HASH, JournalEntry, canonical_cbor, chain_hash
+from cardkit.journal import GENESIS_HASH, EntryKind, JournalEntry, canonical_cbor, chain_hash
 from terminal.offline.db import db_path, guard, is_database_error, wrap_error, write_transaction
 from terminal.offline.pii import PiiCipher
 from terminal.offline.state import SYNCED_SEQ, TERMINAL_ID
 
 # Payload fields that are personal data, per entry kind; they never reach the database in clear.
-PII_FIELDS: dict[str, tuple[str, ...]] = {"member_update": ("notes", "prefs")}
+PII_FIELDS: dict[str, tuple[str, ...]] = {EntryKind.MEMBER_UPDATE: ("notes", "prefs")}
 
 _INSERT_COLUMNS = "seq, terminal_id, uuid, prev_hash, hash, wall_ms, mono_ns, cashier_id, kind, payload, pii"
 # Blobs are cast on read so a row edited with the sqlite3 CLI (which may store TEXT) still reads back and then

@@ -3,6 +3,7 @@
 Models are declared against the deferred ``terminal.offline.db.database``; code in this package binds each
 query to the handle it was opened with (``Model.select().bind(db)`` / ``query.execute(db)``), so several
 databases can be open in one process. Columns ending in ``_enc`` hold AES-GCM ciphertext (``pii.py``).
+The journal table has no model: ``journal.py`` reads and writes it with its own SQL (blob casts, speed).
 """
 
 from __future__ import annotations
@@ -16,27 +17,6 @@ class BaseModel(Model):
     class Meta:
         database = database
         legacy_table_names = False
-
-
-class JournalRow(BaseModel):
-    """One journal entry. Append-only: triggers refuse UPDATE and DELETE."""
-
-    seq = IntegerField(primary_key=True)
-    terminal_id = TextField()
-    uuid = TextField(unique=True)
-    prev_hash = BlobField()
-    hash = BlobField()
-    wall_ms = IntegerField()
-    mono_ns = IntegerField()
-    cashier_id = TextField(null=True)
-    kind = TextField()
-    payload = BlobField()  # canonical CBOR without the PII fields
-    pii = BlobField(null=True)  # encrypted canonical CBOR of the PII fields (member_update notes/prefs)
-    card_id = TextField(null=True)
-    member_id = TextField(null=True)
-
-    class Meta:
-        table_name = "journal"
 
 
 class SyncStateRow(BaseModel):
@@ -98,6 +78,6 @@ class DocumentVersionRow(BaseModel):
 
 
 ALL_MODELS: list[type[BaseModel]] = [
-    JournalRow, SyncStateRow, MemberRow, MemberCardRow, CashierRow, DocumentVersionRow,
+    SyncStateRow, MemberRow, MemberCardRow, CashierRow, DocumentVersionRow,
 ]
 

@@ -2,7 +2,7 @@
 
     store = TerminalStore.open(settings.data_dir, enrollment.terminal_id)
     try:
-        entry = store.journal.append("sale", payload, cashier_id)   # durable when it returns
+        entry = store.journal.append(EntryKind.SALE, payload, cashier_id)   # durable when it returns
     finally:
         store.close()
 

@@ -15,12 +15,9 @@ from cardkit.core.rules import Rules
 from cardkit.errors import CardError, ConfigError
 from cardkit.pulldocs import load_rules_document
 from terminal import documents
+from terminal.documents import REVOCATIONS_FILE, RULES_FILE, TRUST_FILE
 from terminal.offline.store import TerminalStore, wall_clock_ms
 from terminal.service.counter import Counter
-
-TRUST_FILE = "trust_list.cose"
-RULES_FILE = "rules.cose"
-REVOCATIONS_FILE = "revocations.bin"
 
 
 def load_verifier(data_dir: Path, enrollment: documents.Enrollment, *, clock_skew_s: int) -> CardVerifier:

@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from cardkit.core.state import MemberState
-from cardkit.journal import JournalEntry
+from cardkit.journal import EntryKind, JournalEntry
 from terminal.documents import atomic_write
 
 WIDTH = 40
-TITLES = {
-    "sale": "SALE", "topup": "TOP-UP", "refund": "REFUND", "void": "VOID", "redeem": "POINTS REDEMPTION",
-    "tier_upgrade": "TIER UPGRADE", "membership_fee": "MEMBERSHIP FEE", "member_update": "MEMBER DETAILS",
+TITLES: dict[str, str] = {
+    EntryKind.SALE: "SALE", EntryKind.TOPUP: "TOP-UP", EntryKind.REFUND: "REFUND", EntryKind.VOID: "VOID",
+    EntryKind.REDEEM: "POINTS REDEMPTION", EntryKind.TIER_UPGRADE: "TIER UPGRADE",
+    EntryKind.MEMBERSHIP_FEE: "MEMBERSHIP FEE", EntryKind.MEMBER_UPDATE: "MEMBER DETAILS",
 }
-TENDER_WORDS = {"sv": "stored value", "cash": "cash", "bank_card": "bank card"}
+"""The heading of each kind's receipt; the lines under it come from ``receipt_lines``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from cardkit.cards.verdict import CardClaims, Verdict
 from cardkit.core.members import Coupon, Tier
 from cardkit.core.money import Money
 from cardkit.core.state import MemberState
-from cardkit.journal import JournalEntry
+from cardkit.journal import EntryKind, JournalEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,23 +108,8 @@ class TapResult:
         return self.verdict.claims
 
 
-def coupon_from_dict(data: Mapping[str, Any]) -> Coupon:
-    """A coupon as the ledger's member snapshot carries it (amounts in minor units of ``currency``)."""
-    currency = str(data.get("currency") or "CNY")
-    amount_off = data.get("amount_off")
-    min_spend = data.get("min_spend")
-    return Coupon(
-        coupon_id=str(data["coupon_id"]),
-        amount_off=Money(int(amount_off), currency) if amount_off is not None else None,
-        percent_off_bp=int(data["percent_off_bp"]) if data.get("percent_off_bp") is not None else None,
-        min_spend=Money(int(min_spend), currency) if min_spend is not None else None,
-        valid_from=int(data.get("valid_from", 0)),
-        valid_until=int(data.get("valid_until", 2**62)),
-        stackable=bool(data.get("stackable", False)),
-    )
-
-
 def coupon_to_dict(coupon: Coupon) -> dict[str, Any]:
+    """A coupon as screens and scripts show it: amounts as decimal strings (``cardkit.pulldocs`` has the wire form)."""
     return {
         "coupon_id": coupon.coupon_id,
         "amount_off": coupon.amount_off.to_decimal_string() if coupon.amount_off else None,
@@ -142,7 +127,7 @@ def summarize(kind: str, payload: Mapping[str, Any]) -> str:
         value = payload.get(key)
         return str(Money(int(value), cur)) if isinstance(value, int) else "?"
 
-    if kind == "sale":
+    if kind == EntryKind.SALE:
         parts = [f"sale {money('net')} by {payload.get('tender')}"]
         if payload.get("pts_redeem"):
             parts.append(f"{payload['pts_redeem']} pts used")
@@ -150,21 +135,21 @@ def summarize(kind: str, payload: Mapping[str, Any]) -> str:
         if payload.get("coupons"):
             parts.append("coupons " + ",".join(map(str, payload["coupons"])))
         return ", ".join(parts)
-    if kind == "topup":
+    if kind == EntryKind.TOPUP:
         return f"top-up {money('amount')} + bonus {money('bonus')} by {payload.get('tender')}"
-    if kind == "refund":
+    if kind == EntryKind.REFUND:
         return (f"refund {money('amount')} of {str(payload.get('orig', ''))[:8]}, "
                 f"+{payload.get('pts_back', 0)}/-{payload.get('pts_rev', 0)} pts")
-    if kind == "void":
+    if kind == EntryKind.VOID:
         return f"void of {str(payload.get('orig', ''))[:8]}, stored value {money('sv')}"
-    if kind == "redeem":
+    if kind == EntryKind.REDEEM:
         return f"redeemed {payload.get('pts')} pts for {payload.get('item')}"
-    if kind == "tier_upgrade":
+    if kind == EntryKind.TIER_UPGRADE:
         return f"tier {payload.get('from')} -> {payload.get('to')}"
-    if kind == "membership_fee":
+    if kind == EntryKind.MEMBERSHIP_FEE:
         return f"membership fee {money('amount')} for {payload.get('tier')} by {payload.get('tender')}"
-    if kind == "member_update":
+    if kind == EntryKind.MEMBER_UPDATE:
         return "member details updated"
-    if kind == "card_reject":
+    if kind == EntryKind.CARD_REJECT:
         return f"card rejected: {payload.get('reason')}"
     return kind.replace("_", " ")

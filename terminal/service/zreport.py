@@ -10,9 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cardkit.core.money import Money
-from cardkit.journal import JournalEntry
-
-MONEY_KINDS = ("sale", "topup", "refund", "void", "membership_fee")
+from cardkit.journal import EntryKind, JournalEntry
 
 
 @dataclass
@@ -26,7 +24,8 @@ class ZReport:
     counts: dict[str, int] = field(default_factory=dict)
     """Entries per kind in the period."""
     totals: dict[str, dict[str, int]] = field(default_factory=dict)
-    """Minor units per operation and tender, e.g. totals["sale"]["sv"]; voids count the value given back."""
+    """Minor units per operation and tender, e.g. ``totals[EntryKind.SALE]["sv"]``; voids count the value given
+    back."""
     bonus_issued: int = 0
     points_issued: int = 0
     points_redeemed: int = 0
@@ -95,8 +94,8 @@ def build_z_report(
     counts: Tally[str] = Tally()
     rejects: Tally[str] = Tally()
 
-    def add(kind: str, tender: str, minor: int) -> None:
-        per = report.totals.setdefault(kind, {})
+    def add(kind: EntryKind, tender: str, minor: int) -> None:
+        per = report.totals.setdefault(str(kind), {})  # plain text keys, as the journal reads them back
         per[tender] = per.get(tender, 0) + minor
 
     for e in entries:
@@ -110,31 +109,31 @@ def build_z_report(
             report.unsynced_in_period += 1
         if p.get("offline") is True:
             report.offline_ops += 1
-        if e.kind == "sale":
-            add("sale", str(p["tender"]), int(p["net"]))
+        if e.kind == EntryKind.SALE:
+            add(EntryKind.SALE, str(p["tender"]), int(p["net"]))
             report.points_issued += int(p["pts_earn"])
             report.points_redeemed += int(p["pts_redeem"])
-        elif e.kind == "topup":
-            add("topup", str(p["tender"]), int(p["amount"]))
+        elif e.kind == EntryKind.TOPUP:
+            add(EntryKind.TOPUP, str(p["tender"]), int(p["amount"]))
             report.bonus_issued += int(p["bonus"])
-        elif e.kind == "refund":
-            add("refund", str(p["tender"]), int(p["amount"]))
+        elif e.kind == EntryKind.REFUND:
+            add(EntryKind.REFUND, str(p["tender"]), int(p["amount"]))
             report.points_restored += int(p["pts_back"])
             report.points_reversed += int(p["pts_rev"])
-        elif e.kind == "void":
+        elif e.kind == EntryKind.VOID:
             target = original(str(p["orig"]))
-            if target is not None and target.kind == "sale":
-                add("void", str(target.payload["tender"]), int(target.payload["net"]))
-            elif target is not None and target.kind == "topup":
-                add("void", f"topup_{target.payload['tender']}", int(target.payload["amount"]))
+            if target is not None and target.kind == EntryKind.SALE:
+                add(EntryKind.VOID, str(target.payload["tender"]), int(target.payload["net"]))
+            elif target is not None and target.kind == EntryKind.TOPUP:
+                add(EntryKind.VOID, f"topup_{target.payload['tender']}", int(target.payload["amount"]))
                 report.bonus_issued -= int(target.payload["bonus"])
             report.points_restored += int(p["pts_back"])
             report.points_reversed += int(p["pts_rev"])
-        elif e.kind == "redeem":
+        elif e.kind == EntryKind.REDEEM:
             report.points_redeemed += int(p["pts"])
-        elif e.kind == "membership_fee":
-            add("membership_fee", str(p["tender"]), int(p["amount"]))
-        elif e.kind == "card_reject":
+        elif e.kind == EntryKind.MEMBERSHIP_FEE:
+            add(EntryKind.MEMBERSHIP_FEE, str(p["tender"]), int(p["amount"]))
+        elif e.kind == EntryKind.CARD_REJECT:
             rejects[str(p.get("reason"))] += 1
     report.counts = dict(counts)
     report.rejects = dict(rejects)

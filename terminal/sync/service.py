@@ -31,16 +31,13 @@ from cardkit.errors import CardError, CardposError, SyncError
 from cardkit.journal import JournalEntry
 from cardkit.pulldocs import load_member_snapshot, load_rules_document
 from terminal import documents
-from terminal.documents import Enrollment
+from terminal.documents import REVOCATIONS_FILE, RULES_FILE, TRUST_FILE, Enrollment
 from terminal.offline.state import MEMBERS_SYNCED_SEQ
 from terminal.offline.store import TerminalStore
 from terminal.sync.client import LedgerBusy, LedgerClient, LedgerRefused, LedgerUnreachable, TerminalSigner
 
 log = logging.getLogger("cardpos.sync")
 
-TRUST_FILE = "trust_list.cose"
-RULES_FILE = "rules.cose"
-REVOCATIONS_FILE = "revocations.bin"
 # Document version names, as in the pull query (GET /v1/pull?trust=V&revocations=V&rules=V&members=V).
 DOC_TRUST, DOC_REVOCATIONS, DOC_RULES, DOC_MEMBERS = "trust", "revocations", "rules", "members"
 

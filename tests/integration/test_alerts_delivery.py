@@ -7,9 +7,11 @@ import hashlib
 import hmac
 import json
 
+import requests
+
 from ledger import alert_store, alerts, delivery, events
 from ledger.alert_store import Alert, AlertOutbox
-from tests.fixtures.alerts import ALERT_T0, AlertLedger, Chain, reject_payload
+from tests.fixtures.alerts import ALERT_T0, AlertLedger, Chain, WebhookReceiver, WebhookRequest, reject_payload
 
 SECRET = "s3cret-hook-key"
 
@@ -24,6 +26,11 @@ def config(ledger: AlertLedger, *, webhook: str | None = None, smtp: tuple[str, 
         parts.append(f'[email]\nhost = "{smtp[0]}"\nport = {smtp[1]}\nfrom = "ledger@cardpos.test"\n'
                      f'to = ["admin@cardpos.test"]\ndigest_s = {digest_s}\n' + extra_email)
     ledger.write_config("\n".join(parts) + "\n")
+
+
+def _signature_time(header: str) -> int:
+    [stamp] = [part[2:] for part in header.split(",") if part.startswith("t=")]
+    return int(stamp)
 
 
 def forged_burst(taps: int, terminal: str = "T-1", start_ms: int = ALERT_T0, batch_size: int = 50,
@@ -67,9 +74,10 @@ def test_thousand_forged_taps_make_one_alert_one_mail_one_webhook(alert_ledger, 
     assert smtp_server.envelopes[0] == ("ledger@cardpos.test", ["admin@cardpos.test"])
 
     [request] = hook.requests
-    expected = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
-    assert request.headers["X-Cardpos-Signature"] == expected
-    assert delivery.verify_signature(SECRET, request.body, request.headers["X-Cardpos-Signature"])
+    signed_at = now // 1000
+    mac = hmac.new(SECRET.encode(), f"{signed_at}.".encode() + request.body, hashlib.sha256).hexdigest()
+    assert request.headers["X-Cardpos-Signature"] == f"t={signed_at},v1={mac}"
+    assert delivery.verify_signature(SECRET, request.body, request.headers["X-Cardpos-Signature"], now_s=signed_at)
     payload = request.json()
     assert "forged_burst" in payload["text"] and "count 1000" in payload["text"]
     assert payload["alert"]["count"] == 1000 and payload["alert"]["id"] == alert.id
@@ -93,9 +101,44 @@ def test_webhook_that_fails_first_is_retried_with_backoff_until_it_succeeds(aler
     assert [r.status for r in hook.requests] == [503, 503, 200]
     row = AlertOutbox.get()
     assert (row.status, row.attempts, row.sent_ms) == ("sent", 3, t + 30_000)
-    # every attempt carried a valid signature over its own body
-    for request in hook.requests:
-        assert delivery.verify_signature(SECRET, request.body, request.headers["X-Cardpos-Signature"])
+    # every attempt was signed afresh when it was sent (a retry after the window is still accepted), over its
+    # own body
+    sent_at = [(t + offset) // 1000 for offset in (0, 10_000, 30_000)]
+    assert [_signature_time(r.headers["X-Cardpos-Signature"]) for r in hook.requests] == sent_at
+    for request, at in zip(hook.requests, sent_at, strict=True):
+        assert delivery.verify_signature(SECRET, request.body, request.headers["X-Cardpos-Signature"], now_s=at)
+
+
+def test_webhook_signed_with_every_secret_while_the_receiver_rotates(alert_ledger, webhook_receiver):
+    clock = alert_ledger.clock
+    new = webhook_receiver(secret="new-key", clock=lambda: clock.now / 1000)
+    old = webhook_receiver(secret="old-key", clock=lambda: clock.now / 1000)
+    alert_ledger.write_config(f'[webhook]\nurl = "{new.url}"\nsecret = ["new-key", "old-key"]\n')
+    alerts.install(alert_ledger.ledger_dir, start_worker=False)
+    forged_burst(5)
+    assert alerts.deliver_pending(clock.now).sent == 1
+    [request] = new.wait_for(1)
+    assert request.signature_ok is True
+    header = request.headers["X-Cardpos-Signature"]
+    assert header.count("v1=") == 2
+    # the same request at a receiver still holding the old key is accepted too
+    assert _post(old, request) == 200 and old.requests[0].signature_ok is True
+
+
+def test_webhook_without_a_secret_is_sent_unsigned(alert_ledger, webhook_receiver):
+    hook = webhook_receiver()
+    alert_ledger.write_config(f'[webhook]\nurl = "{hook.url}"\n')
+    alerts.install(alert_ledger.ledger_dir, start_worker=False)
+    forged_burst(5)
+    assert alerts.deliver_pending(alert_ledger.clock.now).sent == 1
+    [request] = hook.wait_for(1)
+    assert "X-Cardpos-Signature" not in request.headers
+
+
+def _post(receiver: WebhookReceiver, request: WebhookRequest) -> int:
+    """Send a captured request again, byte for byte, to another receiver."""
+    headers = {"Content-Type": "application/json", "X-Cardpos-Signature": request.headers["X-Cardpos-Signature"]}
+    return requests.post(receiver.url, data=request.body, headers=headers, timeout=10).status_code
 
 
 def test_webhook_that_never_succeeds_ends_as_a_dead_letter(alert_ledger, webhook_receiver):

@@ -64,7 +64,8 @@ def test_every_reject_is_journaled_before_tap_returns(counter_world: CounterWorl
 def test_revoked_card_is_refused(counter_world: CounterWorld) -> None:
     counter_world.cards.revoke(CARD_GOLD)
     from terminal import documents
-    documents.save_document(counter_world.data_dir, "revocations.bin", counter_world.cards.revocations.to_bytes())
+    revocations = counter_world.cards.revocations.to_bytes()
+    documents.save_document(counter_world.data_dir, documents.REVOCATIONS_FILE, revocations)
     counter = counter_world.counter()
     tap = counter.tap(counter_world.token())
     assert tap.verdict.reason == RejectReason.REVOKED

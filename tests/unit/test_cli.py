@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +34,10 @@ def test_bad_flag_is_one_line_and_exit_2() -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "unrecognized arguments" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_an_error_of_ours_is_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # ``terminal sync`` on a data dir that was never enrolled raises ConfigError up to ``main``.
+    assert main(["terminal", "sync", "--data-dir", str(tmp_path / "never-enrolled")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("cardpos: ") and "not enrolled" in err[0]

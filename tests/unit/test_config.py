@@ -28,6 +28,21 @@ def test_file_and_env_override(tmp_path: Path) -> None:
     assert s.data_dir == tmp_path
 
 
+def test_a_config_that_still_sets_retired_settings_keeps_loading(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[terminal]\nlang = "zh"\ncurrency = "CNY"\nstore_id = "store-1"\nclock_skew_s = 60\n')
+    s = load_settings(cfg, env={"CARDPOS_DATA_DIR": str(tmp_path), "CARDPOS_TERMINAL_CURRENCY": "EUR"})
+    assert (s.terminal.lang, s.terminal.clock_skew_s) == ("zh", 60)
+    assert not hasattr(s.terminal, "currency") and not hasattr(s.terminal, "store_id")
+
+
+def test_retired_settings_are_still_unknown_in_other_sections(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[reader]\ncurrency = 'CNY'\n")
+    with pytest.raises(ConfigError, match="unknown setting 'currency'"):
+        load_settings(cfg, env={})
+
+
 @pytest.mark.parametrize("text,fragment", [
     ("[reader]\nbaud = 'fast'\n", "not a valid int"),
     ("[nope]\nx = 1\n", "unknown section"),

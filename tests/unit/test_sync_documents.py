@@ -15,16 +15,13 @@ from cardkit.cards.signed_doc import sign_document
 from cardkit.core.rules import DEFAULT_RULES, Rules
 from cardkit.errors import SyncError
 from terminal import documents
-from terminal.documents import Enrollment
+from terminal.documents import REVOCATIONS_FILE, RULES_FILE, TRUST_FILE, Enrollment
 from terminal.offline.store import TerminalStore
 from terminal.sync.service import (
     DOC_MEMBERS,
     DOC_REVOCATIONS,
     DOC_RULES,
     DOC_TRUST,
-    REVOCATIONS_FILE,
-    RULES_FILE,
-    TRUST_FILE,
     verify_and_save_documents,
 )
 from tests.fixtures.cards import CardWorld

@@ -1,0 +1,119 @@
+"""The cashier operations on a member's card: sale, top-up, points for a gift, tier upgrade, membership fee, details.
+
+Each one starts from a verified card's claims: quote (pure core) -> offline limits -> journal append -> receipt,
+holding the operation lock from quote to committed append so two programs cannot spend the same balance.
+Nothing is acknowledged that was not stored: a ``Receipt`` is built only from the entry the journal returned after
+its commit; any error before that leaves the journal as it was and says why in one sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cardkit.cards.verdict import CardClaims
+from cardkit.core import loyalty
+from cardkit.core.members import Tier
+from cardkit.core.money import Money
+from cardkit.core.risk import check_offline_spend, offline_usage
+from cardkit.errors import DomainError
+from cardkit.journal import EntryKind
+from terminal.service import receipt_lines
+from terminal.service.desk import Desk, member_state, record
+from terminal.service.lookups import held_coupons
+from terminal.service.receipt import Receipt
+
+
+def check_offline_limits(desk: Desk, card_id: str, sv_debit: int, offline: bool) -> None:
+    """Raise ``OfflineLimitError`` if an offline stored-value payment of ``sv_debit`` is past a limit."""
+    if not offline or sv_debit <= 0:
+        return
+    usage = offline_usage(desk.figures.card_use(card_id), card_id,
+                          now_ms=desk.clock() * 1000, last_sync_ms=desk.store.sync_state.last_sync_ms)
+    check_offline_spend(desk.rules.offline, usage, sv_amount=desk.rules.money(sv_debit))
+
+
+def preview_sale(desk: Desk, card: CardClaims, amount: Money, *, tender: str, coupon_ids: Sequence[str] = (),
+                 redeem_points: int = 0) -> loyalty.SaleQuote:
+    """The sale's figures for the confirm screen, without recording anything (raises DomainError)."""
+    return _quote_sale(desk, card, amount, tender=tender, coupon_ids=coupon_ids, redeem_points=redeem_points,
+                       offline=desk.offline)
+
+
+def _quote_sale(desk: Desk, card: CardClaims, amount: Money, *, tender: str, coupon_ids: Sequence[str],
+                redeem_points: int, offline: bool) -> loyalty.SaleQuote:
+    state, cached = member_state(desk, card.member_id, card.tier)
+    quote = loyalty.quote_sale(state, held_coupons(cached), desk.rules, amount=amount,
+                               coupon_ids=coupon_ids, redeem_points=redeem_points, tender=tender,
+                               now=desk.clock(), card_id=card.card_id, offline=offline)
+    check_offline_limits(desk, card.card_id, quote.sv_debit, offline)
+    return quote
+
+
+def sale(desk: Desk, card: CardClaims, amount: Money, *, tender: str, coupon_ids: Sequence[str] = (),
+         redeem_points: int = 0, cashier_id: str | None = None, manual: bool = False) -> Receipt:
+    with desk.operation_lock.hold():
+        offline = desk.offline
+        q = _quote_sale(desk, card, amount, tender=tender, coupon_ids=coupon_ids, redeem_points=redeem_points,
+                        offline=offline)
+        lines = receipt_lines.sale_lines(q, desk.rules.currency)
+        return record(desk, q, cashier_id, lines, offline, manual=manual)
+
+
+def topup(desk: Desk, card: CardClaims, amount: Money, *, tender: str, cashier_id: str | None = None,
+          manual: bool = False) -> Receipt:
+    with desk.operation_lock.hold():
+        offline = desk.offline
+        state, _ = member_state(desk, card.member_id, card.tier)
+        q = loyalty.quote_topup(state, desk.rules, amount=amount, tender=tender, card_id=card.card_id,
+                                offline=offline)
+        return record(desk, q, cashier_id, receipt_lines.topup_lines(q, desk.rules.currency), offline, manual=manual)
+
+
+def redeem(desk: Desk, card: CardClaims, points: int, item: str, *, cashier_id: str | None = None,
+           manual: bool = False) -> Receipt:
+    """Points for a gift item."""
+    with desk.operation_lock.hold():
+        offline = desk.offline
+        state, _ = member_state(desk, card.member_id, card.tier)
+        q = loyalty.quote_redeem(state, desk.rules, points=points, item=item, card_id=card.card_id,
+                                 offline=offline)
+        return record(desk, q, cashier_id, receipt_lines.redeem_lines(q), offline, manual=manual)
+
+
+def upgrade_tier(desk: Desk, card: CardClaims, *, cashier_id: str | None = None, manual: bool = False) -> Receipt:
+    """Move the member to the tier their yearly spend reached (the ledger then issues a replacement card)."""
+    with desk.operation_lock.hold():
+        offline = desk.offline
+        state, _ = member_state(desk, card.member_id, card.tier)
+        q = loyalty.quote_tier_upgrade(state, desk.rules, card_id=card.card_id)
+        lines = receipt_lines.tier_upgrade_lines(state, q, desk.rules.currency)
+        return record(desk, q, cashier_id, lines, offline, manual=manual)
+
+
+def pay_membership_fee(desk: Desk, card: CardClaims, tier: Tier, *, tender: str, cashier_id: str | None = None,
+                       manual: bool = False) -> Receipt:
+    """A year of ``tier`` for its annual fee."""
+    with desk.operation_lock.hold():
+        offline = desk.offline
+        state, _ = member_state(desk, card.member_id, card.tier)
+        q = loyalty.quote_membership_fee(state, desk.rules, tier=tier, tender=tender, now=desk.clock(),
+                                         card_id=card.card_id, offline=offline)
+        check_offline_limits(desk, card.card_id, q.sv_debit, offline)
+        lines = receipt_lines.membership_fee_lines(q, desk.rules.currency)
+        return record(desk, q, cashier_id, lines, offline, manual=manual)
+
+
+def update_member(desk: Desk, member_id: str, *, notes: str | None = None, prefs: Mapping[str, Any] | None = None,
+                  cashier_id: str | None = None) -> Receipt:
+    """Record new notes and/or preferences (encrypted at rest; synced so every store sees them)."""
+    if notes is None and prefs is None:
+        raise DomainError("Nothing to update: give notes or preferences", code="bad_input")
+    payload: dict[str, Any] = {"member": member_id}
+    if notes is not None:
+        payload["notes"] = notes
+    if prefs is not None:
+        payload["prefs"] = {str(k): str(v) for k, v in prefs.items()}
+    with desk.operation_lock.hold():
+        entry = desk.store.journal.append(EntryKind.MEMBER_UPDATE, payload, cashier_id)
+    return Receipt(entry=entry, lines=receipt_lines.MEMBER_UPDATE_LINES, after=None, offline=desk.offline)
