@@ -119,8 +119,9 @@ def update_member(member_id: str, *, name: str | None = None, phone: str | None 
                 else:
                     merged[key] = value
             edits["prefs"] = merged
-        changed = [*edits, *(["store_id"] if store_id is not None else [])]
-        changed.sort(key=["name", "phone", "email", "notes", "store_id", "prefs"].index)
+        requested = {"name": name, "phone": phone, "email": email, "notes": notes, "store_id": store_id,
+                     "prefs": prefs}
+        changed = [field_name for field_name, value in requested.items() if value is not None]
         if edits:
             pii.put_details(member, dataclasses.replace(details, **edits))
         member.version = version
