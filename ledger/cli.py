@@ -7,13 +7,14 @@ Wiring only: parse, open the ledger, call ``ledger.admin`` / ``ledger.server``, 
 from __future__ import annotations
 
 import argparse
+import datetime
 import functools
 import getpass
 import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cardkit import locations
 from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
@@ -21,6 +22,9 @@ from cardkit.core.members import Tier
 from cardkit.core.money import Money
 from ledger.errors import LedgerError
 from ledger.storage_errors import guard
+
+if TYPE_CHECKING:
+    from ledger.home import Ledger
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -44,12 +48,12 @@ def _open(args: argparse.Namespace) -> Path:
     return ledger_dir
 
 
-def open_checked(ledger_dir: Path, db: str | None) -> None:
+def open_checked(ledger_dir: Path, db: str | None) -> Ledger:
     """Open the ledger for a command (a damaged, read-only or unreachable database is one sentence)."""
     from ledger.home import open_ledger
 
     existing_db(db)
-    open_ledger(ledger_dir, db)
+    return open_ledger(ledger_dir, db)
 
 
 def storage_guarded(handler: Handler) -> Handler:
@@ -225,10 +229,15 @@ def _init(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from ledger.server import serve
+    from ledger.store import is_postgres_url
 
     if args.workers < 1:
         raise LedgerError("--workers must be at least 1")
-    open_checked(_ledger_dir(args), args.db)  # fail here with one sentence, not in the server
+    ledger = open_checked(_ledger_dir(args), args.db)  # fail here with one sentence, not in the server
+    if args.workers > 1 and not is_postgres_url(ledger.db_url):
+        raise LedgerError(f"--workers {args.workers} needs PostgreSQL: this ledger is on SQLite, where one process "
+                          "writes at a time, so more workers would only queue on its lock; serve with --workers 1, "
+                          "or move the ledger to PostgreSQL (see docs/operations.md)")
     _check_alert_settings(args)
     return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers)
 
@@ -292,32 +301,69 @@ def _member_show(args: argparse.Namespace) -> int:
     if args.json:
         emit(view, True, "")
         return 0
+    print("\n".join(member_lines(view)))
+    return 0
+
+
+def member_lines(view: dict[str, Any]) -> list[str]:
+    """``member show`` as text: every fact the JSON has, one labelled line each (empty ones as "-")."""
     cur = view["currency"]
     lines = [
         f"member   {view['member_id']}  {view['name']}  (store {view['store_id']})",
+        f"phone    {view['phone'] or '-'}",
+        f"email    {view['email'] or '-'}",
+        f"notes    {view['notes'] or '-'}",
         f"tier     {view['tier']}",
         f"balance  {view['balance_text']}",
         f"points   {view['points']}",
         f"spend    {Money(view['yearly_spend'], cur)} this year",
+        "prefs    " + (", ".join(f"{k}={v}" for k, v in sorted(view["prefs"].items())) or "-"),
     ]
-    contact = ", ".join(v for v in (view["phone"], view["email"]) if v)
-    if contact:
-        lines.append(f"contact  {contact}")
-    if view["prefs"]:
-        lines.append("prefs    " + ", ".join(f"{k}={v}" for k, v in sorted(view["prefs"].items())))
     for card in view["cards"]:
         extra = f" -> {card['replaced_by']}" if card["replaced_by"] else ""
-        lines.append(f"card     {card['card_id']}  {card['tier']}  {card['status']}{extra}"
-                     f"{'  challenge' if card['challenge'] else ''}")
+        reason = f" ({card['reason']})" if card["reason"] else ""
+        lines.append(f"card     {card['card_id']}  {card['tier']}  {card['status']}{reason}{extra}"
+                     f"{'  challenge' if card['challenge'] else ''}  key {card['kid']}  issued "
+                     f"{_day(card['issued_at'])}  expires {_day(card['expires_at'])}")
     for coupon in view["coupons"]:
         what = (str(Money(coupon["amount_off"], cur)) if coupon["amount_off"] is not None
                 else f"{coupon['percent_off_bp'] / 100:g}%")  # display only; never used in arithmetic
-        lines.append(f"coupon   {coupon['coupon_id']}  {what} off{'  used' if coupon['used'] else ''}")
+        minimum = f"  min spend {Money(coupon['min_spend'], cur)}" if coupon["min_spend"] else ""
+        lines.append(f"coupon   {coupon['coupon_id']}  {what} off{minimum}  valid {_day(coupon['valid_from'])} to "
+                     f"{_day(coupon['valid_until'])}{'  stackable' if coupon['stackable'] else ''}"
+                     f"{'  used' if coupon['used'] else ''}")
     lines.append(f"history  {view['entries']} entries" + (" (latest below)" if view["history"] else ""))
     for entry in view["history"]:
-        lines.append(f"  {entry['terminal_id']}/{entry['seq']}  {entry['kind']}")
-    print("\n".join(lines))
-    return 0
+        details = " ".join(f"{k}={_plain(v)}" for k, v in sorted(entry["payload"].items()))
+        lines.append(f"  {_when(entry['wall_ms'])}  {entry['terminal_id']}/{entry['seq']}  {entry['kind']}  "
+                     f"{entry['uuid']}  {details}".rstrip())
+    return lines
+
+
+def _day(epoch_s: int) -> str:
+    return datetime.datetime.fromtimestamp(epoch_s, datetime.UTC).strftime("%Y-%m-%d")
+
+
+def _when(epoch_ms: int | None) -> str:
+    if epoch_ms is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(epoch_ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _valid_until(epoch_s: int) -> str:
+    try:
+        return _day(epoch_s)
+    except (OverflowError, OSError, ValueError):
+        return "no end"  # keys that never expire carry a far-future sentinel beyond the calendar
+
+
+def _plain(value: Any) -> str:
+    """A value inside a text line: strings as they are, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.hex()
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def _member_find(args: argparse.Namespace) -> int:
@@ -456,7 +502,8 @@ def _terminal_list(args: argparse.Namespace) -> int:
     _open(args)
     rows = admin.list_terminals()
     text = "\n".join(f"{r['terminal_id']}  {r['status']:<8}  store {r['store_id']:<10}  seq {r['last_seq']:<8} "
-                     f" {r['name']}" for r in rows) or "no terminals"
+                     f" last seen {_when(r['last_seen_ms'])}  suite {r['suite'] or '-'}  {r['name']}"
+                     for r in rows) or "no terminals"
     emit({"terminals": rows}, args.json, text)
     return 0
 
@@ -492,7 +539,9 @@ def _keys(action: str) -> Handler:
         else:
             rows = admin.list_keys()
             text = "\n".join(f"{r['kid']:<20} {r['kind']:<22} {'current' if r['current'] else '':<8}"
-                             f"{'retired' if r['retired_ms'] else ''}" for r in rows)
+                             f"{'retired ' + _when(r['retired_ms']) if r['retired_ms'] else ''}  valid "
+                             f"{_day(r['not_before'])} to {_valid_until(r['not_after'])}  {r['public_key']}"
+                             for r in rows)
             emit({"keys": rows}, args.json, text)
         return 0
 
@@ -513,12 +562,17 @@ def _audit(args: argparse.Namespace) -> int:
     from ledger import admin
 
     _open(args)
-    rows = admin.rejected_batches(args.limit) if args.rejected else admin.audit_log(args.limit)
-    if args.json:
-        emit({"rows": rows}, True, "")
+    if args.rejected:
+        rows = admin.rejected_batches(args.limit)
+        text = "\n".join(f"{_when(r['at_ms'])}  terminal {r['terminal_id'] or '-'}  batch {r['batch_id'] or '-'}  "
+                         f"{r['reason']}  seqs {_plain(r['seqs'])}  {r['detail']}".rstrip()
+                         for r in rows) or "no refused batches"
     else:
-        for r in rows:
-            print(json.dumps(r, sort_keys=True, ensure_ascii=False))
+        rows = admin.audit_log(args.limit)
+        text = "\n".join(f"{_when(r['at_ms'])}  {r['actor']}  {r['action']}  {r['subject'] or '-'}  "
+                         + " ".join(f"{k}={_plain(v)}" for k, v in sorted((r["details"] or {}).items()))
+                         for r in rows) or "no audit entries"
+    emit({"rows": rows}, args.json, "\n".join(line.rstrip() for line in text.splitlines()))
     return 0
 
 

@@ -3,6 +3,9 @@
 First stdout line: ``cardpos-sim: pty /dev/pts/N`` (or ``cardpos-sim: listening socket://127.0.0.1:PORT`` with
 ``--tcp``), then ``cardpos-sim: link PATH`` with ``--link``. After that, one reply line per command read from
 stdin (a terminal or a pipe) or from ``--script``, each starting with ``ok`` or ``error``.
+
+Without a console (stdin is /dev/null, closed, or reaches its end) the simulator keeps playing the reader until
+SIGTERM, SIGINT or SIGHUP (or a scripted ``quit``), so ``cardpos sim < /dev/null &`` runs in the background.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TextIO
 
 from cardkit.cliutil import Subparsers
 from cardkit.wallet import Wallet
+from hwsim import smsgateway
 from hwsim.console import HELP, Console, Quit
 from hwsim.errors import SimulatorError
 from hwsim.line import Line, PtyLine, TcpLine
@@ -53,6 +57,7 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed for noise and bit flips (reproducible runs)")
     parser.set_defaults(handler=run)
     register_printer(subparsers)  # cardpos sim-printer
+    register_sim_sms(subparsers)
 
 
 class _Out:
@@ -63,7 +68,8 @@ class _Out:
         self._lock = threading.Lock()
 
     def line(self, text: str) -> None:
-        with self._lock:
+        # Nobody reading our output any more (a closed pipe) must not stop the reader the terminal talks to.
+        with self._lock, contextlib.suppress(OSError, ValueError):
             self._stream.write(text + "\n")
             self._stream.flush()
 
@@ -100,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     # Before announcing the port: whoever reads the announcement may signal us at once.
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     line.open()
     out = _Out(sys.stdout)
     out.line(f"cardpos-sim: {line.describe()}")
@@ -135,10 +141,8 @@ def run(args: argparse.Namespace) -> int:
                 command = lines.get(timeout=0.2)
             except queue.Empty:
                 continue
-            if command is None:  # EOF: the console is gone; a script keeps running
+            if command is None:  # EOF: no console from here on; keep playing the reader until a signal
                 stdin_open = False
-                if steps is None:
-                    stop.set()
                 continue
             if command.strip():
                 execute(command)
@@ -151,10 +155,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_stdin(stream: TextIO, lines: queue.Queue[str | None]) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        for text in stream:
-            lines.put(text)
+def _read_stdin(stream: TextIO | None, lines: queue.Queue[str | None]) -> None:
+    if stream is not None:  # None: started with stdin closed
+        with contextlib.suppress(OSError, ValueError):
+            for text in stream:
+                lines.put(text)
     lines.put(None)
 
 
@@ -174,3 +179,99 @@ def _run_script(steps: list[Step], execute: Callable[[str], None], reader: SimRe
     out.line("cardpos-sim: script done")
     if not stay:
         stop.set()
+
+
+# -- cardpos sim-sms ------------------------------------------------------------------------------------------
+
+def register_sim_sms(subparsers: Subparsers) -> None:
+    """``cardpos sim-sms``: the SMS gateway simulator (hwsim.smsgateway, docs/sms-gateway.md). First stdout line:
+    ``cardpos-sim-sms: listening http://127.0.0.1:PORT``; it then runs without a console until SIGTERM/SIGINT."""
+    parser = subparsers.add_parser(
+        "sim-sms", help="run the SMS gateway simulator on 127.0.0.1",
+        description="An HTTP SMS gateway simulator: POST /messages, GET /messages, POST /inject/inbound, "
+                    "GET|POST /control; signed delivery receipts and inbound replies to --callback; fault modes. "
+                    "See docs/sms-gateway.md.")
+    parser.add_argument("--port", type=int, default=0, help="listen on 127.0.0.1:PORT (default 0: any free port)")
+    parser.add_argument("--token", default="", help="bearer token clients must send")
+    parser.add_argument("--basic", default="", metavar="USER:PASS", help="basic-auth credentials clients may send")
+    parser.add_argument("--callback", default="", metavar="URL",
+                        help="http(s) URL that delivery receipts and inbound replies are POSTed to")
+    parser.add_argument("--callback-secret", action="append", default=[], metavar="SECRET",
+                        help="HMAC-SHA256 key signing callbacks (repeat while rotating: one v1= per secret)")
+    parser.add_argument("--out", type=Path, default=None, metavar="FILE",
+                        help="append every message sent and received to FILE as JSON lines")
+    parser.add_argument("--mode", choices=smsgateway.MODES, default="ok",
+                        help="fault mode at start: ok, fail (500), throttle (429), slow (late answer)")
+    parser.add_argument("--retry-after", type=int, default=1, metavar="S",
+                        help="Retry-After seconds of a throttle answer (default 1)")
+    parser.add_argument("--delay", type=float, default=2.0, metavar="S",
+                        help="seconds a slow answer takes (default 2)")
+    parser.add_argument("--fault-count", type=int, default=None, metavar="N",
+                        help="apply --mode to the first N sends only, then answer ok")
+    parser.add_argument("--receipt-delay", type=float, default=0.5, metavar="S",
+                        help="seconds from accepting a message to its delivery receipt (default 0.5)")
+    parser.add_argument("--receipt-status", choices=smsgateway.RECEIPT_STATUSES, default="delivered",
+                        help="status that delivery receipts report (default delivered)")
+    parser.add_argument("--keep", type=int, default=10_000, metavar="N",
+                        help="messages kept in memory for GET /messages (default 10000)")
+    parser.set_defaults(handler=run_sim_sms)
+
+
+def run_sim_sms(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise SimulatorError(f"--port: a port number is 0 to 65535, not {args.port}")
+    if not args.token and not args.basic:
+        raise SimulatorError("the gateway needs credentials: --token TOKEN and/or --basic USER:PASS")
+    token = smsgateway.checked_text(args.token, "--token") if args.token else ""
+    basic = smsgateway.parse_basic(args.basic) if args.basic else None
+    callback = smsgateway.checked_callback_url(args.callback) if args.callback else ""
+    if bool(args.callback) != bool(args.callback_secret):
+        raise SimulatorError("--callback and --callback-secret go together: callbacks are always signed")
+    secrets = tuple(smsgateway.checked_text(s, "--callback-secret") for s in args.callback_secret)
+    if not 0 <= args.retry_after <= 86_400:
+        raise SimulatorError("--retry-after must be 0 to 86400 seconds")
+    if not 0 <= args.delay <= 300 or not 0 <= args.receipt_delay <= 3600:
+        raise SimulatorError("--delay must be 0 to 300 seconds and --receipt-delay 0 to 3600")
+    if args.fault_count is not None and args.fault_count < 1:
+        raise SimulatorError("--fault-count must be at least 1")
+    if args.keep < 1:
+        raise SimulatorError("--keep must be at least 1")
+    settings = smsgateway.GatewaySettings(token=token, basic=basic, callback_url=callback,
+                                          callback_secrets=secrets, receipt_delay_s=args.receipt_delay,
+                                          keep=args.keep)
+    fault = smsgateway.FaultState(mode=args.mode, retry_after_s=args.retry_after, delay_s=args.delay,
+                                  count=args.fault_count if args.mode != "ok" else None,
+                                  receipt=args.receipt_status)
+    record = smsgateway.open_record(args.out) if args.out is not None else None
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    # Before announcing the URL: whoever reads the announcement may signal us at once.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    server: smsgateway.GatewayServer | None = None
+    try:
+        server = smsgateway.GatewayServer(smsgateway.Gateway(settings, fault, record), args.port)
+        server.start()
+        _announce(f"cardpos-sim-sms: listening {server.url}")
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if server is not None:
+            server.stop()
+        if record is not None:
+            record.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _announce("cardpos-sim-sms: stopped")
+    return 0
+
+
+def _announce(text: str) -> None:
+    """A status line on stdout, if there is one: the gateway runs without a console too."""
+    if sys.stdout is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()

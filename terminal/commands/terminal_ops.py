@@ -1,8 +1,11 @@
 """cardpos terminal op ... / cardpos terminal cashier ...: headless cashier operations for scripts.
 
 Every operation goes through the same counter as the app (verify -> quote -> offline limits -> journal -> receipt).
-Cards are given as their text form (``CP1:...``, as a QR code or keyboard-wedge scanner reads it) and count as
-manual entries. A headless operation never reaches the ledger, so it is always an offline operation.
+Cards are given as their text form (``CP1:...``, as a QR code or keyboard-wedge scanner reads it, or from a file).
+``--source`` says where that text came from: ``reader`` (the default: a scanner, a file or a script) or ``typed``
+(a person keyed it in), and only a typed card is journaled as a manual entry, which the ledger watches per
+cashier (``cashier_manual_entries``). A headless operation never reaches the ledger, so it is always an offline
+operation.
 
 Exit status: 0 done; 1 declined, card rejected, not authorised or not recorded (the reason on one line, or as JSON
 ``{"ok": false, "error": code, "message": ...}``); 2 bad input (amount, option, unknown cashier).
@@ -34,6 +37,7 @@ from terminal.service.views import MemberView, coupon_to_dict
 
 EXIT_OK, EXIT_DECLINED, EXIT_BAD_INPUT = 0, 1, 2
 TENDERS = ("sv", "cash", "bank_card")
+CARD_SOURCES = ("reader", "typed")
 
 
 class BadInput(CardposError):
@@ -67,7 +71,10 @@ def register(subparsers: Subparsers) -> None:
         add_common(parser)
         if card:
             parser.add_argument("--card", required=True, metavar="TOKEN_TEXT",
-                                help="the card's text form (CP1:...), as scanned; counted as a manual entry")
+                                help="the card's text form (CP1:...), as a scanner or a file gives it")
+            parser.add_argument("--source", choices=CARD_SOURCES, default="reader",
+                                help="where --card came from: reader (a scanner, file or script; default) or typed "
+                                     "(keyed in by a person: journaled as a manual entry)")
         parser.add_argument("--cashier", metavar="ID", default=None, help="cashier recorded with the operation")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
         parser.set_defaults(handler=lambda args: _run(args, handler))
@@ -190,13 +197,18 @@ def _tap(counter: Counter, args: argparse.Namespace) -> tuple[CardClaims, Member
         token = token_from_text(args.card)
     except TokenFormatError:
         token = args.card.encode("utf-8", "replace")  # unreadable: verification journals it as malformed
-    tap = counter.tap(token, manual=True)
+    tap = counter.tap(token, manual=_typed(args))
     if not tap.accepted or tap.member is None:
         reason = tap.verdict.reason
         words = reason.words if reason is not None else "Card refused"
         raise Refused(f"card rejected: {words}", code="card_rejected",
                       extra={"reason": reason.value if reason is not None else None})
     return tap.claims, tap.member
+
+
+def _typed(args: argparse.Namespace) -> bool:
+    """A card a person keyed in is a manual entry; one from a scanner, a file or a script is not."""
+    return bool(args.source == "typed")
 
 
 def _receipt(receipt: Receipt) -> Result:
@@ -216,20 +228,20 @@ def _sale(counter: Counter, args: argparse.Namespace) -> Result:
         raise BadInput("--redeem-points must be zero or more")
     claims, _ = _tap(counter, args)
     return _receipt(counter.sale(claims, amount, tender=args.tender, coupon_ids=args.coupon,
-                                 redeem_points=args.redeem_points, cashier_id=args.cashier, manual=True))
+                                 redeem_points=args.redeem_points, cashier_id=args.cashier, manual=_typed(args)))
 
 
 def _topup(counter: Counter, args: argparse.Namespace) -> Result:
     amount = _amount(counter, args.amount)
     claims, _ = _tap(counter, args)
-    return _receipt(counter.topup(claims, amount, tender=args.tender, cashier_id=args.cashier, manual=True))
+    return _receipt(counter.topup(claims, amount, tender=args.tender, cashier_id=args.cashier, manual=_typed(args)))
 
 
 def _redeem(counter: Counter, args: argparse.Namespace) -> Result:
     if args.points <= 0:
         raise BadInput("--points must be more than zero")
     claims, _ = _tap(counter, args)
-    return _receipt(counter.redeem(claims, args.points, args.item, cashier_id=args.cashier, manual=True))
+    return _receipt(counter.redeem(claims, args.points, args.item, cashier_id=args.cashier, manual=_typed(args)))
 
 
 def _refund(counter: Counter, args: argparse.Namespace) -> Result:
@@ -245,13 +257,13 @@ def _void(counter: Counter, args: argparse.Namespace) -> Result:
 
 def _upgrade(counter: Counter, args: argparse.Namespace) -> Result:
     claims, _ = _tap(counter, args)
-    return _receipt(counter.upgrade_tier(claims, cashier_id=args.cashier, manual=True))
+    return _receipt(counter.upgrade_tier(claims, cashier_id=args.cashier, manual=_typed(args)))
 
 
 def _fee(counter: Counter, args: argparse.Namespace) -> Result:
     claims, _ = _tap(counter, args)
     return _receipt(counter.pay_membership_fee(claims, Tier(args.tier), tender=args.tender,
-                                               cashier_id=args.cashier, manual=True))
+                                               cashier_id=args.cashier, manual=_typed(args)))
 
 
 def _balance(counter: Counter, args: argparse.Namespace) -> Result:
