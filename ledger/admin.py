@@ -9,6 +9,7 @@ like any terminal entry.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from cardkit.core.money import Money
 from cardkit.core.rules import Rules, rules_from_toml
 from cardkit.errors import CardposError
 from cardkit.journal import EntryKind
-from ledger import apply, projection, publish, store, verify
+from ledger import apply, pii, projection, publish, store, verify
 from ledger.errors import LedgerError
 from ledger.home import Ledger, current
 
@@ -86,10 +87,10 @@ def add_member(name: str, *, store_id: str = "store-1", phone: str = "", email: 
         if store.Member.get_or_none(store.Member.member_id == member_id) is not None:
             raise LedgerError(f"member {member_id} already exists")
         version = store.bump("members")
-        store.Member.create(member_id=member_id, name=name.strip(), phone=phone, email=email, notes=notes,
-                            prefs=dict(prefs or {}), store_id=store_id, opening_tier=tier.value, currency=currency,
-                            opening_balance=balance, opening_points=points, created_ms=ledger.now_ms(),
-                            version=version)
+        details = pii.MemberDetails(name=name.strip(), phone=phone, email=email, notes=notes, prefs=dict(prefs or {}))
+        pii.create_member(member_id, details, store_id=store_id, opening_tier=tier.value, currency=currency,
+                          opening_balance=balance, opening_points=points, created_ms=ledger.now_ms(),
+                          version=version)
         _audit(ledger, actor, "member_add", member_id, store_id=store_id, tier=tier.value, balance=balance,
                points=points)
     return member_id
@@ -103,23 +104,26 @@ def update_member(member_id: str, *, name: str | None = None, phone: str | None 
     with store.atomic_write():
         version = store.bump("members")
         member = _member(member_id)
-        changed: list[str] = []
         if store_id is not None and store_id != member.store_id:
             store.MemberMove.create(member_id=member_id, from_store=member.store_id, version=version)
-        for field_name, value in (("name", name), ("phone", phone), ("email", email), ("notes", notes),
-                                  ("store_id", store_id)):
-            if value is not None:
-                setattr(member, field_name, value)
-                changed.append(field_name)
+        if store_id is not None:
+            member.store_id = store_id
+        details = pii.details_of(member)
+        edits: dict[str, Any] = {k: v for k, v in (("name", name), ("phone", phone), ("email", email),
+                                                   ("notes", notes)) if v is not None}
         if prefs is not None:
-            merged = dict(member.prefs or {})
+            merged = dict(details.prefs)
             for key, value in prefs.items():
                 if value == "":
                     merged.pop(key, None)
                 else:
                     merged[key] = value
-            member.prefs = merged
-            changed.append("prefs")
+            edits["prefs"] = merged
+        requested = {"name": name, "phone": phone, "email": email, "notes": notes, "store_id": store_id,
+                     "prefs": prefs}
+        changed = [field_name for field_name, value in requested.items() if value is not None]
+        if edits:
+            pii.put_details(member, dataclasses.replace(details, **edits))
         member.version = version
         member.save()
         # Field names only: the audit log must not become a second copy of people's details.
@@ -142,7 +146,8 @@ def member_view(member_id: str, *, history: int = 50) -> dict[str, Any]:
     rows = (store.AppliedEntry.select().where(store.AppliedEntry.member_id == member_id)
             .order_by(store.AppliedEntry.id.desc()).limit(history))
     entries = [{"terminal_id": r.terminal_id, "seq": int(r.seq), "uuid": r.uuid, "kind": r.kind,
-                "wall_ms": int(r.wall_ms), "payload": cbor2.loads(bytes(r.payload))} for r in rows]
+                "wall_ms": int(r.wall_ms),
+                "payload": pii.entry_payload(str(r.terminal_id), int(r.seq), r.payload, r.pii)} for r in rows]
     entries.reverse()
     return {
         **{k: v for k, v in snapshot.items() if k not in ("coupons", "state")},
@@ -151,6 +156,17 @@ def member_view(member_id: str, *, history: int = 50) -> dict[str, Any]:
         "coupons": coupons, "cards": cards, "history": entries,
         "entries": store.AppliedEntry.select().where(store.AppliedEntry.member_id == member_id).count(),
     }
+
+
+def find_members(*, phone: str | None = None, email: str | None = None,
+                 name: str | None = None) -> list[dict[str, Any]]:
+    """Members whose phone, email and name words (those given) match exactly, through their keyed hashes."""
+    found = []
+    for member in pii.find_members(phone=phone, email=email, name=name):
+        details = pii.details_of(member)
+        found.append({"member_id": member.member_id, "name": details.name, "phone": details.phone,
+                      "email": details.email, "store_id": member.store_id})
+    return found
 
 
 # -- cards ----------------------------------------------------------------------------------------------------

@@ -367,6 +367,18 @@ def _plain(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
 
 
+def _member_find(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    if args.phone is None and args.email is None and args.name is None:
+        raise LedgerError("nothing to look up: give --phone, --email or --name")
+    _open(args)
+    found = admin.find_members(phone=args.phone, email=args.email, name=args.name)
+    text = "\n".join(f"{m['member_id']}  {m['name']}  (store {m['store_id']})" for m in found) or "no member found"
+    emit({"members": found}, args.json, text)
+    return 0
+
+
 # -- cards ------------------------------------------------------------------------------------------------------
 def _card_result(issued: Any) -> dict[str, Any]:
     return {"card_id": issued.card_id, "member_id": issued.member_id, "tier": issued.tier.value, "kid": issued.kid,
@@ -582,7 +594,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--rejected", action="store_true", help="show refused batches instead")
     p.add_argument("--limit", type=at_least(1), default=50, help="most rows shown (default 50)")
 
-    members = _group(subparsers, "member", "members: add, update, show")
+    members = _group(subparsers, "member", "members: add, update, find, show")
     p = _command(members, "add", "add a member (prints the member id)", _member_add)
     p.add_argument("name", help="the member's name")
     p.add_argument("--store", default="store-1", help="home store (its terminals receive the member)")
@@ -603,6 +615,10 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--notes")
     p.add_argument("--store")
     p.add_argument("--pref", action="append", metavar="KEY=VALUE", help="set a preference; KEY= removes it")
+    p = _command(members, "find", "find members by phone, email or name (exact; all given must match)", _member_find)
+    p.add_argument("--phone", help="any way of writing the number: only its digits count")
+    p.add_argument("--email", help="any case")
+    p.add_argument("--name", help="one or more whole words of the name, any case and order")
     p = _command(members, "show", "balance, points, tier, coupons, cards and history", _member_show)
     p.add_argument("member_id")
     p.add_argument("--history", type=at_least(0), default=20, help="how many recent entries to show")

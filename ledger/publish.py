@@ -24,7 +24,7 @@ from cardkit.core.money import Money
 from cardkit.core.rules import DEFAULT_RULES, Rules
 from cardkit.pulldocs import MemberSnapshot, coupon_to_mapping, sign_member_snapshot, sign_rules_document
 from ledger import keys as ledger_keys
-from ledger import projection, store
+from ledger import pii, projection, store
 from ledger.home import Ledger
 
 
@@ -118,9 +118,10 @@ def member_snapshots(members: list[store.Member], now_s: int) -> list[dict[str, 
             cards.setdefault(card.member_id, []).append(card.card_id)
         for member in chunk:
             state = states.get(member.member_id) or projection.opening_state(member)
+            details = pii.details_of(member)  # decrypted only to be signed (and sealed) for the member's store
             out.append({
-                "member_id": member.member_id, "name": member.name, "phone": member.phone, "email": member.email,
-                "notes": member.notes, "prefs": dict(member.prefs or {}), "tier": state.tier.value,
+                "member_id": member.member_id, "name": details.name, "phone": details.phone,
+                "email": details.email, "notes": details.notes, "prefs": dict(details.prefs), "tier": state.tier.value,
                 "balance": state.balance, "points": state.points, "currency": state.currency,
                 "yearly_spend": state.yearly_spend,
                 "coupons": [coupon_mapping(c) for c in coupons.get(member.member_id, [])
