@@ -182,6 +182,7 @@ def enrolled(server: LedgerServer, name: str) -> LedgerTerminal:
 
 
 # -- freezing the ledger without credentials ------------------------------------------------------------------
+@pytest.mark.timing
 def test_colliding_key_body_is_refused_fast_while_health_stays_fast(server: LedgerServer) -> None:
     body = colliding_map(23_800)
     assert 300_000 < len(body) < 320_000  # the ~310 KB body of the issue (13 s on the old decoder)
