@@ -14,10 +14,10 @@ Pulls are signed by the identity key: ``Ed25519(GET\n{path?query}\n{time_ms})``.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -57,14 +57,15 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class _Outcome:
     """What checking a proof decided, acted on after its transaction commits."""
 
     terminal_id: str | None
-    reason: str | None  # None: enrolled; else unknown_code, expired, bad_proof, locked, root_key_mismatch
+    reason: str | None  # None: the proof holds; else unknown_code, expired, bad_proof, locked, unusable_code
     locked_now: bool = False
     mac_key: bytes = b""  # the code's MAC key once the proof matched (the answer is authenticated with it)
+    store_id: str = ""
 
 
 def enroll_terminal(ledger: Ledger, fields: Mapping[str, Any], *, source: str,
@@ -81,17 +82,29 @@ def enroll_terminal(ledger: Ledger, fields: Mapping[str, Any], *, source: str,
                              f"too many failed enrollment attempts from this address; try again in {retry_after_s} s",
                              headers={"Retry-After": str(retry_after_s)})
     proof = _parse(fields)
-    outcome = _check_and_consume(ledger, proof, now, source)
-    if outcome.reason == "root_key_mismatch":
-        _audit(ledger, source, "terminal_enroll_refused", outcome.terminal_id or "", reason=outcome.reason)
-        raise RequestRefused(409, "root_key_mismatch",
-                             "this ledger's root key is not the one the terminal expects (--root-key); "
-                             "the enrollment code was not used")
+    outcome = _check_proof(ledger, proof, now)
     if outcome.reason is not None:
         _failed(ledger, source, outcome, now, attempts)
         raise RequestRefused(403, "bad_code", BAD_CODE_MESSAGE)
-    assert outcome.terminal_id is not None
-    return _answer(ledger, outcome, proof)
+    terminal_id = outcome.terminal_id
+    assert terminal_id is not None
+    if proof.root_key is not None and proof.root_key != ledger.keys.root_public():  # only after a valid proof
+        _audit(ledger, source, "terminal_enroll_refused", terminal_id, reason="root_key_mismatch")
+        raise RequestRefused(409, "root_key_mismatch",
+                             "this ledger's root key is not the one the terminal expects (--root-key); "
+                             "the enrollment code was not used")
+    # The documents before the code is used: if making them fails, the terminal can simply try again.
+    answer = EnrollAnswer(
+        terminal_id=terminal_id, store_id=outcome.store_id, issuer=ledger.issuer, suite=proof.suite,
+        ledger_hpke_key=ledger.keys.hpke().public[proof.suite], root_key=ledger.keys.root_public(),
+        identity_key=proof.identity_key, terminal_hpke_key=proof.terminal_hpke_key, nonce=proof.nonce,
+        trust_list=publish.signed_trust_list(ledger), rules=publish.signed_rules(ledger),
+        revocations=publish.signed_revocation_delta(ledger, 0))
+    if not _consume(ledger, proof, terminal_id, now, source):
+        # another request used the code, or it expired, or the terminal was disabled, since the check
+        _failed(ledger, source, _Outcome(terminal_id, "expired"), now, attempts)
+        raise RequestRefused(403, "bad_code", BAD_CODE_MESSAGE)
+    return seal_answer(answer, outcome.mac_key, ledger.keys.root())
 
 
 def _parse(fields: Mapping[str, Any]) -> EnrollProof:
@@ -113,9 +126,10 @@ def _parse(fields: Mapping[str, Any]) -> EnrollProof:
     return proof
 
 
-def _check_and_consume(ledger: Ledger, proof: EnrollProof, now: int, source: str) -> _Outcome:
-    """Find the pending enrollment, check the proof, and use the code up, in one write transaction (a wrong proof
-    is counted in the same one; the caller raises after it commits)."""
+def _check_proof(ledger: Ledger, proof: EnrollProof, now: int) -> _Outcome:
+    """Find the pending enrollment the code id names and check the proof in constant time, in one write
+    transaction that also counts a wrong proof (and locks the code at ``MAX_BAD_PROOFS``); the caller raises
+    after it commits."""
     with store.atomic_write():
         pending = store.Terminal.get_or_none(store.Terminal.enroll_code_hash == proof.code_id.hex())
         secret = (store.PendingEnrollment.get_or_none(store.PendingEnrollment.terminal_id == pending.terminal_id)
@@ -127,18 +141,27 @@ def _check_and_consume(ledger: Ledger, proof: EnrollProof, now: int, source: str
             return _Outcome(terminal_id, "expired")
         if int(secret.failures) >= MAX_BAD_PROOFS:
             return _Outcome(terminal_id, "locked")
-        mac_key = enroll_codes.mac_key(ledger, secret)
-        if not proof_matches(mac_key, proof):
-            store.PendingEnrollment.update(failures=store.PendingEnrollment.failures + 1).where(
-                store.PendingEnrollment.terminal_id == terminal_id).execute()
-            failures = int(store.PendingEnrollment.get_by_id(terminal_id).failures)
-            if failures >= MAX_BAD_PROOFS:  # the code is void from now on; the admin adds the terminal again
-                store.Terminal.update(enroll_code_hash=None).where(
-                    store.Terminal.terminal_id == terminal_id).execute()
-                return _Outcome(terminal_id, "bad_proof", locked_now=True)
+        try:
+            mac_key = enroll_codes.mac_key(ledger, secret)
+        except LedgerError as exc:  # the ledger's own fault (another root key): say so in its log, not to callers
+            log.error("enrollment code unusable: %s", exc.message)
+            return _Outcome(terminal_id, "unusable_code")
+        if proof_matches(mac_key, proof):
+            return _Outcome(terminal_id, None, mac_key=mac_key, store_id=str(pending.store_id))
+        store.PendingEnrollment.update(failures=store.PendingEnrollment.failures + 1).where(
+            store.PendingEnrollment.terminal_id == terminal_id).execute()
+        if int(store.PendingEnrollment.get_by_id(terminal_id).failures) < MAX_BAD_PROOFS:
             return _Outcome(terminal_id, "bad_proof")
-        if proof.root_key is not None and proof.root_key != ledger.keys.root_public():
-            return _Outcome(terminal_id, "root_key_mismatch")  # checked only after a valid proof: no oracle
+        # The code is void from now on, and its wrapped key goes: the admin adds the terminal again.
+        store.Terminal.update(enroll_code_hash=None).where(store.Terminal.terminal_id == terminal_id).execute()
+        store.PendingEnrollment.delete().where(store.PendingEnrollment.terminal_id == terminal_id).execute()
+        return _Outcome(terminal_id, "bad_proof", locked_now=True)
+
+
+def _consume(ledger: Ledger, proof: EnrollProof, terminal_id: str, now: int, source: str) -> bool:
+    """Use the code up for this proof: record the identity key, register the member key, audit. False when the
+    code is no longer usable."""
+    with store.atomic_write():
         # One conditional UPDATE both checks and consumes the code: two terminals racing with one code cannot
         # both win, and a used, expired or disabled terminal's code does nothing.
         won = store.Terminal.update(
@@ -148,25 +171,13 @@ def _check_and_consume(ledger: Ledger, proof: EnrollProof, now: int, source: str
                 & (store.Terminal.enroll_code_hash == proof.code_id.hex())
                 & (store.Terminal.status == "pending") & (store.Terminal.code_expires_ms > now)).execute() == 1
         if not won:
-            return _Outcome(terminal_id, "expired")
+            return False
         store.PendingEnrollment.delete().where(store.PendingEnrollment.terminal_id == terminal_id).execute()
         store.TerminalSealKey.create(terminal_id=terminal_id, suite=proof.suite, public_key=proof.terminal_hpke_key,
                                      registered_ms=now)
         store.AuditLog.create(at_ms=now, actor=f"terminal:{terminal_id}", action="terminal_enroll",
                               subject=terminal_id, details={"suite": proof.suite, "source": source})
-    return _Outcome(terminal_id, None, mac_key=mac_key)
-
-
-def _answer(ledger: Ledger, outcome: _Outcome, proof: EnrollProof) -> dict[str, str]:
-    assert outcome.terminal_id is not None
-    terminal = store.Terminal.get_by_id(outcome.terminal_id)
-    answer = EnrollAnswer(
-        terminal_id=outcome.terminal_id, store_id=str(terminal.store_id), issuer=ledger.issuer, suite=proof.suite,
-        ledger_hpke_key=ledger.keys.hpke().public[proof.suite], root_key=ledger.keys.root_public(),
-        identity_key=proof.identity_key, terminal_hpke_key=proof.terminal_hpke_key, nonce=proof.nonce,
-        trust_list=publish.signed_trust_list(ledger), rules=publish.signed_rules(ledger),
-        revocations=publish.signed_revocation_delta(ledger, 0))
-    return seal_answer(answer, outcome.mac_key, ledger.keys.root())
+    return True
 
 
 def _audit(ledger: Ledger, source: str, action: str, subject: str, **details: Any) -> None:
@@ -237,7 +248,7 @@ def members_document(ledger: Ledger, caller: Caller, since: int) -> str | None:
                                             bytes(key.public_key)))
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Caller:
     terminal_id: str
     store_id: str
