@@ -10,7 +10,6 @@ like any terminal entry.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ from cardkit.core.money import Money
 from cardkit.core.rules import Rules, rules_from_toml
 from cardkit.errors import CardposError
 from cardkit.journal import EntryKind
-from ledger import apply, pii, projection, publish, store, verify
+from ledger import apply, enroll_codes, pii, projection, publish, store, verify
 from ledger.errors import LedgerError
 from ledger.home import Ledger, current
 
@@ -355,11 +354,6 @@ def issue_coupon(member_id: str, *, amount_off: int | None = None, percent_off_b
 
 
 # -- terminals ------------------------------------------------------------------------------------------------
-def code_hash(code: str) -> str:
-    normal = "".join(ch for ch in code.upper() if ch.isalnum())
-    return hashlib.sha256(b"cardpos-enroll-v1:" + normal.encode("ascii", "replace")).hexdigest()
-
-
 def _new_code(ledger: Ledger) -> str:
     """12 characters (~59 bits) from CODE_ALPHABET, uniformly: bytes past the last whole multiple are redrawn."""
     limit = 256 - 256 % len(CODE_ALPHABET)
@@ -375,7 +369,8 @@ def _new_code(ledger: Ledger) -> str:
 
 def add_terminal(name: str, store_id: str = "store-1", *, actor: str = "admin",
                  code_ttl_s: int = ENROLL_CODE_TTL_S) -> tuple[str, str]:
-    """Register a terminal and return ``(terminal_id, one_time_code)``; only the code's hash is stored."""
+    """Register a terminal and return ``(terminal_id, one_time_code)``; the code itself is not stored (its id and
+    its wrapped MAC key are: ``ledger.enroll_codes``)."""
     ledger = _ledger()
     if not name.strip():
         raise LedgerError("a terminal needs a name")
@@ -384,8 +379,9 @@ def add_terminal(name: str, store_id: str = "store-1", *, actor: str = "admin",
     now = ledger.now_ms()
     with store.atomic_write():
         store.Terminal.create(terminal_id=terminal_id, name=name.strip(), store_id=store_id, status="pending",
-                              enroll_code_hash=code_hash(code), code_expires_ms=now + code_ttl_s * 1000,
-                              created_ms=now)
+                              enroll_code_hash=enroll_codes.code_id_hex(code),
+                              code_expires_ms=now + code_ttl_s * 1000, created_ms=now)
+        enroll_codes.remember(ledger, terminal_id, code)
         _audit(ledger, actor, "terminal_add", terminal_id, name=name.strip(), store_id=store_id)
     return terminal_id, code
 

@@ -1,7 +1,8 @@
 """The ledger's HTTP API (FastAPI), exactly as documented in docs/internals.md.
 
 - ``GET /v1/health`` → ``{"ok": true}``
-- ``POST /v1/enroll`` JSON ``{code, identity_key, suite}`` → the terminal's id and the ledger's keys and documents
+- ``POST /v1/enroll`` JSON proof of the one-time code (``cardkit.enrollment``) → the terminal's id, the ledger's keys
+  and documents, authenticated with the code and signed by the root key
 - ``POST /v1/batches`` ``application/cbor`` sealed envelope → ``{acked_seq, applied, duplicates}``
 - ``GET /v1/pull?trust=V&revocations=V&rules=V&members=V`` signed by the terminal → signed documents or null
 
@@ -31,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cardkit import wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
 from ledger import events, publish, store
-from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal
+from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, members_document
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
 from ledger.ingest import IngestRejected, ingest_batch
@@ -47,22 +48,28 @@ STORAGE_RETRY_AFTER_S = 10  # a full disk, a read-only file or a lost server tak
 INTERNAL_MESSAGE = "the ledger failed to handle the request; see its log"
 
 
+HEX = r"^[0-9a-fA-F]*$"
+
+
 class EnrollRequest(BaseModel):
-    code: str = Field(min_length=1, max_length=64, description="one-time enrollment code from `ledger terminal add`")
-    identity_key: str = Field(min_length=64, max_length=64, description="hex raw Ed25519 public key of the terminal")
-    suite: str = Field(default="x25519", description='"x25519" or "mlkem768x25519"')
+    """Proof of the one-time code without the code (``cardkit.enrollment``, docs/sync-protocol.md §1)."""
+
+    code_id: str = Field(min_length=32, max_length=32, pattern=HEX, description="hex HKDF code id of the code")
+    identity_key: str = Field(min_length=64, max_length=64, pattern=HEX,
+                              description="hex raw Ed25519 public key of the terminal")
+    suite: str = Field(default="x25519", max_length=32, description='"x25519" or "mlkem768x25519"')
+    terminal_hpke_key: str = Field(min_length=64, max_length=2432, pattern=HEX,
+                                   description="hex HPKE public key member snapshots are sealed to")
+    nonce: str = Field(min_length=64, max_length=64, pattern=HEX, description="hex 32 fresh random bytes")
+    root_key: str | None = Field(default=None, min_length=64, max_length=64, pattern=HEX,
+                                 description="hex root key the terminal expects (refused, code unused, if not ours)")
+    proof: str = Field(min_length=64, max_length=64, pattern=HEX, description="hex HMAC-SHA256 keyed by the code")
 
 
 class EnrollResponse(BaseModel):
-    terminal_id: str
-    store_id: str
-    issuer: str
-    ledger_hpke_public_key: str
-    hpke_suite: str
-    root_public_key: str
-    trust_list: str
-    rules: str
-    revocations: str
+    answer: str = Field(description="b64 deterministic CBOR: terminal id, store, keys, echoes, documents")
+    mac: str = Field(description="hex HMAC-SHA256 keyed by the code over the nonce and the answer")
+    signature: str = Field(description="hex Ed25519 signature by the root key over the answer")
 
 
 class BatchResponse(BaseModel):
@@ -124,7 +131,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
 
     @app.exception_handler(RequestRefused)
     async def refused(_: Request, exc: RequestRefused) -> JSONResponse:
-        return error(exc.status, exc.code, exc.message)
+        return error(exc.status, exc.code, exc.message, headers=exc.headers)
 
     def storage_answer(exc: LedgerStorageError) -> JSONResponse:
         if not exc.retryable:  # a statement the database refused: a bug, logged in full, not worth a retry
@@ -155,9 +162,10 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
     def health() -> dict[str, bool]:
         return {"ok": True}
 
-    @app.post(wire.ENROLL_PATH, response_model=EnrollResponse, responses=_ERRORS)
-    def enroll(body: EnrollRequest) -> dict[str, Any]:
-        return enroll_terminal(ledger, body.code, body.identity_key, body.suite)
+    @app.post(wire.ENROLL_PATH, response_model=EnrollResponse, responses={**_ERRORS, 429: {"model": ErrorBody}})
+    def enroll(body: EnrollRequest, request: Request) -> dict[str, Any]:
+        source = request.client.host if request.client is not None else "unknown"
+        return enroll_terminal(ledger, body.model_dump(), source=source)
 
     @app.post(wire.BATCHES_PATH, response_model=BatchResponse, responses=_ERRORS, openapi_extra={
         "requestBody": {"required": True, "content": {"application/cbor": {"schema": {
@@ -188,8 +196,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
             "revocations": b64(publish.signed_revocation_delta(ledger, revocations))
             if publish.revocation_version() != revocations else None,
             "rules": b64(publish.signed_rules(ledger)) if max(publish.rules_version(), 1) > rules else None,
-            "members": b64(publish.signed_members_delta(ledger, caller.store_id, members))
-            if publish.members_version() != members else None,
+            "members": members_document(ledger, caller, members),
         }
         events.publish(events.TerminalSeen(caller.terminal_id, caller.store_id, caller.time_ms, ledger.now_ms()))
         return out

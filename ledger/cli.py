@@ -11,6 +11,7 @@ import datetime
 import functools
 import getpass
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -228,8 +229,11 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from ledger.enroll import CLEARTEXT_MEMBERS_ENV
     from ledger.server import serve
     from ledger.store import is_postgres_url
+
+    os.environ[CLEARTEXT_MEMBERS_ENV] = "1" if args.allow_cleartext_members else "0"  # workers inherit it
 
     if args.workers < 1:
         raise LedgerError("--workers must be at least 1")
@@ -583,6 +587,9 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--issuer", default=None, help="issuer name written into every card (default: cardpos)")
 
     p = _command(subparsers, "serve", "run the ledger HTTP API", _serve, json_flag=False)
+    p.add_argument("--allow-cleartext-members", action="store_true",
+                   help="send member snapshots signed but in clear to terminals enrolled before they were sealed "
+                        "(default: refuse their pulls and ask to enroll them again)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=port_arg, default=8750, help="port to listen on (default 8750)")
     p.add_argument("--workers", type=at_least(1), default=1, help="worker processes (use PostgreSQL for more than one)")

@@ -11,6 +11,8 @@ terminal checks them with the same modules):
   points, currency, yearly_spend, coupons, card_ids, state`` — amounts in minor units, ``state`` the
   ``MemberState.to_mapping()`` the terminal folds its unsynced entries over, ``coupons`` the unused ones (each
   ``cardkit.pulldocs.coupon_to_mapping``).
+A terminal gets its member snapshots sealed to the HPKE key it registered at enrollment, then signed
+(``sealed_members_delta``, ``cardkit.pulldocs.seal_member_snapshot``); ``ledger.enroll.members_document`` chooses.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from cardkit.cards.trust import TrustList, sign_trust_list
 from cardkit.core.members import Coupon
 from cardkit.core.money import Money
 from cardkit.core.rules import DEFAULT_RULES, Rules
-from cardkit.pulldocs import MemberSnapshot, coupon_to_mapping, sign_member_snapshot, sign_rules_document
+from cardkit.pulldocs import (
+    MemberSnapshot,
+    coupon_to_mapping,
+    seal_member_snapshot,
+    sign_member_snapshot,
+    sign_rules_document,
+)
 from ledger import keys as ledger_keys
 from ledger import pii, projection, store
 from ledger.home import Ledger
@@ -172,3 +180,10 @@ def members_delta(store_id: str, since: int, now_s: int) -> MemberSnapshot:
 
 def signed_members_delta(ledger: Ledger, store_id: str, since: int) -> bytes:
     return sign_member_snapshot(members_delta(store_id, since, ledger.now_s()), ledger.keys.root())
+
+
+def sealed_members_delta(ledger: Ledger, terminal_id: str, store_id: str, since: int, suite: str,
+                         terminal_public_key: bytes) -> bytes:
+    """``signed_members_delta`` sealed to one terminal's HPKE key (the one it registered at enrollment)."""
+    return seal_member_snapshot(members_delta(store_id, since, ledger.now_s()), ledger.keys.root(),
+                                terminal_id=terminal_id, suite=suite, terminal_public_key=terminal_public_key)

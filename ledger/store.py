@@ -409,3 +409,27 @@ def atomic_write() -> Any:
     if isinstance(database, peewee.SqliteDatabase):
         return database.atomic("IMMEDIATE")
     return db.atomic()
+
+
+# -- enrollment (ledger.enroll, ledger.enroll_codes) -------------------------------------------------------------
+class PendingEnrollment(BaseModel):
+    """The secret half of a pending enrollment code: the code's MAC key (``cardkit.enrollment``), wrapped with
+    AES-GCM under a key derived from the root key (a copy of the database alone cannot enroll anything), and
+    the count of wrong proofs. The row goes when the code is used; the code is locked after too many."""
+
+    terminal_id = peewee.CharField(primary_key=True, max_length=40)
+    wrapped_key = peewee.BlobField()
+    failures = peewee.IntegerField(default=0)
+    created_ms = peewee.BigIntegerField()
+
+
+class TerminalSealKey(BaseModel):
+    """The HPKE public key a terminal registered at enrollment: its member snapshots are sealed to it."""
+
+    terminal_id = peewee.CharField(primary_key=True, max_length=40)
+    suite = peewee.CharField(max_length=24)
+    public_key = peewee.BlobField()
+    registered_ms = peewee.BigIntegerField()
+
+
+register_models(PendingEnrollment, TerminalSealKey)
