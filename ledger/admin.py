@@ -126,10 +126,13 @@ def update_member(member_id: str, *, name: str | None = None, phone: str | None 
         _audit(ledger, actor, "member_update", member_id, fields=changed)
 
 
-def member_view(member_id: str, *, history: int = 50) -> dict[str, Any]:
-    """Everything about a member for people: balance, points, tier, coupons, cards and recent history."""
+def member_view(member_id: str, *, history: int = 50, actor: str, via: str, origin: str = "") -> dict[str, Any]:
+    """Everything about a member for people: balance, points, tier, coupons, cards and recent history. A read of
+    personal data: recorded in the audit log as ``actor`` reading through ``via`` (cli, console, api) from
+    ``origin`` (an address or host)."""
     ledger = _ledger()
     member = _member(member_id)
+    record_member_read([member_id], actor=actor, via=via, origin=origin)
     snapshot = publish.member_snapshot(member, ledger.now_s())
     state = projection.projected_state(member)
     coupon_rows = store.Coupon.select().where(store.Coupon.member_id == member_id).order_by(store.Coupon.coupon_id)
@@ -151,6 +154,47 @@ def member_view(member_id: str, *, history: int = 50) -> dict[str, Any]:
         "coupons": coupons, "cards": cards, "history": entries,
         "entries": store.AppliedEntry.select().where(store.AppliedEntry.member_id == member_id).count(),
     }
+
+
+def find_members(*, phone: str | None = None, email: str | None = None,
+                 name: str | None = None) -> list[dict[str, Any]]:
+    """Members whose phone (its digits), email (any case) and name words (whole words, any case and order) match
+    exactly, all those given. (A scan of the clear columns: the keyed-hash lookups of ``ledger.pii`` replace it.)"""
+    digits = "".join(ch for ch in phone if ch.isdigit()) if phone is not None else None
+    wanted_words = set(re.findall(r"\w+", name.casefold())) if name is not None else None
+    if not (digits or email or wanted_words):
+        raise LedgerError("give a phone number, an email address or a name to look up")
+    found = []
+    query = store.Member.select(store.Member.member_id, store.Member.name, store.Member.phone, store.Member.email,
+                                store.Member.store_id).order_by(store.Member.member_id)
+    for row in query.iterator():
+        if digits is not None and "".join(ch for ch in row.phone if ch.isdigit()) != digits:
+            continue
+        if email is not None and row.email.casefold() != email.strip().casefold():
+            continue
+        if wanted_words is not None and not wanted_words <= set(re.findall(r"\w+", row.name.casefold())):
+            continue
+        found.append({"member_id": row.member_id, "name": row.name, "phone": row.phone, "email": row.email,
+                      "store_id": row.store_id})
+    return found
+
+
+def record_member_read(member_ids: list[str], *, actor: str, via: str, origin: str = "",
+                       action: str = "member_view") -> None:
+    """Audit a read of members' personal data: one entry per read, a bulk read (a search page, a pull) listing
+    every member id it showed (``member_view`` has the member as its subject)."""
+    ledger = _ledger()
+    subject = member_ids[0] if action == "member_view" and len(member_ids) == 1 else ""
+    with store.atomic_write():
+        _audit(ledger, actor, action, subject, via=via, origin=origin, member_ids=list(member_ids),
+               count=len(member_ids))
+
+
+def audit_event(action: str, subject: str = "", *, actor: str, **details: Any) -> None:
+    """An audit-log entry for something done outside this module (``ledger init``, a console sign-in)."""
+    ledger = _ledger()
+    with store.atomic_write():
+        _audit(ledger, actor, action, subject, **details)
 
 
 # -- cards ----------------------------------------------------------------------------------------------------
