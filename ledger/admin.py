@@ -126,7 +126,8 @@ def update_member(member_id: str, *, name: str | None = None, phone: str | None 
         _audit(ledger, actor, "member_update", member_id, fields=changed)
 
 
-def member_view(member_id: str, *, history: int = 50, actor: str, via: str, origin: str = "") -> dict[str, Any]:
+def member_view(member_id: str, *, history: int = 50, actor: str = "admin", via: str = "python",
+                origin: str = "") -> dict[str, Any]:
     """Everything about a member for people: balance, points, tier, coupons, cards and recent history. A read of
     personal data: recorded in the audit log as ``actor`` reading through ``via`` (cli, console, api) from
     ``origin`` (an address or host)."""
