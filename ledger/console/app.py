@@ -24,7 +24,7 @@ from ledger import alert_store
 from ledger.console import models, rollup, views
 from ledger.console.roles import ROUTES, Route
 from ledger.console.settings import load_console_settings
-from ledger.console.web import MAX_FORM_BYTES, MAX_RULES_FORM_BYTES, Console, Handler, handle
+from ledger.console.web import MAX_FORM_BYTES, MAX_RULES_FORM_BYTES, Console, Handler, admit, serve
 from ledger.errors import LedgerError
 from ledger.home import Clock, open_ledger, system_clock
 
@@ -103,7 +103,9 @@ def _endpoint(console: Console, route: Route, handler: Handler,
     limit = MAX_RULES_FORM_BYTES if route.name.startswith("rules_") else MAX_FORM_BYTES
 
     async def endpoint(request: Request) -> Response:
-        form: dict[str, list[str]] = {}
+        admitted = await run_in_threadpool(admit, console, route, request, clock())
+        if isinstance(admitted, Response):
+            return admitted
         if route.changes_state:
             kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if kind != "application/x-www-form-urlencoded":
@@ -115,10 +117,10 @@ def _endpoint(console: Console, route: Route, handler: Handler,
             from ledger.console.web import Refused, parse_form
 
             try:
-                form = parse_form(body)
+                admitted.form = parse_form(body)
             except (Refused, ValueError):
                 return Response("the form is not well formed", status_code=400, media_type="text/plain")
-        return await run_in_threadpool(handle, console, route, handler, request, form, clock())
+        return await run_in_threadpool(serve, admitted, handler)
 
     endpoint.__name__ = route.name
     return endpoint

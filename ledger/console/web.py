@@ -1,10 +1,11 @@
 """The console's request plumbing: one guard in front of every handler, and the ``Page`` a handler works with.
 
-For every request the guard (``handle``) finds the session from its cookie, refuses a role the route table
-(``roles.ROUTES``) does not list (403, or the sign-in page for nobody), and for every state-changing request
-reads a bounded form body, checks the CSRF token (the session's; the sign-in form's own cookie before there is a
-session) and refuses a cross-site ``Origin``/``Sec-Fetch-Site``. Handlers are plain functions run in the thread
-pool (peewee is blocking); what they raise as ``LedgerError`` is shown as one sentence, never a traceback.
+For every request the guard (``admit``, then ``serve``) finds the session from its cookie and refuses a role the
+route table (``roles.ROUTES``) does not list (403, or the sign-in page for nobody) before reading any body. For
+a state-changing request it then reads a bounded form body (``app``), checks the CSRF token (the session's; the
+sign-in form's own cookie before there is a session) and refuses a cross-site ``Origin``/``Sec-Fetch-Site``.
+Handlers are plain functions run in the thread pool (peewee is blocking); what they raise as ``LedgerError`` is
+shown as one sentence, never a traceback.
 """
 
 from __future__ import annotations
@@ -174,23 +175,40 @@ def cross_site(request: Request) -> bool:
     return origin != expected
 
 
-def handle(console: Console, route: Route, handler: Handler, request: Request, form: dict[str, list[str]],
-           now_ms: int) -> Response:
-    """The guard: session, role, CSRF, then the handler; errors become pages (runs in the thread pool)."""
+def _refused(page: Page, exc: Refused) -> Response:
+    session = page.session
+    log.warning("console request refused", extra={"fields": {"route": page.route.name, "reason": exc.message,
+                                                               "admin": session.admin if session else None}})
+    if page.route.name == "alerts_feed":
+        return Response('{"error": "refused"}', status_code=403, media_type="application/json")
+    return page.render("error.html", 403, title=page.t("error.refused"), message=exc.message)
+
+
+def admit(console: Console, route: Route, request: Request, now_ms: int) -> Page | Response:
+    """The guard's first half, before any body is read: the session and the role (runs in the thread pool).
+    Returns the page to serve, or the answer for a caller the route table does not let in."""
     token = request.cookies.get(SESSION_COOKIE)
     session = sessions.find(token, now_ms, touch=route.name != "alerts_feed") if token else None
     lang = i18n.negotiate(request.headers.get("accept-language"), request.cookies.get(LANG_COOKIE))
-    page = Page(console=console, request=request, route=route, session=session, token=token, lang=lang, form=form,
+    page = Page(console=console, request=request, route=route, session=session, token=token, lang=lang, form={},
                 now_ms=now_ms)
+    if route.public:
+        return page
+    if session is None:
+        if route.changes_state or route.name == "alerts_feed":
+            return _refused(page, Refused("sign in first"))
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return page.redirect("/signin?next=" + quote(target, safe=""))
+    if session.role not in route.roles:
+        return _refused(page, Refused("your role may not use this page"))
+    return page
+
+
+def serve(page: Page, handler: Handler) -> Response:
+    """The guard's second half: for a state-changing request the cross-site and CSRF checks, then the handler;
+    errors become pages in one sentence (runs in the thread pool)."""
+    route, request, session = page.route, page.request, page.session
     try:
-        if not route.public:
-            if session is None:
-                if route.changes_state or route.name == "alerts_feed":
-                    raise Refused("sign in first")
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return page.redirect("/signin?next=" + quote(target, safe=""))
-            if session.role not in route.roles:
-                raise Refused("your role may not use this page")
         if route.changes_state:
             if cross_site(request):
                 raise Refused("a form from another site was refused")
@@ -201,11 +219,7 @@ def handle(console: Console, route: Route, handler: Handler, request: Request, f
                 raise Refused("the form had no valid CSRF token; reload the page and try again")
         return handler(page)
     except Refused as exc:
-        log.warning("console request refused", extra={"fields": {"route": route.name, "reason": exc.message,
-                                                                   "admin": session.admin if session else None}})
-        if route.name == "alerts_feed":
-            return Response('{"error": "refused"}', status_code=403, media_type="application/json")
-        return page.render("error.html", 403, title=page.t("error.refused"), message=exc.message)
+        return _refused(page, exc)
     except NotFound as exc:
         return page.render("error.html", 404, title=page.t("error.not_found"), message=exc.message)
     except LedgerStorageError as exc:
