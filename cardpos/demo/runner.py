@@ -10,7 +10,7 @@ from pathlib import Path
 from cardkit.config import Settings
 from cardkit.wallet import Wallet
 from cardpos.demo.children import CARDPOS, Child, ChildError
-from cardpos.demo.seed import DemoSetup, seed_demo
+from cardpos.demo.seed import DEMO_ADMIN, DemoSetup, seed_demo
 from cardpos.demo.tapper import SimTapper
 
 # Cashier accounts created in the demo terminal: id, name, role, PIN.
@@ -35,6 +35,8 @@ class DemoRunner:
         self.ledger_port = ledger_port or free_port()
         self.ledger_url = f"http://127.0.0.1:{self.ledger_port}"
         self.ledger: Child | None = None
+        self.console: Child | None = None
+        self.console_url = f"http://127.0.0.1:{free_port()}"
         self.sim: Child | None = None
         self.setup: DemoSetup | None = None
         self.wallet: Wallet | None = None
@@ -56,6 +58,10 @@ class DemoRunner:
                                        "--host", "127.0.0.1", "--port", str(self.ledger_port)],
                             env=self.env, stderr_path=self.logs / "ledger.log")
         self.ledger.wait_for("cardpos-ledger: listening", timeout_s=60)
+        self.console = Child("console", ["ledger", "console", "--ledger-dir", str(self.setup.ledger_dir), "--host",
+                                         "127.0.0.1", "--port", self.console_url.rsplit(":", 1)[1]],
+                             env=self.env, stderr_path=self.logs / "console.log")
+        self.console.wait_for("cardpos-console: listening", timeout_s=60)
         self._enroll()
         self._add_cashiers()
         self.wallet = Wallet.load(self.setup.wallet_path)
@@ -95,6 +101,7 @@ class DemoRunner:
     def banner(self) -> str:
         cashiers = ", ".join(f"{role} {cid} PIN {pin}" for cid, _, role, pin in DEMO_CASHIERS)
         return (f"cardpos demo: ledger {self.ledger_url}, reader simulator on {self.pty_path}\n"
+                f"cardpos demo: admin console {self.console_url}, sign in as {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}\n"
                 f"cardpos demo: sign in as {cashiers}; F2 taps a wallet card; Ctrl+Q quits\n"
                 f"cardpos demo: files in {self.root}")
 
@@ -106,6 +113,6 @@ class DemoRunner:
         run_app(services, lang=lang, demo=SimTapper(self.sim, self.wallet))
 
     def stop(self) -> None:
-        for child in (self.sim, self.ledger):
+        for child in (self.sim, self.console, self.ledger):
             if child is not None:
                 child.stop()
