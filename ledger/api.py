@@ -25,7 +25,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import wire
-from ledger import events, publish, store
+from cardkit.pulldocs import sign_member_snapshot
+from ledger import admin, events, publish, store
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
@@ -176,9 +177,16 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
             "revocations": b64(publish.signed_revocation_delta(ledger, revocations))
             if publish.revocation_version() != revocations else None,
             "rules": b64(publish.signed_rules(ledger)) if max(publish.rules_version(), 1) > rules else None,
-            "members": b64(publish.signed_members_delta(ledger, caller.store_id, members))
-            if publish.members_version() != members else None,
+            "members": None,
         }
+        if publish.members_version() != members:
+            snapshot = publish.members_delta(caller.store_id, members, ledger.now_s())
+            out["members"] = b64(sign_member_snapshot(snapshot, ledger.keys.root()))
+            shown = [str(m["member_id"]) for m in snapshot.members if not m.get("deleted")]
+            if shown:  # personal data leaves the ledger: one audit entry per pull, with every member id sent
+                admin.record_member_read(shown, actor=f"terminal:{caller.terminal_id}", via="api",
+                                         origin=request.client.host if request.client else "",
+                                         action="members_pull")
         events.publish(events.TerminalSeen(caller.terminal_id, caller.store_id, caller.time_ms, ledger.now_ms()))
         return out
 

@@ -4,12 +4,14 @@ flags and security headers, and reads of personal data in the audit log (console
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import Any
 
 import pytest
 
+from cardkit.pulldocs import load_member_snapshot
 from ledger.console import roles, totp
 from ledger.console.roles import ROUTES, Role
 from tests.conftest import REPO_ROOT
@@ -248,3 +250,27 @@ def test_admin_commands_add_list_disable_enable(console_world: ConsoleWorld) -> 
 
 def ClientSignin(world: ConsoleWorld, name: str, password: str) -> int:
     return ConsoleClient(world.url).signin(name, password).status_code
+
+
+def test_a_terminal_pull_of_member_snapshots_is_one_audited_read(console_world: ConsoleWorld) -> None:
+    from ledger import admin
+    from tests.fixtures.ledger import LedgerTerminal
+
+    console_world.open_admin()
+    member = admin.add_member("Pulled Person", store_id="store-pull", phone="13900001111", member_id="PULL1")
+    _, code = admin.add_terminal("pull till", "store-pull")
+    till = LedgerTerminal.enroll(console_world.ledger.url, code)
+    answer = till.pull()
+    assert answer.status_code == 200 and answer.json()["members"] is not None
+    rows = console_world.ledger.admin_json("audit", "--limit", "20")["rows"]
+    pulls = [r for r in rows if r["action"] == "members_pull"]
+    assert pulls and pulls[0]["actor"] == f"terminal:{till.terminal_id}"
+    assert pulls[0]["details"]["member_ids"] == [member] and pulls[0]["details"]["via"] == "api"
+    version = load_member_snapshot(base64.b64decode(answer.json()["members"]), till.root_public_key).version
+    again = till.pull(members=version)
+    assert again.json()["members"] is None
+    assert len([r for r in console_world.ledger.admin_json("audit", "--limit", "20")["rows"]
+                if r["action"] == "members_pull"]) == 1, "nothing sent, nothing recorded"
+    page = console_world.client(Role.AUDITOR).get(f"/audit?member={member}&reads=1")
+    assert f"terminal:{till.terminal_id}" in page.text and "via api" in page.text
+
