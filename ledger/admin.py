@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import cbor2
+import peewee
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cardkit.cards.keys import check_can_issue, private_key_to_bytes, public_key_bytes
@@ -54,6 +55,24 @@ def _ledger() -> Ledger:
 
 def _audit(ledger: Ledger, actor: str, action: str, subject: str, **details: Any) -> None:
     store.AuditLog.create(at_ms=ledger.now_ms(), actor=actor, action=action, subject=subject, details=details)
+
+
+def record_member_read(member_ids: list[str], *, actor: str, via: str, origin: str = "",
+                       action: str = "member_view") -> None:
+    """Audit a read of members' personal data: one entry per read, a bulk read (a search page, a pull) listing
+    every member id it showed (``member_view`` has the member as its subject)."""
+    ledger = _ledger()
+    subject = member_ids[0] if action == "member_view" and len(member_ids) == 1 else ""
+    with store.atomic_write():
+        _audit(ledger, actor, action, subject, via=via, origin=origin, member_ids=list(member_ids),
+               count=len(member_ids))
+
+
+def audit_event(action: str, subject: str = "", *, actor: str, **details: Any) -> None:
+    """An audit-log entry for something done outside this module (``ledger init``, a console sign-in)."""
+    ledger = _ledger()
+    with store.atomic_write():
+        _audit(ledger, actor, action, subject, **details)
 
 
 def _text_id(prefix: str, ledger: Ledger, nbytes: int = 5) -> str:
@@ -160,42 +179,31 @@ def member_view(member_id: str, *, history: int = 50, actor: str = "admin", via:
 def find_members(*, phone: str | None = None, email: str | None = None,
                  name: str | None = None) -> list[dict[str, Any]]:
     """Members whose phone (its digits), email (any case) and name words (whole words, any case and order) match
-    exactly, all those given. (A scan of the clear columns: the keyed-hash lookups of ``ledger.pii`` replace it.)"""
+    exactly, all those given. (The clear columns, narrowed in SQL and checked here: the keyed-hash lookups of
+    ``ledger.pii`` replace this.)"""
     digits = "".join(ch for ch in phone if ch.isdigit()) if phone is not None else None
     wanted_words = set(re.findall(r"\w+", name.casefold())) if name is not None else None
     if not (digits or email or wanted_words):
         raise LedgerError("give a phone number, an email address or a name to look up")
+    M = store.Member
+    query = M.select(M.member_id, M.name, M.phone, M.email, M.store_id).order_by(M.member_id)
+    if digits:
+        query = query.where(M.phone.endswith(digits[-4:]))
+    if email is not None:
+        query = query.where(peewee.fn.LOWER(M.email) == email.strip().lower())
+    for word in sorted(wanted_words or ())[:1]:
+        query = query.where(M.name.contains(word))
     found = []
-    query = store.Member.select(store.Member.member_id, store.Member.name, store.Member.phone, store.Member.email,
-                                store.Member.store_id).order_by(store.Member.member_id)
-    for row in query.iterator():
-        if digits is not None and "".join(ch for ch in row.phone if ch.isdigit()) != digits:
+    for member_id, row_name, row_phone, row_email, store_id in query.tuples().iterator():
+        if digits is not None and "".join(ch for ch in row_phone if ch.isdigit()) != digits:
             continue
-        if email is not None and row.email.casefold() != email.strip().casefold():
+        if email is not None and row_email.casefold() != email.strip().casefold():
             continue
-        if wanted_words is not None and not wanted_words <= set(re.findall(r"\w+", row.name.casefold())):
+        if wanted_words is not None and not wanted_words <= set(re.findall(r"\w+", row_name.casefold())):
             continue
-        found.append({"member_id": row.member_id, "name": row.name, "phone": row.phone, "email": row.email,
-                      "store_id": row.store_id})
+        found.append({"member_id": member_id, "name": row_name, "phone": row_phone, "email": row_email,
+                      "store_id": store_id})
     return found
-
-
-def record_member_read(member_ids: list[str], *, actor: str, via: str, origin: str = "",
-                       action: str = "member_view") -> None:
-    """Audit a read of members' personal data: one entry per read, a bulk read (a search page, a pull) listing
-    every member id it showed (``member_view`` has the member as its subject)."""
-    ledger = _ledger()
-    subject = member_ids[0] if action == "member_view" and len(member_ids) == 1 else ""
-    with store.atomic_write():
-        _audit(ledger, actor, action, subject, via=via, origin=origin, member_ids=list(member_ids),
-               count=len(member_ids))
-
-
-def audit_event(action: str, subject: str = "", *, actor: str, **details: Any) -> None:
-    """An audit-log entry for something done outside this module (``ledger init``, a console sign-in)."""
-    ledger = _ledger()
-    with store.atomic_write():
-        _audit(ledger, actor, action, subject, **details)
 
 
 # -- cards ----------------------------------------------------------------------------------------------------
