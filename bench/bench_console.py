@@ -137,7 +137,7 @@ def _client(ledger_dir: Path) -> Any:
 
 def _p(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _timed(fn: Any, rounds: int) -> list[float]:

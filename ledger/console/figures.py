@@ -100,16 +100,17 @@ def daily_sales(settings: ConsoleSettings, now_ms: int, days: int = CHART_DAYS) 
     zone = settings.time_zone
     starts = [fmt.local_midnight(now_ms, zone, back) for back in range(days - 1, -1, -1)]
     p = store.db.param
-    table = SalesBucket._meta.table_name
+    bucket_starts = [start // rollup.BUCKET_MS for start in starts]
+    # the local day of each bucket in SQL (days need not be 96 buckets long: DST), so few rows come back
+    day_of = " ".join(f"WHEN \"bucket\" >= {p} THEN {i}" for i in range(len(starts) - 1, -1, -1))
     rows = store.db.execute_sql(
-        f'SELECT "bucket", "kind", "currency", SUM("amount") FROM "{table}" WHERE "bucket" >= {p} '
-        f'AND "kind" IN ({p}, {p}, {p}) GROUP BY "bucket", "kind", "currency"',
-        (starts[0] // rollup.BUCKET_MS, "sale", "refund", "void")).fetchall()
+        f'SELECT CASE {day_of} END AS "day", "kind", "currency", SUM("amount") FROM '
+        f'"{SalesBucket._meta.table_name}" WHERE "bucket" >= {p} AND "kind" IN ({p}, {p}, {p}) '
+        f'GROUP BY 1, "kind", "currency"',
+        (*reversed(bucket_starts), bucket_starts[0], "sale", "refund", "void")).fetchall()
     per_day: list[dict[str, int]] = [defaultdict(int) for _ in starts]
-    bucket_starts = [s // rollup.BUCKET_MS for s in starts]
-    for bucket, kind, currency, amount in rows:
-        day = max(i for i, start in enumerate(bucket_starts) if bucket >= start)
-        per_day[day][str(currency)] += int(amount) * (1 if kind == "sale" else -1)
+    for day, kind, currency, amount in rows:
+        per_day[int(day)][str(currency)] += int(amount) * (1 if kind == "sale" else -1)
     labels = [fmt.local_day(start, zone).strftime("%m-%d") for start in starts]
     return list(zip(labels, [dict(d) for d in per_day], strict=True))
 
