@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import cbor2
-import peewee
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cardkit.cards.keys import check_can_issue, private_key_to_bytes, public_key_bytes
@@ -190,7 +189,7 @@ def find_members(*, phone: str | None = None, email: str | None = None,
     if digits:
         query = query.where(M.phone.endswith(digits[-4:]))
     if email is not None:
-        query = query.where(peewee.fn.LOWER(M.email) == email.strip().lower())
+        query = query.where(M.email.contains(email.strip()))
     for word in sorted(wanted_words or ())[:1]:
         query = query.where(M.name.contains(word))
     found = []
