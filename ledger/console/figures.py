@@ -64,7 +64,7 @@ class TerminalState:
     name: str
     store_id: str
     status: str  # pending, active, disabled, revoked
-    state: str  # online, behind, silent, never (active but never heard from), off (not active)
+    state: str  # online, behind, silent, never (active, never heard from), pending (not enrolled), off (disabled...)
     last_seen_ms: int | None
     last_seq: int
     refused_24h: int
@@ -128,7 +128,9 @@ def terminal_states(settings: ConsoleSettings, now_ms: int) -> list[TerminalStat
                                                                                        store.Terminal.name)
     for row in rows:
         seen = row.last_seen_ms if row.enrolled_ms is not None else None
-        if row.status != "active":
+        if row.status == "pending":
+            state = "pending"
+        elif row.status != "active":
             state = "off"
         elif seen is None:
             state = "never"

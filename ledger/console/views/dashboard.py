@@ -9,7 +9,7 @@ from ledger.console import charts, figures, fmt, rollup
 from ledger.console.web import Page
 
 STATE_TONES = {"online": "bar-ok", "behind": "bar-warning", "silent": "bar-critical", "never": "bar-muted",
-               "off": "bar-muted"}
+               "pending": "bar-muted", "off": "bar-muted"}
 SEVERITY_TONES = {"critical": "bar-critical", "warning": "bar-warning", "info": "bar-info"}
 
 
@@ -30,7 +30,7 @@ def dashboard(page: Page) -> Response:
     days = figures.daily_sales(settings, page.now_ms)
     terminals = figures.terminal_states(settings, page.now_ms)
     severities = figures.open_alerts_by_severity()
-    states = {s: 0 for s in ("online", "behind", "silent", "never", "off")}
+    states = {s: 0 for s in STATE_TONES}
     for terminal in terminals:
         states[terminal.state] += 1
     currency = next((cur for _, amounts in days for cur in amounts), None)
