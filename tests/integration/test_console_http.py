@@ -274,3 +274,18 @@ def test_a_terminal_pull_of_member_snapshots_is_one_audited_read(console_world: 
     page = console_world.client(Role.AUDITOR).get(f"/audit?member={member}&reads=1")
     assert f"terminal:{till.terminal_id}" in page.text and "via api" in page.text
 
+
+
+def test_a_pending_upgrade_shows_until_the_card_is_replaced(console_world: ConsoleWorld) -> None:
+    from ledger import admin
+
+    console_world.open_admin()
+    member = admin.add_member("Upgrading Person", member_id="UPG1")
+    old = admin.issue_card(member).card_id
+    admin.issue_card(member, "gold")  # the member moves to gold; the standard card is now behind
+    support = console_world.client(Role.SUPPORT)
+    page = support.get(f"/members/{member}").text
+    assert f"Upgrade pending: card {old} is standard, the member is now gold." in page
+    replaced = support.post(f"/cards/{old}/replace", {"tier": "gold"})
+    assert replaced.status_code == 200 and "Card " in replaced.text and "(gold)" in replaced.text
+    assert "Upgrade pending" not in support.get(f"/members/{member}").text

@@ -93,8 +93,18 @@ def _member_page(page: Page, member_id: str, status: int = 200, **extra: Any) ->
             for e in history]
     prefs = sorted((str(k), str(v)) for k, v in dict(view.get("prefs") or {}).items())
     return page.render("member.html", status, m=_masked(view, full), full=full, history=rows, prefs=prefs,
+                       upgrades=pending_upgrades(view, rows),
                        tiers=[tier.value for tier in Tier],
                        **{"issued": None, "error": None, **extra})
+
+
+def pending_upgrades(view: dict[str, Any], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cards still of a lower tier than the member's (an upgrade at a terminal asks for a new card): each with the
+    upgrade entry that asked, when the history shows it."""
+    tier = Tier(str(view["tier"]))
+    asked = next((e for e in history if e["kind"] == "tier_upgrade"), None)
+    return [{"card_id": c["card_id"], "card_tier": c["tier"], "tier": tier.value, "asked": asked}
+            for c in view["cards"] if c["status"] in ("active", "on_hold") and Tier(str(c["tier"])).rank < tier.rank]
 
 
 def member(page: Page) -> Response:
