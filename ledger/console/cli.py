@@ -11,11 +11,15 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cardkit.cliutil import Subparsers, emit
-from ledger.cli import _command, _group, _ledger_dir, _open, at_least, open_checked, port_arg
+from ledger.cli import Handler, _command, _group, _ledger_dir, _open, at_least, open_checked, port_arg
 from ledger.console.roles import Role
 from ledger.errors import LedgerError
+
+if TYPE_CHECKING:
+    from ledger.console.accounts import Credentials
 
 DEFAULT_PORT = 8760
 
@@ -44,14 +48,13 @@ def _password_from(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _credentials_text(creds: object, headline: str) -> str:
+def _credentials_text(creds: Credentials, headline: str) -> str:
     lines = [headline]
-    password = getattr(creds, "password", None)
-    if password:
-        lines.append(f"password {password}  (shown once: store it now, change it on the console's Account page)")
-    if getattr(creds, "totp_secret", None):
-        lines.append(f"TOTP secret {creds.totp_secret}  (add it to an authenticator app; shown once)")  # type: ignore[attr-defined]
-        lines.append(f"TOTP URI {creds.totp_uri}")  # type: ignore[attr-defined]
+    if creds.password:
+        lines.append(f"password {creds.password}  (shown once: store it now, change it on the console's Account page)")
+    if creds.totp_secret:
+        lines.append(f"TOTP secret {creds.totp_secret}  (add it to an authenticator app; shown once)")
+        lines.append(f"TOTP URI {creds.totp_uri}")
     return "\n".join(lines)
 
 
@@ -79,7 +82,7 @@ def _admin_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _admin_status(action: str) -> object:
+def _admin_status(action: str) -> Handler:
     def handler(args: argparse.Namespace) -> int:
         from ledger.console import accounts
 
@@ -151,7 +154,7 @@ def register(subparsers: Subparsers) -> None:
     _command(admins, "list", "list admin accounts", _admin_list)
     for action, help_text in (("disable", "refuse an admin's sign-ins and end their sessions"),
                               ("enable", "let a disabled admin sign in again")):
-        p = _command(admins, action, help_text, _admin_status(action))  # type: ignore[arg-type]
+        p = _command(admins, action, help_text, _admin_status(action))
         p.add_argument("name")
     p = _command(admins, "reset", "new password, unlock, end sessions (prints a generated password once)",
                  _admin_reset)

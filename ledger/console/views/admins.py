@@ -6,7 +6,7 @@ from fastapi.responses import Response
 
 from ledger.console import accounts, qr
 from ledger.console.roles import Role
-from ledger.console.web import Page
+from ledger.console.web import Handler, Page
 from ledger.errors import LedgerError
 
 
@@ -33,7 +33,7 @@ def admin_add(page: Page) -> Response:
     return _page(page, created=_shown_once(page, creds))
 
 
-def _status(action: str):  # type: ignore[no-untyped-def]
+def _status(action: str) -> Handler:
     def handler(page: Page) -> Response:
         name = page.param("name")
         try:

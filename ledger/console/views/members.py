@@ -15,7 +15,7 @@ from cardkit.core.members import Tier
 from ledger import admin, store
 from ledger.console import entries, fmt, qr
 from ledger.console.roles import sees_personal_data
-from ledger.console.web import NotFound, Page
+from ledger.console.web import Handler, NotFound, Page
 from ledger.errors import LedgerError
 
 SEARCH_KINDS = ("auto", "phone", "card", "name", "email")
@@ -155,7 +155,7 @@ def _card_member(card_id: str) -> str:
     return str(card.member_id)
 
 
-def _card_action(action: str):  # type: ignore[no-untyped-def]
+def _card_action(action: str) -> Handler:
     def handler(page: Page) -> Response:
         card_id = page.param("card_id")
         member_id = _card_member(card_id)

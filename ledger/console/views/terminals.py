@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from ledger import admin
 from ledger.console import figures, qr
-from ledger.console.web import Page
+from ledger.console.web import Handler, Page
 
 
 def enrollment_payload(code: str, ledger_url: str) -> str:
@@ -42,7 +42,7 @@ def terminal_add(page: Page) -> Response:
     return _page(page, added=added)  # shown once: the ledger keeps only the code's hash
 
 
-def _status(action: str):  # type: ignore[no-untyped-def]
+def _status(action: str) -> Handler:
     def handler(page: Page) -> Response:
         terminal_id = page.param("terminal_id")
         {"disable": admin.disable_terminal, "enable": admin.enable_terminal,
