@@ -289,3 +289,39 @@ def test_a_pending_upgrade_shows_until_the_card_is_replaced(console_world: Conso
     replaced = support.post(f"/cards/{old}/replace", {"tier": "gold"})
     assert replaced.status_code == 200 and "Card " in replaced.text and "(gold)" in replaced.text
     assert "Upgrade pending" not in support.get(f"/members/{member}").text
+
+
+def test_served_over_tls_directly_the_cookie_is_secure(console_world: ConsoleWorld, tmp_path: Any) -> None:
+    import datetime as dt
+    import ipaddress
+
+    import requests
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from tests.fixtures.console import ConsoleServer
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    tls = ConsoleServer(console_world.ledger, extra_args=("--tls-cert", str(cert_path), "--tls-key", str(key_path)))
+    tls.start()
+    try:
+        assert tls.first_line == f"cardpos-console: listening https://127.0.0.1:{tls.port}"
+        answer = requests.get(f"https://127.0.0.1:{tls.port}/signin", verify=str(cert_path), timeout=20)
+        assert answer.status_code == 200
+        assert "Secure" in answer.headers["set-cookie"] and "strict-transport-security" in answer.headers
+    finally:
+        tls.stop()
