@@ -1,9 +1,15 @@
 """Browser tests drive Debian's Chromium (``/usr/bin/chromium``, installed by ``.ci/run``) through Playwright;
-no browser is ever downloaded. One browser per test module; each test opens its own context (cookies)."""
+no browser is ever downloaded. One browser per test module; each test opens its own context (cookies).
+
+Every page is photographed on every run. The pictures go to ``docs/screens/console-*.png`` with
+``CARDPOS_SCREENS=1`` (``CARDPOS_SCREENS=1 pytest tests/browser``), else to a temporary directory: an ordinary
+test run must not rewrite tracked files (timestamps and ids differ on every run).
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +17,8 @@ from typing import Any
 import pytest
 
 CHROMIUM = os.environ.get("CARDPOS_CHROMIUM", "/usr/bin/chromium")
-SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
+DOCS_SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
+SCREENS = DOCS_SCREENS if os.environ.get("CARDPOS_SCREENS") == "1" else Path(tempfile.gettempdir()) / "cardpos-screens"
 VIEWPORTS = {"wide": (1280, 800), "phone": (390, 844)}
 
 
@@ -30,7 +37,7 @@ def browser() -> Iterator[Any]:
 
 
 def screenshot(page: Any, name: str) -> None:
-    """``docs/screens/console-NAME-wide.png`` (1280×800 viewport) and ``-phone.png`` (390 px wide), full page."""
+    """``console-NAME-wide.png`` (1280×800 viewport) and ``-phone.png`` (390 px wide), full page, in SCREENS."""
     SCREENS.mkdir(parents=True, exist_ok=True)
     before = page.viewport_size
     for tag, (width, height) in VIEWPORTS.items():
