@@ -56,6 +56,24 @@ def _audit(ledger: Ledger, actor: str, action: str, subject: str, **details: Any
     store.AuditLog.create(at_ms=ledger.now_ms(), actor=actor, action=action, subject=subject, details=details)
 
 
+def record_member_read(member_ids: list[str], *, actor: str, via: str, origin: str = "",
+                       action: str = "member_view") -> None:
+    """Audit a read of members' personal data: one entry per read, a bulk read (a search page, a pull) listing
+    every member id it showed (``member_view`` has the member as its subject)."""
+    ledger = _ledger()
+    subject = member_ids[0] if action == "member_view" and len(member_ids) == 1 else ""
+    with store.atomic_write():
+        _audit(ledger, actor, action, subject, via=via, origin=origin, member_ids=list(member_ids),
+               count=len(member_ids))
+
+
+def audit_event(action: str, subject: str = "", *, actor: str, **details: Any) -> None:
+    """An audit-log entry for something done outside this module (``ledger init``, a console sign-in)."""
+    ledger = _ledger()
+    with store.atomic_write():
+        _audit(ledger, actor, action, subject, **details)
+
+
 def _text_id(prefix: str, ledger: Ledger, nbytes: int = 5) -> str:
     return prefix + ledger.randbytes(nbytes).hex()
 
@@ -129,10 +147,14 @@ def update_member(member_id: str, *, name: str | None = None, phone: str | None 
         _audit(ledger, actor, "member_update", member_id, fields=changed)
 
 
-def member_view(member_id: str, *, history: int = 50) -> dict[str, Any]:
-    """Everything about a member for people: balance, points, tier, coupons, cards and recent history."""
+def member_view(member_id: str, *, history: int = 50, actor: str = "admin", via: str = "python",
+                origin: str = "") -> dict[str, Any]:
+    """Everything about a member for people: balance, points, tier, coupons, cards and recent history. A read of
+    personal data: recorded in the audit log as ``actor`` reading through ``via`` (cli, console, api) from
+    ``origin`` (an address or host)."""
     ledger = _ledger()
     member = _member(member_id)
+    record_member_read([member_id], actor=actor, via=via, origin=origin)
     snapshot = publish.member_snapshot(member, ledger.now_s())
     state = projection.projected_state(member)
     coupon_rows = store.Coupon.select().where(store.Coupon.member_id == member_id).order_by(store.Coupon.coupon_id)

@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
-from ledger import events, publish, store
+from ledger import admin, events, publish, store
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, members_document
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
@@ -196,8 +196,12 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
             "revocations": b64(publish.signed_revocation_delta(ledger, revocations))
             if publish.revocation_version() != revocations else None,
             "rules": b64(publish.signed_rules(ledger)) if max(publish.rules_version(), 1) > rules else None,
-            "members": members_document(ledger, caller, members),
+            "members": None,
         }
+        out["members"], shown = members_document(ledger, caller, members)
+        if shown:  # personal data leaves the ledger: one audit entry per pull, with every member id sent
+            admin.record_member_read(shown, actor=f"terminal:{caller.terminal_id}", via="api",
+                                     origin=request.client.host if request.client else "", action="members_pull")
         events.publish(events.TerminalSeen(caller.terminal_id, caller.store_id, caller.time_ms, ledger.now_ms()))
         return out
 

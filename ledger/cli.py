@@ -13,6 +13,7 @@ import getpass
 import json
 import os
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -215,10 +216,14 @@ def _init(args: argparse.Namespace) -> int:
     except OSError as exc:  # an unwritable or impossible place (a file in the way, a read-only mount)
         where = exc.filename or ledger_dir
         raise LedgerError(f"cannot create the ledger in {where}: {exc.strerror}", orig=exc) from exc
-    from ledger import alerts
+    from ledger import admin, alerts
+    from ledger.console import models as console_models
     from ledger.store import is_postgres_url, sqlite_path
 
     alerts.install(ledger_dir)
+    console_models.create_tables()
+    admin.audit_event("ledger_init", str(ledger_dir), actor=args.actor, issuer=ledger.issuer,
+                      origin=f"host:{socket.gethostname()}")
     database = ("postgresql" if is_postgres_url(ledger.db_url)
                 else str(ledger.db_url or sqlite_path(ledger_dir)))
     result = {"ledger_dir": str(ledger_dir), "issuer": ledger.issuer, "database": database,
@@ -302,7 +307,8 @@ def _member_show(args: argparse.Namespace) -> int:
     from ledger import admin
 
     _open(args)
-    view = admin.member_view(args.member_id, history=args.history)
+    view = admin.member_view(args.member_id, history=args.history, actor=args.actor, via="cli",
+                             origin=f"host:{socket.gethostname()}")
     if args.json:
         emit(view, True, "")
         return 0

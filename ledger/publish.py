@@ -12,7 +12,7 @@ terminal checks them with the same modules):
   ``MemberState.to_mapping()`` the terminal folds its unsynced entries over, ``coupons`` the unused ones (each
   ``cardkit.pulldocs.coupon_to_mapping``).
 A terminal gets its member snapshots sealed to the HPKE key it registered at enrollment, then signed
-(``sealed_members_delta``, ``cardkit.pulldocs.seal_member_snapshot``); ``ledger.enroll.members_document`` chooses.
+(``members_document``, ``cardkit.pulldocs.seal_member_snapshot``); ``ledger.enroll.members_document`` chooses.
 """
 
 from __future__ import annotations
@@ -178,12 +178,11 @@ def members_delta(store_id: str, since: int, now_s: int) -> MemberSnapshot:
                           members=members + [{"member_id": member_id, "deleted": True} for member_id in gone])
 
 
-def signed_members_delta(ledger: Ledger, store_id: str, since: int) -> bytes:
-    return sign_member_snapshot(members_delta(store_id, since, ledger.now_s()), ledger.keys.root())
-
-
-def sealed_members_delta(ledger: Ledger, terminal_id: str, store_id: str, since: int, suite: str,
-                         terminal_public_key: bytes) -> bytes:
-    """``signed_members_delta`` sealed to one terminal's HPKE key (the one it registered at enrollment)."""
-    return seal_member_snapshot(members_delta(store_id, since, ledger.now_s()), ledger.keys.root(),
-                                terminal_id=terminal_id, suite=suite, terminal_public_key=terminal_public_key)
+def members_document(ledger: Ledger, snapshot: MemberSnapshot, seal_to: tuple[str, str, bytes] | None) -> bytes:
+    """A member snapshot as pulled: root-signed, and sealed to one terminal's HPKE key when ``seal_to`` is
+    ``(terminal_id, suite, public_key)`` (the key it registered at enrollment)."""
+    if seal_to is None:
+        return sign_member_snapshot(snapshot, ledger.keys.root())
+    terminal_id, suite, public_key = seal_to
+    return seal_member_snapshot(snapshot, ledger.keys.root(), terminal_id=terminal_id, suite=suite,
+                                terminal_public_key=public_key)

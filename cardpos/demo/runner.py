@@ -13,7 +13,7 @@ from cardkit.config import Settings
 from cardkit.errors import ConfigError
 from cardkit.wallet import Wallet
 from cardpos.demo.children import CARDPOS, Child, ChildError
-from cardpos.demo.seed import DemoSetup, seed_demo
+from cardpos.demo.seed import DEMO_ADMIN, DemoSetup, seed_demo
 from cardpos.demo.tapper import SimTapper
 from cardpos.parentdeath import env_for_child
 
@@ -42,6 +42,8 @@ class DemoRunner:
         self.ledger_port = ledger_port or free_port()
         self.ledger_url = f"http://127.0.0.1:{self.ledger_port}"
         self.ledger: Child | None = None
+        self.console: Child | None = None
+        self.console_url = f"http://127.0.0.1:{free_port()}"
         self.sim: Child | None = None
         self.setup: DemoSetup | None = None
         self.wallet: Wallet | None = None
@@ -66,6 +68,10 @@ class DemoRunner:
                                        "--host", "127.0.0.1", "--port", str(self.ledger_port)],
                             env=self.env, stderr_path=self.logs / "ledger.log")
         self.ledger.wait_for("cardpos-ledger: listening", timeout_s=60)
+        self.console = Child("console", ["ledger", "console", "--ledger-dir", str(self.setup.ledger_dir), "--host",
+                                         "127.0.0.1", "--port", self.console_url.rsplit(":", 1)[1]],
+                             env=self.env, stderr_path=self.logs / "console.log")
+        self.console.wait_for("cardpos-console: listening", timeout_s=60)
         self._enroll()
         self._add_cashiers()
         self._add_test_card()
@@ -112,6 +118,7 @@ class DemoRunner:
     def banner(self) -> str:
         cashiers = ", ".join(f"{role} {cid} PIN {pin}" for cid, _, role, pin in DEMO_CASHIERS)
         return (f"cardpos demo: ledger {self.ledger_url}, reader simulator on {self.pty_path}\n"
+                f"cardpos demo: admin console {self.console_url}, sign in as {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}\n"
                 f"cardpos demo: sign in as {cashiers}; F2 taps a wallet card; Ctrl+Q quits\n"
                 f"cardpos demo: files in {self.root}")
 
@@ -134,6 +141,6 @@ class DemoRunner:
     def stop(self) -> None:
         """Stop the simulator and the ledger (idempotent; a signal's thread and the demo's clean-up may race)."""
         with self._stop_lock:
-            for child in (self.sim, self.ledger):
+            for child in (self.sim, self.console, self.ledger):
                 if child is not None:
                     child.stop()

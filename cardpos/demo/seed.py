@@ -21,6 +21,7 @@ from ledger import admin
 from ledger.home import init_ledger, open_ledger
 
 DAY_S = 86_400
+DEMO_ADMIN = ("demo", "cardpos-demo-admin")  # the console's demo owner account: name, password
 
 # name, tier, opening balance (fen), points, notes, preferences
 DEMO_MEMBERS: list[tuple[str, Tier, int, int, str, dict[str, str]]] = [
@@ -99,6 +100,10 @@ def seed_demo(root: Path, *, now_s: Callable[[], int] | None = None) -> DemoSetu
         test_card = admin.issue_card(tester, actor="demo")
 
         terminal_id, code = admin.add_terminal("demo counter 1", "store-1", actor="demo")
+        from ledger.console import accounts, models
+
+        models.create_tables()
+        accounts.add_admin(DEMO_ADMIN[0], "owner", password=DEMO_ADMIN[1], actor="demo")
         wallet_path = root / "wallet.json"
         wallet.save(wallet_path)
     finally:

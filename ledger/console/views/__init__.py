@@ -1,0 +1,16 @@
+"""The console's page handlers, one module per area; ``handlers()`` maps route names (``roles.ROUTES``) to them."""
+
+from __future__ import annotations
+
+from ledger.console.views import admins, alerts, audit, auth, dashboard, members, rules, terminals
+from ledger.console.web import Handler
+
+
+def handlers() -> dict[str, Handler]:
+    merged: dict[str, Handler] = {}
+    for module in (auth, dashboard, alerts, terminals, members, rules, audit, admins):
+        for name, handler in module.HANDLERS.items():
+            if name in merged:
+                raise ValueError(f"two handlers for route {name}")
+            merged[name] = handler
+    return merged

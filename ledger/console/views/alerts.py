@@ -1,0 +1,97 @@
+"""Alerts: a filtered list (new ones appear without reload: ``static/console.js`` polls the feed), one alert
+with its evidence and the entries behind it, acknowledge and resolve with a note."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.responses import Response
+
+from ledger import admin, alert_store, store
+from ledger.anomaly.model import Severity
+from ledger.console import entries, fmt
+from ledger.console.web import NotFound, Page
+
+STATUSES = [s.value for s in alert_store.AlertStatus]
+SEVERITIES = [s.value for s in Severity]
+FEED_LIMIT = 50
+
+
+def _alert_id(page: Page) -> int:
+    text = page.param("alert_id")
+    if not text.isdigit() or len(text) > 18:
+        raise NotFound(f"there is no alert {text!r}")
+    return int(text)
+
+
+def _filters(page: Page) -> dict[str, str]:
+    return {"status": page.query("status") if page.query("status") in STATUSES else "",
+            "severity": page.query("severity") if page.query("severity") in SEVERITIES else "",
+            "rule": page.query("rule")[:40], "terminal": page.query("terminal")[:40]}
+
+
+def alerts(page: Page) -> Response:
+    chosen = _filters(page)
+    rows = alert_store.list_alerts(severity=chosen["severity"] or None, rule=chosen["rule"] or None,
+                                   terminal=chosen["terminal"] or None, status=chosen["status"] or None, limit=200)
+    latest = max((int(a.id) for a in rows), default=0)
+    A = alert_store.Alert
+    top = A.select(A.id).order_by(A.id.desc()).first()
+    rules = [str(row[0]) for row in store.db.execute_sql(
+        f'SELECT DISTINCT "rule" FROM "{A._meta.table_name}" ORDER BY 1').fetchall()]
+    return page.render("alerts.html", alerts=rows, chosen=chosen, statuses=STATUSES, severities=SEVERITIES,
+                       rules=rules, latest=max(latest, int(top.id) if top else 0),
+                       filtered=any(chosen.values()))
+
+
+def alerts_feed(page: Page) -> Response:
+    """Alerts newer than ``after`` (JSON for the polling script); text already in the page's language."""
+    after = page.query("after")
+    after_id = int(after) if after.isdigit() and len(after) < 19 else 0
+    A = alert_store.Alert
+    rows = list(A.select().where(A.id > after_id).order_by(A.id).limit(FEED_LIMIT))
+    t = page.t
+    zone = page.console.settings.time_zone
+    items = [{"id": int(a.id), "severity": a.severity, "severity_text": t(f"severity.{a.severity}"),
+              "rule": a.rule, "summary": a.summary, "status": a.status, "status_text": t(f"alert.status.{a.status}"),
+              "count": int(a.count), "last_seen": fmt.when(int(a.last_seen_ms), zone), "url": f"/alerts/{int(a.id)}"}
+             for a in rows]
+    body = {"alerts": items, "latest": max([after_id, *(int(a.id) for a in rows)]),
+            "open": A.select().where(A.status == alert_store.AlertStatus.OPEN.value).count()}
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+
+
+def alert(page: Page) -> Response:
+    alert_id = _alert_id(page)
+    row = alert_store.Alert.get_or_none(alert_store.Alert.id == alert_id)
+    if row is None:
+        raise NotFound(f"there is no alert {alert_id}")
+    found, other = entries.evidence_entries(list(row.evidence or []))
+    history = list(reversed(_alert_history(alert_id)))
+    return page.render("alert.html", alert=row, evidence=found, other_evidence=other, history=history,
+                       summary=entries.summary)
+
+
+def _alert_history(alert_id: int) -> list[dict[str, object]]:
+    A = store.AuditLog
+    rows = A.select().where(A.subject == f"alert:{alert_id}").order_by(A.id.desc()).limit(50)
+    return [{"at_ms": int(r.at_ms), "actor": r.actor, "action": r.action, "details": r.details or {}} for r in rows]
+
+
+def alert_acknowledge(page: Page) -> Response:
+    alert_id = _alert_id(page)
+    note = page.field("note", limit=500).strip()
+    alert_store.acknowledge(alert_id, page.actor, page.now_ms)
+    if note:
+        admin.audit_event("alert_note", f"alert:{alert_id}", actor=page.actor, note=note, origin=page.origin)
+    return page.redirect(f"/alerts/{alert_id}", message="alert_acknowledged")
+
+
+def alert_resolve(page: Page) -> Response:
+    alert_id = _alert_id(page)
+    alert_store.resolve(alert_id, page.actor, page.now_ms, page.field("note", limit=500).strip())
+    return page.redirect(f"/alerts/{alert_id}", message="alert_resolved")
+
+
+HANDLERS = {"alerts": alerts, "alerts_feed": alerts_feed, "alert": alert, "alert_acknowledge": alert_acknowledge,
+            "alert_resolve": alert_resolve}
