@@ -171,3 +171,11 @@ def members_delta(store_id: str, since: int, now_s: int) -> MemberSnapshot:
 
 def signed_members_delta(ledger: Ledger, store_id: str, since: int) -> bytes:
     return sign_member_snapshot(members_delta(store_id, since, ledger.now_s()), ledger.keys.root())
+
+
+# -- the ledger's versions, as a signed pull answer states them ---------------------------------------------------
+def current_versions() -> dict[str, int]:
+    """The version of each kind a terminal pulls (rules: the defaults count as version 1), read once per pull so the
+    answer's null documents and its signed ``versions`` agree."""
+    return {"trust": trust_version(), "revocations": revocation_version(), "rules": max(rules_version(), 1),
+            "members": members_version()}
