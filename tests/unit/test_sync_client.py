@@ -346,3 +346,30 @@ def test_a_sequence_gap_answer_must_be_signed_too(server: tuple[str, Script], op
     with pytest.raises(SyncError, match="keeps reporting a sequence gap"):
         service.sync_once()
     assert store.journal.synced_seq == 2  # the signed gap answer says the ledger has 1..2
+
+
+def test_a_pull_missing_a_document_does_not_count_as_a_sync(server: tuple[str, Script], open_store: Any) -> None:
+    """A signed answer with no member snapshot although the ledger has version 5: the offline limits' clock stays."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.fixtures.offline import TEST_TERMINAL_ID
+
+    url, script = server
+    store, service, root = _ack_service(url, open_store)
+    store.journal.mark_synced(3)  # nothing to push: the sync is a pull
+
+    def pull_answer(headers: dict[str, str], body: bytes) -> Answer:
+        del body
+        query = parse_qs(urlsplit(script.received[-1][1]).query)
+        nonce = bytes.fromhex(query["nonce"][0])
+        versions = {name: int(query[name][0]) for name in ("trust", "revocations", "rules")}
+        versions["members"] = 5
+        docs: dict[str, bytes | None] = dict.fromkeys(wire.PULL_DOCUMENT_FIELDS)
+        return json_answer(200, {**docs, **answers.pull_fields(TEST_TERMINAL_ID, nonce, versions, docs, root)})
+
+    script.answer = pull_answer
+    report = service.sync_once()
+    assert set(report.missing) == {"members"}
+    assert store.sync_state.last_sync_ms is None and service.status.last_sync_ms is None
+    assert service.status.documents_refused == ("members",)
+    assert "does not count for the offline limits" in (service.status.last_error or "")
