@@ -194,8 +194,18 @@ def test_a_replayed_enrollment_revocation_delta_does_not_unrevoke_a_stolen_card(
         assert refused is not None and "not signed by the ledger" in str(refused)
 
 
-def test_an_older_revocation_list_from_a_restored_ledger_is_refused_and_reported(
-        sync_world: SyncWorld, caplog: pytest.LogCaptureFixture) -> None:
+class Recorded(logging.Handler):
+    """The sync log's records, taken at its own logger (other tests may stop ``cardpos`` propagating to root)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_an_older_revocation_list_from_a_restored_ledger_is_refused_and_reported(sync_world: SyncWorld) -> None:
     """Even the ledger itself, restored from a backup, cannot move a terminal back to an older revocation list."""
     ledger = sync_world.server()
     _tid, data_dir = sync_world.enroll("restored till", ledger.url)
@@ -215,14 +225,22 @@ def test_an_older_revocation_list_from_a_restored_ledger_is_refused_and_reported
         shutil.rmtree(sync_world.ledger_dir)
         shutil.copytree(backup, sync_world.ledger_dir)
         ledger.start()
-        with caplog.at_level(logging.WARNING, logger="cardpos.sync"):
+        recorded = Recorded()
+        sync_log = logging.getLogger("cardpos.sync")
+        sync_log.addHandler(recorded)
+        level = sync_log.level
+        sync_log.setLevel(logging.WARNING)
+        try:
             report = service.sync_once()  # the ledger now sends its list from version 0, as it was at the backup
+        finally:
+            sync_log.removeHandler(recorded)
+            sync_log.setLevel(level)
         held = RevocationList.from_bytes(documents.load_document(data_dir, REVOCATIONS_FILE) or b"")
         assert held.version == version and held.reason(stolen.card_id) == "stolen"
         assert verdict_of(data_dir, stolen.token) is RejectReason.REVOKED
         assert "older than version" in report.refused["revocations"]  # the sync report
         assert "revocations" in service.status.documents_refused  # the technician screen's status
         assert "older than version" in (service.status.last_error or "")
-        assert any("pulled document refused" in r.getMessage() for r in caplog.records)  # the log line
+        assert "pulled document refused" in recorded.messages  # the log line
         # Refused, not missing: the terminal keeps a newer list than the ledger's, so the sync still counts.
         assert not report.missing and store.sync_state.last_sync_ms is not None
