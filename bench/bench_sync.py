@@ -7,7 +7,11 @@ Figures (baselines measured in the same run):
   encoded size in the journal (canonical CBOR plus both hashes);
 - ledger apply rate: the ledger's ``ingest_batch`` alone on the same sealed batches (verify signature, decrypt,
   rebuild the chain, apply exactly once, update projections), as a ratio to the bare bulk insert; and the same
-  with the anomaly observers that ``ledger serve`` installs, which bound the end-to-end rate.
+  with the anomaly observers that ``ledger serve`` installs, which bound the end-to-end rate;
+- signed answers (issue 13): the drain's time against the same drain without signing and verifying its acks and
+  its pull answer. The ledger process always signs, so "without" is the measured drain minus the step's own
+  cost, timed in this process on the drain's real acks and pull answer (root key signing at the ledger, nonce and
+  signature check and the entry-hash comparison at the terminal) times how many the drain had.
 
 ``run(quick=True)`` uses 10,000 operations instead of 100,000.
 """
@@ -114,6 +118,55 @@ def _bare_insert_rate(rows: list[tuple[Any, ...]], batch: int, path: Path) -> fl
     return len(rows) / elapsed
 
 
+def _median_s(step: Any, reps: int) -> float:
+    """Median seconds of one call of ``step`` over ``reps`` calls (after a few warm-up calls)."""
+    for _ in range(min(5, reps)):
+        step()
+    times = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - started)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def signed_answer_cost_s(ledger_dir: Path, terminal_id: str, acks: list[dict[str, Any]],
+                         pull: dict[str, Any] | None, last_hash: bytes) -> tuple[float, float]:
+    """(seconds per ack, seconds per pull answer) to sign at the ledger and verify at the terminal, on the root
+    key of ``ledger_dir`` and answers shaped like the drain's."""
+    import base64
+
+    from cardkit import answers, wire
+    from ledger.keys import LedgerKeys
+
+    root = LedgerKeys(ledger_dir).root()
+    public = root.public_key().public_bytes_raw()
+    nonce = answers.new_nonce()
+    ack = answers.Ack(terminal_id=terminal_id, batch_id="5b1c8f0e-3c51-4f2f-9d4b-1f0a2b3c4d5e",
+                      acked_seq=max((a.get("acked_seq", 1) for a in acks), default=1), last_hash=last_hash)
+
+    def one_ack() -> None:
+        body = {"acked_seq": ack.acked_seq, "applied": 1, "duplicates": 0, **answers.ack_fields(ack, nonce, root)}
+        checked = answers.verify_ack(body, public, terminal_id=terminal_id, batch_id=ack.batch_id, nonce=nonce)
+        if checked.last_hash != last_hash:  # the terminal compares it with its own entry's hash
+            raise RuntimeError("ack check failed")
+
+    per_ack = _median_s(one_ack, 400)
+    if pull is None:
+        return per_ack, 0.0
+    docs = {name: None if pull.get(name) is None else base64.b64decode(pull[name])
+            for name in wire.PULL_DOCUMENT_FIELDS}
+    versions = pull["versions"]
+
+    def one_pull() -> None:
+        body = {name: pull.get(name) for name in wire.PULL_DOCUMENT_FIELDS}
+        body.update(answers.pull_fields(terminal_id, nonce, versions, docs, root))
+        answers.verify_pull_answer(body, public, terminal_id=terminal_id, nonce=nonce)
+
+    return per_ack, _median_s(one_pull, 20)
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
     import cbor2
 
@@ -157,6 +210,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             session = requests.Session()
             wire = {"bytes": 0}
             envelopes: list[bytes] = []
+            acks: list[dict[str, Any]] = []
+            pulls: list[dict[str, Any]] = []
 
             def count(response: requests.Response, *args: Any, **kwargs: Any) -> None:
                 req = response.request
@@ -168,6 +223,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 wire["bytes"] += len(response.content)
                 if req.path_url.startswith("/v1/batches") and isinstance(body, bytes):
                     envelopes.append(body)
+                    acks.append(response.json())
+                elif req.path_url.startswith("/v1/pull"):
+                    pulls.append(response.json())
 
             session.hooks["response"].append(count)
             settings = SyncSettings(ledger_url=url, timeout_s=60)
@@ -178,6 +236,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             e2e_s = time.perf_counter() - started
             if store.journal.queue_depth != 0 or report.acked_seq != n_ops:
                 raise RuntimeError(f"drain incomplete: {report}")
+            per_ack_s, per_pull_s = signed_answer_cost_s(ledger_dir, terminal_id, acks, pulls[-1] if pulls else None,
+                                                         entries[-1].hash)
+            answers_s = per_ack_s * len(acks) + per_pull_s * len(pulls)
         server.terminate()
         server.wait(30)
         server = None
@@ -219,6 +280,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     wire_per_op = wire["bytes"] / n_ops
     raw_per_op = raw_bytes / n_ops
     label = f"bare SQLite bulk insert of the same rows ({per_batch}/commit)"
+    without_s = e2e_s - answers_s
     return [
         {"figure": f"sync drain end-to-end, {n_ops} sales, SQLite ledger ({len(envelopes)} batches)",
          "value": round(e2e_rate, 1), "unit": "ops/s", "baseline": round(bulk_rate, 1), "baseline_label": label,
@@ -236,6 +298,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
          "value": round(observed_rate, 1), "unit": "ops/s", "baseline": round(bulk_rate, 1), "baseline_label": label,
          "ratio": round(observed_rate / bulk_rate, 3), "target": f">= {E2E_TARGET:,.0f} ops/s (needed end-to-end)",
          "passed": observed_rate >= E2E_TARGET},
+        {"figure": f"signed answers in the drain: {len(acks)} acks x {per_ack_s * 1e6:.0f} us + {len(pulls)} pull "
+                   f"answer(s) x {per_pull_s * 1e3:.2f} ms, root-signed and verified (drain time with / without)",
+         "value": round(e2e_s * 1000, 1), "unit": "ms", "baseline": round(without_s * 1000, 1),
+         "baseline_label": "the same drain without signing and verifying its answers",
+         "ratio": round(e2e_s / without_s, 4), "target": "ratio reported (drain stays >= 10,000 ops/s)",
+         "passed": e2e_rate >= E2E_TARGET},
     ]
 
 

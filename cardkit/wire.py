@@ -6,6 +6,10 @@ name or a signature text is written once (docs/sync-protocol.md, "Requests").
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
+import cbor2
+
 # Paths of the terminal API (the ledger's side of them is ledger/api.py).
 HEALTH_PATH = "/v1/health"
 ENROLL_PATH = "/v1/enroll"
@@ -33,3 +37,47 @@ def request_signature_text(method: str, path_and_query: str, time_ms: int | str)
 def signed_request_headers(terminal_id: str, time_ms: int, signature: bytes) -> dict[str, str]:
     """The three headers of a signed request."""
     return {TERMINAL_HEADER: terminal_id, TIME_HEADER: str(time_ms), SIGNATURE_HEADER: signature.hex()}
+
+
+# -- answers signed by the ledger, bound to the terminal's nonce (docs/sync-protocol.md, "Signed answers") ----------
+NONCE_HEADER = "X-Cardpos-Nonce"
+"""Hex nonce a terminal chose for one ``POST /v1/batches``; the ledger's signed acknowledgement names it."""
+NONCE_PARAM = "nonce"
+"""Query parameter carrying the hex nonce of a pull (inside the signed ``path?query``)."""
+NONCE_BYTES = 16
+"""Nonces terminals make: 16 random bytes (32 hex digits)."""
+MAX_NONCE_BYTES = 64
+"""The longest nonce the ledger accepts; an answer to a request without one is signed over an empty nonce."""
+
+ACK_CONTEXT = "cardpos-ack-v1"
+PULL_CONTEXT = "cardpos-pull-v1"
+PULL_DOCUMENT_FIELDS = ("trust_list", "revocations", "rules", "members")
+"""The document fields of a pull answer, each a b64 signed document or null; all are covered by its signature."""
+PULL_VERSION_NAMES = ("trust", "revocations", "rules", "members")
+"""The version names of a pull: the query's parameters and the ledger's ``versions`` in the answer."""
+
+
+def ack_signature_text(terminal_id: str, batch_id: str, nonce: bytes, acked_seq: int, last_hash: bytes,
+                       quarantined: Sequence[int] = ()) -> bytes:
+    """The bytes the ledger signs for a batch acknowledgement (also for a ``sequence_gap`` answer).
+
+    Canonical CBOR ``["cardpos-ack-v1", terminal_id, batch_id, nonce, acked_seq, last_hash, [quarantined seq...]]``:
+    ``last_hash`` is the hash of the terminal's entry ``acked_seq`` as the ledger holds it (32 zero bytes at 0) and
+    a missing ``quarantined`` list is the empty list. An array of typed items cannot be read two ways, whatever
+    characters the ids hold.
+    """
+    return cbor2.dumps([ACK_CONTEXT, terminal_id, batch_id, bytes(nonce), acked_seq, bytes(last_hash),
+                        list(quarantined)], canonical=True)
+
+
+def pull_answer_signature_text(terminal_id: str, nonce: bytes, versions: Mapping[str, int],
+                               document_digests: Mapping[str, bytes | None]) -> bytes:
+    """The bytes the ledger signs for a pull answer.
+
+    Canonical CBOR ``["cardpos-pull-v1", terminal_id, nonce, {version name: the ledger's version},
+    {document field: SHA-256 of the document's bytes, or null}]`` over every name of ``PULL_VERSION_NAMES`` and
+    every field of ``PULL_DOCUMENT_FIELDS``.
+    """
+    return cbor2.dumps([PULL_CONTEXT, terminal_id, bytes(nonce),
+                        {name: versions[name] for name in PULL_VERSION_NAMES},
+                        {name: document_digests.get(name) for name in PULL_DOCUMENT_FIELDS}], canonical=True)

@@ -3,8 +3,11 @@
 - ``GET /v1/health`` → ``{"ok": true}``
 - ``POST /v1/enroll`` JSON proof of the one-time code (``cardkit.enrollment``) → the terminal's id, the ledger's keys
   and documents, authenticated with the code and signed by the root key
-- ``POST /v1/batches`` ``application/cbor`` sealed envelope → ``{acked_seq, applied, duplicates}``
-- ``GET /v1/pull?trust=V&revocations=V&rules=V&members=V`` signed by the terminal → signed documents or null
+- ``POST /v1/batches`` ``application/cbor`` sealed envelope → ``{acked_seq, applied, duplicates, last_hash,
+  signature}``, the ack signed by the root key over the terminal's ``X-Cardpos-Nonce`` (``cardkit.answers``)
+- ``GET /v1/pull?members=V&nonce=N&revocations=V&rules=V&trust=V`` signed by the terminal → signed documents or
+  null (member snapshots sealed to the terminal), the ledger's ``versions`` and a root signature over all of it and
+  the nonce
 
 Every error is JSON ``{"error": code, "message": one sentence}``. Bodies are bounded, typed and timed before a
 handler runs (``ledger.edge``, which ``ledger.server`` wraps around this app): 413 ``too_large``, 415
@@ -29,7 +32,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cardkit import wire
+from cardkit import answers, wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
 from ledger import admin, events, publish, store
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, members_document
@@ -76,6 +79,8 @@ class BatchResponse(BaseModel):
     acked_seq: int
     applied: int
     duplicates: int
+    last_hash: str = Field(description="hex hash of entry acked_seq as the ledger holds it")
+    signature: str = Field(description="hex Ed25519 root-key signature (docs/sync-protocol.md, signed answers)")
 
 
 class PullResponse(BaseModel):
@@ -83,12 +88,16 @@ class PullResponse(BaseModel):
     revocations: str | None
     rules: str | None
     members: str | None
+    versions: dict[str, int] = Field(description="the ledger's version of each kind")
+    signature: str = Field(description="hex Ed25519 root-key signature over the answer and the request's nonce")
 
 
 class ErrorBody(BaseModel):
     error: str
     message: str
     acked_seq: int | None = None
+    last_hash: str | None = None
+    signature: str | None = None
 
 
 def error(status: int, code: str, message: str, *, headers: dict[str, str] | None = None,
@@ -172,6 +181,9 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
             "type": "string", "format": "binary", "description": "sealed batch envelope (docs/sync-protocol.md)"}}}},
     })
     async def batches(request: Request) -> Any:
+        nonce = answers.parse_nonce(request.headers.get(wire.NONCE_HEADER))
+        if nonce is None:
+            return error(400, "malformed", f"{wire.NONCE_HEADER} is 0 to {wire.MAX_NONCE_BYTES} bytes of lowercase hex")
         envelope = await request.body()
         if not envelope or len(envelope) > MAX_BATCH_BYTES:  # the edge already refused larger ones (413)
             return error(400, "malformed", f"a batch is 1 to {MAX_BATCH_BYTES} bytes of CBOR")
@@ -179,26 +191,45 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
             result = await run_in_threadpool(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger)
         except IngestRejected as exc:
             extra: dict[str, Any] = {"acked_seq": exc.acked_seq} if exc.acked_seq is not None else {}
+            if extra and exc.terminal_id and exc.batch_id is not None and exc.acked_hash is not None:
+                extra.update(signed_ack(extra, exc.terminal_id, exc.batch_id, exc.acked_hash, nonce))
             return error(exc.status, exc.reason, exc.message, **extra)
-        return {"acked_seq": result.acked_seq, "applied": result.applied, "duplicates": result.duplicates}
+        answer: dict[str, Any] = {"acked_seq": result.acked_seq, "applied": result.applied,
+                                  "duplicates": result.duplicates}
+        return {**answer, **signed_ack(answer, result.terminal_id, result.batch_id, result.acked_hash, nonce)}
+
+    def signed_ack(answer: dict[str, Any], terminal_id: str, batch_id: str, acked_hash: bytes,
+                   nonce: bytes) -> dict[str, str]:
+        """The root signature over an ack (its ``quarantined`` list too, when the answer carries one)."""
+        ack = answers.Ack(terminal_id=terminal_id, batch_id=batch_id, acked_seq=int(answer["acked_seq"]),
+                          last_hash=acked_hash, quarantined=answers.quarantined_list(answer.get("quarantined")))
+        return answers.ack_fields(ack, nonce, ledger.keys.root())
 
     @app.get(wire.PULL_PATH, response_model=PullResponse, responses=_ERRORS)
     def pull(request: Request, trust: int = Query(0, ge=0, le=MAX_VERSION),
              revocations: int = Query(0, ge=0, le=MAX_VERSION), rules: int = Query(0, ge=0, le=MAX_VERSION),
-             members: int = Query(0, ge=0, le=MAX_VERSION)) -> dict[str, Any]:
+             members: int = Query(0, ge=0, le=MAX_VERSION),
+             nonce: str = Query("", max_length=2 * wire.MAX_NONCE_BYTES)) -> dict[str, Any]:
         path = request.scope.get("raw_path") or request.scope["path"].encode()
         query = request.scope.get("query_string", b"")
         path_query = (path + b"?" + query if query else path).decode("latin-1")
         caller = authenticate(ledger, "GET", path_query,
                               *(request.headers.get(name) for name in wire.SIGNED_REQUEST_HEADERS))
-        out: dict[str, Any] = {
-            "trust_list": b64(publish.signed_trust_list(ledger)) if publish.trust_version() > trust else None,
-            "revocations": b64(publish.signed_revocation_delta(ledger, revocations))
-            if publish.revocation_version() != revocations else None,
-            "rules": b64(publish.signed_rules(ledger)) if max(publish.rules_version(), 1) > rules else None,
-            "members": None,
+        nonce_bytes = answers.parse_nonce(nonce)
+        if nonce_bytes is None:
+            raise RequestRefused(400, "malformed", f"the {wire.NONCE_PARAM} is 0 to {wire.MAX_NONCE_BYTES} bytes of "
+                                                   "lowercase hex")
+        versions = publish.current_versions()  # read once: the signed versions and the null documents agree
+        members_doc, shown = members_document(ledger, caller, members, versions["members"])
+        docs: dict[str, bytes | None] = {
+            "trust_list": publish.signed_trust_list(ledger) if versions["trust"] > trust else None,
+            "revocations": publish.signed_revocation_delta(ledger, revocations)
+            if versions["revocations"] != revocations else None,
+            "rules": publish.signed_rules(ledger) if versions["rules"] > rules else None,
+            "members": members_doc,
         }
-        out["members"], shown = members_document(ledger, caller, members)
+        out: dict[str, Any] = {name: b64(doc) if doc is not None else None for name, doc in docs.items()}
+        out.update(answers.pull_fields(caller.terminal_id, nonce_bytes, versions, docs, ledger.keys.root()))
         if shown:  # personal data leaves the ledger: one audit entry per pull, with every member id sent
             admin.record_member_read(shown, actor=f"terminal:{caller.terminal_id}", via="api",
                                      origin=request.client.host if request.client else "", action="members_pull")

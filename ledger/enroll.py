@@ -230,23 +230,23 @@ def cleartext_members_allowed() -> bool:
     return os.environ.get(CLEARTEXT_MEMBERS_ENV) == "1"
 
 
-def members_document(ledger: Ledger, caller: Caller, since: int) -> tuple[str | None, list[str]]:
-    """The pull's ``members`` field for ``caller`` (b64, or None when it is current) and the ids of the members
-    whose personal data it carries (for the audit log): sealed to the HPKE key the terminal registered at
-    enrollment. A terminal enrolled before that has none: its pulls are refused with ``reenroll_required``, unless
-    the ledger runs with ``--allow-cleartext-members``."""
+def members_document(ledger: Ledger, caller: Caller, since: int, current: int) -> tuple[bytes | None, list[str]]:
+    """The pull's ``members`` document for ``caller`` (None when ``since`` is the ``current`` members version) and
+    the ids of the members whose personal data it carries (for the audit log): sealed to the HPKE key the terminal
+    registered at enrollment. A terminal enrolled before that has none: its pulls are refused with
+    ``reenroll_required``, unless the ledger runs with ``--allow-cleartext-members``."""
     key = store.TerminalSealKey.get_or_none(store.TerminalSealKey.terminal_id == caller.terminal_id)
     if key is None and not cleartext_members_allowed():
         raise RequestRefused(403, "reenroll_required",
                              f"terminal {caller.terminal_id} was enrolled before member data was sealed to "
                              "terminals; enroll it again ('cardpos ledger terminal add', then 'cardpos terminal "
                              "enroll')")
-    if publish.members_version() == since:
+    if current == since:
         return None, []
     snapshot = publish.members_delta(caller.store_id, since, ledger.now_s())
     seal_to = None if key is None else (caller.terminal_id, str(key.suite), bytes(key.public_key))
     shown = [str(m["member_id"]) for m in snapshot.members if not m.get("deleted")]
-    return b64(publish.members_document(ledger, snapshot, seal_to)), shown
+    return publish.members_document(ledger, snapshot, seal_to), shown
 
 
 @dataclasses.dataclass(frozen=True)

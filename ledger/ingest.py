@@ -48,12 +48,17 @@ class IngestRejected(LedgerError):
     title = "Batch refused"
 
     def __init__(self, reason: str, message: str, *, terminal_id: str | None = None, acked_seq: int | None = None,
-                 seqs: list[int] | None = None, orig: BaseException | None = None) -> None:
+                 seqs: list[int] | None = None, orig: BaseException | None = None, batch_id: str | None = None,
+                 acked_hash: bytes | None = None) -> None:
         super().__init__(message, orig=orig)
         self.reason = reason
         self.terminal_id = terminal_id
         self.acked_seq = acked_seq
         self.seqs = seqs or []
+        # Set only for an authenticated batch: the ledger signs the ack it carries (``acked_hash`` is the hash of
+        # entry ``acked_seq`` as the ledger holds it).
+        self.batch_id = batch_id
+        self.acked_hash = acked_hash
 
     @property
     def status(self) -> int:
@@ -78,6 +83,8 @@ class IngestResult:
     terminal_id: str = ""
     replayed: bool = False
     new_entries: list[JournalEntry] = field(default_factory=list, repr=False)
+    batch_id: str = ""
+    acked_hash: bytes = b""  # hash of entry ``acked_seq`` as the ledger holds it: the signed ack names it
 
 
 def _lookup_key(terminal_id: str) -> bytes | None:
@@ -102,14 +109,14 @@ def ingest_batch(envelope: bytes, *, now_ms: int, ledger: Ledger | None = None) 
         result, store_id = _apply_locked(opened, now_ms)
     except IngestRejected as exc:
         raise _refuse(exc.reason, exc.message, opened.terminal_id, opened.batch_id, exc.seqs, len(envelope), now_ms,
-                      acked_seq=exc.acked_seq) from exc
+                      acked_seq=exc.acked_seq, acked_hash=exc.acked_hash) from exc
     except peewee.IntegrityError:
         # A concurrent worker applied the same entries between our checks: redo once, now they are duplicates.
         try:
             result, store_id = _apply_locked(opened, now_ms)
         except IngestRejected as exc:
             raise _refuse(exc.reason, exc.message, opened.terminal_id, opened.batch_id, exc.seqs, len(envelope),
-                          now_ms, acked_seq=exc.acked_seq) from exc
+                          now_ms, acked_seq=exc.acked_seq, acked_hash=exc.acked_hash) from exc
         except peewee.OperationalError as exc:
             if is_contention(exc):
                 raise _busy(exc) from exc
@@ -145,7 +152,7 @@ def _apply_locked(opened: OpenedBatch, now_ms: int) -> tuple[IngestResult, str]:
         if first > last_seq + 1:
             raise IngestRejected(
                 "sequence_gap", f"the batch starts at {first} but the ledger has entries up to {last_seq}",
-                acked_seq=last_seq, seqs=[first])
+                acked_seq=last_seq, seqs=[first], acked_hash=last_hash)
         old = [e for e in entries if e.seq <= last_seq]
         new = [e for e in entries if e.seq > last_seq]
         if old:
@@ -159,11 +166,11 @@ def _apply_locked(opened: OpenedBatch, now_ms: int) -> tuple[IngestResult, str]:
             if differs:
                 raise IngestRejected(
                     "tampered", f"terminal {tid} sent entries {_span(differs)} again with different content",
-                    seqs=differs, acked_seq=last_seq)
+                    seqs=differs, acked_seq=last_seq, acked_hash=last_hash)
         if new and new[0].prev_hash != last_hash:
             raise IngestRejected(
                 "broken_chain", f"entry {new[0].seq} of terminal {tid} does not link to the ledger's entry {last_seq}",
-                seqs=[new[0].seq], acked_seq=last_seq)
+                seqs=[new[0].seq], acked_seq=last_seq, acked_hash=last_hash)
         replayed = store.AppliedBatch.select().where(
             (store.AppliedBatch.terminal_id == tid) & (store.AppliedBatch.batch_id == opened.batch_id)).exists()
         clock = max(e.wall_ms for e in entries)
@@ -181,7 +188,8 @@ def _apply_locked(opened: OpenedBatch, now_ms: int) -> tuple[IngestResult, str]:
             store.Terminal.update(last_seen_ms=now_ms).where(store.Terminal.terminal_id == tid).execute()
         acked = new[-1].seq if new else last_seq
         result = IngestResult(acked_seq=acked, applied=len(new), duplicates=len(old), terminal_id=tid,
-                              replayed=replayed and not new, new_entries=new)
+                              replayed=replayed and not new, new_entries=new, batch_id=opened.batch_id,
+                              acked_hash=new[-1].hash if new else last_hash)
         return result, str(terminal.store_id)
 
 
@@ -205,6 +213,8 @@ def _record(reason: str, detail: str, terminal_id: str | None, batch_id: str | N
 
 
 def _refuse(reason: str, detail: str, terminal_id: str | None, batch_id: str | None, seqs: list[int], size: int,
-            now_ms: int, *, acked_seq: int | None = None, orig: BaseException | None = None) -> IngestRejected:
+            now_ms: int, *, acked_seq: int | None = None, orig: BaseException | None = None,
+            acked_hash: bytes | None = None) -> IngestRejected:
     _record(reason, detail, terminal_id, batch_id, seqs, size, now_ms)
-    return IngestRejected(reason, detail, terminal_id=terminal_id, acked_seq=acked_seq, seqs=seqs, orig=orig)
+    return IngestRejected(reason, detail, terminal_id=terminal_id, acked_seq=acked_seq, seqs=seqs, orig=orig,
+                          batch_id=batch_id, acked_hash=acked_hash)

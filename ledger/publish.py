@@ -186,3 +186,11 @@ def members_document(ledger: Ledger, snapshot: MemberSnapshot, seal_to: tuple[st
     terminal_id, suite, public_key = seal_to
     return seal_member_snapshot(snapshot, ledger.keys.root(), terminal_id=terminal_id, suite=suite,
                                 terminal_public_key=public_key)
+
+
+# -- the ledger's versions, as a signed pull answer states them ---------------------------------------------------
+def current_versions() -> dict[str, int]:
+    """The version of each kind a terminal pulls (rules: the defaults count as version 1), read once per pull so the
+    answer's null documents and its signed ``versions`` agree."""
+    return {"trust": trust_version(), "revocations": revocation_version(), "rules": max(rules_version(), 1),
+            "members": members_version()}

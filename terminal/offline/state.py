@@ -21,6 +21,9 @@ MEMBERS_SYNCED_SEQ = "members.synced_seq_at_snapshot"
 """The journal's synced seq when the member snapshot was applied: the ledger built that snapshot after applying
 this terminal's entries up to it, so the counter folds only later entries on top."""
 PII_KEY_CHECK = "pii.key_check"
+DOCUMENT_MARK_PREFIX = "documents.applied."
+"""+ a document kind: ``[version, SHA-256 of the document's bytes]`` of the newest document of that kind applied.
+Pulled versions only move forward from this mark (``terminal/sync/versions.py``)."""
 
 
 class SyncState:
@@ -90,3 +93,15 @@ class SyncState:
         with guard(self._path, "reading document versions"):
             rows = DocumentVersionRow.select().bind(self._db)
             return {str(row.name): int(row.version) for row in rows}
+
+    # -- the newest document applied per kind: versions only move forward from here -------------------------
+    def document_mark(self, name: str) -> tuple[int, bytes] | None:
+        """(version, SHA-256 of the bytes) of the newest ``name`` document applied, or None before the first."""
+        value = self.get(DOCUMENT_MARK_PREFIX + name)
+        if (not isinstance(value, list) or len(value) != 2 or type(value[0]) is not int
+                or not isinstance(value[1], bytes)):
+            return None
+        return value[0], value[1]
+
+    def set_document_mark(self, name: str, version: int, digest: bytes) -> None:
+        self.set(DOCUMENT_MARK_PREFIX + name, [version, digest])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -48,9 +48,12 @@ class LedgerBusy(LedgerRefused):
 
 @dataclass(frozen=True)
 class PushResult:
+    """A batch answer as received: not believed until ``cardkit.answers.verify_ack`` checked ``answer``."""
+
     acked_seq: int
     applied: int
     duplicates: int
+    answer: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -141,19 +144,26 @@ class LedgerClient:
         """``POST /v1/enroll`` with a proof of the code (``cardkit.enrollment.EnrollProof.to_json``)."""
         return self._request("POST", wire.ENROLL_PATH, what="enrolling this terminal", json=proof)
 
-    def push(self, envelope: bytes) -> PushResult:
-        body = self._request("POST", wire.BATCHES_PATH, what="receiving a batch", data=envelope,
-                             headers={"Content-Type": wire.BATCH_CONTENT_TYPE})
+    def push(self, envelope: bytes, nonce: bytes = b"") -> PushResult:
+        """``POST /v1/batches`` with ``nonce`` in ``X-Cardpos-Nonce``; the caller verifies the signed answer."""
+        headers = {"Content-Type": wire.BATCH_CONTENT_TYPE}
+        if nonce:
+            headers[wire.NONCE_HEADER] = nonce.hex()
+        body = self._request("POST", wire.BATCHES_PATH, what="receiving a batch", data=envelope, headers=headers)
         try:
             return PushResult(acked_seq=int(body["acked_seq"]), applied=int(body.get("applied", 0)),
-                              duplicates=int(body.get("duplicates", 0)))
+                              duplicates=int(body.get("duplicates", 0)), answer=body)
         except (KeyError, TypeError, ValueError) as exc:
             raise LedgerUnreachable(f"the ledger at {self.base_url} sent a batch answer without acked_seq",
                                     orig=exc) from exc
 
-    def pull(self, versions: dict[str, int], signer: TerminalSigner) -> dict[str, Any]:
-        """``GET /v1/pull`` signed with the terminal key; returns the JSON (b64 documents or null)."""
-        path = wire.PULL_PATH + "?" + urlencode(sorted(versions.items()))
+    def pull(self, versions: dict[str, int], signer: TerminalSigner, nonce: bytes = b"") -> dict[str, Any]:
+        """``GET /v1/pull`` signed with the terminal key, ``nonce`` in the signed query; returns the JSON (b64
+        documents or null, the ledger's versions and signature), which the caller verifies."""
+        params: list[tuple[str, str | int]] = [*versions.items()]
+        if nonce:
+            params.append((wire.NONCE_PARAM, nonce.hex()))
+        path = wire.PULL_PATH + "?" + urlencode(sorted(params))
         now = int(self._clock_ms())
         signature = signer.sign(pull_message(path, now))
         return self._request("GET", path, what="sending updates",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import logging
 import random
 import threading
@@ -23,23 +24,43 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cardkit.cards.revocation import RevocationList, RevocationVersionError, load_revocation_delta
+from cardkit import answers, wire
+from cardkit.cards.revocation import (
+    RevocationDelta,
+    RevocationList,
+    RevocationVersionError,
+    load_revocation_delta,
+)
 from cardkit.cards.trust import load_trust_list
 from cardkit.config import SyncSettings
 from cardkit.envelope import load_hpke_public_key, seal_batch
 from cardkit.errors import CardError, CardposError, SyncError
-from cardkit.journal import JournalEntry
-from cardkit.pulldocs import load_rules_document
+from cardkit.journal import GENESIS_HASH, JournalEntry
+from cardkit.pulldocs import MemberSnapshot, load_rules_document
 from terminal import documents
 from terminal.documents import REVOCATIONS_FILE, RULES_FILE, TRUST_FILE, Enrollment
-from terminal.offline.state import MEMBERS_SYNCED_SEQ
+from terminal.offline.state import MEMBERS_SYNCED_SEQ, MEMBERS_VERSION
 from terminal.offline.store import TerminalStore
 from terminal.sync.client import LedgerBusy, LedgerClient, LedgerRefused, LedgerUnreachable, TerminalSigner
+from terminal.sync.versions import (
+    DOC_MEMBERS,
+    DOC_REVOCATIONS,
+    DOC_RULES,
+    DOC_TRUST,
+    Freshness,
+    Held,
+    is_missing,
+    judge,
+    missing_text,
+    refusal,
+)
 
 log = logging.getLogger("cardpos.sync")
 
-# Document version names, as in the pull query (GET /v1/pull?trust=V&revocations=V&rules=V&members=V).
-DOC_TRUST, DOC_REVOCATIONS, DOC_RULES, DOC_MEMBERS = "trust", "revocations", "rules", "members"
+# The document kind names (terminal/sync/versions.py) are part of this module's interface too.
+__all__ = ["DOC_MEMBERS", "DOC_REVOCATIONS", "DOC_RULES", "DOC_TRUST", "Backoff", "DocumentOutcome", "SyncReport",
+           "SyncService", "SyncStatus", "apply_documents", "held_document", "load_identity_key",
+           "verify_and_save_documents"]
 
 MAX_BATCHES_PER_SYNC = 100_000  # a hard stop for the push loop; a real drain needs a few hundred at most
 INITIAL_WIRE_PER_ENTRY = 200.0  # first guess of envelope bytes per entry (sales cost about 40)
@@ -54,6 +75,7 @@ class SyncStatus:
     queue_depth: int
     last_sync_ms: int | None
     last_error: str | None
+    documents_refused: tuple[str, ...] = ()  # kinds refused or missing in the last pull (see last_error)
 
 
 @dataclass
@@ -66,11 +88,23 @@ class SyncReport:
     duplicates: int = 0
     pulled: dict[str, int] = field(default_factory=dict)  # document -> version now held
     queue_depth: int = 0
+    refused: dict[str, str] = field(default_factory=dict)  # document -> why it was not applied
+    missing: dict[str, str] = field(default_factory=dict)  # document the ledger has newer but did not send
 
     def to_dict(self) -> dict[str, Any]:
         return {"pushed": self.pushed, "batches": self.batches, "bytes_sent": self.bytes_sent,
                 "acked_seq": self.acked_seq, "applied": self.applied, "duplicates": self.duplicates,
-                "pulled": dict(self.pulled), "queue_depth": self.queue_depth}
+                "pulled": dict(self.pulled), "queue_depth": self.queue_depth, "refused": dict(self.refused),
+                "missing": dict(self.missing)}
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """A sealed run of entries and the batch id its ack must name."""
+
+    entries: list[JournalEntry]
+    envelope: bytes
+    batch_id: str
 
 
 @dataclass(frozen=True)
@@ -99,14 +133,11 @@ def load_identity_key(data_dir: Any) -> Ed25519PrivateKey:
 
 
 def verify_and_save_documents(store: TerminalStore, enrollment: Enrollment, docs: dict[str, Any]) -> dict[str, int]:
-    """Check and save the b64 documents of an enrollment or pull answer; return {name: version} applied.
+    """Check and save the b64 documents of an enrollment answer; return {name: version} applied.
 
-    Everything is checked before anything is saved, so a bad document leaves the terminal as it was.
+    Everything is checked before anything is saved, so a bad document leaves the terminal as it was; a document
+    older than the one held (or the same version with other bytes) is not applied (``apply_documents``).
     """
-    root = bytes.fromhex(enrollment.root_public_key)
-    data_dir = store.data_dir
-    state = store.sync_state
-    applied: dict[str, int] = {}
 
     def blob(key: str) -> bytes | None:
         value = docs.get(key)
@@ -117,59 +148,168 @@ def verify_and_save_documents(store: TerminalStore, enrollment: Enrollment, docs
         except (ValueError, TypeError) as exc:
             raise SyncError(f"the ledger sent a {key} document that is not base64", orig=exc) from exc
 
+    return apply_documents(store, enrollment, {name: blob(name) for name in wire.PULL_DOCUMENT_FIELDS}).applied
+
+
+@dataclass
+class DocumentOutcome:
+    """What one pull did to the terminal's documents."""
+
+    applied: dict[str, int] = field(default_factory=dict)  # kind -> version now held
+    refused: dict[str, str] = field(default_factory=dict)  # kind -> why (older, or same version other bytes)
+    missing: dict[str, str] = field(default_factory=dict)  # kind -> the ledger has newer but sent none
+
+    def problem(self) -> str | None:
+        """One sentence for ``last_error`` and the technician screen, or None when the pull was whole."""
+        reasons = [*self.refused.values(), *self.missing.values()]
+        if not reasons:
+            return None
+        tail = "; this sync does not count for the offline limits" if self.missing else ""
+        return "; ".join(reasons) + tail
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def held_document(store: TerminalStore, kind: str) -> Held | None:
+    """What this terminal holds of ``kind``: its mark, or for documents applied before marks were kept, the
+    recorded version with unknown bytes; None when it holds none."""
+    mark = store.sync_state.document_mark(kind)
+    if mark is not None:
+        return Held(mark[0], mark[1])
+    if kind == DOC_MEMBERS:
+        version = store.sync_state.get(MEMBERS_VERSION)
+        return Held(int(version), None) if isinstance(version, int) else None
+    file = {DOC_TRUST: TRUST_FILE, DOC_RULES: RULES_FILE, DOC_REVOCATIONS: REVOCATIONS_FILE}[kind]
+    raw = documents.load_document(store.data_dir, file)
+    if raw is None:
+        return None
+    if kind == DOC_REVOCATIONS:
+        return Held(RevocationList.from_bytes(raw).version, None)
+    return Held(store.sync_state.document_version(kind), None)
+
+
+def _refuse(outcome: DocumentOutcome, kind: str, reason: str) -> None:
+    outcome.refused[kind] = reason
+    log.warning("pulled document refused", extra={"fields": {"document": kind, "reason": reason}})
+
+
+def apply_documents(store: TerminalStore, enrollment: Enrollment, blobs: dict[str, bytes | None], *,
+                    ledger_versions: dict[str, int] | None = None) -> DocumentOutcome:
+    """Check the signed documents of an enrollment or pull answer and apply those newer than held.
+
+    Every signature is checked before anything is saved (one bad document fails the whole answer). Then per kind:
+    newer → saved and marked; same version and bytes → nothing; older, or same version with other bytes →
+    refused (reported, logged, never applied). With ``ledger_versions`` (a verified pull answer), a null document
+    of a kind the ledger holds a newer version of is recorded as missing.
+    """
+    root = bytes.fromhex(enrollment.root_public_key)
+    data_dir = store.data_dir
+    state = store.sync_state
+    outcome = DocumentOutcome()
+    applied = outcome.applied
+    trust_raw, rules_raw = blobs.get("trust_list"), blobs.get("rules")
+    rev_raw, members_raw = blobs.get("revocations"), blobs.get("members")
+
     try:
-        trust_raw = blob("trust_list")
         trust = load_trust_list(trust_raw, root) if trust_raw is not None else None
         if trust is not None and trust.issuer != enrollment.issuer:
             raise SyncError(f"the ledger sent a trust list for issuer {trust.issuer!r}, not {enrollment.issuer!r}")
-        rules_raw = blob("rules")
         rules = load_rules_document(rules_raw, root) if rules_raw is not None else None
-        rev_raw = blob("revocations")
         delta = load_revocation_delta(rev_raw, root) if rev_raw is not None else None
-        members_raw = blob("members")
         snapshot = (documents.open_member_snapshot(data_dir, enrollment, members_raw)
                     if members_raw is not None else None)
     except CardError as exc:
         raise SyncError(f"a document from the ledger failed its check and was not saved: {exc}", orig=exc) from exc
+    if snapshot is not None and snapshot.store_id != enrollment.store_id:
+        raise SyncError(f"the ledger sent member snapshots of store {snapshot.store_id}, not {enrollment.store_id}")
 
-    if trust is not None and trust_raw is not None and trust.version >= state.document_version(DOC_TRUST):
-        documents.save_document(data_dir, TRUST_FILE, trust_raw)
-        state.set_document_version(DOC_TRUST, trust.version)
-        applied[DOC_TRUST] = trust.version
-    if rules is not None and rules_raw is not None and rules.version >= state.document_version(DOC_RULES):
-        documents.save_document(data_dir, RULES_FILE, rules_raw)
-        state.set_document_version(DOC_RULES, rules.version)
-        applied[DOC_RULES] = rules.version
-    if delta is not None:
-        current = documents.load_document(data_dir, REVOCATIONS_FILE)
-        revocations = RevocationList.from_bytes(current) if current is not None else RevocationList(0)
-        if delta.from_version == 0 and revocations.version != 0:
-            revocations = RevocationList(0)  # a full list from scratch replaces whatever we had
-        try:
-            revocations.apply(delta)
-        except RevocationVersionError:
-            # Our list and the ledger disagree about the version: ask for the whole list next time.
-            state.set_document_version(DOC_REVOCATIONS, 0)
-            log.warning("revocation delta did not fit; will fetch the whole list")
-        else:
-            documents.save_document(data_dir, REVOCATIONS_FILE, revocations.to_bytes())
-            state.set_document_version(DOC_REVOCATIONS, revocations.version)
-            applied[DOC_REVOCATIONS] = revocations.version
-    if snapshot is not None:
-        if snapshot.store_id != enrollment.store_id:
-            raise SyncError(f"the ledger sent member snapshots of store {snapshot.store_id}, "
-                            f"not {enrollment.store_id}")
-        if snapshot.since > store.cache.snapshot_version:
-            # A delta that skips versions we never had would leave some members stale: ask again from ours.
-            log.warning("member snapshot skips versions; ignored")
-        else:
-            # The snapshot counts this terminal's entries up to the synced seq (the push came first), so the
-            # counter must fold only later ones on top; both facts are written together.
-            with store.db.atomic():
-                if store.cache.apply_snapshot(snapshot.members, snapshot.version):
-                    store.sync_state.set(MEMBERS_SYNCED_SEQ, store.journal.synced_seq)
-                    applied[DOC_MEMBERS] = snapshot.version
-    return applied
+    held = {kind: held_document(store, kind) for kind in (DOC_TRUST, DOC_REVOCATIONS, DOC_RULES, DOC_MEMBERS)}
+
+    def save_whole(kind: str, file: str, version: int, raw: bytes) -> None:
+        mark = held[kind]
+        freshness = judge(mark, version, _digest(raw))
+        if freshness is Freshness.NEWER:
+            documents.save_document(data_dir, file, raw)
+            state.set_document_version(kind, version)
+            state.set_document_mark(kind, version, _digest(raw))
+            applied[kind] = version
+        elif freshness is not Freshness.SAME and mark is not None:
+            _refuse(outcome, kind, refusal(kind, freshness, version, mark))
+
+    if trust is not None and trust_raw is not None:
+        save_whole(DOC_TRUST, TRUST_FILE, trust.version, trust_raw)
+    if rules is not None and rules_raw is not None:
+        save_whole(DOC_RULES, RULES_FILE, rules.version, rules_raw)
+    if delta is not None and rev_raw is not None:
+        _apply_revocations(store, outcome, delta, rev_raw, held[DOC_REVOCATIONS])
+    if snapshot is not None and members_raw is not None:
+        _apply_members(store, outcome, snapshot, members_raw, held[DOC_MEMBERS])
+
+    if ledger_versions is not None:
+        for kind, field_name in ((DOC_TRUST, "trust_list"), (DOC_REVOCATIONS, "revocations"), (DOC_RULES, "rules"),
+                                 (DOC_MEMBERS, "members")):
+            if blobs.get(field_name) is None and is_missing(ledger_versions[kind], held[kind]):
+                outcome.missing[kind] = missing_text(kind, ledger_versions[kind], held[kind])
+                log.warning("pulled document missing", extra={"fields": {"document": kind,
+                                                                          "ledger_version": ledger_versions[kind]}})
+    return outcome
+
+
+def _apply_revocations(store: TerminalStore, outcome: DocumentOutcome, delta: RevocationDelta, raw: bytes,
+                       held: Held | None) -> None:
+    """Merge a revocation delta newer than the list held; an older one (a replayed enrollment-time delta from
+    version 0, say) is refused, so a revoked card stays revoked."""
+    state = store.sync_state
+    freshness = judge(held, delta.to_version, _digest(raw))
+    if freshness is Freshness.SAME:
+        return
+    if freshness is not Freshness.NEWER:
+        assert held is not None
+        _refuse(outcome, DOC_REVOCATIONS, refusal(DOC_REVOCATIONS, freshness, delta.to_version, held))
+        state.set_document_version(DOC_REVOCATIONS, held.version)  # we are current: do not keep asking for 0
+        return
+    current = documents.load_document(store.data_dir, REVOCATIONS_FILE)
+    revocations = RevocationList.from_bytes(current) if current is not None else RevocationList(0)
+    if delta.from_version == 0 and revocations.version != 0:
+        revocations = RevocationList(0)  # a whole list, newer than ours, replaces it
+    try:
+        revocations.apply(delta)
+    except RevocationVersionError:
+        # Our list and the ledger disagree about where the delta starts: ask for the whole list next time.
+        state.set_document_version(DOC_REVOCATIONS, 0)
+        log.warning("revocation delta did not fit; will fetch the whole list")
+        return
+    documents.save_document(store.data_dir, REVOCATIONS_FILE, revocations.to_bytes())
+    state.set_document_version(DOC_REVOCATIONS, revocations.version)
+    state.set_document_mark(DOC_REVOCATIONS, revocations.version, _digest(raw))
+    outcome.applied[DOC_REVOCATIONS] = revocations.version
+
+
+def _apply_members(store: TerminalStore, outcome: DocumentOutcome, snapshot: MemberSnapshot, raw: bytes,
+                   held: Held | None) -> None:
+    """Apply a member snapshot newer than the one held. The same version again is never re-applied: doing so
+    would move the synced seq the counter folds from without the snapshot covering those entries."""
+    freshness = judge(held, snapshot.version, _digest(raw))
+    if freshness is Freshness.SAME:
+        return
+    if freshness is not Freshness.NEWER:
+        assert held is not None
+        _refuse(outcome, DOC_MEMBERS, refusal(DOC_MEMBERS, freshness, snapshot.version, held))
+        return
+    if snapshot.since > (held.version if held is not None else 0):
+        # A delta that skips versions we never had would leave some members stale.
+        _refuse(outcome, DOC_MEMBERS, f"the ledger sent member snapshots since version {snapshot.since}, after "
+                                      f"version {held.version if held else 0} held here; refused")
+        return
+    # The snapshot counts this terminal's entries up to the synced seq (the push came first), so the counter must
+    # fold only later ones on top; the snapshot, that seq and the mark are written together.
+    with store.db.atomic():
+        if store.cache.apply_snapshot(snapshot.members, snapshot.version):
+            store.sync_state.set(MEMBERS_SYNCED_SEQ, store.journal.synced_seq)
+            store.sync_state.set_document_mark(DOC_MEMBERS, snapshot.version, _digest(raw))
+            outcome.applied[DOC_MEMBERS] = snapshot.version
 
 
 class SyncService:
@@ -200,6 +340,7 @@ class SyncService:
         self.on_status = on_status
         self._ledger_key = load_hpke_public_key(enrollment.hpke_suite, bytes.fromhex(enrollment.ledger_hpke_public_key))
         self._signer = TerminalSigner(enrollment.terminal_id, identity_key)
+        self._root_public_key = bytes.fromhex(enrollment.root_public_key)  # signs every answer the ledger gives
         self._wire_per_entry = INITIAL_WIRE_PER_ENTRY
         self._sync_lock = threading.Lock()
         self._failures = 0
@@ -235,21 +376,27 @@ class SyncService:
             report = SyncReport()
             try:
                 self._push_all(report)
-                report.pulled = self._pull()
+                outcome = self._pull()
             except CardposError as exc:
                 self._record_failure(exc)
                 raise
             except Exception as exc:  # a bug must still leave a status, never a silent dead thread
                 self._record_failure(exc)
                 raise SyncError(f"sync failed unexpectedly: {exc}", orig=exc) from exc
+            report.pulled, report.refused, report.missing = outcome.applied, outcome.refused, outcome.missing
             now = self._clock()
             report.queue_depth = self.store.journal.queue_depth
-            self.store.sync_state.last_sync_ms = now
-            self.store.sync_state.last_error = None
+            # A pull that lacked a document the ledger has newer is not a successful sync for the offline limits.
+            last_sync = self._status.last_sync_ms if outcome.missing else now
+            if not outcome.missing:
+                self.store.sync_state.last_sync_ms = now
+            problem = outcome.problem()
+            self.store.sync_state.last_error = problem
             self._failures = 0
             self._retry_after_s = None
-            self._set_status(online=True, offline_since_ms=None, queue_depth=report.queue_depth, last_sync_ms=now,
-                             last_error=None)
+            self._set_status(online=True, offline_since_ms=None, queue_depth=report.queue_depth,
+                             last_sync_ms=last_sync, last_error=problem,
+                             documents_refused=tuple(sorted({*outcome.refused, *outcome.missing})))
             return report
 
     def _record_failure(self, exc: BaseException) -> None:
@@ -269,25 +416,50 @@ class SyncService:
     def _new_batch_id(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
 
-    def _seal(self, entries: list[JournalEntry]) -> bytes:
-        return seal_batch(entries, terminal_id=self.enrollment.terminal_id, batch_id=self._new_batch_id(),
-                          terminal_key=self.identity_key, ledger_public_key=self._ledger_key,
-                          suite=self.enrollment.hpke_suite)
+    def _seal(self, entries: list[JournalEntry]) -> _Batch:
+        batch_id = self._new_batch_id()
+        envelope = seal_batch(entries, terminal_id=self.enrollment.terminal_id, batch_id=batch_id,
+                              terminal_key=self.identity_key, ledger_public_key=self._ledger_key,
+                              suite=self.enrollment.hpke_suite)
+        return _Batch(entries, envelope, batch_id)
 
-    def _batch_after(self, after_seq: int) -> tuple[list[JournalEntry], bytes] | None:
+    def _batch_after(self, after_seq: int) -> _Batch | None:
         """Seal the entries after ``after_seq``: as many as should fit ``batch_bytes`` on the wire."""
         limit = self.settings.batch_bytes
         count = max(1, min(MAX_ENTRIES_PER_BATCH, int(limit * 0.9 / self._wire_per_entry)))
         entries = self.store.journal.entries(after_seq=after_seq, limit=count)
         if not entries:
             return None
-        envelope = self._seal(entries)
-        while len(envelope) > limit and len(entries) > 1:  # the size guess was too kind: halve and reseal
-            entries = entries[: len(entries) // 2]
-            envelope = self._seal(entries)
+        batch = self._seal(entries)
+        while len(batch.envelope) > limit and len(batch.entries) > 1:  # the size guess was too kind: halve, reseal
+            batch = self._seal(batch.entries[: len(batch.entries) // 2])
         # Learn what this terminal's entries cost on the wire, so the next batch asks for the right number.
-        self._wire_per_entry = max(8.0, len(envelope) / len(entries))
-        return entries, envelope
+        self._wire_per_entry = max(8.0, len(batch.envelope) / len(batch.entries))
+        return batch
+
+    def _verified_ack(self, answer: dict[str, Any], batch: _Batch, nonce: bytes) -> answers.Ack:
+        """The ledger's ack of ``batch`` once its signature over this terminal, batch and nonce holds, it names
+        an entry this journal has, and that entry's hash is the one the ledger holds; else raise (nothing marked)."""
+        ack = answers.verify_ack(answer, self._root_public_key, terminal_id=self.enrollment.terminal_id,
+                                 batch_id=batch.batch_id, nonce=nonce)
+        journal = self.store.journal
+        last = journal.last_seq
+        if ack.acked_seq > last:
+            raise SyncError(f"the ledger acknowledged entry {ack.acked_seq} but this terminal's journal ends at "
+                            f"{last}; is another terminal using this id?")
+        if self._entry_hash(ack.acked_seq, batch.entries) != ack.last_hash:
+            raise SyncError(f"the ledger holds another entry {ack.acked_seq} than this terminal's journal; "
+                            "is another terminal using this id?")
+        return ack
+
+    def _entry_hash(self, seq: int, entries: list[JournalEntry]) -> bytes | None:
+        if seq == 0:
+            return GENESIS_HASH
+        at = seq - entries[0].seq
+        if 0 <= at < len(entries):
+            return entries[at].hash
+        found = self.store.journal.entries(after_seq=seq - 1, limit=1)
+        return found[0].hash if found and found[0].seq == seq else None
 
     def _push_all(self, report: SyncReport) -> None:
         """Push until drained. While one batch is in flight the next is read and sealed (pipelining), but an
@@ -300,8 +472,9 @@ class SyncService:
             for _ in range(MAX_BATCHES_PER_SYNC):
                 if batch is None:
                     return
-                entries, envelope = batch
-                in_flight = pusher.submit(self.client.push, envelope)
+                entries, envelope = batch.entries, batch.envelope
+                nonce = answers.new_nonce()
+                in_flight = pusher.submit(self.client.push, envelope, nonce)
                 try:
                     upcoming = self._batch_after(entries[-1].seq)
                 except BaseException:
@@ -313,10 +486,10 @@ class SyncService:
                 except LedgerRefused as exc:
                     if exc.code != "sequence_gap" or isinstance(exc, LedgerBusy):
                         raise
-                    acked = int(exc.body.get("acked_seq", -1))
-                    if acked < 0:
+                    if not isinstance(exc.body.get("acked_seq"), int):
                         raise SyncError("the ledger reported a sequence gap without saying what it has",
                                         orig=exc) from exc
+                    acked = self._verified_ack(exc.body, batch, nonce).acked_seq
                     log.warning("ledger reported a sequence gap; resending", extra={"fields": {"acked_seq": acked}})
                     self._after_ack(acked)
                     stalled += 1
@@ -325,6 +498,7 @@ class SyncService:
                                         orig=exc) from exc
                     batch = self._batch_after(acked)  # resend from what the ledger really has
                     continue
+                self._verified_ack(result.answer, batch, nonce)
                 report.batches += 1
                 report.pushed += len(entries)
                 report.bytes_sent += len(envelope)
@@ -346,23 +520,29 @@ class SyncService:
         raise SyncError("sync stopped after too many batches in one round; it will continue next time")
 
     def _after_ack(self, acked_seq: int) -> int | None:
-        """Record an ack; return where to resend from when the ledger is behind our mark, else None."""
+        """Record a verified ack; return where to resend from when the ledger is behind our mark, else None."""
         journal = self.store.journal
-        last = journal.last_seq
-        if acked_seq > last:
-            raise SyncError(f"the ledger acknowledged entry {acked_seq} but this terminal's journal ends at {last}; "
-                            "is another terminal using this id?")
         synced = journal.mark_synced(acked_seq) if acked_seq > 0 else journal.synced_seq
         return acked_seq if acked_seq < synced else None
 
-    def _pull(self) -> dict[str, int]:
-        state = self.store.sync_state
-        versions = {DOC_TRUST: state.document_version(DOC_TRUST),
-                    DOC_REVOCATIONS: state.document_version(DOC_REVOCATIONS),
-                    DOC_RULES: state.document_version(DOC_RULES),
+    def _pull(self) -> DocumentOutcome:
+        """Ask for what is newer than held, with a fresh nonce; believe the answer only if the ledger signed it
+        for that nonce, then apply what moves forward (``apply_documents``)."""
+        def held_version(kind: str) -> int:
+            held = held_document(self.store, kind)
+            return held.version if held is not None else 0
+
+        versions = {DOC_TRUST: held_version(DOC_TRUST),
+                    # below the list held after a delta that did not fit: then the whole list is asked for again
+                    DOC_REVOCATIONS: min(held_version(DOC_REVOCATIONS),
+                                         self.store.sync_state.document_version(DOC_REVOCATIONS)),
+                    DOC_RULES: held_version(DOC_RULES),
                     DOC_MEMBERS: self.store.cache.snapshot_version}
-        answer = self.client.pull(versions, self._signer)
-        return verify_and_save_documents(self.store, self.enrollment, answer)
+        nonce = answers.new_nonce()
+        answer = self.client.pull(versions, self._signer, nonce)
+        verified = answers.verify_pull_answer(answer, self._root_public_key, terminal_id=self.enrollment.terminal_id,
+                                              nonce=nonce)
+        return apply_documents(self.store, self.enrollment, verified.documents, ledger_versions=verified.versions)
 
     # -- retries and the background thread ---------------------------------------------------------------------
     def next_delay_s(self) -> float:

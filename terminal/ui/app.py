@@ -159,10 +159,12 @@ class CashierApp(App[None]):
         self.sync_status = status
         self.queue_depth = int(status.queue_depth)
         error = status.last_error
+        synced = bool(status.last_sync_ms) and (previous is None or previous.last_sync_ms != status.last_sync_ms)
         if error and (previous is None or previous.last_error != error):
             self.sync_log.append(f"{self.clock_text('%H:%M:%S')} {error}")
-        elif status.last_sync_ms and (previous is None or previous.last_sync_ms != status.last_sync_ms):
+        elif synced:
             self.sync_log.append(f"{self.clock_text('%H:%M:%S')} {self.tr('tech.sync_ok', depth=self.queue_depth)}")
+        if synced:  # also when the sync reported a refused document: the others it applied are in use now
             self._reload_documents()
         self.refresh_status()
 

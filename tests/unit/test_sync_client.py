@@ -6,13 +6,17 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import cbor2
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cardkit import answers, wire
+from cardkit.answers import UnauthenticAnswer
+from cardkit.cards.keys import public_key_bytes
 from cardkit.enrollment import derive_code_keys, make_proof
 from cardkit.errors import SyncError
 from terminal.sync.client import (
@@ -27,12 +31,15 @@ from terminal.sync.client import (
 from terminal.sync.service import Backoff
 from tests.conftest import free_port
 
+Answer = tuple[int, dict[str, str], bytes, float]
+
 
 class Script:
-    """What the server answers next: (status, headers, body bytes, delay_s); records what it received."""
+    """What the server answers next: (status, headers, body bytes, delay_s), or a function of the request giving
+    one; records what it received."""
 
     def __init__(self) -> None:
-        self.answer: tuple[int, dict[str, str], bytes, float] = (200, {}, b"{}", 0.0)
+        self.answer: Answer | Callable[[dict[str, str], bytes], Answer] = (200, {}, b"{}", 0.0)
         self.received: list[tuple[str, str, dict[str, str], bytes]] = []
 
 
@@ -47,7 +54,8 @@ def server() -> Iterator[tuple[str, Script]]:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             script.received.append((self.command, self.path, dict(self.headers), body))
-            status, headers, payload, delay = script.answer
+            answer = script.answer
+            status, headers, payload, delay = answer(dict(self.headers), body) if callable(answer) else answer
             time.sleep(delay)
             self.send_response(status)
             for name, value in headers.items():
@@ -72,6 +80,23 @@ def server() -> Iterator[tuple[str, Script]]:
 
 def json_answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple:
     return (status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(body).encode(), 0.0)
+
+
+def signed_ack(root: Ed25519PrivateKey, terminal_id: str, acked_seq: int, last_hash: bytes, *, status: int = 200,
+               nonce: bytes | None = None) -> Callable[[dict[str, str], bytes], Answer]:
+    """An answer built as the ledger builds it: signed over the request's batch id and nonce (or ``nonce``)."""
+
+    def answer(headers: dict[str, str], body: bytes) -> Answer:
+        batch_id = cbor2.loads(cbor2.loads(body)[0])[2]
+        used = nonce if nonce is not None else bytes.fromhex(headers.get(wire.NONCE_HEADER, ""))
+        ack = answers.Ack(terminal_id=terminal_id, batch_id=batch_id, acked_seq=acked_seq, last_hash=last_hash)
+        fields: dict[str, Any] = {"acked_seq": acked_seq, "applied": 0, "duplicates": 0,
+                                  **answers.ack_fields(ack, used, root)}
+        if status != 200:
+            fields.update(error="sequence_gap", message="gap")
+        return json_answer(status, fields)
+
+    return answer
 
 
 def test_refused_connection_says_the_ledger_is_unreachable() -> None:
@@ -196,9 +221,10 @@ def test_service_honours_retry_after_and_keeps_entries(server: tuple[str, Script
     store = open_store()
     for i in range(3):
         store.journal.append("shift_open", {"shift": f"s{i}"}, "c1")
+    root = Ed25519PrivateKey.generate()
     enrollment = Enrollment(terminal_id=TEST_TERMINAL_ID, store_id="store-1", ledger_url=url,
                             ledger_hpke_public_key=hpke_public_key_bytes("x25519", generate_hpke_private_key()).hex(),
-                            hpke_suite="x25519", root_public_key="00" * 32, issuer="acme")
+                            hpke_suite="x25519", root_public_key=public_key_bytes(root).hex(), issuer="acme")
     seen: list[Any] = []
     service = SyncService(store, enrollment, Ed25519PrivateKey.generate(),
                           settings=SyncSettings(ledger_url=url, timeout_s=2, interval_s=30),
@@ -214,7 +240,8 @@ def test_service_honours_retry_after_and_keeps_entries(server: tuple[str, Script
     assert seen and seen[-1] == status
     assert store.sync_state.last_error is not None and "try later" in store.sync_state.last_error
     # An ack for part of the queue marks exactly that part.
-    script.answer = json_answer(200, {"acked_seq": 2, "applied": 2, "duplicates": 0})
+    second = store.journal.entries(after_seq=1, limit=1)[0]
+    script.answer = signed_ack(root, TEST_TERMINAL_ID, 2, second.hash)
     with pytest.raises(SyncError, match="stopped acknowledging at entry 2"):
         service.sync_once()
     assert store.journal.synced_seq == 2
@@ -231,13 +258,121 @@ def test_an_ack_beyond_the_journal_marks_nothing(server: tuple[str, Script], ope
     url, script = server
     store = open_store()
     store.journal.append("shift_open", {"shift": "s1"}, "c1")
+    root = Ed25519PrivateKey.generate()
     enrollment = Enrollment(terminal_id=TEST_TERMINAL_ID, store_id="store-1", ledger_url=url,
                             ledger_hpke_public_key=hpke_public_key_bytes("x25519", generate_hpke_private_key()).hex(),
-                            hpke_suite="x25519", root_public_key="00" * 32, issuer="acme")
+                            hpke_suite="x25519", root_public_key=public_key_bytes(root).hex(), issuer="acme")
     service = SyncService(store, enrollment, Ed25519PrivateKey.generate(),
                           settings=SyncSettings(ledger_url=url, timeout_s=2), rng=random.Random(1))
-    script.answer = json_answer(200, {"acked_seq": 5, "applied": 0, "duplicates": 0})
+    script.answer = signed_ack(root, TEST_TERMINAL_ID, 5, bytes(32))
     with pytest.raises(SyncError, match="another terminal using this id"):
         service.sync_once()
     assert store.journal.synced_seq == 0 and store.journal.queue_depth == 1
     assert service.status.online and "another terminal" in (service.status.last_error or "")
+
+
+def _ack_service(url: str, open_store: Any) -> tuple[Any, Any, Ed25519PrivateKey]:
+    from cardkit.config import SyncSettings
+    from cardkit.envelope import generate_hpke_private_key, hpke_public_key_bytes
+    from terminal.documents import Enrollment
+    from terminal.sync.service import SyncService
+    from tests.fixtures.offline import TEST_TERMINAL_ID
+
+    store = open_store()
+    for i in range(3):
+        store.journal.append("shift_open", {"shift": f"s{i}"}, "c1")
+    root = Ed25519PrivateKey.generate()
+    enrollment = Enrollment(terminal_id=TEST_TERMINAL_ID, store_id="store-1", ledger_url=url,
+                            ledger_hpke_public_key=hpke_public_key_bytes("x25519", generate_hpke_private_key()).hex(),
+                            hpke_suite="x25519", root_public_key=public_key_bytes(root).hex(), issuer="acme")
+    service = SyncService(store, enrollment, Ed25519PrivateKey.generate(),
+                          settings=SyncSettings(ledger_url=url, timeout_s=2), rng=random.Random(1))
+    return store, service, root
+
+
+def test_push_sends_a_fresh_nonce_with_every_batch(server: tuple[str, Script], open_store: Any) -> None:
+    from tests.fixtures.offline import TEST_TERMINAL_ID
+
+    url, script = server
+    store, service, root = _ack_service(url, open_store)
+    last = store.journal.entries(after_seq=2, limit=1)[0]
+    script.answer = signed_ack(root, TEST_TERMINAL_ID, 3, last.hash)
+    with pytest.raises(SyncError):  # the pull that follows gets an ack, not a pull answer
+        service.sync_once()
+    assert store.journal.synced_seq == 3
+    nonces = [headers.get(wire.NONCE_HEADER) for method, _path, headers, _body in script.received if method == "POST"]
+    assert nonces and all(n is not None and len(n) == 2 * wire.NONCE_BYTES for n in nonces)
+    pulls = [path for method, path, _headers, _body in script.received if method == "GET"]
+    assert pulls and "nonce=" in pulls[0]
+
+
+@pytest.mark.parametrize("forgery", ["unsigned", "other_nonce", "other_key", "other_hash", "other_seq"])
+def test_an_ack_the_ledger_did_not_sign_for_this_request_marks_nothing(server: tuple[str, Script], open_store: Any,
+                                                                      forgery: str) -> None:
+    from tests.fixtures.offline import TEST_TERMINAL_ID
+
+    url, script = server
+    store, service, root = _ack_service(url, open_store)
+    last = store.journal.entries(after_seq=2, limit=1)[0]
+    if forgery == "unsigned":
+        script.answer = json_answer(200, {"acked_seq": 3, "applied": 3, "duplicates": 0})
+    elif forgery == "other_nonce":
+        script.answer = signed_ack(root, TEST_TERMINAL_ID, 3, last.hash, nonce=b"\x01" * 16)
+    elif forgery == "other_key":
+        script.answer = signed_ack(Ed25519PrivateKey.generate(), TEST_TERMINAL_ID, 3, last.hash)
+    elif forgery == "other_hash":  # signed by the ledger, but it holds another entry 3 than ours
+        script.answer = signed_ack(root, TEST_TERMINAL_ID, 3, bytes(32))
+    else:  # a valid ack of entry 3 with acked_seq rewritten
+        good = signed_ack(root, TEST_TERMINAL_ID, 3, last.hash)
+
+        def rewritten(headers: dict[str, str], body: bytes) -> Answer:
+            status, hdrs, payload, delay = good(headers, body)
+            return status, hdrs, payload.replace(b'"acked_seq": 3', b'"acked_seq": 2'), delay
+
+        script.answer = rewritten
+    with pytest.raises(SyncError):
+        service.sync_once()
+    assert store.journal.synced_seq == 0 and store.journal.queue_depth == 3
+
+
+def test_a_sequence_gap_answer_must_be_signed_too(server: tuple[str, Script], open_store: Any) -> None:
+    from tests.fixtures.offline import TEST_TERMINAL_ID
+
+    url, script = server
+    store, service, root = _ack_service(url, open_store)
+    second = store.journal.entries(after_seq=1, limit=1)[0]
+    script.answer = json_answer(409, {"error": "sequence_gap", "message": "gap", "acked_seq": 2})
+    with pytest.raises(UnauthenticAnswer):
+        service.sync_once()
+    assert store.journal.synced_seq == 0
+    script.answer = signed_ack(root, TEST_TERMINAL_ID, 2, second.hash, status=409)
+    with pytest.raises(SyncError, match="keeps reporting a sequence gap"):
+        service.sync_once()
+    assert store.journal.synced_seq == 2  # the signed gap answer says the ledger has 1..2
+
+
+def test_a_pull_missing_a_document_does_not_count_as_a_sync(server: tuple[str, Script], open_store: Any) -> None:
+    """A signed answer with no member snapshot although the ledger has version 5: the offline limits' clock stays."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.fixtures.offline import TEST_TERMINAL_ID
+
+    url, script = server
+    store, service, root = _ack_service(url, open_store)
+    store.journal.mark_synced(3)  # nothing to push: the sync is a pull
+
+    def pull_answer(headers: dict[str, str], body: bytes) -> Answer:
+        del body
+        query = parse_qs(urlsplit(script.received[-1][1]).query)
+        nonce = bytes.fromhex(query["nonce"][0])
+        versions = {name: int(query[name][0]) for name in ("trust", "revocations", "rules")}
+        versions["members"] = 5
+        docs: dict[str, bytes | None] = dict.fromkeys(wire.PULL_DOCUMENT_FIELDS)
+        return json_answer(200, {**docs, **answers.pull_fields(TEST_TERMINAL_ID, nonce, versions, docs, root)})
+
+    script.answer = pull_answer
+    report = service.sync_once()
+    assert set(report.missing) == {"members"}
+    assert store.sync_state.last_sync_ms is None and service.status.last_sync_ms is None
+    assert service.status.documents_refused == ("members",)
+    assert "does not count for the offline limits" in (service.status.last_error or "")

@@ -22,6 +22,7 @@ from terminal.sync.service import (
     DOC_REVOCATIONS,
     DOC_RULES,
     DOC_TRUST,
+    apply_documents,
     verify_and_save_documents,
 )
 from tests.fixtures.cards import CardWorld
@@ -145,3 +146,83 @@ def test_older_trust_list_does_not_replace_a_newer_one(store: TerminalStore, enr
     verify_and_save_documents(store, enrollment, {"trust_list": b64(card_world.signed_trust_list(5))})
     assert verify_and_save_documents(store, enrollment, {"trust_list": b64(card_world.signed_trust_list(4))}) == {}
     assert documents.load_document(store.data_dir, TRUST_FILE) == card_world.signed_trust_list(5)
+
+
+# -- versions only move forward (terminal/sync/versions.py) ------------------------------------------------------
+def revocations_held(store: TerminalStore) -> RevocationList:
+    return RevocationList.from_bytes(documents.load_document(store.data_dir, REVOCATIONS_FILE) or b"")
+
+
+def test_a_replayed_enrollment_delta_cannot_unrevoke_a_card(store: TerminalStore, enrollment: Enrollment,
+                                                            card_world: CardWorld) -> None:
+    root = card_world.root_key
+    at_enrollment = sign_revocation_delta(RevocationDelta(0, 0), root)
+    verify_and_save_documents(store, enrollment, {"revocations": b64(at_enrollment)})
+    newer = sign_revocation_delta(RevocationDelta(0, 2, revoked=((CARD_A, "stolen"),)), root)
+    assert apply_documents(store, enrollment, {"revocations": newer}).applied == {DOC_REVOCATIONS: 2}
+    replay = apply_documents(store, enrollment, {"revocations": at_enrollment})
+    assert replay.applied == {} and "version 0, older than version 2" in replay.refused[DOC_REVOCATIONS]
+    assert revocations_held(store).version == 2 and revocations_held(store).reason(CARD_A) == "stolen"
+    assert store.sync_state.document_version(DOC_REVOCATIONS) == 2
+    # The same version with other content is refused too; the very same document again is a quiet no-op.
+    other = sign_revocation_delta(RevocationDelta(1, 2, held=(CARD_B,)), root)
+    assert "other content" in apply_documents(store, enrollment, {"revocations": other}).refused[DOC_REVOCATIONS]
+    again = apply_documents(store, enrollment, {"revocations": newer})
+    assert (again.applied, again.refused) == ({}, {})
+    assert revocations_held(store).held_count == 0
+
+
+def test_rules_and_trust_of_the_same_version_with_other_content_are_refused(
+        store: TerminalStore, enrollment: Enrollment, card_world: CardWorld) -> None:
+    root = card_world.root_key
+    rules = pulldocs.sign_rules_document(Rules.from_mapping({**DEFAULT_RULES, "version": 4}), root)
+    verify_and_save_documents(store, enrollment, {"rules": b64(rules)})
+    other = dict(DEFAULT_RULES)
+    other["offline"] = {**DEFAULT_RULES["offline"], "max_consecutive_offline_ops": 1}
+    changed = pulldocs.sign_rules_document(Rules.from_mapping({**other, "version": 4}), root)
+    outcome = apply_documents(store, enrollment, {"rules": changed})
+    assert outcome.applied == {} and "rules version 4 with other content" in outcome.refused[DOC_RULES]
+    assert documents.load_document(store.data_dir, RULES_FILE) == rules
+    older = pulldocs.sign_rules_document(Rules.from_mapping({**DEFAULT_RULES, "version": 3}), root)
+    assert "older than version 4" in apply_documents(store, enrollment, {"rules": older}).refused[DOC_RULES]
+    verify_and_save_documents(store, enrollment, {"trust_list": b64(card_world.signed_trust_list(5))})
+    assert "older" in apply_documents(store, enrollment,
+                                      {"trust_list": card_world.signed_trust_list(4)}).refused[DOC_TRUST]
+
+
+def test_a_member_snapshot_of_the_same_version_is_never_applied_again(
+        store: TerminalStore, enrollment: Enrollment, card_world: CardWorld) -> None:
+    """Re-applying it would move the synced seq the counter folds from past entries the snapshot never saw."""
+    from terminal.offline.state import MEMBERS_SYNCED_SEQ
+
+    root = card_world.root_key
+    first = pulldocs.sign_member_snapshot(pulldocs.MemberSnapshot(9, 0, "store-1", [member("M1", 500)]), root)
+    assert apply_documents(store, enrollment, {"members": first}).applied == {DOC_MEMBERS: 9}
+    assert store.sync_state.get(MEMBERS_SYNCED_SEQ) == 0
+    for i in range(2):
+        store.journal.append("shift_open", {"shift": f"s{i}"}, "c1")
+    store.journal.mark_synced(2)  # as a forged ack would have done before acks were signed
+    again = apply_documents(store, enrollment, {"members": first})
+    assert (again.applied, again.refused) == ({}, {}) and store.sync_state.get(MEMBERS_SYNCED_SEQ) == 0
+    other = pulldocs.sign_member_snapshot(pulldocs.MemberSnapshot(9, 0, "store-1", [member("M1", 900)]), root)
+    assert "other content" in apply_documents(store, enrollment, {"members": other}).refused[DOC_MEMBERS]
+    older = pulldocs.sign_member_snapshot(pulldocs.MemberSnapshot(8, 0, "store-1", [member("M1", 900)]), root)
+    assert "older" in apply_documents(store, enrollment, {"members": older}).refused[DOC_MEMBERS]
+    skipping = pulldocs.sign_member_snapshot(pulldocs.MemberSnapshot(12, 10, "store-1", []), root)
+    assert "since version 10" in apply_documents(store, enrollment, {"members": skipping}).refused[DOC_MEMBERS]
+    cached = store.cache.get("M1")
+    assert cached is not None and cached.balance == 500 and store.sync_state.get(MEMBERS_SYNCED_SEQ) == 0
+
+
+def test_a_null_document_the_ledger_holds_newer_is_missing(store: TerminalStore, enrollment: Enrollment,
+                                                           card_world: CardWorld) -> None:
+    verify_and_save_documents(store, enrollment, {"trust_list": b64(card_world.signed_trust_list(3))})
+    none: dict[str, bytes | None] = {"trust_list": None, "revocations": None, "rules": None, "members": None}
+    current = apply_documents(store, enrollment, none,
+                              ledger_versions={"trust": 3, "revocations": 0, "rules": 0, "members": 0})
+    assert current.missing == {} and current.problem() is None
+    behind = apply_documents(store, enrollment, none,
+                             ledger_versions={"trust": 4, "revocations": 0, "rules": 1, "members": 7})
+    assert set(behind.missing) == {DOC_TRUST, DOC_RULES, DOC_MEMBERS}
+    assert "version 4 at the ledger, version 3 here" in behind.missing[DOC_TRUST]
+    assert (behind.problem() or "").endswith("this sync does not count for the offline limits")
