@@ -19,6 +19,10 @@ from tests.browser.conftest import screenshot
 from tests.conftest import REPO_ROOT
 from tests.fixtures.console import PASSWORD, ROLE_ADMINS, ConsoleWorld, TerminalCli
 
+# The tests walk one story on one console and one terminal (enroll, then sell, then look): keep them on one
+# xdist worker, in order (make test runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("console-browser")
+
 PHONE = "139 1234 5678"
 MEMBER_ID = "BR1"
 TIMEOUT_MS = 20_000

@@ -20,6 +20,7 @@ import pytest
 from cardkit import wire
 from cardkit.cards.revocation import RevocationList, load_revocation_delta
 from cardkit.cards.verdict import RejectReason
+from cardkit.enrollment import decode_answer
 from cardkit.errors import SyncError
 from ledger import admin
 from terminal import documents
@@ -169,10 +170,11 @@ def test_a_replayed_pull_answer_is_refused_and_does_not_count_as_a_sync(world: S
 def test_a_replayed_enrollment_revocation_delta_does_not_unrevoke_a_stolen_card(
         world: SyncWorld, answer_proxy_factory: ProxyFactory) -> None:
     proxy, data_dir = enroll_behind_proxy(world, answer_proxy_factory, "rollback till")
-    enrolled = answer_json(proxy.last("POST", wire.ENROLL_PATH).answer or b"")
-    enrollment_delta = enrolled["revocations"]  # genuine, root-signed, from version 0
-    assert load_revocation_delta(base64.b64decode(enrollment_delta),
-                                 bytes.fromhex(enrolled["root_public_key"])).from_version == 0
+    # The enrollment answer is CBOR authenticated by the code (cardkit.enrollment); the attacker on the wire reads it.
+    sealed_answer = answer_json(proxy.last("POST", wire.ENROLL_PATH).answer or b"")["answer"]
+    enrolled = decode_answer(base64.b64decode(sealed_answer))
+    enrollment_delta = base64.b64encode(enrolled.revocations).decode()  # genuine, root-signed, from version 0
+    assert load_revocation_delta(enrolled.revocations, enrolled.root_key).from_version == 0
     world.open_admin()
     stolen = admin.issue_card("M003")
     admin.revoke_card(stolen.card_id, "stolen")
