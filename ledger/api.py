@@ -31,7 +31,7 @@ from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
 from ledger.ingest import IngestRejected, ingest_batch
-from ledger.storage_errors import database_error_types, storage_error
+from ledger.storage_errors import database_error_types, is_database_error, storage_error
 
 log = logging.getLogger("cardpos.ledger.api")
 
@@ -181,12 +181,18 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         }
         if publish.members_version() != members:
             snapshot = publish.members_delta(caller.store_id, members, ledger.now_s())
-            out["members"] = b64(sign_member_snapshot(snapshot, ledger.keys.root()))
             shown = [str(m["member_id"]) for m in snapshot.members if not m.get("deleted")]
-            if shown:  # personal data leaves the ledger: one audit entry per pull, with every member id sent
-                admin.record_member_read(shown, actor=f"terminal:{caller.terminal_id}", via="api",
-                                         origin=request.client.host if request.client else "",
-                                         action="members_pull")
+            try:  # personal data leaves the ledger: one audit entry per pull, with every member id sent
+                if shown:
+                    admin.record_member_read(shown, actor=f"terminal:{caller.terminal_id}", via="api",
+                                             origin=request.client.host if request.client else "",
+                                             action="members_pull")
+                out["members"] = b64(sign_member_snapshot(snapshot, ledger.keys.root()))
+            except Exception as exc:
+                if not isinstance(exc, LedgerStorageError) and not is_database_error(exc):
+                    raise
+                # no unaudited read: the snapshots wait for the next pull, the rest (revocations) goes out now
+                log.warning("member snapshots withheld, their read could not be audited: %s", exc)
         events.publish(events.TerminalSeen(caller.terminal_id, caller.store_id, caller.time_ms, ledger.now_ms()))
         return out
 
