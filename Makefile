@@ -24,7 +24,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy cardkit cardpos terminal ledger hardware-sim/hwsim
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -n 3 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 3 -m 'not timing' $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m timing $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

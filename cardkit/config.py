@@ -2,7 +2,8 @@
 
 File lookup: ``--config PATH``, else ``$CARDPOS_CONFIG``, else the platform config dir. A missing default file
 means defaults; a missing file that was asked for by name is an error. Environment variables override the
-file: ``CARDPOS_<SECTION>_<FIELD>`` (for example ``CARDPOS_READER_PORT``), and ``CARDPOS_DATA_DIR``.
+file: ``CARDPOS_<SECTION>_<FIELD>`` (for example ``CARDPOS_READER_PORT`` or ``CARDPOS_PRINTER_URL``), and
+``CARDPOS_DATA_DIR``. Sections: ``[terminal]``, ``[reader]``, ``[sync]``, ``[printer]``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,29 @@ class ReaderSettings:
     """The same card tapped again within this window counts once."""
     heartbeat_timeout_s: float = 5.0
     """Silence longer than this (no heartbeat) means the reader is gone; reconnect."""
+
+
+@dataclass
+class PrinterSettings:
+    url: str = ""
+    """The receipt printer (docs/printer.md): ``serial:///dev/ttyUSB0?baud=19200``, a device or link path,
+    ``tcp://HOST[:PORT]`` for a network printer, ``usb://VID:PID``. Empty: no printer; receipts and Z-reports are
+    saved as text files in the data dir's receipts/ folder instead."""
+    zh_mode: str = "codepage"
+    """How Chinese is printed: ``codepage`` (GB18030 from the printer's own font, printers sold in China) or
+    ``raster`` (drawn here with a CJK font and sent as images: any ESC/POS printer)."""
+    columns: int = 48
+    """Characters per printed line: 48 on 80 mm paper, 32 on 58 mm (a Chinese character takes two)."""
+    cut: str = "full"
+    """How each receipt is cut off: ``full`` or ``partial`` (leaves a hinge)."""
+    font: str = ""
+    """A CJK font file for raster mode (empty: Noto Sans CJK or WenQuanYi when installed)."""
+
+
+PRINTER_ZH_MODES = ("codepage", "raster")
+PRINTER_CUTS = ("full", "partial")
+PRINTER_COLUMNS = (16, 255)
+"""The fewest and most columns a receipt is laid out in."""
 
 
 @dataclass
@@ -57,6 +81,7 @@ class Settings:
     terminal: TerminalSettings = field(default_factory=TerminalSettings)
     reader: ReaderSettings = field(default_factory=ReaderSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
+    printer: PrinterSettings = field(default_factory=PrinterSettings)
 
     @property
     def db_path(self) -> Path:
@@ -71,7 +96,8 @@ class Settings:
         return locations.log_file(self.data_dir)
 
 
-_SECTIONS = {"terminal": TerminalSettings, "reader": ReaderSettings, "sync": SyncSettings}
+_SECTIONS = {"terminal": TerminalSettings, "reader": ReaderSettings, "sync": SyncSettings,
+             "printer": PrinterSettings}
 # Settings that are no longer read: a config file that still sets them keeps loading, and they are ignored. The
 # currency comes from the ledger's signed rules and the store from the enrollment.
 _RETIRED: dict[str, frozenset[str]] = {"terminal": frozenset({"currency", "store_id"})}
@@ -132,4 +158,15 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
                 setattr(section, f.name, _coerce(env[var], f.type, var))
     if settings.terminal.lang not in {"en", "zh"}:
         raise ConfigError(f"language {settings.terminal.lang!r} is not supported (en or zh)")
+    _check_printer(settings.printer)
     return settings
+
+
+def _check_printer(printer: PrinterSettings) -> None:
+    if printer.zh_mode not in PRINTER_ZH_MODES:
+        raise ConfigError(f"printer.zh_mode {printer.zh_mode!r} is not one of: {', '.join(PRINTER_ZH_MODES)}")
+    if printer.cut not in PRINTER_CUTS:
+        raise ConfigError(f"printer.cut {printer.cut!r} is not one of: {', '.join(PRINTER_CUTS)}")
+    low, high = PRINTER_COLUMNS
+    if not low <= printer.columns <= high:
+        raise ConfigError(f"printer.columns must be {low} to {high}, not {printer.columns}")

@@ -12,12 +12,16 @@ documented in docs/sync-protocol.md; in short::
 The signature is over the exact body bytes, so the ledger checks it before it spends any work decrypting, and
 any changed byte anywhere in the envelope is refused. Per-entry hashes are not sent: the ledger recomputes the
 chain from the batch's first ``prev_hash`` and checks the result against the batch's last ``hash``.
+
+Hostile bytes: the envelope and body are a fixed layout read by hand (``_parse_outer``: a handful of CBOR heads,
+the ids bounded and printable), never a general CBOR decode, so a refused envelope costs a few microseconds
+whatever its size; the signature is checked over the raw body bytes before the ciphertext is touched; the
+decrypted plaintext goes through ``cardkit.cbor_bounds`` (a linear pre-scan) before cbor2 builds it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import uuid
 import zlib
@@ -31,6 +35,7 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from cardkit import cbor_bounds
 from cardkit.errors import SyncError
 from cardkit.journal import JournalEntry
 
@@ -43,6 +48,20 @@ DEFAULT_SUITE = "x25519"
 # large can only be an attack on the ledger's memory.
 MAX_PLAINTEXT_BYTES = 64 * 1024 * 1024
 MAX_ENTRIES = 1_000_000
+MAX_ENVELOPE_BYTES = 4 * 1024 * 1024
+"""Largest envelope the ledger reads (16x the terminal's default ``SyncSettings.batch_bytes`` of 256 KiB)."""
+MAX_ID_BYTES = 64
+"""Terminal and batch ids in an envelope: 1 to 64 printable ASCII characters."""
+MAX_SUITE_BYTES = 32
+MAX_SHAPES = 1024
+"""Distinct payload key sets in one batch (a terminal writes a handful, one or two per entry kind)."""
+MAX_SHAPE_KEYS = 256
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+PLAINTEXT_LIMITS = cbor_bounds.CborLimits(max_bytes=MAX_PLAINTEXT_BYTES, max_depth=16, max_items=4_000_000,
+                                          max_length=MAX_ENTRIES)
+"""What a decrypted batch may hold: integers in signed 64-bit (SQLite and PostgreSQL store no more; a larger one
+is refused as ``malformed`` with the reason, never a server error), text or small-integer map keys, no floats,
+no tags, at most 16 levels and 4 million items. The terminal's payloads are far inside (docs/internals.md)."""
 
 _KDF = hpke.KDF.HKDF_SHA256
 _AEAD = hpke.AEAD.AES_128_GCM
@@ -224,32 +243,41 @@ def _inflate(data: bytes) -> bytes:
 def decode_entries(data: bytes, terminal_id: str) -> list[JournalEntry]:
     """Inverse of ``encode_entries``: rebuild the entries and their hash chain. Raises BatchRejected."""
     try:
-        doc = _strict_loads(_inflate(data))
+        doc = cbor_bounds.loads(_inflate(data), PLAINTEXT_LIMITS)
+        if not (isinstance(doc, list) and len(doc) == 10):
+            raise ValueError("the plaintext is not a 10-item array")
         (version, first_seq, first_prev, last_hash, uuids, wall_d, mono_d, cashiers, kinds, payloads) = doc
         if version != PLAINTEXT_VERSION:
             raise ValueError(f"plaintext version {version!r}")
+        if not isinstance(uuids, bytes):
+            raise ValueError("bad header")
         n = len(uuids) // 16
-        if not (_is_int(first_seq) and first_seq >= 1 and isinstance(first_prev, bytes) and len(first_prev) == 32
-                and isinstance(last_hash, bytes) and len(last_hash) == 32 and isinstance(uuids, bytes)
+        if not (_is_int(first_seq) and 1 <= first_seq <= INT64_MAX - n and isinstance(first_prev, bytes)
+                and len(first_prev) == 32 and isinstance(last_hash, bytes) and len(last_hash) == 32
                 and len(uuids) == 16 * n and 0 < n <= MAX_ENTRIES):
             raise ValueError("bad header")
         walls = _undeltas(_int_list(wall_d, n))
         monos = _undeltas(_int_list(mono_d, n))
+        if not (min(walls) >= INT64_MIN and max(walls) <= INT64_MAX and min(monos) >= INT64_MIN
+                and max(monos) <= INT64_MAX):
+            raise ValueError("a wall_ms or mono_ns is outside the signed 64-bit range")
         cashier_ids = _undictionary(cashiers, n, (str, type(None)))
         kind_names = _undictionary(kinds, n, (str,))
-        shape_keys, shape_index, columns = payloads
-        _int_list(shape_index, n)
-        if not (isinstance(shape_keys, list) and isinstance(columns, list) and len(columns) == len(shape_keys)):
+        if not (isinstance(payloads, list) and len(payloads) == 3):
             raise ValueError("bad payload shapes")
+        shape_keys, shape_index, columns = payloads
+        if not (isinstance(shape_keys, list) and isinstance(columns, list) and len(columns) == len(shape_keys)
+                and len(shape_keys) <= MAX_SHAPES):
+            raise ValueError("bad payload shapes")
+        _index_list(shape_index, n, len(shape_keys))
         for keys, cols in zip(shape_keys, columns, strict=True):
-            if (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(set(keys)) != len(keys)
-                    or not isinstance(cols, list) or len(cols) != len(keys)
+            if (not isinstance(keys, list) or len(keys) > MAX_SHAPE_KEYS or not all(isinstance(k, str) for k in keys)
+                    or len(set(keys)) != len(keys) or not isinstance(cols, list) or len(cols) != len(keys)
                     or not all(isinstance(c, list) for c in cols)):
                 raise ValueError("payload columns do not match their shapes")
         # Build each payload with its keys already in canonical CBOR order; for payloads without nested maps the
         # plain encoder then yields the canonical bytes (three times faster than canonical=True sorting).
-        orders = [[keys.index(k) for k in cbor2.loads(cbor2.dumps(dict.fromkeys(keys), canonical=True))]
-                  for keys in shape_keys]
+        orders = [_canonical_order(keys) for keys in shape_keys]
         plain_ok = [all(_plain_column(c) for c in cols) for cols in columns]
         cursors = [0] * len(shape_keys)
         payload_list: list[dict[str, Any]] = []
@@ -263,8 +291,11 @@ def decode_entries(data: bytes, terminal_id: str) -> list[JournalEntry]:
             raise ValueError("payload columns do not match their shapes")
     except BatchRejected:
         raise
-    except (ValueError, TypeError, IndexError, KeyError, cbor2.CBORDecodeError, zlib.error) as exc:
-        raise BatchRejected("malformed", f"the batch from terminal {terminal_id} does not decode",
+    except cbor_bounds.CborRefused as exc:
+        raise BatchRejected("malformed", f"the batch from terminal {terminal_id} does not decode: {exc.reason}",
+                            terminal_id=terminal_id, orig=exc) from exc
+    except (ValueError, TypeError, IndexError, KeyError, zlib.error) as exc:
+        raise BatchRejected("malformed", f"the batch from terminal {terminal_id} does not decode: {exc}",
                             terminal_id=terminal_id, orig=exc) from exc
     entries: list[JournalEntry] = []
     prev = first_prev
@@ -297,13 +328,27 @@ def _int_list(value: object, n: int) -> list[int]:
     return value
 
 
+def _index_list(value: object, n: int, size: int) -> list[int]:
+    """``n`` indexes into a table of ``size`` (a negative index would silently count from the end)."""
+    indexes = _int_list(value, n)
+    if indexes and (min(indexes) < 0 or max(indexes) >= size):
+        raise ValueError("an index points outside its table")
+    return indexes
+
+
 def _undictionary(value: object, n: int, types: tuple[type, ...]) -> list[Any]:
     if not isinstance(value, list) or len(value) != 2:
         raise ValueError("bad dictionary column")
     table, index = value
     if not isinstance(table, list) or not all(isinstance(v, types) for v in table):
         raise ValueError("bad dictionary table")
-    return [table[i] for i in _int_list(index, n)]
+    return [table[i] for i in _index_list(index, n, len(table))]
+
+
+def _canonical_order(keys: list[str]) -> list[int]:
+    """Positions of ``keys`` in canonical CBOR map order (RFC 7049: shorter encodings first, then bytewise)."""
+    encoded = [cbor2.dumps(k) for k in keys]
+    return sorted(range(len(keys)), key=lambda i: (len(encoded[i]), encoded[i]))
 
 
 _SCALARS = (int, str, bytes, bool, type(None))
@@ -318,15 +363,6 @@ def _plain_column(values: list[Any]) -> bool:
             continue
         return False
     return True
-
-
-def _strict_loads(data: bytes) -> Any:
-    """cbor2.loads ignores trailing bytes; a sealed document must be exactly one CBOR item."""
-    fp = io.BytesIO(data)
-    value = cbor2.CBORDecoder(fp).decode()
-    if fp.tell() != len(data):
-        raise ValueError("trailing bytes after the CBOR item")
-    return value
 
 
 # ------------------------------------------------------------------------------------------------- seal / open
@@ -364,26 +400,72 @@ def peek_terminal_id(envelope: bytes) -> str | None:
         return None
 
 
+def _head(data: bytes, pos: int) -> tuple[int, int, int]:
+    """The CBOR head at ``pos``: (major type, argument, position after it). Definite lengths only."""
+    initial = data[pos]  # IndexError past the end
+    info = initial & 0x1F
+    if info < 24:
+        return initial >> 5, info, pos + 1
+    if info > 27:
+        raise ValueError("an indefinite or reserved CBOR length")
+    end = pos + 1 + (1 << (info - 24))
+    if end > len(data):
+        raise ValueError("the envelope ends inside a CBOR head")
+    return initial >> 5, int.from_bytes(data[pos + 1:end], "big"), end
+
+
+def _string(data: bytes, pos: int, major: int, what: str, max_len: int) -> tuple[bytes, int]:
+    got, length, start = _head(data, pos)
+    if got != major:
+        raise ValueError(f"{what} is not a {'byte' if major == 2 else 'text'} string")
+    if length > max_len or length > len(data) - start:
+        raise ValueError(f"{what} is longer than {min(max_len, len(data) - start)} bytes")
+    return data[start:start + length], start + length
+
+
+def _ident(raw: bytes, what: str, max_len: int) -> str:
+    if not raw or len(raw) > max_len or not all(0x21 <= b <= 0x7E for b in raw):
+        raise ValueError(f"{what} is not 1 to {max_len} printable ASCII characters")
+    return raw.decode("ascii")
+
+
 def _parse_outer(envelope: bytes) -> tuple[bytes, str, str, str, bytes, bytes]:
+    """Read the fixed layout ``[body: bstr, signature: bstr(64)]`` and the body's
+    ``[1, terminal_id: tstr, batch_id: tstr, suite: tstr, ciphertext: bstr]`` by their CBOR heads: no general
+    CBOR decoder, no map, no number beyond the version ever built from untrusted bytes, and nothing but these
+    few heads read before the signature check."""
     try:
-        outer = _strict_loads(envelope)
-        if not (isinstance(outer, list) and len(outer) == 2):
-            raise ValueError("envelope is not a 2-item array")
-        body, signature = outer
-        if not (isinstance(body, bytes) and isinstance(signature, bytes) and len(signature) == 64):
-            raise ValueError("bad body or signature")
-        inner = _strict_loads(body)
-        if not (isinstance(inner, list) and len(inner) == 5):
-            raise ValueError("body is not a 5-item array")
-        version, terminal_id, batch_id, suite, ciphertext = inner
-        if version != ENVELOPE_VERSION:
-            raise ValueError(f"envelope version {version!r}")
-        if not (isinstance(terminal_id, str) and isinstance(batch_id, str) and isinstance(suite, str)
-                and isinstance(ciphertext, bytes)):
-            raise ValueError("bad body fields")
-    except (ValueError, TypeError, cbor2.CBORDecodeError) as exc:
-        raise BatchRejected("malformed", "the batch envelope is not valid CBOR of the expected shape",
-                            orig=exc) from exc
+        if len(envelope) > MAX_ENVELOPE_BYTES:
+            raise ValueError(f"the envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
+        major, count, pos = _head(envelope, 0)
+        if (major, count) != (4, 2):
+            raise ValueError("the envelope is not a 2-item array")
+        body, pos = _string(envelope, pos, 2, "the body", MAX_ENVELOPE_BYTES)
+        signature, pos = _string(envelope, pos, 2, "the signature", 64)
+        if len(signature) != 64:
+            raise ValueError("the signature is not 64 bytes")
+        if pos != len(envelope):
+            raise ValueError(f"{len(envelope) - pos} bytes follow the envelope")
+        major, count, pos = _head(body, 0)
+        if (major, count) != (4, 5):
+            raise ValueError("the body is not a 5-item array")
+        major, version, pos = _head(body, pos)
+        if (major, version) != (0, ENVELOPE_VERSION):
+            raise ValueError(f"the envelope version is not {ENVELOPE_VERSION}")
+        raw_terminal, pos = _string(body, pos, 3, "the terminal id", MAX_ID_BYTES)
+        raw_batch, pos = _string(body, pos, 3, "the batch id", MAX_ID_BYTES)
+        raw_suite, pos = _string(body, pos, 3, "the suite", MAX_SUITE_BYTES)
+        ciphertext, pos = _string(body, pos, 2, "the ciphertext", MAX_ENVELOPE_BYTES)
+        if pos != len(body):
+            raise ValueError(f"{len(body) - pos} bytes follow the body")
+        terminal_id = _ident(raw_terminal, "the terminal id", MAX_ID_BYTES)
+        batch_id = _ident(raw_batch, "the batch id", MAX_ID_BYTES)
+        suite = _ident(raw_suite, "the suite", MAX_SUITE_BYTES)
+    except IndexError:
+        raise BatchRejected("malformed", "the batch envelope is not valid: it ends in the middle of an item") \
+            from None
+    except ValueError as exc:
+        raise BatchRejected("malformed", f"the batch envelope is not valid: {exc}", orig=exc) from exc
     return body, terminal_id, batch_id, suite, ciphertext, signature
 
 
@@ -394,6 +476,9 @@ def open_batch(
     hpke_private_keys: Mapping[str, object],
 ) -> OpenedBatch:
     """Check the terminal's signature, then decrypt and decode. Raises BatchRejected with a reason.
+
+    The envelope is parsed once: a refusal after the layout was read carries the claimed ``terminal_id`` (for
+    the record; it is authenticated only from ``bad_signature`` on, i.e. for ``decrypt_failed`` and later).
 
     ``terminal_key_lookup(terminal_id)`` returns the enrolled raw Ed25519 public key or None for an unknown
     terminal; ``hpke_private_keys`` maps suite name → private key (object or raw bytes).

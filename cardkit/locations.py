@@ -99,3 +99,38 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def private_dir(path: Path) -> Path:
+    """A directory only its owner may enter: created 0700 (whatever the umask; parents that must be made get the
+    default mode, they may be shared), and an existing one loses any group and other bits (``restrict_mode``)."""
+    try:
+        path.mkdir(parents=True, mode=0o700)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+        restrict_mode(path)
+    else:
+        os.chmod(path, 0o700)  # the umask may have taken the owner's bits away
+    return path
+
+
+def restrict_mode(path: Path) -> bool:
+    """Take group and other permission bits off an existing file or directory of this user; never add a bit (a
+    file made read-only stays read-only), never chmod through a symlink or another user's file. False when the
+    mode is still too open: the change failed (a read-only mount, an immutable file) or was not ours to make;
+    the caller decides whether that matters (the file's next use reports its own error)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    current = stat.S_IMODE(info.st_mode)
+    if not current & 0o077:
+        return True
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
+        return False
+    try:
+        os.chmod(path, current & 0o700)
+    except OSError:
+        return False
+    return True

@@ -7,8 +7,10 @@ and sets ``handler`` (a callable taking the parsed namespace and returning an ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +20,7 @@ from cardkit import __version__
 from cardkit.cliutil import settings_from_args
 from cardkit.errors import CardposError
 from cardkit.jsonlog import log_event, setup_logging
+from cardpos.parentdeath import follow_parent
 
 # (group name, help, modules that register sub-commands into the group). A group with a single module of
 # its own may register itself at top level (group name None).
@@ -101,7 +104,22 @@ def _start_logging(args: argparse.Namespace) -> logging.Logger:
     return log
 
 
+EXIT_OUTPUT_CLOSED = 141
+"""Exit status when whoever read our output went away (``| head -1``): 128 + SIGPIPE, as for any Unix tool."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    follow_parent()  # a demo's child ends with the demo, however the demo ends
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe is found here, inside the guard, not at interpreter exit
+    except BrokenPipeError:
+        return _output_closed()
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     names = vars(args)
@@ -118,8 +136,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cardpos: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        log_event(log, "command output closed", command=command)
+        raise
     log_event(log, "command finished", command=command, exit=int(code or 0))
     return int(code or 0)
+
+
+def _output_closed() -> int:
+    """The reader of stdout (or stderr) closed it: stop quietly. Python would otherwise print a traceback, and
+    again at exit when it flushes what is still buffered, so both streams are pointed at /dev/null first.
+    (SIGPIPE stays ignored, as Python sets it: a server writing to a closed socket must get an error, not die.)"""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    return EXIT_OUTPUT_CLOSED
 
 
 if __name__ == "__main__":

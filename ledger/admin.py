@@ -9,7 +9,7 @@ like any terminal entry.
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +26,7 @@ from cardkit.core.money import Money
 from cardkit.core.rules import Rules, rules_from_toml
 from cardkit.errors import CardposError
 from cardkit.journal import EntryKind
-from ledger import apply, projection, publish, store, verify
+from ledger import apply, enroll_codes, pii, projection, publish, store, verify
 from ledger.errors import LedgerError
 from ledger.home import Ledger, current
 
@@ -104,10 +104,10 @@ def add_member(name: str, *, store_id: str = "store-1", phone: str = "", email: 
         if store.Member.get_or_none(store.Member.member_id == member_id) is not None:
             raise LedgerError(f"member {member_id} already exists")
         version = store.bump("members")
-        store.Member.create(member_id=member_id, name=name.strip(), phone=phone, email=email, notes=notes,
-                            prefs=dict(prefs or {}), store_id=store_id, opening_tier=tier.value, currency=currency,
-                            opening_balance=balance, opening_points=points, created_ms=ledger.now_ms(),
-                            version=version)
+        details = pii.MemberDetails(name=name.strip(), phone=phone, email=email, notes=notes, prefs=dict(prefs or {}))
+        pii.create_member(member_id, details, store_id=store_id, opening_tier=tier.value, currency=currency,
+                          opening_balance=balance, opening_points=points, created_ms=ledger.now_ms(),
+                          version=version)
         _audit(ledger, actor, "member_add", member_id, store_id=store_id, tier=tier.value, balance=balance,
                points=points)
     return member_id
@@ -121,23 +121,26 @@ def update_member(member_id: str, *, name: str | None = None, phone: str | None 
     with store.atomic_write():
         version = store.bump("members")
         member = _member(member_id)
-        changed: list[str] = []
         if store_id is not None and store_id != member.store_id:
             store.MemberMove.create(member_id=member_id, from_store=member.store_id, version=version)
-        for field_name, value in (("name", name), ("phone", phone), ("email", email), ("notes", notes),
-                                  ("store_id", store_id)):
-            if value is not None:
-                setattr(member, field_name, value)
-                changed.append(field_name)
+        if store_id is not None:
+            member.store_id = store_id
+        details = pii.details_of(member)
+        edits: dict[str, Any] = {k: v for k, v in (("name", name), ("phone", phone), ("email", email),
+                                                   ("notes", notes)) if v is not None}
         if prefs is not None:
-            merged = dict(member.prefs or {})
+            merged = dict(details.prefs)
             for key, value in prefs.items():
                 if value == "":
                     merged.pop(key, None)
                 else:
                     merged[key] = value
-            member.prefs = merged
-            changed.append("prefs")
+            edits["prefs"] = merged
+        requested = {"name": name, "phone": phone, "email": email, "notes": notes, "store_id": store_id,
+                     "prefs": prefs}
+        changed = [field_name for field_name, value in requested.items() if value is not None]
+        if edits:
+            pii.put_details(member, dataclasses.replace(details, **edits))
         member.version = version
         member.save()
         # Field names only: the audit log must not become a second copy of people's details.
@@ -164,7 +167,8 @@ def member_view(member_id: str, *, history: int = 50, actor: str = "admin", via:
     rows = (store.AppliedEntry.select().where(store.AppliedEntry.member_id == member_id)
             .order_by(store.AppliedEntry.id.desc()).limit(history))
     entries = [{"terminal_id": r.terminal_id, "seq": int(r.seq), "uuid": r.uuid, "kind": r.kind,
-                "wall_ms": int(r.wall_ms), "payload": cbor2.loads(bytes(r.payload))} for r in rows]
+                "wall_ms": int(r.wall_ms),
+                "payload": pii.entry_payload(str(r.terminal_id), int(r.seq), r.payload, r.pii)} for r in rows]
     entries.reverse()
     return {
         **{k: v for k, v in snapshot.items() if k not in ("coupons", "state")},
@@ -177,31 +181,12 @@ def member_view(member_id: str, *, history: int = 50, actor: str = "admin", via:
 
 def find_members(*, phone: str | None = None, email: str | None = None,
                  name: str | None = None) -> list[dict[str, Any]]:
-    """Members whose phone (its digits), email (any case) and name words (whole words, any case and order) match
-    exactly, all those given. (The clear columns, narrowed in SQL and checked here: the keyed-hash lookups of
-    ``ledger.pii`` replace this.)"""
-    digits = "".join(ch for ch in phone if ch.isdigit()) if phone is not None else None
-    wanted_words = set(re.findall(r"\w+", name.casefold())) if name is not None else None
-    if not (digits or email or wanted_words):
-        raise LedgerError("give a phone number, an email address or a name to look up")
-    M = store.Member
-    query = M.select(M.member_id, M.name, M.phone, M.email, M.store_id).order_by(M.member_id)
-    if digits:
-        query = query.where(M.phone.endswith(digits[-4:]))
-    if email is not None:
-        query = query.where(M.email.contains(email.strip()))
-    for word in sorted(wanted_words or ())[:1]:
-        query = query.where(M.name.contains(word))
+    """Members whose phone, email and name words (those given) match exactly, through their keyed hashes."""
     found = []
-    for member_id, row_name, row_phone, row_email, store_id in query.tuples().iterator():
-        if digits is not None and "".join(ch for ch in row_phone if ch.isdigit()) != digits:
-            continue
-        if email is not None and row_email.casefold() != email.strip().casefold():
-            continue
-        if wanted_words is not None and not wanted_words <= set(re.findall(r"\w+", row_name.casefold())):
-            continue
-        found.append({"member_id": member_id, "name": row_name, "phone": row_phone, "email": row_email,
-                      "store_id": store_id})
+    for member in pii.find_members(phone=phone, email=email, name=name):
+        details = pii.details_of(member)
+        found.append({"member_id": member.member_id, "name": details.name, "phone": details.phone,
+                      "email": details.email, "store_id": member.store_id})
     return found
 
 
@@ -391,11 +376,6 @@ def issue_coupon(member_id: str, *, amount_off: int | None = None, percent_off_b
 
 
 # -- terminals ------------------------------------------------------------------------------------------------
-def code_hash(code: str) -> str:
-    normal = "".join(ch for ch in code.upper() if ch.isalnum())
-    return hashlib.sha256(b"cardpos-enroll-v1:" + normal.encode("ascii", "replace")).hexdigest()
-
-
 def _new_code(ledger: Ledger) -> str:
     """12 characters (~59 bits) from CODE_ALPHABET, uniformly: bytes past the last whole multiple are redrawn."""
     limit = 256 - 256 % len(CODE_ALPHABET)
@@ -411,7 +391,8 @@ def _new_code(ledger: Ledger) -> str:
 
 def add_terminal(name: str, store_id: str = "store-1", *, actor: str = "admin",
                  code_ttl_s: int = ENROLL_CODE_TTL_S) -> tuple[str, str]:
-    """Register a terminal and return ``(terminal_id, one_time_code)``; only the code's hash is stored."""
+    """Register a terminal and return ``(terminal_id, one_time_code)``; the code itself is not stored (its id and
+    its wrapped MAC key are: ``ledger.enroll_codes``)."""
     ledger = _ledger()
     if not name.strip():
         raise LedgerError("a terminal needs a name")
@@ -420,8 +401,9 @@ def add_terminal(name: str, store_id: str = "store-1", *, actor: str = "admin",
     now = ledger.now_ms()
     with store.atomic_write():
         store.Terminal.create(terminal_id=terminal_id, name=name.strip(), store_id=store_id, status="pending",
-                              enroll_code_hash=code_hash(code), code_expires_ms=now + code_ttl_s * 1000,
-                              created_ms=now)
+                              enroll_code_hash=enroll_codes.code_id_hex(code),
+                              code_expires_ms=now + code_ttl_s * 1000, created_ms=now)
+        enroll_codes.remember(ledger, terminal_id, code)
         _audit(ledger, actor, "terminal_add", terminal_id, name=name.strip(), store_id=store_id)
     return terminal_id, code
 

@@ -1,11 +1,16 @@
 """The ledger's HTTP API (FastAPI), exactly as documented in docs/internals.md.
 
 - ``GET /v1/health`` → ``{"ok": true}``
-- ``POST /v1/enroll`` JSON ``{code, identity_key, suite}`` → the terminal's id and the ledger's keys and documents
+- ``POST /v1/enroll`` JSON proof of the one-time code (``cardkit.enrollment``) → the terminal's id, the ledger's keys
+  and documents, authenticated with the code and signed by the root key
 - ``POST /v1/batches`` ``application/cbor`` sealed envelope → ``{acked_seq, applied, duplicates}``
 - ``GET /v1/pull?trust=V&revocations=V&rules=V&members=V`` signed by the terminal → signed documents or null
 
-Every error is JSON ``{"error": code, "message": one sentence}``. The database is peewee (blocking), so the
+Every error is JSON ``{"error": code, "message": one sentence}``. Bodies are bounded, typed and timed before a
+handler runs (``ledger.edge``, which ``ledger.server`` wraps around this app): 413 ``too_large``, 415
+``unsupported_media_type``, 408 ``timeout``. The OpenAPI schema is served at ``/openapi.json`` only when asked for
+(``ledger serve --openapi``); there is no ``/docs`` or ``/redoc`` page (they load scripts from a CDN).
+The database is peewee (blocking), so the
 handlers are plain functions FastAPI runs in its thread pool; each thread keeps its own connection. A database
 failure under any request is answered 503 with ``Retry-After``: ``busy`` (locked or a conflicting transaction)
 or ``storage`` (a full disk, a read-only or damaged file, a lost connection); the log says which file or server.
@@ -25,9 +30,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import wire
-from cardkit.pulldocs import sign_member_snapshot
+from cardkit.envelope import MAX_ENVELOPE_BYTES
 from ledger import admin, events, publish, store
-from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal
+from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, members_document
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
 from ledger.ingest import IngestRejected, ingest_batch
@@ -35,28 +40,36 @@ from ledger.storage_errors import database_error_types, is_database_error, stora
 
 log = logging.getLogger("cardpos.ledger.api")
 
-MAX_BATCH_BYTES = 32 * 1024 * 1024
+MAX_BATCH_BYTES = MAX_ENVELOPE_BYTES  # ledger.edge refuses larger bodies (413) before they are read
+MAX_VERSION = (1 << 63) - 1  # a document version the database can hold; larger is malformed, not a server error
+OPENAPI_PATH = "/openapi.json"
 RETRY_AFTER_S = 1  # busy: a lock or a conflicting transaction clears in a moment
 STORAGE_RETRY_AFTER_S = 10  # a full disk, a read-only file or a lost server takes a person to fix
 INTERNAL_MESSAGE = "the ledger failed to handle the request; see its log"
 
 
+HEX = r"^[0-9a-fA-F]*$"
+
+
 class EnrollRequest(BaseModel):
-    code: str = Field(min_length=1, max_length=64, description="one-time enrollment code from `ledger terminal add`")
-    identity_key: str = Field(min_length=64, max_length=64, description="hex raw Ed25519 public key of the terminal")
-    suite: str = Field(default="x25519", description='"x25519" or "mlkem768x25519"')
+    """Proof of the one-time code without the code (``cardkit.enrollment``, docs/sync-protocol.md §1)."""
+
+    code_id: str = Field(min_length=32, max_length=32, pattern=HEX, description="hex HKDF code id of the code")
+    identity_key: str = Field(min_length=64, max_length=64, pattern=HEX,
+                              description="hex raw Ed25519 public key of the terminal")
+    suite: str = Field(default="x25519", max_length=32, description='"x25519" or "mlkem768x25519"')
+    terminal_hpke_key: str = Field(min_length=64, max_length=2432, pattern=HEX,
+                                   description="hex HPKE public key member snapshots are sealed to")
+    nonce: str = Field(min_length=64, max_length=64, pattern=HEX, description="hex 32 fresh random bytes")
+    root_key: str | None = Field(default=None, min_length=64, max_length=64, pattern=HEX,
+                                 description="hex root key the terminal expects (refused, code unused, if not ours)")
+    proof: str = Field(min_length=64, max_length=64, pattern=HEX, description="hex HMAC-SHA256 keyed by the code")
 
 
 class EnrollResponse(BaseModel):
-    terminal_id: str
-    store_id: str
-    issuer: str
-    ledger_hpke_public_key: str
-    hpke_suite: str
-    root_public_key: str
-    trust_list: str
-    rules: str
-    revocations: str
+    answer: str = Field(description="b64 deterministic CBOR: terminal id, store, keys, echoes, documents")
+    mac: str = Field(description="hex HMAC-SHA256 keyed by the code over the nonce and the answer")
+    signature: str = Field(description="hex Ed25519 signature by the root key over the answer")
 
 
 class BatchResponse(BaseModel):
@@ -84,21 +97,25 @@ def error(status: int, code: str, message: str, *, headers: dict[str, str] | Non
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 409: {"model": ErrorBody},
-    503: {"model": ErrorBody},
+    400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 408: {"model": ErrorBody},
+    409: {"model": ErrorBody}, 413: {"model": ErrorBody}, 415: {"model": ErrorBody}, 503: {"model": ErrorBody},
 }
 
 
 def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = system_clock,
-               install_alerts: bool = True) -> FastAPI:
-    """The API over the ledger in ``ledger_dir`` (its recorded database unless ``db_url`` is given)."""
+               install_alerts: bool = True, openapi: bool = False) -> FastAPI:
+    """The API over the ledger in ``ledger_dir`` (its recorded database unless ``db_url`` is given).
+
+    ``openapi``: serve the schema at ``/openapi.json`` (off by default: it maps the attack surface for anyone).
+    """
     ledger: Ledger = open_ledger(ledger_dir, db_url, clock=clock)
     if install_alerts:
         from ledger import alerts
 
         alerts.install(ledger_dir)
     app = FastAPI(title="cardpos ledger", version="1",
-                  description="Central ledger of cardpos terminals: enrollment, batch ingest, signed pulls.")
+                  description="Central ledger of cardpos terminals: enrollment, batch ingest, signed pulls.",
+                  docs_url=None, redoc_url=None, openapi_url=OPENAPI_PATH if openapi else None)
     app.state.ledger = ledger
 
     @app.exception_handler(StarletteHTTPException)
@@ -114,7 +131,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
 
     @app.exception_handler(RequestRefused)
     async def refused(_: Request, exc: RequestRefused) -> JSONResponse:
-        return error(exc.status, exc.code, exc.message)
+        return error(exc.status, exc.code, exc.message, headers=exc.headers)
 
     def storage_answer(exc: LedgerStorageError) -> JSONResponse:
         if not exc.retryable:  # a statement the database refused: a bug, logged in full, not worth a retry
@@ -145,9 +162,10 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
     def health() -> dict[str, bool]:
         return {"ok": True}
 
-    @app.post(wire.ENROLL_PATH, response_model=EnrollResponse, responses=_ERRORS)
-    def enroll(body: EnrollRequest) -> dict[str, Any]:
-        return enroll_terminal(ledger, body.code, body.identity_key, body.suite)
+    @app.post(wire.ENROLL_PATH, response_model=EnrollResponse, responses={**_ERRORS, 429: {"model": ErrorBody}})
+    def enroll(body: EnrollRequest, request: Request) -> dict[str, Any]:
+        source = request.client.host if request.client is not None else "unknown"
+        return enroll_terminal(ledger, body.model_dump(), source=source)
 
     @app.post(wire.BATCHES_PATH, response_model=BatchResponse, responses=_ERRORS, openapi_extra={
         "requestBody": {"required": True, "content": {"application/cbor": {"schema": {
@@ -155,7 +173,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
     })
     async def batches(request: Request) -> Any:
         envelope = await request.body()
-        if not envelope or len(envelope) > MAX_BATCH_BYTES:
+        if not envelope or len(envelope) > MAX_BATCH_BYTES:  # the edge already refused larger ones (413)
             return error(400, "malformed", f"a batch is 1 to {MAX_BATCH_BYTES} bytes of CBOR")
         try:
             result = await run_in_threadpool(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger)
@@ -165,8 +183,9 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         return {"acked_seq": result.acked_seq, "applied": result.applied, "duplicates": result.duplicates}
 
     @app.get(wire.PULL_PATH, response_model=PullResponse, responses=_ERRORS)
-    def pull(request: Request, trust: int = Query(0, ge=0), revocations: int = Query(0, ge=0),
-             rules: int = Query(0, ge=0), members: int = Query(0, ge=0)) -> dict[str, Any]:
+    def pull(request: Request, trust: int = Query(0, ge=0, le=MAX_VERSION),
+             revocations: int = Query(0, ge=0, le=MAX_VERSION), rules: int = Query(0, ge=0, le=MAX_VERSION),
+             members: int = Query(0, ge=0, le=MAX_VERSION)) -> dict[str, Any]:
         path = request.scope.get("raw_path") or request.scope["path"].encode()
         query = request.scope.get("query_string", b"")
         path_query = (path + b"?" + query if query else path).decode("latin-1")
@@ -179,20 +198,17 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
             "rules": b64(publish.signed_rules(ledger)) if max(publish.rules_version(), 1) > rules else None,
             "members": None,
         }
-        if publish.members_version() != members:
-            snapshot = publish.members_delta(caller.store_id, members, ledger.now_s())
-            shown = [str(m["member_id"]) for m in snapshot.members if not m.get("deleted")]
-            try:  # personal data leaves the ledger: one audit entry per pull, with every member id sent
-                if shown:
-                    admin.record_member_read(shown, actor=f"terminal:{caller.terminal_id}", via="api",
-                                             origin=request.client.host if request.client else "",
-                                             action="members_pull")
-                out["members"] = b64(sign_member_snapshot(snapshot, ledger.keys.root()))
-            except Exception as exc:
-                if not isinstance(exc, LedgerStorageError) and not is_database_error(exc):
-                    raise
-                # no unaudited read: the snapshots wait for the next pull, the rest (revocations) goes out now
-                log.warning("member snapshots withheld, their read could not be audited: %s", exc)
+        document, shown = members_document(ledger, caller, members)
+        try:  # personal data leaves the ledger: one audit entry per pull, with every member id sent
+            if shown:
+                admin.record_member_read(shown, actor=f"terminal:{caller.terminal_id}", via="api",
+                                         origin=request.client.host if request.client else "", action="members_pull")
+            out["members"] = document
+        except Exception as exc:
+            if not isinstance(exc, LedgerStorageError) and not is_database_error(exc):
+                raise
+            # no unaudited read: the snapshots wait for the next pull, the rest (revocations) goes out now
+            log.warning("member snapshots withheld, their read could not be audited: %s", exc)
         events.publish(events.TerminalSeen(caller.terminal_id, caller.store_id, caller.time_ms, ledger.now_ms()))
         return out
 

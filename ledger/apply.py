@@ -12,16 +12,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import cbor2
-
 from cardkit.journal import GENESIS_HASH, EntryKind, JournalEntry, make_entry
-from ledger import projection, store
+from ledger import pii, projection, store
 
 LEDGER_TERMINAL_ID = "ledger"
 """The ledger's own hash chain: admin changes that move member state (tier changes on card replacement)."""
 
 ENTRY_COLUMNS = ("terminal_id", "seq", "uuid", "prev_hash", "hash", "wall_ms", "mono_ns", "cashier_id", "kind",
-                 "payload", "member_id", "batch_id", "applied_ms")
+                 "payload", "pii", "member_id", "batch_id", "applied_ms")
 PG_PAGE = 500
 
 
@@ -51,7 +49,7 @@ def _insert_entries(rows: list[tuple[Any, ...]]) -> None:
 def apply_entries(entries: Sequence[JournalEntry], *, batch_id: str, now_ms: int) -> set[str]:
     """Insert ``entries`` (contiguous, new) and update what they touch. Returns the member ids changed."""
     rows = [(e.terminal_id, e.seq, e.uuid, e.prev_hash, e.hash, e.wall_ms, e.mono_ns, e.cashier_id, e.kind,
-             cbor2.dumps(e.payload), entry_member(e), batch_id, now_ms) for e in entries]
+             *pii.stored_payload(e), entry_member(e), batch_id, now_ms) for e in entries]
     _insert_entries(rows)
     by_member: dict[str, list[JournalEntry]] = {}
     for e in entries:
@@ -82,22 +80,8 @@ def apply_entries(entries: Sequence[JournalEntry], *, batch_id: str, now_ms: int
 
 
 def _apply_member_edits(member: store.Member, entries: Sequence[JournalEntry]) -> None:
-    """``member_update`` entries edit notes and preferences (PII kept only here and on terminals, encrypted)."""
-    changed = False
-    notes = str(member.notes)
-    prefs: dict[str, Any] = dict(member.prefs or {})
-    for e in entries:
-        if e.kind != EntryKind.MEMBER_UPDATE:
-            continue
-        if isinstance(e.payload.get("notes"), str):
-            notes = e.payload["notes"]
-            changed = True
-        new_prefs = e.payload.get("prefs")
-        if isinstance(new_prefs, dict):
-            prefs.update({str(k): v for k, v in new_prefs.items()})
-            changed = True
-    if changed:
-        store.Member.update(notes=notes, prefs=prefs).where(store.Member.member_id == member.member_id).execute()
+    """``member_update`` entries edit notes and preferences (personal data: ``ledger.pii`` keeps it encrypted)."""
+    pii.apply_member_edits(member, entries)
 
 
 def _ledger_terminal(now_ms: int) -> store.Terminal:

@@ -7,14 +7,16 @@ Wiring only: parse, open the ledger, call ``ledger.admin`` / ``ledger.server``, 
 from __future__ import annotations
 
 import argparse
+import datetime
 import functools
 import getpass
 import json
+import os
 import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cardkit import locations
 from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
@@ -22,6 +24,9 @@ from cardkit.core.members import Tier
 from cardkit.core.money import Money
 from ledger.errors import LedgerError
 from ledger.storage_errors import guard
+
+if TYPE_CHECKING:
+    from ledger.home import Ledger
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -45,12 +50,12 @@ def _open(args: argparse.Namespace) -> Path:
     return ledger_dir
 
 
-def open_checked(ledger_dir: Path, db: str | None) -> None:
+def open_checked(ledger_dir: Path, db: str | None) -> Ledger:
     """Open the ledger for a command (a damaged, read-only or unreachable database is one sentence)."""
     from ledger.home import open_ledger
 
     existing_db(db)
-    open_ledger(ledger_dir, db)
+    return open_ledger(ledger_dir, db)
 
 
 def storage_guarded(handler: Handler) -> Handler:
@@ -229,13 +234,22 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from ledger.enroll import CLEARTEXT_MEMBERS_ENV
     from ledger.server import serve
+    from ledger.store import is_postgres_url
+
+    os.environ[CLEARTEXT_MEMBERS_ENV] = "1" if args.allow_cleartext_members else "0"  # workers inherit it
 
     if args.workers < 1:
         raise LedgerError("--workers must be at least 1")
-    open_checked(_ledger_dir(args), args.db)  # fail here with one sentence, not in the server
+    ledger = open_checked(_ledger_dir(args), args.db)  # fail here with one sentence, not in the server
+    if args.workers > 1 and not is_postgres_url(ledger.db_url):
+        raise LedgerError(f"--workers {args.workers} needs PostgreSQL: this ledger is on SQLite, where one process "
+                          "writes at a time, so more workers would only queue on its lock; serve with --workers 1, "
+                          "or move the ledger to PostgreSQL (see docs/operations.md)")
     _check_alert_settings(args)
-    return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers)
+    return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers,
+                 openapi=args.openapi)
 
 
 def _check_alert_settings(args: argparse.Namespace) -> None:
@@ -298,28 +312,80 @@ def _member_show(args: argparse.Namespace) -> int:
     if args.json:
         emit(view, True, "")
         return 0
+    print("\n".join(member_lines(view)))
+    return 0
+
+
+def member_lines(view: dict[str, Any]) -> list[str]:
+    """``member show`` as text: every fact the JSON has, one labelled line each (empty ones as "-")."""
     cur = view["currency"]
     lines = [
         f"member   {view['member_id']}  {view['name']}  (store {view['store_id']})",
+        f"phone    {view['phone'] or '-'}",
+        f"email    {view['email'] or '-'}",
+        f"notes    {view['notes'] or '-'}",
         f"tier     {view['tier']}",
         f"balance  {view['balance_text']}",
         f"points   {view['points']}",
         f"spend    {Money(view['yearly_spend'], cur)} this year",
+        "prefs    " + (", ".join(f"{k}={v}" for k, v in sorted(view["prefs"].items())) or "-"),
     ]
-    if view["prefs"]:
-        lines.append("prefs    " + ", ".join(f"{k}={v}" for k, v in sorted(view["prefs"].items())))
     for card in view["cards"]:
         extra = f" -> {card['replaced_by']}" if card["replaced_by"] else ""
-        lines.append(f"card     {card['card_id']}  {card['tier']}  {card['status']}{extra}"
-                     f"{'  challenge' if card['challenge'] else ''}")
+        reason = f" ({card['reason']})" if card["reason"] else ""
+        lines.append(f"card     {card['card_id']}  {card['tier']}  {card['status']}{reason}{extra}"
+                     f"{'  challenge' if card['challenge'] else ''}  key {card['kid']}  issued "
+                     f"{_day(card['issued_at'])}  expires {_day(card['expires_at'])}")
     for coupon in view["coupons"]:
         what = (str(Money(coupon["amount_off"], cur)) if coupon["amount_off"] is not None
                 else f"{coupon['percent_off_bp'] / 100:g}%")  # display only; never used in arithmetic
-        lines.append(f"coupon   {coupon['coupon_id']}  {what} off{'  used' if coupon['used'] else ''}")
+        minimum = f"  min spend {Money(coupon['min_spend'], cur)}" if coupon["min_spend"] else ""
+        lines.append(f"coupon   {coupon['coupon_id']}  {what} off{minimum}  valid {_day(coupon['valid_from'])} to "
+                     f"{_day(coupon['valid_until'])}{'  stackable' if coupon['stackable'] else ''}"
+                     f"{'  used' if coupon['used'] else ''}")
     lines.append(f"history  {view['entries']} entries" + (" (latest below)" if view["history"] else ""))
     for entry in view["history"]:
-        lines.append(f"  {entry['terminal_id']}/{entry['seq']}  {entry['kind']}")
-    print("\n".join(lines))
+        details = " ".join(f"{k}={_plain(v)}" for k, v in sorted(entry["payload"].items()))
+        lines.append(f"  {_when(entry['wall_ms'])}  {entry['terminal_id']}/{entry['seq']}  {entry['kind']}  "
+                     f"{entry['uuid']}  {details}".rstrip())
+    return lines
+
+
+def _day(epoch_s: int) -> str:
+    return datetime.datetime.fromtimestamp(epoch_s, datetime.UTC).strftime("%Y-%m-%d")
+
+
+def _when(epoch_ms: int | None) -> str:
+    if epoch_ms is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(epoch_ms / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _valid_until(epoch_s: int) -> str:
+    try:
+        return _day(epoch_s)
+    except (OverflowError, OSError, ValueError):
+        return "no end"  # keys that never expire carry a far-future sentinel beyond the calendar
+
+
+def _plain(value: Any) -> str:
+    """A value inside a text line: strings as they are, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.hex()
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _member_find(args: argparse.Namespace) -> int:
+    from ledger import admin
+
+    if args.phone is None and args.email is None and args.name is None:
+        raise LedgerError("nothing to look up: give --phone, --email or --name")
+    _open(args)
+    found = admin.find_members(phone=args.phone, email=args.email, name=args.name)
+    text = "\n".join(f"{m['member_id']}  {m['name']}  (store {m['store_id']})" for m in found) or "no member found"
+    emit({"members": found}, args.json, text)
     return 0
 
 
@@ -447,7 +513,8 @@ def _terminal_list(args: argparse.Namespace) -> int:
     _open(args)
     rows = admin.list_terminals()
     text = "\n".join(f"{r['terminal_id']}  {r['status']:<8}  store {r['store_id']:<10}  seq {r['last_seq']:<8} "
-                     f" {r['name']}" for r in rows) or "no terminals"
+                     f" last seen {_when(r['last_seen_ms'])}  suite {r['suite'] or '-'}  {r['name']}"
+                     for r in rows) or "no terminals"
     emit({"terminals": rows}, args.json, text)
     return 0
 
@@ -483,7 +550,9 @@ def _keys(action: str) -> Handler:
         else:
             rows = admin.list_keys()
             text = "\n".join(f"{r['kid']:<20} {r['kind']:<22} {'current' if r['current'] else '':<8}"
-                             f"{'retired' if r['retired_ms'] else ''}" for r in rows)
+                             f"{'retired ' + _when(r['retired_ms']) if r['retired_ms'] else ''}  valid "
+                             f"{_day(r['not_before'])} to {_valid_until(r['not_after'])}  {r['public_key']}"
+                             for r in rows)
             emit({"keys": rows}, args.json, text)
         return 0
 
@@ -504,12 +573,17 @@ def _audit(args: argparse.Namespace) -> int:
     from ledger import admin
 
     _open(args)
-    rows = admin.rejected_batches(args.limit) if args.rejected else admin.audit_log(args.limit)
-    if args.json:
-        emit({"rows": rows}, True, "")
+    if args.rejected:
+        rows = admin.rejected_batches(args.limit)
+        text = "\n".join(f"{_when(r['at_ms'])}  terminal {r['terminal_id'] or '-'}  batch {r['batch_id'] or '-'}  "
+                         f"{r['reason']}  seqs {_plain(r['seqs'])}  {r['detail']}".rstrip()
+                         for r in rows) or "no refused batches"
     else:
-        for r in rows:
-            print(json.dumps(r, sort_keys=True, ensure_ascii=False))
+        rows = admin.audit_log(args.limit)
+        text = "\n".join(f"{_when(r['at_ms'])}  {r['actor']}  {r['action']}  {r['subject'] or '-'}  "
+                         + " ".join(f"{k}={_plain(v)}" for k, v in sorted((r["details"] or {}).items()))
+                         for r in rows) or "no audit entries"
+    emit({"rows": rows}, args.json, "\n".join(line.rstrip() for line in text.splitlines()))
     return 0
 
 
@@ -519,9 +593,13 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--issuer", default=None, help="issuer name written into every card (default: cardpos)")
 
     p = _command(subparsers, "serve", "run the ledger HTTP API", _serve, json_flag=False)
+    p.add_argument("--allow-cleartext-members", action="store_true",
+                   help="send member snapshots signed but in clear to terminals enrolled before they were sealed "
+                        "(default: refuse their pulls and ask to enroll them again)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=port_arg, default=8750, help="port to listen on (default 8750)")
     p.add_argument("--workers", type=at_least(1), default=1, help="worker processes (use PostgreSQL for more than one)")
+    p.add_argument("--openapi", action="store_true", help="also serve the API schema at /openapi.json (off by default)")
 
     _command(subparsers, "verify", "recompute balances, points and chains; exit 1 listing any problem", _verify)
 
@@ -529,7 +607,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--rejected", action="store_true", help="show refused batches instead")
     p.add_argument("--limit", type=at_least(1), default=50, help="most rows shown (default 50)")
 
-    members = _group(subparsers, "member", "members: add, update, show")
+    members = _group(subparsers, "member", "members: add, update, find, show")
     p = _command(members, "add", "add a member (prints the member id)", _member_add)
     p.add_argument("name", help="the member's name")
     p.add_argument("--store", default="store-1", help="home store (its terminals receive the member)")
@@ -550,6 +628,10 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--notes")
     p.add_argument("--store")
     p.add_argument("--pref", action="append", metavar="KEY=VALUE", help="set a preference; KEY= removes it")
+    p = _command(members, "find", "find members by phone, email or name (exact; all given must match)", _member_find)
+    p.add_argument("--phone", help="any way of writing the number: only its digits count")
+    p.add_argument("--email", help="any case")
+    p.add_argument("--name", help="one or more whole words of the name, any case and order")
     p = _command(members, "show", "balance, points, tier, coupons, cards and history", _member_show)
     p.add_argument("member_id")
     p.add_argument("--history", type=at_least(0), default=20, help="how many recent entries to show")

@@ -113,14 +113,16 @@ def _list(args: argparse.Namespace) -> int:
     rows = alert_store.list_alerts(severity=args.severity, rule=args.rule, terminal=args.terminal,
                                    since_ms=parse_since(args.since) if args.since else None, status=args.status,
                                    limit=args.limit)
-    text = "\n".join(_line(a) for a in rows) if rows else "no alerts"
+    text = "\n".join(f"{_line(a)}\n  {a.summary}" for a in rows) if rows else "no alerts"
     emit({"alerts": [a.as_dict() for a in rows]}, args.json, text)
     return 0
 
 
 def _detail(a: alert_store.Alert) -> str:
     lines = [
-        _line(a), f"  {a.summary}", f"  first seen {_iso(a.first_seen_ms)}, last seen {_iso(a.last_seen_ms)}",
+        _line(a), f"  {a.summary}",
+        f"  first seen {_iso(a.first_seen_ms)}, last seen {_iso(a.last_seen_ms)}, raised {_iso(a.created_ms)}",
+        f"  terminal {a.terminal_id or '-'}, window {a.dedup_window or '-'}",
         f"  evidence: {', '.join(a.evidence or []) or '-'}",
     ]
     if a.acked_by:

@@ -17,9 +17,10 @@ from typing import Any
 
 import peewee
 
-from ledger import store
+from cardkit.locations import private_dir, restrict_mode, write_private
+from ledger import pii, store
 from ledger.errors import LedgerError
-from ledger.keys import LedgerKeys
+from ledger.keys import LedgerKeys, keys_dir
 
 Clock = Callable[[], int]
 """Returns the current time in epoch milliseconds."""
@@ -75,19 +76,26 @@ def read_settings(ledger_dir: Path) -> dict[str, Any]:
 
 
 def _write_settings(ledger_dir: Path, data: dict[str, Any]) -> None:
-    path = _settings_path(ledger_dir)
-    tmp = path.with_name(path.name + ".tmp")
-    # The URL may hold a database password: owner-only.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    # The URL may hold a database password: owner-only, and written atomically.
+    write_private(_settings_path(ledger_dir), json.dumps(data, indent=2, sort_keys=True).encode("utf-8"))
+
+
+def private_files(ledger_dir: Path) -> None:
+    """The ledger directory and ``keys/`` 0700 and every key file and the settings 0600, also when they exist
+    with looser modes (restored from a careless copy, made by an older version); bits are only ever taken away.
+    The database files are handled where the database is opened (``ledger.store.private_sqlite_files``)."""
+    private_dir(ledger_dir)
+    keys = keys_dir(ledger_dir)
+    if keys.is_dir():
+        private_dir(keys)
+        for path in keys.iterdir():
+            restrict_mode(path)
+    restrict_mode(_settings_path(ledger_dir))
 
 
 def _open(ledger_dir: Path, db_url: str | None, issuer: str, clock: Clock) -> Ledger:
     global _current
+    private_files(ledger_dir)
     database = store.open_ledger_db(db_url if db_url else ledger_dir)
     ledger = Ledger(ledger_dir=ledger_dir, issuer=issuer, db_url=db_url, database=database,
                     keys=LedgerKeys(ledger_dir), clock=clock)
@@ -97,8 +105,9 @@ def _open(ledger_dir: Path, db_url: str | None, issuer: str, clock: Clock) -> Le
 
 def init_ledger(ledger_dir: Path, db_url: str | None = None, issuer: str | None = None,
                 clock: Clock = system_clock) -> Ledger:
-    """Create (or complete) a ledger: settings, schema, keys. Running it again changes nothing."""
-    ledger_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create (or complete) a ledger: settings, schema, keys. Running it again changes nothing (a ledger of
+    an older layout is migrated first)."""
+    private_dir(ledger_dir)
     settings = read_settings(ledger_dir)
     issuer = issuer or settings.get("issuer") or DEFAULT_ISSUER
     if settings.get("issuer") and settings["issuer"] != issuer:
@@ -106,16 +115,22 @@ def init_ledger(ledger_dir: Path, db_url: str | None = None, issuer: str | None 
     db_url = db_url or settings.get("db_url")
     _write_settings(ledger_dir, {"issuer": issuer, "db_url": db_url})
     ledger = _open(ledger_dir, db_url, issuer, clock)
+    pii.migrate_old_layout(ledger_dir, ledger.now_ms())  # before create_schema indexes the new columns
     store.create_schema()
     with store.atomic_write():
         ledger.keys.create_all(issuer, ledger.now_s())
+    pii.open_keys(ledger_dir, ledger.now_ms())
     return ledger
 
 
 def open_ledger(ledger_dir: Path, db_url: str | None = None, clock: Clock = system_clock) -> Ledger:
-    """Open an initialised ledger; ``db_url`` overrides the one recorded at init."""
+    """Open an initialised ledger; ``db_url`` overrides the one recorded at init. A ledger of an older layout
+    (members' details in clear) is encrypted in place first (``ledger.pii``)."""
     settings = read_settings(ledger_dir)
     if not settings:
         raise LedgerError(f"{ledger_dir} is not a ledger directory; run 'cardpos ledger init' first")
-    return _open(ledger_dir, db_url or settings.get("db_url"), str(settings.get("issuer") or DEFAULT_ISSUER),
-                 clock)
+    ledger = _open(ledger_dir, db_url or settings.get("db_url"), str(settings.get("issuer") or DEFAULT_ISSUER),
+                   clock)
+    pii.migrate_old_layout(ledger_dir, ledger.now_ms())
+    pii.open_keys(ledger_dir, ledger.now_ms())
+    return ledger

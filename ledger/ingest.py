@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import peewee
 
-from cardkit.envelope import BatchRejected, OpenedBatch, open_batch, peek_terminal_id
+from cardkit.envelope import BatchRejected, OpenedBatch, open_batch
 from cardkit.journal import JournalEntry
 from ledger import apply, events, store
 from ledger.errors import LedgerError, LedgerStorageError
@@ -93,8 +93,8 @@ def ingest_batch(envelope: bytes, *, now_ms: int, ledger: Ledger | None = None) 
     try:
         opened = open_batch(envelope, terminal_key_lookup=_lookup_key, hpke_private_keys=ledger.keys.hpke().private)
     except BatchRejected as exc:
-        terminal_id = exc.terminal_id or peek_terminal_id(envelope)
-        raise _refuse(exc.reason, str(exc), terminal_id, None, [], len(envelope), now_ms, orig=exc) from exc
+        # open_batch parsed the envelope once; its refusal carries whatever terminal id the envelope claimed.
+        raise _refuse(exc.reason, str(exc), exc.terminal_id, None, [], len(envelope), now_ms, orig=exc) from exc
     if not opened.entries or any(e.terminal_id != opened.terminal_id for e in opened.entries):
         raise _refuse("malformed", "the batch holds no entries or entries of another terminal", opened.terminal_id,
                       opened.batch_id, [], len(envelope), now_ms)

@@ -5,6 +5,7 @@
 - ``issuer-<kid>.key``: Ed25519 issuer keys that sign card tokens. ``rotate`` makes a new current key and ends
   the old key's issuing window; cards under an old key keep verifying until ``retire`` (the trust list carries
   ``retired_at``).
+- ``pii.key`` and ``pii-lookup.key``: members' personal data at rest (``ledger.pii`` makes and checks them).
 - ``hpke-x25519.key`` (32 bytes) and ``hpke-mlkem768x25519.key`` (64-byte ML-KEM-768 seed + 32-byte X25519):
   terminals seal batches to these (RFC 9180).
 
@@ -15,6 +16,8 @@ key (1184 bytes) followed by the X25519 public key (32 bytes), as ``cardkit.enve
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +35,7 @@ from cardkit.cards.keys import (
     private_key_to_bytes,
     public_key_bytes,
 )
-from cardkit.locations import write_private
+from cardkit.locations import private_dir, write_private
 from ledger import store
 from ledger.errors import LedgerError
 
@@ -55,6 +58,20 @@ def _read(path: Path, what: str) -> bytes:
                           orig=exc) from exc
     except OSError as exc:
         raise LedgerError(f"cannot read the ledger {what} key file {path}: {exc.strerror}", orig=exc) from exc
+
+
+def _create_key_file(path: Path, data: bytes) -> None:
+    """Create a key file that never replaces one already there: written whole (0600, fsynced) under a private
+    temporary name, then hard-linked into place, which fails when the name exists (a symlink included). Two
+    ``ledger init`` runs at once thus keep one root key, never one each."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.new")
+    write_private(tmp, data)
+    try:
+        os.link(tmp, path, follow_symlinks=False)
+    except FileExistsError:
+        pass  # another init made it first: its key is the ledger's
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _x25519_raw(key: x25519.X25519PrivateKey) -> bytes:
@@ -86,17 +103,17 @@ class LedgerKeys:
     # -- creation (ledger init) -----------------------------------------------------------------------------
     def create_all(self, issuer: str, now_s: int) -> None:
         """Make the root, first issuer and HPKE keys unless they exist (init is idempotent)."""
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.dir)
         root_path = self.dir / "root.key"
         if not root_path.exists():
-            write_private(root_path, private_key_to_bytes(Ed25519PrivateKey.generate()))
+            _create_key_file(root_path, private_key_to_bytes(Ed25519PrivateKey.generate()))
         x_path = self.dir / f"hpke-{SUITE_X25519}.key"
         if not x_path.exists():
-            write_private(x_path, _x25519_raw(x25519.X25519PrivateKey.generate()))
+            _create_key_file(x_path, _x25519_raw(x25519.X25519PrivateKey.generate()))
         h_path = self.dir / f"hpke-{SUITE_HYBRID}.key"
         if not h_path.exists():
             seed = mlkem.MLKEM768PrivateKey.generate().private_bytes_raw()
-            write_private(h_path, seed + _x25519_raw(x25519.X25519PrivateKey.generate()))
+            _create_key_file(h_path, seed + _x25519_raw(x25519.X25519PrivateKey.generate()))
         now_ms = now_s * 1000
         root_pub = public_key_bytes(self.root())
         store.KeyRecord.insert(kid=ROOT_KID, kind="root", public_key=root_pub, not_before=now_s,

@@ -11,6 +11,8 @@ terminal checks them with the same modules):
   points, currency, yearly_spend, coupons, card_ids, state`` — amounts in minor units, ``state`` the
   ``MemberState.to_mapping()`` the terminal folds its unsynced entries over, ``coupons`` the unused ones (each
   ``cardkit.pulldocs.coupon_to_mapping``).
+A terminal gets its member snapshots sealed to the HPKE key it registered at enrollment, then signed
+(``members_document``, ``cardkit.pulldocs.seal_member_snapshot``); ``ledger.enroll.members_document`` chooses.
 """
 
 from __future__ import annotations
@@ -22,9 +24,15 @@ from cardkit.cards.trust import TrustList, sign_trust_list
 from cardkit.core.members import Coupon
 from cardkit.core.money import Money
 from cardkit.core.rules import DEFAULT_RULES, Rules
-from cardkit.pulldocs import MemberSnapshot, coupon_to_mapping, sign_member_snapshot, sign_rules_document
+from cardkit.pulldocs import (
+    MemberSnapshot,
+    coupon_to_mapping,
+    seal_member_snapshot,
+    sign_member_snapshot,
+    sign_rules_document,
+)
 from ledger import keys as ledger_keys
-from ledger import projection, store
+from ledger import pii, projection, store
 from ledger.home import Ledger
 
 
@@ -118,9 +126,10 @@ def member_snapshots(members: list[store.Member], now_s: int) -> list[dict[str, 
             cards.setdefault(card.member_id, []).append(card.card_id)
         for member in chunk:
             state = states.get(member.member_id) or projection.opening_state(member)
+            details = pii.details_of(member)  # decrypted only to be signed (and sealed) for the member's store
             out.append({
-                "member_id": member.member_id, "name": member.name, "phone": member.phone, "email": member.email,
-                "notes": member.notes, "prefs": dict(member.prefs or {}), "tier": state.tier.value,
+                "member_id": member.member_id, "name": details.name, "phone": details.phone,
+                "email": details.email, "notes": details.notes, "prefs": dict(details.prefs), "tier": state.tier.value,
                 "balance": state.balance, "points": state.points, "currency": state.currency,
                 "yearly_spend": state.yearly_spend,
                 "coupons": [coupon_mapping(c) for c in coupons.get(member.member_id, [])
@@ -169,5 +178,11 @@ def members_delta(store_id: str, since: int, now_s: int) -> MemberSnapshot:
                           members=members + [{"member_id": member_id, "deleted": True} for member_id in gone])
 
 
-def signed_members_delta(ledger: Ledger, store_id: str, since: int) -> bytes:
-    return sign_member_snapshot(members_delta(store_id, since, ledger.now_s()), ledger.keys.root())
+def members_document(ledger: Ledger, snapshot: MemberSnapshot, seal_to: tuple[str, str, bytes] | None) -> bytes:
+    """A member snapshot as pulled: root-signed, and sealed to one terminal's HPKE key when ``seal_to`` is
+    ``(terminal_id, suite, public_key)`` (the key it registered at enrollment)."""
+    if seal_to is None:
+        return sign_member_snapshot(snapshot, ledger.keys.root())
+    terminal_id, suite, public_key = seal_to
+    return seal_member_snapshot(snapshot, ledger.keys.root(), terminal_id=terminal_id, suite=suite,
+                                terminal_public_key=public_key)

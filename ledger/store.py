@@ -12,12 +12,14 @@ them too.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 import peewee
 
+from cardkit.locations import private_dir, restrict_mode
 from ledger.errors import LedgerError
 from ledger.storage_errors import guard
 
@@ -64,12 +66,18 @@ class VersionCounter(BaseModel):
 
 
 class Member(BaseModel):
+    """A member. Personal data is only ever stored encrypted, and read and written through ``ledger.pii``: the
+    ``*_enc`` columns are AES-GCM ciphertexts bound to their column and member, the ``*_hash`` columns keyed
+    hashes of the normalised phone and email for lookups (NULL when there is none)."""
+
     member_id = peewee.CharField(primary_key=True, max_length=40)
-    name = peewee.TextField()
-    phone = peewee.TextField(default="")
-    email = peewee.TextField(default="")
-    notes = peewee.TextField(default="")
-    prefs = JSONField(default=dict)
+    name_enc = peewee.BlobField()
+    phone_enc = peewee.BlobField()
+    email_enc = peewee.BlobField()
+    notes_enc = peewee.BlobField()
+    prefs_enc = peewee.BlobField()  # CBOR of the preferences mapping
+    phone_hash = peewee.CharField(max_length=64, null=True, index=True)
+    email_hash = peewee.CharField(max_length=64, null=True, index=True)
     store_id = peewee.CharField(max_length=64, index=True)
     opening_tier = peewee.CharField(max_length=16)  # the current tier is derived (MemberProjection)
     currency = peewee.CharField(max_length=3)
@@ -77,6 +85,16 @@ class Member(BaseModel):
     opening_points = peewee.BigIntegerField(default=0)
     created_ms = peewee.BigIntegerField()
     version = peewee.BigIntegerField(index=True)  # the "members" counter value of the last change
+
+
+class MemberNameWord(BaseModel):
+    """One word of a member's name, as a keyed hash (``ledger.pii``): finds members by name without holding it."""
+
+    word_hash = peewee.CharField(max_length=64)
+    member_id = peewee.CharField(max_length=40, index=True)
+
+    class Meta:
+        primary_key = peewee.CompositeKey("word_hash", "member_id")
 
 
 class MemberMove(BaseModel):
@@ -144,7 +162,8 @@ class AppliedEntry(BaseModel):
     mono_ns = peewee.BigIntegerField()
     cashier_id = peewee.TextField(null=True)
     kind = peewee.CharField(max_length=24)
-    payload = peewee.BlobField()  # CBOR of the payload mapping (decode before comparing)
+    payload = peewee.BlobField()  # CBOR of the payload without its personal fields (decode before comparing)
+    pii = peewee.BlobField(null=True)  # those fields, encrypted (ledger.pii.entry_payload joins the two)
     member_id = peewee.CharField(max_length=40, null=True, index=True)
     batch_id = peewee.CharField(max_length=64)
     applied_ms = peewee.BigIntegerField()
@@ -231,8 +250,8 @@ class RejectedBatch(BaseModel):
 
 
 CORE_MODELS: list[type[peewee.Model]] = [
-    VersionCounter, Member, MemberMove, Card, Coupon, Terminal, AppliedEntry, AppliedBatch, MemberProjection,
-    Revocation, RulesVersion, KeyRecord, AuditLog, RejectedBatch,
+    VersionCounter, Member, MemberNameWord, MemberMove, Card, Coupon, Terminal, AppliedEntry, AppliedBatch,
+    MemberProjection, Revocation, RulesVersion, KeyRecord, AuditLog, RejectedBatch,
 ]
 _extra_models: list[type[peewee.Model]] = []
 
@@ -309,7 +328,7 @@ def open_ledger_db(url_or_path: str | Path) -> peewee.Database:
         path = Path(url_or_path)
         if path.is_dir():
             path = sqlite_path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_files(path)
         # sqlite3's own wait (while connecting) matches the busy_timeout pragma (every later statement).
         database = peewee.SqliteDatabase(str(path), pragmas=SQLITE_PRAGMAS,
                                          timeout=int(SQLITE_PRAGMAS["busy_timeout"]) / 1000)
@@ -317,6 +336,35 @@ def open_ledger_db(url_or_path: str | Path) -> peewee.Database:
     with guard(describe_database, opening=True):  # a damaged, read-only or locked file, no server: one sentence
         database.connect(reuse_if_open=True)
     return database
+
+
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def private_sqlite_files(path: Path) -> None:
+    """The database file and its WAL, SHM and journal readable by their owner only, whatever the umask.
+
+    SQLite creates a database 0644 (less the umask) and gives its WAL, SHM and journal the database file's own
+    mode, so the file is created here, 0600, before SQLite opens it; existing files lose any group and other
+    bits (a copy restored carelessly, a ledger from before this rule). A directory made for it is 0700; an
+    existing one is left alone (``--db`` may point into a shared place; the ledger's own directory is made
+    private by ``ledger.home``)."""
+    if not path.parent.is_dir():
+        private_dir(path.parent)
+    if not path.exists() and not path.is_symlink():
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            pass  # another process created it first: it is restricted below like any existing file
+        except OSError as exc:
+            raise LedgerError(f"cannot create the ledger database {path}: {exc.strerror}", orig=exc) from exc
+        else:
+            try:
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+    for side in ("", *SQLITE_SIDE_FILES):
+        restrict_mode(path.with_name(path.name + side))
 
 
 def describe_database() -> str:
@@ -361,3 +409,27 @@ def atomic_write() -> Any:
     if isinstance(database, peewee.SqliteDatabase):
         return database.atomic("IMMEDIATE")
     return db.atomic()
+
+
+# -- enrollment (ledger.enroll, ledger.enroll_codes) -------------------------------------------------------------
+class PendingEnrollment(BaseModel):
+    """The secret half of a pending enrollment code: the code's MAC key (``cardkit.enrollment``), wrapped with
+    AES-GCM under a key derived from the root key (a copy of the database alone cannot enroll anything), and
+    the count of wrong proofs. The row goes when the code is used; the code is locked after too many."""
+
+    terminal_id = peewee.CharField(primary_key=True, max_length=40)
+    wrapped_key = peewee.BlobField()
+    failures = peewee.IntegerField(default=0)
+    created_ms = peewee.BigIntegerField()
+
+
+class TerminalSealKey(BaseModel):
+    """The HPKE public key a terminal registered at enrollment: its member snapshots are sealed to it."""
+
+    terminal_id = peewee.CharField(primary_key=True, max_length=40)
+    suite = peewee.CharField(max_length=24)
+    public_key = peewee.BlobField()
+    registered_ms = peewee.BigIntegerField()
+
+
+register_models(PendingEnrollment, TerminalSealKey)

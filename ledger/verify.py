@@ -20,7 +20,8 @@ import cbor2
 
 from cardkit.core.state import MONEY_KINDS, MemberState
 from cardkit.journal import GENESIS_HASH, EntryKind, chain_hash, entry_body
-from ledger import projection, store
+from ledger import pii, projection, store
+from ledger.errors import LedgerError
 
 
 def verify_chains() -> list[str]:
@@ -46,7 +47,12 @@ def verify_chains() -> list[str]:
             problems.append(f"terminal {terminal_id}: entry {seq} does not link to entry {seq - 1}")
             broken.add(terminal_id)
             continue
-        payload = cbor2.loads(bytes(row.payload))
+        try:
+            payload = pii.entry_payload(terminal_id, seq, row.payload, row.pii)  # the hash covers it all
+        except LedgerError as exc:
+            problems.append(f"terminal {terminal_id}: entry {seq} cannot be read ({exc})")
+            broken.add(terminal_id)
+            continue
         body = entry_body(terminal_id, seq, str(row.uuid), int(row.wall_ms), int(row.mono_ns), row.cashier_id,
                           str(row.kind), payload)
         if chain_hash(prev, body) != stored_hash:

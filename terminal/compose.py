@@ -1,17 +1,22 @@
 """The terminal's composition root: open everything the cashier app talks to, and run the app around it.
 
-``build_services(settings)`` opens the counter (and its store), the reader on ``settings.reader.port`` and the
-sync service, and bundles them as the app's ``AppServices``; ``run_app`` runs the app and closes them after.
-``cardpos terminal run`` calls both; ``cardpos demo`` builds the very same app around a simulator.
+``build_services(settings)`` opens the counter (and its store), the reader on ``settings.reader.port``, the
+receipt printer on ``settings.printer.url`` and the sync service, and bundles them as the app's ``AppServices``;
+``run_app`` runs the app and closes them after. ``cardpos terminal run`` calls both; ``cardpos demo`` builds the
+very same app around a simulator.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cardkit.config import Settings
+from cardkit.config import PrinterSettings, Settings
 from cardkit.errors import CardposError, ConfigError
 from terminal.documents import require_enrollment
+from terminal.i18n import LANGUAGES
+from terminal.printer.device import ReceiptPrinter
+from terminal.printer.errors import PrinterError
 from terminal.reader.device import ReaderDevice
 from terminal.service.loader import load_rules, load_verifier, open_counter
 from terminal.ui.services import AppServices
@@ -23,13 +28,29 @@ if TYPE_CHECKING:
 TEST_CARD_FILE = "test_card.txt"
 """A card's text form (``CP1:...``) the technician self-test taps through the real verify path (optional)."""
 
-LANGUAGES = ("en", "zh")
+
+
+def open_printer(settings: PrinterSettings) -> ReceiptPrinter | None:
+    """The receipt printer the settings name (None: no ``printer.url``, receipts are saved as text files).
+    Nothing is opened yet: each print job opens the printer. Raises ``ConfigError`` for a URL or mode that cannot
+    work."""
+    if not settings.url:
+        return None
+    try:
+        return ReceiptPrinter(settings.url, columns=settings.columns,
+                              zh_mode="raster" if settings.zh_mode == "raster" else "codepage",
+                              cut="partial" if settings.cut == "partial" else "full",
+                              font_path=Path(settings.font).expanduser() if settings.font else None)
+    except PrinterError as exc:
+        raise ConfigError(f"printer.url {settings.url!r}: {exc}", orig=exc) from exc
 
 
 def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices:
-    """Open the counter (and its store), the reader on ``settings.reader.port`` and, when the terminal is
-    enrolled with a ledger and ``with_sync``, the sync service. Nothing is started: the app starts the reader and
-    sync in workers once its screen is up, and closes everything when it exits."""
+    """Open the counter (and its store), the reader on ``settings.reader.port``, the printer on
+    ``settings.printer.url`` and, when the terminal is enrolled with a ledger and ``with_sync``, the sync service.
+    Nothing is started: the app starts the reader and sync in workers once its screen is up, and closes everything
+    when it exits."""
+    printer = open_printer(settings.printer)  # a bad printer URL is refused before anything is opened
     sync_holder: list[SyncService] = []
 
     def online() -> bool:
@@ -38,7 +59,7 @@ def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices
 
     counter = open_counter(settings, online=online)
     enrollment = require_enrollment(settings.data_dir)
-    services = AppServices(counter=counter, store=counter.store, data_dir=settings.data_dir)
+    services = AppServices(counter=counter, store=counter.store, data_dir=settings.data_dir, printer=printer)
     if settings.reader.port:
         services.reader = ReaderDevice(
             settings.reader.port, baud=settings.reader.baud, on_event=services.reader_events,

@@ -2,7 +2,8 @@
 
 The envelope ``18([protected: bstr, unprotected: map, payload: bstr, signature: bstr])`` is parsed by hand so we
 know the exact bytes of every part (the signature covers the protected header and payload *as encoded*) and can
-refuse anything that is not exactly one well-formed message. Header maps are decoded with cbor2.
+refuse anything that is not exactly one well-formed message. Header maps are decoded with cbor2, after the
+bounded pre-scan of ``cardkit.cbor_bounds`` (strict mode): hostile bytes cost linear time, never cbor2's worst case.
 
 Two modes:
 - ``strict=True`` (our own card tokens and documents): the unprotected header must be empty, every CBOR head and
@@ -24,6 +25,7 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from cardkit import cbor_bounds
 from cardkit.errors import CardError
 
 COSE_SIGN1_TAG = 18
@@ -39,6 +41,12 @@ MAX_HEADER_BYTES = 256
 MAX_HEADER_DEPTH = 4
 
 _SIG1_CONTEXT = b"\x84\x6aSignature1"  # array(4), "Signature1"
+
+# tag 18 (depth 1) > array of four (2) > its items (3); strict mode allows nothing deeper (an empty unprotected map).
+_STRICT_MESSAGE_LIMITS = cbor_bounds.CborLimits(max_bytes=MAX_MESSAGE_BYTES, max_depth=3, max_items=6, max_length=4,
+                                                tags=frozenset({COSE_SIGN1_TAG}))
+_HEADER_LIMITS = cbor_bounds.CborLimits(max_bytes=MAX_HEADER_BYTES, max_depth=MAX_HEADER_DEPTH, max_items=64,
+                                        max_length=32)
 
 
 class CoseError(CardError):
@@ -98,6 +106,11 @@ def decode_sign1(data: bytes, *, strict: bool, max_bytes: int = MAX_MESSAGE_BYTE
     if len(data) > max_bytes:
         raise CoseError(f"COSE message is too long ({len(data)} bytes, at most {max_bytes})")
     if strict:
+        try:
+            cbor_bounds.scan(data, _STRICT_MESSAGE_LIMITS)
+        except cbor_bounds.CborRefused as exc:
+            _split(data, strict=True)  # reads heads only; raises with the precise reason when it has one
+            raise CoseError(f"COSE message is refused: {exc.reason}", orig=exc) from exc
         protected_bytes, unprotected, payload, signature = _split_strict(data)
     else:
         protected_bytes, unprotected, payload, signature = _split(data, strict=False)
@@ -169,14 +182,21 @@ def _decode_protected_uncached(protected_bytes: bytes, strict: bool) -> dict[Any
         return {}
     if len(protected_bytes) > MAX_HEADER_BYTES:
         raise CoseError("COSE protected header is too long")
-    try:
-        stream = io.BytesIO(protected_bytes)
-        decoder = cbor2.CBORDecoder(stream, max_depth=MAX_HEADER_DEPTH, allow_indefinite=not strict,
-                                    allow_duplicate_keys=False)
-        header = decoder.decode()
-        consumed = stream.tell()
-    except Exception as exc:  # cbor2 raises several types (decode, value, overflow, recursion errors)
-        raise CoseError("COSE protected header is not valid CBOR", orig=exc) from exc
+    if strict:
+        try:
+            header = cbor_bounds.loads(protected_bytes, _HEADER_LIMITS)
+        except cbor_bounds.CborRefused as exc:
+            raise CoseError(f"COSE protected header is not valid CBOR: {exc.reason}", orig=exc) from exc
+        consumed = len(protected_bytes)
+    else:  # interop: other producers may use indefinite lengths; the header is at most MAX_HEADER_BYTES
+        try:
+            stream = io.BytesIO(protected_bytes)
+            decoder = cbor2.CBORDecoder(stream, max_depth=MAX_HEADER_DEPTH, allow_indefinite=True,
+                                        allow_duplicate_keys=False)
+            header = decoder.decode()
+            consumed = stream.tell()
+        except Exception as exc:  # cbor2 raises several types (decode, value, overflow, recursion errors)
+            raise CoseError("COSE protected header is not valid CBOR", orig=exc) from exc
     if consumed != len(protected_bytes):
         raise CoseError("unexpected bytes after the COSE protected header")
     if not isinstance(header, dict):
@@ -255,8 +275,8 @@ class _Reader:
                 raise CoseError("the unprotected header must be empty")
             return {}
         start = self.pos
-        try:
-            stream = io.BytesIO(self.data[start:])
+        try:  # decoding at most MAX_HEADER_BYTES + 1 bytes bounds the work whatever follows
+            stream = io.BytesIO(self.data[start:start + MAX_HEADER_BYTES + 1])
             decoder = cbor2.CBORDecoder(stream, max_depth=MAX_HEADER_DEPTH, allow_duplicate_keys=False)
             header = decoder.decode()
             consumed = stream.tell()

@@ -27,6 +27,7 @@ from typing import Any
 import cbor2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cardkit import cbor_bounds
 from cardkit.cards.cose import ALG_EDDSA, HDR_ALG, HDR_KID, CoseError, Sign1, decode_sign1, sign1
 from cardkit.cards.verdict import CardClaims
 from cardkit.core.members import Tier
@@ -55,6 +56,9 @@ _KEY_ORDERS = {_KEY_ORDER, (*_KEY_ORDER, CLAIM_CARD_KEY)}
 _TIERS = {tier.value: tier for tier in Tier}
 _CARD_ID = re.compile(r"[0-9a-f]{16}")
 _KID = re.compile(r"[!-~]{1,32}")  # printable ASCII without space
+# A claims map (depth 1) of at most nine entries (depth 2): what a tapped card, a pasted text form or a scanned
+# code can carry is pre-scanned within these bounds before cbor2 builds anything.
+_CLAIMS_LIMITS = cbor_bounds.CborLimits(max_bytes=MAX_TOKEN_BYTES, max_depth=2, max_items=32, max_length=16)
 
 
 class TokenFormatError(CardError):
@@ -118,9 +122,9 @@ def decode_card_token(data: bytes) -> DecodedToken:
 
 def _decode_claims(payload: bytes) -> CardClaims:
     try:
-        raw = cbor2.loads(payload, max_depth=2, allow_indefinite=False, allow_duplicate_keys=False)
-    except Exception as exc:  # cbor2 raises several types on hostile input
-        raise TokenFormatError("card token claims are not valid CBOR", orig=exc) from exc
+        raw = cbor_bounds.loads(payload, _CLAIMS_LIMITS)
+    except cbor_bounds.CborRefused as exc:
+        raise TokenFormatError(f"card token claims are not valid CBOR: {exc.reason}", orig=exc) from exc
     if not isinstance(raw, dict):
         raise TokenFormatError("card token claims must be a map")
     # Exactly the documented keys, as integers, in deterministic order (with or without a card key).

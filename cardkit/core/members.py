@@ -28,7 +28,8 @@ class Tier(enum.StrEnum):
             return cls(text.strip().lower())
         except ValueError:
             names = ", ".join(t.value for t in cls)
-            raise DomainError(f"unknown tier {text!r} (one of: {names})", code="bad_tier") from None
+            raise DomainError(f"unknown tier {text!r} (one of: {names})", code="bad_tier",
+                              params={"text": text, "tiers": [t.value for t in cls]}) from None
 
 
 class CardStatus(enum.StrEnum):

@@ -31,10 +31,12 @@ STILL_WORKS = "cash and bank card still work and points are still earned"
 
 
 class OfflineLimitError(DomainError):
-    """An offline limit declined stored-value spending; ``limit`` says which one."""
+    """An offline limit declined stored-value spending; ``limit`` says which one. The words are under
+    ``offline_limit.<sentence or limit>`` in the terminal's catalogue."""
 
-    def __init__(self, message: str, *, limit: str) -> None:
-        super().__init__(message, code="offline_limit")
+    def __init__(self, message: str, *, limit: str, sentence: str | None = None,
+                 params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, code="offline_limit", sentence=f"offline_limit.{sentence or limit}", params=params)
         self.limit = limit
 
 
@@ -89,6 +91,11 @@ def _hours(seconds: int) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
+def _duration(name: str, seconds: int) -> dict[str, int]:
+    """A duration as the params of a sentence: ``<name>_h`` hours and ``<name>_min`` minutes."""
+    return {f"{name}_h": seconds // 3600, f"{name}_min": seconds % 3600 // 60}
+
+
 def check_offline_spend(limits: OfflineLimits, usage: OfflineUsage, *, sv_amount: Money) -> None:
     """Raise OfflineLimitError if an offline stored-value payment of ``sv_amount`` is past a limit."""
     if sv_amount.minor <= 0:
@@ -96,19 +103,22 @@ def check_offline_spend(limits: OfflineLimits, usage: OfflineUsage, *, sv_amount
     if usage.since_sync_s is None:
         raise OfflineLimitError(
             "Stored value cannot be used offline: this terminal has not synced with the ledger yet; "
-            f"{STILL_WORKS}", limit="since_sync")
+            f"{STILL_WORKS}", limit="since_sync", sentence="never_synced")
     if usage.since_sync_s > limits.max_since_sync_s:
         raise OfflineLimitError(
             f"Stored value cannot be used offline: the last sync was {_hours(usage.since_sync_s)} ago "
-            f"(limit {_hours(limits.max_since_sync_s)}); {STILL_WORKS}", limit="since_sync")
+            f"(limit {_hours(limits.max_since_sync_s)}); {STILL_WORKS}", limit="since_sync",
+            params={**_duration("ago", usage.since_sync_s), **_duration("limit", limits.max_since_sync_s)})
     if usage.consecutive_offline_sv_ops >= limits.max_consecutive_offline_ops:
         raise OfflineLimitError(
             f"Stored value cannot be used offline: this card has made {usage.consecutive_offline_sv_ops} offline "
             f"stored-value payments in a row (limit {limits.max_consecutive_offline_ops}); {STILL_WORKS}",
-            limit="consecutive")
+            limit="consecutive",
+            params={"count": usage.consecutive_offline_sv_ops, "most": limits.max_consecutive_offline_ops})
     cap = limits.sv_per_card_per_day
     if usage.sv_spent_24h + sv_amount.minor > cap.minor:
         left = Money(max(0, cap.minor - usage.sv_spent_24h), cap.currency)
         raise OfflineLimitError(
             f"Stored value cannot be used offline for {sv_amount}: this card may spend {cap} offline per 24 hours "
-            f"and has {left} left; {STILL_WORKS}", limit="daily_amount")
+            f"and has {left} left; {STILL_WORKS}", limit="daily_amount",
+            params={"amount": sv_amount, "cap": cap, "left": left})

@@ -65,24 +65,33 @@ class MemberState:
         )
 
 
+PROBLEMS = {"not_integer": "is missing or not a whole number", "negative": "is negative",
+            "not_text": "is missing or not text", "not_ids": "is missing or not a list of ids",
+            "not_tier": "is not a tier"}
+"""What can be wrong with one field of an entry (the ``problem`` of a ``bad_entry`` decline)."""
+
+
 class _Payload:
     """Typed access to payload fields; anything missing or of the wrong type is a bad entry."""
 
     def __init__(self, kind: str, payload: Mapping[str, Any]) -> None:
         if not isinstance(payload, Mapping):
-            raise DomainError(f"{kind} entry has no payload table", code="bad_entry")
+            raise DomainError(f"{kind} entry has no payload table", code="bad_entry", sentence="entry_no_payload",
+                              params={"kind": kind})
         self.kind = kind
         self.payload = payload
 
-    def bad(self, key: str, what: str) -> DomainError:
-        return DomainError(f"{self.kind} entry field {key!r} {what}", code="bad_entry")
+    def bad(self, key: str, problem: str) -> DomainError:
+        """``problem``: a key of ``PROBLEMS``, which says it in the English message."""
+        return DomainError(f"{self.kind} entry field {key!r} {PROBLEMS[problem]}", code="bad_entry",
+                           sentence="entry_field", params={"kind": self.kind, "field": key, "problem": problem})
 
     def integer(self, key: str, *, non_negative: bool = False) -> int:
         value = self.payload.get(key)
         if type(value) is not int:
-            raise self.bad(key, "is missing or not a whole number")
+            raise self.bad(key, "not_integer")
         if non_negative and value < 0:
-            raise self.bad(key, "is negative")
+            raise self.bad(key, "negative")
         return value
 
     def optional_integer(self, key: str) -> int:
@@ -94,26 +103,28 @@ class _Payload:
     def text(self, key: str) -> str:
         value = self.payload.get(key)
         if not isinstance(value, str):
-            raise self.bad(key, "is missing or not text")
+            raise self.bad(key, "not_text")
         return value
 
     def texts(self, key: str) -> list[str]:
         value = self.payload.get(key)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.bad(key, "is missing or not a list of ids")
+            raise self.bad(key, "not_ids")
         return list(value)
 
     def tier(self, key: str) -> Tier:
         try:
             return Tier(self.text(key))
         except ValueError:
-            raise self.bad(key, "is not a tier") from None
+            raise self.bad(key, "not_tier") from None
 
 
 def _check_member(state: MemberState, p: _Payload) -> None:
     if p.text("member") != state.member_id:
         raise DomainError(
             f"{p.kind} entry is for member {p.payload.get('member')!r}, not {state.member_id!r}", code="bad_entry",
+            sentence="entry_member", params={"kind": p.kind, "member": str(p.payload.get("member")),
+                                             "expected": state.member_id},
         )
 
 
@@ -121,7 +132,8 @@ def _check_currency(state: MemberState, p: _Payload) -> None:
     if p.text("cur") != state.currency:
         raise DomainError(
             f"{p.kind} entry is in {p.payload.get('cur')!r} but the member's account is in {state.currency}",
-            code="bad_entry",
+            code="bad_entry", sentence="entry_currency",
+            params={"kind": p.kind, "given": str(p.payload.get("cur")), "currency": state.currency},
         )
 
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cardkit.config import Settings
+from cardkit.errors import ConfigError
 from cardkit.wallet import Wallet
 from cardpos.demo.children import CARDPOS, Child, ChildError
 from cardpos.demo.seed import DEMO_ADMIN, DemoSetup, seed_demo
 from cardpos.demo.tapper import SimTapper
+from cardpos.parentdeath import env_for_child
+
+if TYPE_CHECKING:
+    from terminal.ui.app import CashierApp
 
 # Cashier accounts created in the demo terminal: id, name, role, PIN.
 DEMO_CASHIERS = [
@@ -40,7 +47,9 @@ class DemoRunner:
         self.sim: Child | None = None
         self.setup: DemoSetup | None = None
         self.wallet: Wallet | None = None
+        self.app: CashierApp | None = None
         self.pty_path = ""
+        self._stop_lock = threading.Lock()
         # Children must not read the user's own config; everything they need is on their command line.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CARDPOS_")}
         self.config_path = root / "config.toml"
@@ -54,6 +63,7 @@ class DemoRunner:
         self.config_path.write_text("# cardpos demo: defaults only; the demo passes paths and ports on command lines\n")
         self.terminal_dir.mkdir(parents=True, exist_ok=True)
         self.setup = seed_demo(self.root)
+        # Children are started from this (the main) thread: their parent-death signal is tied to it.
         self.ledger = Child("ledger", ["ledger", "serve", "--ledger-dir", str(self.setup.ledger_dir),
                                        "--host", "127.0.0.1", "--port", str(self.ledger_port)],
                             env=self.env, stderr_path=self.logs / "ledger.log")
@@ -64,6 +74,7 @@ class DemoRunner:
         self.console.wait_for("cardpos-console: listening", timeout_s=60)
         self._enroll()
         self._add_cashiers()
+        self._add_test_card()
         self.wallet = Wallet.load(self.setup.wallet_path)
         self.sim = Child("simulator", ["sim", "--wallet", str(self.setup.wallet_path)],
                          env=self.env, stderr_path=self.logs / "sim.log")
@@ -74,7 +85,7 @@ class DemoRunner:
         proc = subprocess.run(
             [*CARDPOS, "terminal", "enroll", "--data-dir", str(self.terminal_dir), "--ledger", self.ledger_url,
              "--code", self.setup.enroll_code],
-            env=self.env, capture_output=True, text=True, timeout=60,
+            env={**self.env, **env_for_child()}, capture_output=True, text=True, timeout=60,
         )
         if proc.returncode != 0:
             raise ChildError(f"enrolling the demo terminal failed: {proc.stderr.strip() or proc.stdout.strip()}")
@@ -91,6 +102,12 @@ class DemoRunner:
         finally:
             store.close()
 
+    def _add_test_card(self) -> None:
+        from terminal.compose import TEST_CARD_FILE
+
+        assert self.setup is not None
+        (self.terminal_dir / TEST_CARD_FILE).write_text(self.setup.test_card_text + "\n", encoding="ascii")
+
     def settings(self) -> Settings:
         settings = Settings(data_dir=self.terminal_dir)
         settings.reader.port = self.pty_path
@@ -106,13 +123,24 @@ class DemoRunner:
                 f"cardpos demo: files in {self.root}")
 
     def run_app(self, *, lang: str) -> None:
-        from terminal.compose import build_services, run_app
+        """Run the cashier app until it quits (``self.app`` meanwhile, so a signal can ask it to quit)."""
+        from terminal.compose import LANGUAGES, build_services
+        from terminal.ui.app import CashierApp
 
         assert self.sim is not None and self.wallet is not None
+        if lang not in LANGUAGES:
+            raise ConfigError(f"language {lang!r} is not supported (en or zh)")
         services = build_services(self.settings())
-        run_app(services, lang=lang, demo=SimTapper(self.sim, self.wallet))
+        tapper = SimTapper(self.sim, self.wallet, accounts=[(role, cid, pin) for cid, _, role, pin in DEMO_CASHIERS])
+        self.app = CashierApp(services, lang=lang, demo=tapper)
+        try:
+            self.app.run()
+        finally:
+            self.app.close_services()
 
     def stop(self) -> None:
-        for child in (self.sim, self.console, self.ledger):
-            if child is not None:
-                child.stop()
+        """Stop the simulator and the ledger (idempotent; a signal's thread and the demo's clean-up may race)."""
+        with self._stop_lock:
+            for child in (self.sim, self.console, self.ledger):
+                if child is not None:
+                    child.stop()

@@ -32,6 +32,9 @@ DEMO_MEMBERS: list[tuple[str, Tier, int, int, str, dict[str, str]]] = [
 ]
 
 
+TEST_MEMBER_NAME = "Test Card 测试卡"
+
+
 @dataclass(frozen=True)
 class DemoSetup:
     ledger_dir: Path
@@ -39,6 +42,8 @@ class DemoSetup:
     terminal_id: str
     enroll_code: str
     member_ids: list[str]
+    test_card_text: str
+    """The technician's self-test card (a genuine card of a test member, not in the wallet)."""
 
 
 def seed_demo(root: Path, *, now_s: Callable[[], int] | None = None) -> DemoSetup:
@@ -88,6 +93,12 @@ def seed_demo(root: Path, *, now_s: Callable[[], int] | None = None) -> DemoSetu
                               token_to_text(sign_card_token(forged, Ed25519PrivateKey.generate(), record.kid))))
         wallet.add(WalletCard("not a member card", "malformed", "hex:d28443a10126a0f6"))
 
+        # The technician self-test (F9, then T) taps this card through the real verify path; it belongs to a
+        # member kept for testing, so a self-test never shows a customer's details.
+        tester = admin.add_member(TEST_MEMBER_NAME, tier=Tier.STANDARD, notes="technician self-test card",
+                                  actor="demo")
+        test_card = admin.issue_card(tester, actor="demo")
+
         terminal_id, code = admin.add_terminal("demo counter 1", "store-1", actor="demo")
         from ledger.console import accounts, models
 
@@ -98,7 +109,7 @@ def seed_demo(root: Path, *, now_s: Callable[[], int] | None = None) -> DemoSetu
     finally:
         ledger.database.close()
     return DemoSetup(ledger_dir=ledger_dir, wallet_path=wallet_path, terminal_id=terminal_id, enroll_code=code,
-                     member_ids=member_ids)
+                     member_ids=member_ids, test_card_text=test_card.token_text)
 
 
 def _wall_s() -> int:

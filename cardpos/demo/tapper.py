@@ -13,13 +13,17 @@ from cardpos.demo.children import Child
 class SimTapper:
     """``terminal.ui.demo.DemoTapper`` backed by a running ``cardpos sim`` child (its stdin console)."""
 
-    def __init__(self, sim: Child, wallet: Wallet) -> None:
+    def __init__(self, sim: Child, wallet: Wallet, *, accounts: list[tuple[str, str, str]] | None = None) -> None:
         self._sim = sim
         self._wallet = wallet
+        self._accounts = list(accounts or [])
         self._lock = threading.Lock()  # one console conversation at a time
 
     def cards(self) -> list[tuple[int, str, str]]:
         return [(number, card.label, card.kind) for number, card in enumerate(self._wallet.cards, start=1)]
+
+    def accounts(self) -> list[tuple[str, str, str]]:
+        return list(self._accounts)
 
     def tap(self, index: int) -> None:
         with self._lock:

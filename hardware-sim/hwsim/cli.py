@@ -3,6 +3,9 @@
 First stdout line: ``cardpos-sim: pty /dev/pts/N`` (or ``cardpos-sim: listening socket://127.0.0.1:PORT`` with
 ``--tcp``), then ``cardpos-sim: link PATH`` with ``--link``. After that, one reply line per command read from
 stdin (a terminal or a pipe) or from ``--script``, each starting with ``ok`` or ``error``.
+
+Without a console (stdin is /dev/null, closed, or reaches its end) the simulator keeps playing the reader until
+SIGTERM, SIGINT or SIGHUP (or a scripted ``quit``), so ``cardpos sim < /dev/null &`` runs in the background.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ class _Out:
         self._lock = threading.Lock()
 
     def line(self, text: str) -> None:
-        with self._lock:
+        # Nobody reading our output any more (a closed pipe) must not stop the reader the terminal talks to.
+        with self._lock, contextlib.suppress(OSError, ValueError):
             self._stream.write(text + "\n")
             self._stream.flush()
 
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     # Before announcing the port: whoever reads the announcement may signal us at once.
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
     line.open()
     out = _Out(sys.stdout)
     out.line(f"cardpos-sim: {line.describe()}")
@@ -137,10 +141,8 @@ def run(args: argparse.Namespace) -> int:
                 command = lines.get(timeout=0.2)
             except queue.Empty:
                 continue
-            if command is None:  # EOF: the console is gone; a script keeps running
+            if command is None:  # EOF: no console from here on; keep playing the reader until a signal
                 stdin_open = False
-                if steps is None:
-                    stop.set()
                 continue
             if command.strip():
                 execute(command)
@@ -153,10 +155,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_stdin(stream: TextIO, lines: queue.Queue[str | None]) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        for text in stream:
-            lines.put(text)
+def _read_stdin(stream: TextIO | None, lines: queue.Queue[str | None]) -> None:
+    if stream is not None:  # None: started with stdin closed
+        with contextlib.suppress(OSError, ValueError):
+            for text in stream:
+                lines.put(text)
     lines.put(None)
 
 

@@ -1,11 +1,19 @@
 """cardpos terminal op ... / cardpos terminal cashier ...: headless cashier operations for scripts.
 
 Every operation goes through the same counter as the app (verify -> quote -> offline limits -> journal -> receipt).
-Cards are given as their text form (``CP1:...``, as a QR code or keyboard-wedge scanner reads it) and count as
-manual entries. A headless operation never reaches the ledger, so it is always an offline operation.
+Cards are given as their text form (``CP1:...``, as a QR code or keyboard-wedge scanner reads it, or from a file).
+``--source`` says where that text came from: ``reader`` (the default: a scanner, a file or a script) or ``typed``
+(a person keyed it in), and only a typed card is journaled as a manual entry, which the ledger watches per
+cashier (``cashier_manual_entries``). A headless operation never reaches the ledger, so it is always an offline
+operation.
 
 Exit status: 0 done; 1 declined, card rejected, not authorised or not recorded (the reason on one line, or as JSON
 ``{"ok": false, "error": code, "message": ...}``); 2 bad input (amount, option, unknown cashier).
+
+With a receipt printer configured (``[printer] url``), an operation's receipt and the Z-report are also printed,
+in the ``--cashier``'s language (the one they chose in the app) or the terminal's; ``--no-print`` skips it. A
+receipt that does not print is still recorded (exit status 0, ``"printed": false`` and the reason in JSON, a
+line on stderr); ``op reprint OPERATION_ID`` prints it again.
 """
 
 from __future__ import annotations
@@ -15,16 +23,18 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cardkit.cards.textform import token_from_text
 from cardkit.cards.token import TokenFormatError
 from cardkit.cards.verdict import CardClaims
 from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
+from cardkit.config import Settings
 from cardkit.core.members import Tier
 from cardkit.core.money import Money
 from cardkit.errors import CardposError, DomainError, MoneyError
 from terminal import documents
+from terminal.i18n import CASHIER_LANGUAGE_KEY, Words, words_for
 from terminal.offline.cashiers import CashierAuthError, CashierRoleError, Role
 from terminal.offline.store import TerminalStore
 from terminal.service.counter import Counter
@@ -32,8 +42,12 @@ from terminal.service.loader import open_counter
 from terminal.service.receipt import Receipt
 from terminal.service.views import MemberView, coupon_to_dict
 
+if TYPE_CHECKING:
+    from terminal.printer.device import ReceiptPrinter
+
 EXIT_OK, EXIT_DECLINED, EXIT_BAD_INPUT = 0, 1, 2
 TENDERS = ("sv", "cash", "bank_card")
+CARD_SOURCES = ("reader", "typed")
 
 
 class BadInput(CardposError):
@@ -67,9 +81,14 @@ def register(subparsers: Subparsers) -> None:
         add_common(parser)
         if card:
             parser.add_argument("--card", required=True, metavar="TOKEN_TEXT",
-                                help="the card's text form (CP1:...), as scanned; counted as a manual entry")
+                                help="the card's text form (CP1:...), as a scanner or a file gives it")
+            parser.add_argument("--source", choices=CARD_SOURCES, default="reader",
+                                help="where --card came from: reader (a scanner, file or script; default) or typed "
+                                     "(keyed in by a person: journaled as a manual entry)")
         parser.add_argument("--cashier", metavar="ID", default=None, help="cashier recorded with the operation")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
+        parser.add_argument("--no-print", action="store_true",
+                            help="do not print the receipt or report on the configured printer (printer.url)")
         parser.set_defaults(handler=lambda args: _run(args, handler))
         return parser
 
@@ -114,6 +133,9 @@ def register(subparsers: Subparsers) -> None:
 
     zreport = command("zreport", "counts and totals per operation and tender since a time", _zreport, card=False)
     zreport.add_argument("--since-ms", type=int, default=0, metavar="EPOCH_MS", help="start of the period")
+    reprint = command("reprint", "print again the receipt of an operation recorded on this terminal (a copy, "
+                                 "from the journal)", _reprint, card=False)
+    reprint.add_argument("orig", metavar="OPERATION_ID", help="id (uuid) of the operation")
 
     cashier = subparsers.add_parser("cashier", help="set up cashiers and supervisors of this terminal",
                                     description="Add or list the people who may work this terminal.")
@@ -141,7 +163,10 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 # -- running ------------------------------------------------------------------------------------------------------
-Result = tuple[dict[str, Any], str]
+Paper: TypeAlias = Callable[[Words, int], list[str]]
+"""What a result prints: its lines in a language and a number of columns (``Receipt.printed``,
+``ZReport.printed``)."""
+Result: TypeAlias = tuple[dict[str, Any], str] | tuple[dict[str, Any], str, Paper]
 
 
 def _fail(args: argparse.Namespace, status: int, code: str, message: str, extra: dict[str, Any] | None = None) -> int:
@@ -153,14 +178,22 @@ def _fail(args: argparse.Namespace, status: int, code: str, message: str, extra:
 
 
 def _run(args: argparse.Namespace, handler: Callable[[Counter, argparse.Namespace], Result]) -> int:
+    from terminal.compose import open_printer
+
     try:
-        counter = open_counter(settings_from_args(args))
+        settings = settings_from_args(args)
+        # A printer URL that cannot work is refused before anything is recorded.
+        printer = None if args.no_print else open_printer(settings.printer)
+        counter = open_counter(settings)
     except CardposError as exc:
         return _fail(args, EXIT_DECLINED, "not_ready", str(exc))
     try:
         if args.cashier is not None and counter.store.cashiers.get(args.cashier) is None:
             raise BadInput(f"no cashier with id {args.cashier}; add one with 'cardpos terminal cashier add'")
-        result, text = handler(counter, args)
+        outcome = handler(counter, args)
+        result, text = outcome[0], outcome[1]
+        if len(outcome) == 3 and printer is not None:
+            result = {**result, **_print(printer, settings, counter, args, outcome[2], result)}
     except (BadInput, MoneyError) as exc:
         return _fail(args, EXIT_BAD_INPUT, "bad_input", str(exc))
     except Refused as exc:
@@ -177,6 +210,24 @@ def _run(args: argparse.Namespace, handler: Callable[[Counter, argparse.Namespac
     return EXIT_OK
 
 
+def _print(printer: ReceiptPrinter, settings: Settings, counter: Counter, args: argparse.Namespace, paper: Paper,
+           result: dict[str, Any]) -> dict[str, Any]:
+    """Print a recorded result; what became of it, for the JSON. The operation is recorded whatever happens
+    here: a printer problem is a line on stderr, not a failure."""
+    from terminal.printer.errors import PrinterError
+
+    key = CASHIER_LANGUAGE_KEY.format(cashier_id=args.cashier)
+    chosen = counter.store.sync_state.get(key) if args.cashier else None
+    words = words_for(chosen if isinstance(chosen, str) else settings.terminal.lang)
+    try:
+        printer.print_lines(paper(words, printer.columns))
+    except PrinterError as exc:
+        again = f"; print it again with 'cardpos terminal op reprint {result['uuid']}'" if "uuid" in result else ""
+        print(f"cardpos: not printed: {exc} (recorded{again})", file=sys.stderr)
+        return {"printed": False, "print_error": str(exc)}
+    return {"printed": True}
+
+
 def _amount(counter: Counter, text: str) -> Money:
     amount = Money.parse(text, counter.rules.currency)
     if amount.minor <= 0:
@@ -190,7 +241,7 @@ def _tap(counter: Counter, args: argparse.Namespace) -> tuple[CardClaims, Member
         token = token_from_text(args.card)
     except TokenFormatError:
         token = args.card.encode("utf-8", "replace")  # unreadable: verification journals it as malformed
-    tap = counter.tap(token, manual=True)
+    tap = counter.tap(token, manual=_typed(args))
     if not tap.accepted or tap.member is None:
         reason = tap.verdict.reason
         words = reason.words if reason is not None else "Card refused"
@@ -199,8 +250,13 @@ def _tap(counter: Counter, args: argparse.Namespace) -> tuple[CardClaims, Member
     return tap.claims, tap.member
 
 
+def _typed(args: argparse.Namespace) -> bool:
+    """A card a person keyed in is a manual entry; one from a scanner, a file or a script is not."""
+    return bool(args.source == "typed")
+
+
 def _receipt(receipt: Receipt) -> Result:
-    return receipt.to_dict(), receipt.to_text().rstrip("\n")
+    return receipt.to_dict(), receipt.to_text().rstrip("\n"), receipt.printed
 
 
 def _supervisor(counter: Counter, args: argparse.Namespace) -> Any:
@@ -216,20 +272,20 @@ def _sale(counter: Counter, args: argparse.Namespace) -> Result:
         raise BadInput("--redeem-points must be zero or more")
     claims, _ = _tap(counter, args)
     return _receipt(counter.sale(claims, amount, tender=args.tender, coupon_ids=args.coupon,
-                                 redeem_points=args.redeem_points, cashier_id=args.cashier, manual=True))
+                                 redeem_points=args.redeem_points, cashier_id=args.cashier, manual=_typed(args)))
 
 
 def _topup(counter: Counter, args: argparse.Namespace) -> Result:
     amount = _amount(counter, args.amount)
     claims, _ = _tap(counter, args)
-    return _receipt(counter.topup(claims, amount, tender=args.tender, cashier_id=args.cashier, manual=True))
+    return _receipt(counter.topup(claims, amount, tender=args.tender, cashier_id=args.cashier, manual=_typed(args)))
 
 
 def _redeem(counter: Counter, args: argparse.Namespace) -> Result:
     if args.points <= 0:
         raise BadInput("--points must be more than zero")
     claims, _ = _tap(counter, args)
-    return _receipt(counter.redeem(claims, args.points, args.item, cashier_id=args.cashier, manual=True))
+    return _receipt(counter.redeem(claims, args.points, args.item, cashier_id=args.cashier, manual=_typed(args)))
 
 
 def _refund(counter: Counter, args: argparse.Namespace) -> Result:
@@ -245,13 +301,13 @@ def _void(counter: Counter, args: argparse.Namespace) -> Result:
 
 def _upgrade(counter: Counter, args: argparse.Namespace) -> Result:
     claims, _ = _tap(counter, args)
-    return _receipt(counter.upgrade_tier(claims, cashier_id=args.cashier, manual=True))
+    return _receipt(counter.upgrade_tier(claims, cashier_id=args.cashier, manual=_typed(args)))
 
 
 def _fee(counter: Counter, args: argparse.Namespace) -> Result:
     claims, _ = _tap(counter, args)
     return _receipt(counter.pay_membership_fee(claims, Tier(args.tier), tender=args.tender,
-                                               cashier_id=args.cashier, manual=True))
+                                               cashier_id=args.cashier, manual=_typed(args)))
 
 
 def _balance(counter: Counter, args: argparse.Namespace) -> Result:
@@ -292,7 +348,11 @@ def _zreport(counter: Counter, args: argparse.Namespace) -> Result:
     if not 0 <= args.since_ms <= 10**13:  # 10**13 ms is the year 2286: beyond it the clock arithmetic overflows
         raise BadInput("--since-ms must be epoch milliseconds, from 0 up to 10000000000000")
     report = counter.z_report(args.since_ms)
-    return {"ok": True, **report.to_dict()}, report.to_text().rstrip("\n")
+    return {"ok": True, **report.to_dict()}, report.to_text().rstrip("\n"), report.printed
+
+
+def _reprint(counter: Counter, args: argparse.Namespace) -> Result:
+    return _receipt(counter.receipt_copy(args.orig))
 
 
 # -- cashiers -----------------------------------------------------------------------------------------------------

@@ -3,37 +3,41 @@
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
 import datetime as dt
 import random
 import time
 from pathlib import Path
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cardkit import locations
 from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
-from cardkit.envelope import SUITES, load_hpke_public_key
+from cardkit.enrollment import EnrollAnswer, derive_code_keys, make_proof, open_answer
+from cardkit.envelope import SUITES, generate_hpke_private_key, hpke_public_key_bytes, load_hpke_public_key
 from cardkit.errors import ConfigError, SyncError
 from terminal import documents
 from terminal.offline.store import TerminalStore
-from terminal.sync.client import LedgerClient
+from terminal.sync.client import LedgerClient, LedgerRefused
 from terminal.sync.service import SyncReport, SyncService, load_identity_key, verify_and_save_documents
 
 
 def register(subparsers: Subparsers) -> None:
     enroll = subparsers.add_parser(
         "enroll", help="enroll this terminal with a ledger using a one-time code",
-        description="Create this terminal's identity key (if it has none), enroll it with the ledger using a "
-                    "one-time code from 'cardpos ledger terminal add', check the signed documents the ledger "
-                    "returns and save them with the enrollment record.")
+        description="Create this terminal's identity and member keys (if it has none), prove to the ledger that it "
+                    "holds a one-time code from 'cardpos ledger terminal add' without sending the code, check "
+                    "that the answer is authenticated with the same code and signed by the ledger's root key, "
+                    "check the signed documents it carries and save them with the enrollment record.")
     add_common(enroll)
     enroll.add_argument("--ledger", required=True, metavar="URL", help="ledger base URL, e.g. http://127.0.0.1:8750")
     enroll.add_argument("--code", required=True, help="one-time enrollment code")
     enroll.add_argument("--suite", choices=sorted(SUITES), default="x25519",
                         help="HPKE suite for batches (default x25519; mlkem768x25519 is the post-quantum hybrid)")
     enroll.add_argument("--root-key", metavar="HEX", type=_root_key_arg, default=None,
-                        help="expected ledger root public key (hex); enrollment fails if the ledger sends another")
+                        help="expected ledger root public key (hex, as 'cardpos ledger init' prints it); a ledger "
+                             "with another root key refuses the enrollment and the code stays unused")
     enroll.add_argument("--json", action="store_true", help="print the result as JSON")
     enroll.set_defaults(handler=cmd_enroll)
 
@@ -55,8 +59,8 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _root_key_arg(text: str) -> str:
-    """argparse type of ``--root-key``: checked before the ledger is asked, since asking uses up the one-time
-    code (a typo here must not cost the admin a new code)."""
+    """argparse type of ``--root-key``: a malformed key is refused before the ledger is asked (a well-formed wrong
+    one is refused by the ledger after it checked the proof, without using the code up)."""
     text = text.strip().lower()
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
         raise argparse.ArgumentTypeError("an Ed25519 public key is 64 hex characters")
@@ -73,23 +77,25 @@ def _identity_key(data_dir: Path) -> Ed25519PrivateKey:
     return key
 
 
-def _enrollment_from_answer(answer: dict[str, Any], ledger_url: str, suite: str) -> documents.Enrollment:
-    try:
-        enrollment = documents.Enrollment(
-            terminal_id=str(answer["terminal_id"]), store_id=str(answer["store_id"]), ledger_url=ledger_url,
-            ledger_hpke_public_key=str(answer["ledger_hpke_public_key"]),
-            hpke_suite=str(answer.get("hpke_suite", suite)), root_public_key=str(answer["root_public_key"]),
-            issuer=str(answer["issuer"]))
-        root = bytes.fromhex(enrollment.root_public_key)
-        hpke_key = bytes.fromhex(enrollment.ledger_hpke_public_key)
-    except (KeyError, ValueError) as exc:
-        raise SyncError(f"the ledger's enrollment answer is incomplete or damaged ({exc})", orig=exc) from exc
-    if enrollment.hpke_suite != suite:
-        raise SyncError(f"asked for HPKE suite {suite} but the ledger answered with {enrollment.hpke_suite}")
-    if len(root) != 32:
-        raise SyncError("the ledger's root public key is not an Ed25519 key")
-    load_hpke_public_key(suite, hpke_key)  # refuses a key of the wrong size now, not at the first sync
-    return enrollment
+def _member_key(data_dir: Path, suite: str) -> bytes:
+    """The public half of the HPKE key member snapshots are sealed to, created (0600) for ``suite`` unless a key of
+    that suite is there already (a retry after a failed enroll reuses it)."""
+    path = documents.member_key_path(data_dir)
+    if path.exists():
+        with contextlib.suppress(SyncError):
+            documents.load_member_key(data_dir, suite)
+            return hpke_public_key_bytes(suite, path.read_bytes())
+    private = generate_hpke_private_key(suite)
+    locations.write_private(path, private)
+    return hpke_public_key_bytes(suite, private)
+
+
+def _enrollment_from_answer(answer: EnrollAnswer, ledger_url: str) -> documents.Enrollment:
+    load_hpke_public_key(answer.suite, answer.ledger_hpke_key)  # refuses a key of the wrong size now, not at sync
+    return documents.Enrollment(
+        terminal_id=answer.terminal_id, store_id=answer.store_id, ledger_url=ledger_url,
+        ledger_hpke_public_key=answer.ledger_hpke_key.hex(), hpke_suite=answer.suite,
+        root_public_key=answer.root_key.hex(), issuer=answer.issuer, members_sealed=True)
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
@@ -99,19 +105,31 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     if existing is not None:
         raise ConfigError(f"this terminal is already enrolled as {existing.terminal_id} with {existing.ledger_url}; "
                           f"remove {documents.enrollment_path(data_dir)} to enroll it again")
+    code_keys = derive_code_keys(args.code)
     key = _identity_key(data_dir)
+    expected_root = bytes.fromhex(args.root_key) if args.root_key is not None else None
+    proof = make_proof(code_keys, key.public_key().public_bytes_raw(), args.suite, _member_key(data_dir, args.suite),
+                       root_key=expected_root)
     client = LedgerClient(args.ledger, timeout_s=settings.sync.timeout_s)
     try:
-        answer = client.enroll(args.code, key.public_key().public_bytes_raw(), args.suite)
+        body = client.enroll(proof.to_json())
+    except LedgerRefused as exc:
+        if exc.code == "root_key_mismatch":
+            raise SyncError("the ledger's root key is not the one given with --root-key; enrollment refused and "
+                            "the code was not used", orig=exc) from exc
+        raise
     finally:
         client.close()
-    enrollment = _enrollment_from_answer(answer, args.ledger.rstrip("/"), args.suite)
-    if args.root_key is not None and args.root_key.lower() != enrollment.root_public_key.lower():
+    # Nothing is written before both checks: the MAC (only the code's holder can make it) and the root signature.
+    answer = open_answer(code_keys.mac_key, proof, body)
+    if expected_root is not None and answer.root_key != expected_root:
         raise SyncError("the ledger's root key is not the one given with --root-key; enrollment refused")
+    enrollment = _enrollment_from_answer(answer, args.ledger.rstrip("/"))
     with TerminalStore.open(data_dir, enrollment.terminal_id) as store:
         applied = verify_and_save_documents(store, enrollment, {
-            "trust_list": answer.get("trust_list"), "rules": answer.get("rules"),
-            "revocations": answer.get("revocations")})
+            "trust_list": base64.b64encode(answer.trust_list).decode(),
+            "rules": base64.b64encode(answer.rules).decode(),
+            "revocations": base64.b64encode(answer.revocations).decode()})
         # Enrolling fetched fresh documents and there is nothing unsynced: it counts as a sync for the
         # offline limit on time since the last sync.
         store.sync_state.last_sync_ms = time.time_ns() // 1_000_000

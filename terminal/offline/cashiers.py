@@ -46,13 +46,17 @@ _GRANTS: dict[Role, frozenset[Role]] = {
 
 
 class CashierAuthError(CardposError):
-    """Sign-in refused. ``reason`` is ``unknown``, ``wrong_pin`` or ``locked``."""
+    """Sign-in refused. ``reason`` is ``unknown``, ``wrong_pin`` or ``locked`` (said as ``error.signin.<reason>``
+    in the terminal's catalogue)."""
 
     title = "Sign-in refused"
 
     def __init__(self, message: str, *, reason: str, attempts_left: int | None = None,
-                 locked_until_ms: int | None = None) -> None:
-        super().__init__(message)
+                 locked_until_ms: int | None = None, cashier_id: str = "") -> None:
+        until = _clock_text(locked_until_ms) if locked_until_ms else ""
+        last = reason == "wrong_pin" and attempts_left == 1
+        super().__init__(message, sentence="signin.wrong_pin_last" if last else f"signin.{reason}",
+                         params={"who": cashier_id, "left": attempts_left, "until": until})
         self.reason = reason
         self.attempts_left = attempts_left
         self.locked_until_ms = locked_until_ms
@@ -62,6 +66,10 @@ class CashierRoleError(CardposError):
     """The signed-in person lacks the role an operation needs (e.g. a refund needs a supervisor)."""
 
     title = "Not allowed"
+
+    def __init__(self, message: str, *, needed: str = "", who: str = "", role: str = "") -> None:
+        super().__init__(message, sentence="role_needed" if needed else None,
+                         params={"needed": needed, "who": who, "role": role})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +101,8 @@ def require_role(cashier: Cashier, role: Role | str) -> None:
     """Raise CashierRoleError unless ``cashier`` may act as ``role``."""
     needed = Role(role)
     if needed not in _GRANTS[cashier.role]:
-        raise CashierRoleError(f"this needs a {needed.value}; {cashier.cashier_id} is a {cashier.role.value}")
+        raise CashierRoleError(f"this needs a {needed.value}; {cashier.cashier_id} is a {cashier.role.value}",
+                               needed=needed.value, who=cashier.cashier_id, role=cashier.role.value)
 
 
 class CashierStore:
@@ -158,7 +167,7 @@ class CashierStore:
                                          locked_until_ms=0)
                        .where(CashierRow.cashier_id == cashier_id).execute(self._db))
         if not changed:
-            raise CashierAuthError(f"no cashier with id {cashier_id}", reason="unknown")
+            raise CashierAuthError(f"no cashier with id {cashier_id}", reason="unknown", cashier_id=cashier_id)
 
     def unlock(self, cashier_id: str) -> None:
         """Clear a lockout (a supervisor's decision; the counter journals it as a cashier_event)."""
@@ -171,7 +180,7 @@ class CashierStore:
         now = int(now)
         row = self._row(cashier_id)
         if row is None:
-            raise CashierAuthError(f"no cashier with id {cashier_id}", reason="unknown")
+            raise CashierAuthError(f"no cashier with id {cashier_id}", reason="unknown", cashier_id=cashier_id)
         locked_until = int(row.locked_until_ms)
         if locked_until > now + LOCKOUT_MS:
             # The wall clock jumped back after the lock was set: re-anchor the lock to this clock, so it lasts one
@@ -183,7 +192,7 @@ class CashierStore:
         if locked_until > now:
             raise CashierAuthError(
                 f"cashier {cashier_id} is locked until {_clock_text(locked_until)} after {MAX_FAILURES} wrong PINs",
-                reason="locked", locked_until_ms=locked_until, attempts_left=0,
+                reason="locked", locked_until_ms=locked_until, attempts_left=0, cashier_id=cashier_id,
             )
         # Hash outside the write lock: scrypt takes tens of ms and journal appends must not wait for it.
         good = isinstance(pin, str) and hmac.compare_digest(
@@ -191,12 +200,12 @@ class CashierStore:
         with guard(self._path, "recording a sign-in attempt"), self._db.atomic("IMMEDIATE"):
             fresh = self._row(cashier_id)
             if fresh is None:
-                raise CashierAuthError(f"no cashier with id {cashier_id}", reason="unknown")
+                raise CashierAuthError(f"no cashier with id {cashier_id}", reason="unknown", cashier_id=cashier_id)
             fresh_lock = min(int(fresh.locked_until_ms), now + LOCKOUT_MS)
             if fresh_lock > now:  # another sign-in locked it while we were hashing
                 raise CashierAuthError(
                     f"cashier {cashier_id} is locked until {_clock_text(fresh_lock)}",
-                    reason="locked", locked_until_ms=fresh_lock, attempts_left=0,
+                    reason="locked", locked_until_ms=fresh_lock, attempts_left=0, cashier_id=cashier_id,
                 )
             failures = int(fresh.failed_attempts)  # a lockout resets the count, so an expired lock starts afresh
             if good:
@@ -212,8 +221,8 @@ class CashierStore:
         if failures >= MAX_FAILURES:
             raise CashierAuthError(
                 f"wrong PIN: cashier {cashier_id} is now locked until {_clock_text(now + LOCKOUT_MS)}",
-                reason="locked", attempts_left=0, locked_until_ms=now + LOCKOUT_MS,
+                reason="locked", attempts_left=0, locked_until_ms=now + LOCKOUT_MS, cashier_id=cashier_id,
             )
         left = MAX_FAILURES - failures
         raise CashierAuthError(f"wrong PIN: {left} attempt{'s' if left != 1 else ''} left",
-                               reason="wrong_pin", attempts_left=left)
+                               reason="wrong_pin", attempts_left=left, cashier_id=cashier_id)

@@ -9,7 +9,7 @@ clock, the operation lock and the cached member figures) and hands each call to 
   reversals   refund and void, with a supervisor
   people      cashier sign-in, supervisor approval
   shifts      shift open / close and the Z-report
-What a receipt says is in ``receipt_lines`` and ``receipt``.
+What a receipt says is in ``receipt_lines`` and ``receipt``; ``receipt_copy`` rebuilds one from the journal.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from cardkit.core.rules import Rules
 from cardkit.journal import JournalEntry
 from terminal.offline.cashiers import Cashier
 from terminal.offline.store import TerminalStore
-from terminal.service import lookups, operations, people, reversals, shifts, taps
+from terminal.service import lookups, operations, people, receipt_copy, reversals, shifts, taps
 from terminal.service.figures import SNAPSHOT_SYNCED_SEQ, MemberFigures
 from terminal.service.lookups import HISTORY_LINES
 from terminal.service.oplock import OperationLock
@@ -141,6 +141,10 @@ class Counter:
     def void(self, orig_uuid: str, *, supervisor: Cashier, cashier_id: str | None = None) -> Receipt:
         """Cancel a whole sale or top-up recorded here, approved by a signed-in supervisor."""
         return reversals.void(self, orig_uuid, supervisor=supervisor, cashier_id=cashier_id)
+
+    def receipt_copy(self, uuid: str) -> Receipt:
+        """A copy of the receipt of an operation recorded here, rebuilt from its journal entry (a reprint)."""
+        return receipt_copy.receipt_copy(self, uuid)
 
     # -- people ---------------------------------------------------------------------------------------------
     def sign_in(self, cashier_id: str, pin: str) -> Cashier:

@@ -11,7 +11,7 @@ from cardkit.pulldocs import coupon_from_mapping
 from terminal.offline.cache import CachedMember
 from terminal.offline.journal import Journal
 from terminal.service.desk import Desk
-from terminal.service.views import MemberView, OperationView, summarize
+from terminal.service.views import MemberView, OperationView, summarize, summary_phrase
 
 HISTORY_LINES = 10
 
@@ -56,5 +56,6 @@ def _lines(journal: Journal, *, member_id: str | None = None, card_id: str | Non
         entries = journal.entries_for_card(card_id, limit=n)
     synced = journal.synced_seq
     return [OperationView(uuid=e.uuid, seq=e.seq, kind=e.kind, wall_ms=e.wall_ms,
-                          summary=summarize(e.kind, e.payload), synced=e.seq <= synced, cashier_id=e.cashier_id)
+                          summary=summarize(e.kind, e.payload), synced=e.seq <= synced, cashier_id=e.cashier_id,
+                          phrase=summary_phrase(e.kind, e.payload))
             for e in entries]

@@ -56,7 +56,7 @@ def sale(desk: Desk, card: CardClaims, amount: Money, *, tender: str, coupon_ids
         offline = desk.offline
         q = _quote_sale(desk, card, amount, tender=tender, coupon_ids=coupon_ids, redeem_points=redeem_points,
                         offline=offline)
-        lines = receipt_lines.sale_lines(q, desk.rules.currency)
+        lines = receipt_lines.sale_lines(q.payload, tier=q.after.tier.value, after=q.after)
         return record(desk, q, cashier_id, lines, offline, manual=manual)
 
 
@@ -67,7 +67,8 @@ def topup(desk: Desk, card: CardClaims, amount: Money, *, tender: str, cashier_i
         state, _ = member_state(desk, card.member_id, card.tier)
         q = loyalty.quote_topup(state, desk.rules, amount=amount, tender=tender, card_id=card.card_id,
                                 offline=offline)
-        return record(desk, q, cashier_id, receipt_lines.topup_lines(q, desk.rules.currency), offline, manual=manual)
+        return record(desk, q, cashier_id, receipt_lines.topup_lines(q.payload, after=q.after), offline,
+                      manual=manual)
 
 
 def redeem(desk: Desk, card: CardClaims, points: int, item: str, *, cashier_id: str | None = None,
@@ -78,7 +79,8 @@ def redeem(desk: Desk, card: CardClaims, points: int, item: str, *, cashier_id: 
         state, _ = member_state(desk, card.member_id, card.tier)
         q = loyalty.quote_redeem(state, desk.rules, points=points, item=item, card_id=card.card_id,
                                  offline=offline)
-        return record(desk, q, cashier_id, receipt_lines.redeem_lines(q), offline, manual=manual)
+        return record(desk, q, cashier_id, receipt_lines.redeem_lines(q.payload, after=q.after), offline,
+                      manual=manual)
 
 
 def upgrade_tier(desk: Desk, card: CardClaims, *, cashier_id: str | None = None, manual: bool = False) -> Receipt:
@@ -87,7 +89,7 @@ def upgrade_tier(desk: Desk, card: CardClaims, *, cashier_id: str | None = None,
         offline = desk.offline
         state, _ = member_state(desk, card.member_id, card.tier)
         q = loyalty.quote_tier_upgrade(state, desk.rules, card_id=card.card_id)
-        lines = receipt_lines.tier_upgrade_lines(state, q, desk.rules.currency)
+        lines = receipt_lines.tier_upgrade_lines(q.payload, yearly_spend=state.yearly_spend_money)
         return record(desk, q, cashier_id, lines, offline, manual=manual)
 
 
@@ -100,7 +102,7 @@ def pay_membership_fee(desk: Desk, card: CardClaims, tier: Tier, *, tender: str,
         q = loyalty.quote_membership_fee(state, desk.rules, tier=tier, tender=tender, now=desk.clock(),
                                          card_id=card.card_id, offline=offline)
         check_offline_limits(desk, card.card_id, q.sv_debit, offline)
-        lines = receipt_lines.membership_fee_lines(q, desk.rules.currency)
+        lines = receipt_lines.membership_fee_lines(q.payload, after=q.after)
         return record(desk, q, cashier_id, lines, offline, manual=manual)
 
 
@@ -108,7 +110,8 @@ def update_member(desk: Desk, member_id: str, *, notes: str | None = None, prefs
                   cashier_id: str | None = None) -> Receipt:
     """Record new notes and/or preferences (encrypted at rest; synced so every store sees them)."""
     if notes is None and prefs is None:
-        raise DomainError("Nothing to update: give notes or preferences", code="bad_input")
+        raise DomainError("Nothing to update: give notes or preferences", code="bad_input",
+                          sentence="nothing_to_update")
     payload: dict[str, Any] = {"member": member_id}
     if notes is not None:
         payload["notes"] = notes
@@ -116,4 +119,4 @@ def update_member(desk: Desk, member_id: str, *, notes: str | None = None, prefs
         payload["prefs"] = {str(k): str(v) for k, v in prefs.items()}
     with desk.operation_lock.hold():
         entry = desk.store.journal.append(EntryKind.MEMBER_UPDATE, payload, cashier_id)
-    return Receipt(entry=entry, lines=receipt_lines.MEMBER_UPDATE_LINES, after=None, offline=desk.offline)
+    return Receipt(entry=entry, lines=tuple(receipt_lines.member_update_lines()), after=None, offline=desk.offline)

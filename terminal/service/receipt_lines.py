@@ -1,80 +1,146 @@
-"""What each operation's receipt says under its header: (label, value) lines in print order.
+"""What each operation's receipt says under its header: (label, value) lines in print order, in no language yet.
 
-The receipt's words live here and in ``receipt.py`` (titles and layout), so the operations only choose which lines
-a receipt gets. Amounts are printed as decimal strings in the store's currency; a label of ``"-"`` draws a rule.
+Labels are ``Phrase``s of the terminal's catalogue (``terminal/i18n``, ``receipt.label.*``); values are amounts,
+ids and numbers printed as they are, or ``Phrase``s where they are words (a tender, a tier). The receipt is said in
+the cashier's language when it is shown or printed (``Receipt.printed``). A label of ``"-"`` draws a rule.
+
+Every line comes from the journal entry's payload, plus the facts the payload does not hold (the member's figures
+after the operation, the tier that gave the discount, ...). An operation passes all of them; a copy reprinted
+from the journal later passes what can still be known, and the lines it cannot know are left out.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
-from cardkit.core import loyalty
 from cardkit.core.money import Money
 from cardkit.core.state import MemberState
-from cardkit.journal import JournalEntry
+from cardkit.journal import EntryKind, JournalEntry
+from terminal.i18n import Phrase, Text, phrase
 
-Line = tuple[str, str]
+Line = tuple[Text, Text]
 RULE: Line = ("-", "")
-TENDER_WORDS = {"sv": "stored value", "cash": "cash", "bank_card": "bank card"}
-MEMBER_UPDATE_LINES: tuple[Line, ...] = (("Details", "updated"),)
 
 
-def _amount(minor: int, currency: str) -> str:
-    return Money(minor, currency).to_decimal_string()
+def label(name: str, **params: Any) -> Phrase:
+    return phrase(f"receipt.label.{name}", **params)
 
 
-def figures_after(after: MemberState, currency: str) -> list[Line]:
-    """The member's balance and points once the operation is counted."""
-    return [("Balance now", _amount(after.balance, currency)), ("Points now", str(after.points))]
+def _tender(payload: Mapping[str, Any]) -> Phrase:
+    return phrase("receipt.value.tender", tender=str(payload.get("tender", "")))
 
 
-def sale_lines(q: loyalty.SaleQuote, currency: str) -> list[Line]:
-    lines = [("Gross", q.gross.to_decimal_string())]
-    if q.tier_disc.minor:
-        lines.append((f"{q.after.tier.value.title()} discount", "-" + q.tier_disc.to_decimal_string()))
-    if q.coupon_disc.minor:
-        lines.append((f"Coupons {','.join(q.coupons)}", "-" + q.coupon_disc.to_decimal_string()))
-    if q.pts_disc.minor:
-        lines.append((f"Points ({q.pts_redeem})", "-" + q.pts_disc.to_decimal_string()))
-    lines += [RULE, ("TOTAL", f"{q.net.to_decimal_string()} {q.net.currency}"),
-              ("Paid by", TENDER_WORDS[q.tender]), ("Points earned", f"+{q.pts_earn}")]
-    return lines + figures_after(q.after, currency)
+def _tier(value: object) -> Phrase:
+    return phrase("receipt.value.tier", tier=str(value))
 
 
-def topup_lines(q: loyalty.TopupQuote, currency: str) -> list[Line]:
-    lines = [("Top-up", q.amount.to_decimal_string()), ("Bonus", q.bonus.to_decimal_string()),
-             RULE, ("Paid by", TENDER_WORDS[q.tender])]
-    return lines + figures_after(q.after, currency)
+def _amount(payload: Mapping[str, Any], key: str) -> str:
+    return Money(int(payload[key]), str(payload["cur"])).to_decimal_string()
 
 
-def refund_lines(q: loyalty.RefundQuote, original: JournalEntry, supervisor_id: str, currency: str) -> list[Line]:
-    lines = [("Refund of", original.uuid[:8]), ("Amount", q.amount.to_decimal_string()),
-             ("To", TENDER_WORDS.get(q.tender, q.tender)), ("Points back", f"+{q.pts_back}"),
-             ("Points reversed", f"-{q.pts_rev}"), ("Still refundable", q.remaining_after.to_decimal_string()),
-             ("Supervisor", supervisor_id)]
-    return lines + figures_after(q.after, currency)
+def _ref(uuid: object) -> str:
+    return str(uuid)[:8]
 
 
-def void_lines(q: loyalty.VoidQuote, original: JournalEntry, supervisor_id: str, currency: str) -> list[Line]:
-    lines = [("Void of", f"{original.kind} {original.uuid[:8]}"),
-             ("Stored value", q.sv.to_decimal_string()), ("Points back", f"+{q.pts_back}"),
-             ("Points reversed", f"-{q.pts_rev}"), ("Supervisor", supervisor_id)]
-    if q.coupons_back:
-        lines.append(("Coupons back", ",".join(q.coupons_back)))
-    return lines + figures_after(q.after, currency)
+def figures_after(after: MemberState | None) -> list[Line]:
+    """The member's balance and points once the operation is counted (none on a copy: they have moved since)."""
+    if after is None:
+        return []
+    return [(label("balance_now"), after.balance_money.to_decimal_string()), (label("points_now"), str(after.points))]
 
 
-def redeem_lines(q: loyalty.RedeemQuote) -> list[Line]:
-    return [("Gift", q.item), ("Points used", str(q.points)), ("Points now", str(q.after.points))]
+def sale_lines(p: Mapping[str, Any], *, tier: str | None = None, after: MemberState | None = None) -> list[Line]:
+    """``tier``: the member's tier that gave the discount (a copy does not know it and says "member discount")."""
+    lines: list[Line] = [(label("gross"), _amount(p, "gross"))]
+    if p["tier_disc"]:
+        name = label("tier_discount", tier=tier) if tier else label("member_discount")
+        lines.append((name, "-" + _amount(p, "tier_disc")))
+    if p["coupon_disc"]:
+        lines.append((label("coupons", ids=",".join(map(str, p["coupons"]))), "-" + _amount(p, "coupon_disc")))
+    if p["pts_disc"]:
+        lines.append((label("points_used", points=p["pts_redeem"]), "-" + _amount(p, "pts_disc")))
+    lines += [RULE, (label("total"), f"{_amount(p, 'net')} {p['cur']}"), (label("paid_by"), _tender(p)),
+              (label("points_earned"), f"+{p['pts_earn']}")]
+    return lines + figures_after(after)
 
 
-def tier_upgrade_lines(before: MemberState, q: loyalty.Quote, currency: str) -> list[Line]:
-    return [("From", before.tier.value), ("To", q.after.tier.value),
-            ("Yearly spend", _amount(before.yearly_spend, currency)), ("New card", "requested from the ledger")]
+def topup_lines(p: Mapping[str, Any], *, after: MemberState | None = None) -> list[Line]:
+    lines: list[Line] = [(label("topup"), _amount(p, "amount")), (label("bonus"), _amount(p, "bonus")),
+                         RULE, (label("paid_by"), _tender(p))]
+    return lines + figures_after(after)
 
 
-def membership_fee_lines(q: loyalty.FeeQuote, currency: str) -> list[Line]:
-    until = time.strftime("%Y-%m-%d", time.gmtime(q.until))
-    lines = [("Tier", q.tier.value), ("Fee", q.amount.to_decimal_string()),
-             ("Paid by", TENDER_WORDS[q.tender]), ("Valid until", until)]
-    return lines + figures_after(q.after, currency)
+def refund_lines(p: Mapping[str, Any], *, remaining: Money | None = None,
+                 after: MemberState | None = None) -> list[Line]:
+    """``remaining``: what can still be refunded on the sale after this refund."""
+    lines: list[Line] = [(label("refund_of"), _ref(p["orig"])), (label("amount"), _amount(p, "amount")),
+                         (label("refund_to"), _tender(p)), (label("points_back"), f"+{p['pts_back']}"),
+                         (label("points_reversed"), f"-{p['pts_rev']}")]
+    if remaining is not None:
+        lines.append((label("still_refundable"), remaining.to_decimal_string()))
+    lines.append((label("supervisor"), str(p["supervisor"])))
+    return lines + figures_after(after)
+
+
+def void_lines(p: Mapping[str, Any], *, original_kind: str | None = None,
+               after: MemberState | None = None) -> list[Line]:
+    what: Text = (phrase("receipt.value.void_of", kind=original_kind, ref=_ref(p["orig"])) if original_kind
+                  else _ref(p["orig"]))
+    lines: list[Line] = [(label("void_of"), what), (label("stored_value"), _amount(p, "sv")),
+                         (label("points_back"), f"+{p['pts_back']}"), (label("points_reversed"), f"-{p['pts_rev']}"),
+                         (label("supervisor"), str(p["supervisor"]))]
+    if p.get("coupons_back"):
+        lines.append((label("coupons_back"), ",".join(map(str, p["coupons_back"]))))
+    return lines + figures_after(after)
+
+
+def redeem_lines(p: Mapping[str, Any], *, after: MemberState | None = None) -> list[Line]:
+    lines: list[Line] = [(label("gift"), str(p["item"])), (label("points_spent"), str(p["pts"]))]
+    if after is not None:
+        lines.append((label("points_now"), str(after.points)))
+    return lines
+
+
+def tier_upgrade_lines(p: Mapping[str, Any], *, yearly_spend: Money | None = None) -> list[Line]:
+    lines: list[Line] = [(label("tier_from"), _tier(p["from"])), (label("tier_to"), _tier(p["to"]))]
+    if yearly_spend is not None:
+        lines.append((label("yearly_spend"), yearly_spend.to_decimal_string()))
+    return [*lines, (label("new_card"), phrase("receipt.value.new_card"))]
+
+
+def membership_fee_lines(p: Mapping[str, Any], *, after: MemberState | None = None) -> list[Line]:
+    until = time.strftime("%Y-%m-%d", time.gmtime(int(p["until"])))
+    lines: list[Line] = [(label("tier"), _tier(p["tier"])), (label("fee"), _amount(p, "amount")),
+                         (label("paid_by"), _tender(p)), (label("valid_until"), until)]
+    return lines + figures_after(after)
+
+
+def member_update_lines() -> list[Line]:
+    return [(label("details"), phrase("receipt.value.updated"))]
+
+
+RECEIPT_KINDS = frozenset({EntryKind.SALE, EntryKind.TOPUP, EntryKind.REFUND, EntryKind.VOID, EntryKind.REDEEM,
+                           EntryKind.TIER_UPGRADE, EntryKind.MEMBERSHIP_FEE, EntryKind.MEMBER_UPDATE})
+"""The entry kinds that have a receipt."""
+
+
+def copy_lines(entry: JournalEntry, *, original_kind: str | None = None) -> list[Line]:
+    """The lines of a receipt reprinted from its journal entry alone (``original_kind``: a void's original)."""
+    p = entry.payload
+    if entry.kind == EntryKind.SALE:
+        return sale_lines(p)
+    if entry.kind == EntryKind.TOPUP:
+        return topup_lines(p)
+    if entry.kind == EntryKind.REFUND:
+        return refund_lines(p)
+    if entry.kind == EntryKind.VOID:
+        return void_lines(p, original_kind=original_kind)
+    if entry.kind == EntryKind.REDEEM:
+        return redeem_lines(p)
+    if entry.kind == EntryKind.TIER_UPGRADE:
+        return tier_upgrade_lines(p)
+    if entry.kind == EntryKind.MEMBERSHIP_FEE:
+        return membership_fee_lines(p)
+    return member_update_lines()

@@ -31,7 +31,7 @@ def refund(desk: Desk, orig_uuid: str, amount: Money, *, supervisor: Cashier,
         q = loyalty.quote_refund(state, original.payload, original.uuid, refund_amount=amount,
                                  already_refunded_minor=refunded, supervisor=supervisor_id,
                                  offline=offline, voided=voided)
-        lines = receipt_lines.refund_lines(q, original, supervisor_id, desk.rules.currency)
+        lines = receipt_lines.refund_lines(q.payload, remaining=q.remaining_after, after=q.after)
         return record(desk, q, cashier_id, lines, offline)
 
 
@@ -46,7 +46,7 @@ def void(desk: Desk, orig_uuid: str, *, supervisor: Cashier, cashier_id: str | N
         q = loyalty.quote_void(state, original.kind, original.payload, original.uuid,
                                already_refunded_minor=refunded, voided=voided, supervisor=supervisor_id,
                                offline=offline)
-        lines = receipt_lines.void_lines(q, original, supervisor_id, desk.rules.currency)
+        lines = receipt_lines.void_lines(q.payload, original_kind=original.kind, after=q.after)
         return record(desk, q, cashier_id, lines, offline)
 
 
@@ -59,10 +59,12 @@ def _original(desk: Desk, orig_uuid: str, kinds: tuple[EntryKind, ...], *, code:
     entry = desk.store.journal.get(orig_uuid)
     if entry is None:
         raise DomainError(f"No operation {orig_uuid} on this terminal; refunds and voids are made at the "
-                          "terminal that recorded the original", code="unknown_operation")
+                          "terminal that recorded the original", code="unknown_operation",
+                          params={"ref": orig_uuid})
     if entry.kind not in kinds:
         raise DomainError(f"Operation {orig_uuid} is a {entry.kind}; only a {' or '.join(kinds)} can be "
-                          "reversed this way", code=code)
+                          "reversed this way", code=code, sentence="not_reversible",
+                          params={"ref": orig_uuid, "kind": str(entry.kind), "kinds": [str(k) for k in kinds]})
     return entry
 
 

@@ -15,6 +15,7 @@ from cardkit.core.members import Coupon, Tier
 from cardkit.core.money import Money
 from cardkit.core.state import MemberState
 from cardkit.journal import EntryKind, JournalEntry
+from terminal.i18n import EN, Phrase, phrase
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +27,11 @@ class OperationView:
     kind: str
     wall_ms: int
     summary: str
+    """In English, for scripts (``phrase`` says it in any language)."""
     synced: bool
     cashier_id: str | None = None
+    phrase: Phrase | None = None
+    """The summary in no language yet (``terminal.i18n.Words.say``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"uuid": self.uuid, "seq": self.seq, "kind": self.kind, "wall_ms": self.wall_ms,
@@ -120,36 +124,43 @@ def coupon_to_dict(coupon: Coupon) -> dict[str, Any]:
 
 
 def summarize(kind: str, payload: Mapping[str, Any]) -> str:
-    """A short human line for one journal entry (history screens, ``cardpos terminal op history``)."""
+    """A short English line for one journal entry (``cardpos terminal op history``, JSON)."""
+    return EN.say(summary_phrase(kind, payload))
+
+
+def summary_phrase(kind: str, payload: Mapping[str, Any]) -> Phrase:
+    """A short line for one journal entry (history screens), in no language yet."""
     cur = str(payload.get("cur", "CNY"))
 
     def money(key: str) -> str:
         value = payload.get(key)
         return str(Money(int(value), cur)) if isinstance(value, int) else "?"
 
+    def get(key: str, default: object = "") -> object:
+        return payload.get(key, default)
+
+    ref = str(payload.get("orig", ""))[:8]
     if kind == EntryKind.SALE:
-        parts = [f"sale {money('net')} by {payload.get('tender')}"]
-        if payload.get("pts_redeem"):
-            parts.append(f"{payload['pts_redeem']} pts used")
-        parts.append(f"+{payload.get('pts_earn', 0)} pts")
-        if payload.get("coupons"):
-            parts.append("coupons " + ",".join(map(str, payload["coupons"])))
-        return ", ".join(parts)
+        used = phrase("summary.sale_used", points=payload["pts_redeem"]) if payload.get("pts_redeem") else ""
+        coupons = (phrase("summary.sale_coupons", ids=",".join(map(str, payload["coupons"])))
+                   if payload.get("coupons") else "")
+        return phrase("summary.sale", net=money("net"), tender=get("tender"), used=used, earn=get("pts_earn", 0),
+                      coupons=coupons)
     if kind == EntryKind.TOPUP:
-        return f"top-up {money('amount')} + bonus {money('bonus')} by {payload.get('tender')}"
+        return phrase("summary.topup", amount=money("amount"), bonus=money("bonus"), tender=get("tender"))
     if kind == EntryKind.REFUND:
-        return (f"refund {money('amount')} of {str(payload.get('orig', ''))[:8]}, "
-                f"+{payload.get('pts_back', 0)}/-{payload.get('pts_rev', 0)} pts")
+        return phrase("summary.refund", amount=money("amount"), ref=ref, back=get("pts_back", 0),
+                      reversed=get("pts_rev", 0))
     if kind == EntryKind.VOID:
-        return f"void of {str(payload.get('orig', ''))[:8]}, stored value {money('sv')}"
+        return phrase("summary.void", ref=ref, sv=money("sv"))
     if kind == EntryKind.REDEEM:
-        return f"redeemed {payload.get('pts')} pts for {payload.get('item')}"
+        return phrase("summary.redeem", points=get("pts"), item=get("item"))
     if kind == EntryKind.TIER_UPGRADE:
-        return f"tier {payload.get('from')} -> {payload.get('to')}"
+        return phrase("summary.tier_upgrade", old=get("from"), new=get("to"))
     if kind == EntryKind.MEMBERSHIP_FEE:
-        return f"membership fee {money('amount')} for {payload.get('tier')} by {payload.get('tender')}"
+        return phrase("summary.membership_fee", amount=money("amount"), tier=get("tier"), tender=get("tender"))
     if kind == EntryKind.MEMBER_UPDATE:
-        return "member details updated"
+        return phrase("summary.member_update")
     if kind == EntryKind.CARD_REJECT:
-        return f"card rejected: {payload.get('reason')}"
-    return kind.replace("_", " ")
+        return phrase("summary.card_reject", reason=get("reason"))
+    return phrase("summary.other", kind=kind)

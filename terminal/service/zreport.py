@@ -1,5 +1,6 @@
 """The Z-report of a shift: counts and totals per operation and tender, points issued and redeemed, and what is
-still waiting for the ledger. Built from journal entries alone, so it can be reprinted at any time."""
+still waiting for the ledger. Built from journal entries alone, so it can be reprinted at any time; said in the
+cashier's language and laid out in printer columns when shown or printed (``printed``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from typing import Any
 
 from cardkit.core.money import Money
 from cardkit.journal import EntryKind, JournalEntry
+from terminal.i18n import EN, Words
+from terminal.printer.text import Line, layout
+
+WIDTH = 40
+"""Columns of the report as shown and saved (a printer lays it out in its own columns)."""
 
 
 @dataclass
@@ -52,29 +58,37 @@ class ZReport:
             "unsynced_total": self.unsynced_total,
         }
 
-    def to_text(self) -> str:
+    def printed(self, words: Words = EN, width: int = WIDTH) -> list[str]:
+        """The report in ``words``' language, laid out in ``width`` printer columns: one string per line."""
         def stamp(ms: int) -> str:
-            return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+            return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
-        lines = [f"Z-REPORT  terminal {self.terminal_id}", f"{stamp(self.since_ms)} - {stamp(self.until_ms)}",
-                 f"entries #{self.first_seq}-#{self.last_seq}" if self.last_seq else "no entries", ""]
+        lines: list[Line] = [
+            words("zreport.title", terminal=self.terminal_id), f"{stamp(self.since_ms)} - {stamp(self.until_ms)} UTC",
+            words("zreport.entries", first=self.first_seq, last=self.last_seq) if self.last_seq
+            else words("zreport.no_entries"), "",
+        ]
         for kind in sorted(self.counts):
-            lines.append(f"{kind:<16}{self.counts[kind]:>6}")
+            lines.append((words("zreport.kind", kind=kind), str(self.counts[kind])))
             for tender, minor in sorted(self.totals.get(kind, {}).items()):
-                lines.append(f"  {tender:<14}{self.money(minor):>16} {self.currency}")
+                lines.append((words("zreport.tender", tender=tender), f"{self.money(minor)} {self.currency}"))
         lines += [
             "",
-            f"top-up bonus issued {self.money(self.bonus_issued):>12} {self.currency}",
-            f"points issued       {self.points_issued:>12}",
-            f"points redeemed     {self.points_redeemed:>12}",
-            f"points restored     {self.points_restored:>12}",
-            f"points reversed     {self.points_reversed:>12}",
+            (words("zreport.bonus"), f"{self.money(self.bonus_issued)} {self.currency}"),
+            (words("zreport.points_issued"), str(self.points_issued)),
+            (words("zreport.points_redeemed"), str(self.points_redeemed)),
+            (words("zreport.points_restored"), str(self.points_restored)),
+            (words("zreport.points_reversed"), str(self.points_reversed)),
         ]
         for reason, n in sorted(self.rejects.items()):
-            lines.append(f"card rejects {reason:<14}{n:>6}")
-        lines += [f"offline operations  {self.offline_ops:>12}",
-                  f"not yet synced      {self.unsynced_in_period:>12} (terminal total {self.unsynced_total})"]
-        return "\n".join(lines) + "\n"
+            lines.append((words("zreport.rejects", reason=reason), str(n)))
+        lines += [(words("zreport.offline"), str(self.offline_ops)),
+                  (words("zreport.unsynced"),
+                   words("zreport.unsynced_value", count=self.unsynced_in_period, total=self.unsynced_total))]
+        return layout(lines, width)
+
+    def to_text(self, words: Words = EN, width: int = WIDTH) -> str:
+        return "\n".join(self.printed(words, width)) + "\n"
 
 
 def build_z_report(

@@ -137,9 +137,9 @@ class LedgerClient:
     def health(self) -> bool:
         return bool(self._request("GET", wire.HEALTH_PATH, what="checking its health").get("ok"))
 
-    def enroll(self, code: str, identity_public_key: bytes, suite: str) -> dict[str, Any]:
-        return self._request("POST", wire.ENROLL_PATH, what="enrolling this terminal",
-                             json={"code": code, "identity_key": identity_public_key.hex(), "suite": suite})
+    def enroll(self, proof: dict[str, str]) -> dict[str, Any]:
+        """``POST /v1/enroll`` with a proof of the code (``cardkit.enrollment.EnrollProof.to_json``)."""
+        return self._request("POST", wire.ENROLL_PATH, what="enrolling this terminal", json=proof)
 
     def push(self, envelope: bytes) -> PushResult:
         body = self._request("POST", wire.BATCHES_PATH, what="receiving a batch", data=envelope,

@@ -29,7 +29,7 @@ from cardkit.config import SyncSettings
 from cardkit.envelope import load_hpke_public_key, seal_batch
 from cardkit.errors import CardError, CardposError, SyncError
 from cardkit.journal import JournalEntry
-from cardkit.pulldocs import load_member_snapshot, load_rules_document
+from cardkit.pulldocs import load_rules_document
 from terminal import documents
 from terminal.documents import REVOCATIONS_FILE, RULES_FILE, TRUST_FILE, Enrollment
 from terminal.offline.state import MEMBERS_SYNCED_SEQ
@@ -127,7 +127,8 @@ def verify_and_save_documents(store: TerminalStore, enrollment: Enrollment, docs
         rev_raw = blob("revocations")
         delta = load_revocation_delta(rev_raw, root) if rev_raw is not None else None
         members_raw = blob("members")
-        snapshot = load_member_snapshot(members_raw, root) if members_raw is not None else None
+        snapshot = (documents.open_member_snapshot(data_dir, enrollment, members_raw)
+                    if members_raw is not None else None)
     except CardError as exc:
         raise SyncError(f"a document from the ledger failed its check and was not saved: {exc}", orig=exc) from exc
 

@@ -14,6 +14,10 @@ class DemoTapper(Protocol):
         """Wallet cards as ``(index, label, kind)``, e.g. ``(0, "Alice gold", "genuine")``."""
         ...
 
+    def accounts(self) -> list[tuple[str, str, str]]:
+        """The demo's sign-ins as ``(role, cashier id, PIN)``, shown on the sign-in screen; ``[]`` shows none."""
+        ...
+
     def tap(self, index: int) -> None:
         """Tap wallet card ``index`` on the simulated reader. May block briefly; the app calls it in a worker."""
         ...

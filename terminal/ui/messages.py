@@ -174,3 +174,24 @@ class SelfTestDone(Message):
 @dataclass
 class SyncDone(Message):
     report: SyncReport
+
+
+# -- the receipt printer ------------------------------------------------------------------------------------------
+@dataclass
+class PrintDone(Message):
+    """A print job ended. ``ref`` names what was printed (a receipt's operation uuid, or ``Z_REPORT_REF``) and
+    ``label`` says it to the cashier ("#12"); ``state`` is the printer's state afterwards (a ``printer.state``
+    key; None when the job failed before reaching the printer); ``problem`` is one sentence when it did not
+    print, in the language the job was started in."""
+
+    ref: str
+    label: str
+    state: str | None
+    problem: str | None = None
+
+
+@dataclass
+class PrinterPolled(Message):
+    """The printer's state, asked while it had a problem (paper out, cover open, offline)."""
+
+    state: str

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from cardkit.core import loyalty
 from cardkit.errors import CardposError
 from cardkit.journal import EntryKind
+from terminal.i18n import CASHIER_LANGUAGE_KEY
 from terminal.ui.messages import (
     DocumentsLoaded,
     HistoryLoaded,
@@ -35,11 +36,11 @@ if TYPE_CHECKING:
     from textual.message import Message
 
     from cardkit.core.money import Money
+    from terminal.i18n import Words
     from terminal.service.receipt import Receipt
     from terminal.service.views import TapResult
     from terminal.service.zreport import ZReport
-    from terminal.ui.services import Cashier, ReaderStats
-
+    from terminal.ui.services import Cashier, PrinterStatus, ReaderStats
 
 @dataclass(frozen=True)
 class Operation:
@@ -73,6 +74,10 @@ class TerminalOps:
     @property
     def has_sync(self) -> bool:
         return self._services.sync is not None
+
+    @property
+    def has_printer(self) -> bool:
+        return self._services.printer is not None
 
     def reader_stats(self) -> ReaderStats | None:
         """The reader's diagnostics (kept in memory by the driver; cheap enough for the UI thread)."""
@@ -150,6 +155,38 @@ class TerminalOps:
             return DocumentsLoaded(held)
 
         return Query(QueryName.DOCUMENTS, versions)
+
+    # -- the receipt printer (workers: each call opens the printer and waits for it) ----------------------------
+    def print_receipt(self, receipt: Receipt, words: Words) -> PrinterStatus | None:
+        """Print a receipt in ``words``' language and cut (None: no printer). Raises ``PrinterError``."""
+        printer = self._services.printer
+        if printer is None:
+            return None
+        return printer.print_lines(receipt.printed(words, printer.columns))
+
+    def print_z_report(self, report: ZReport, words: Words) -> PrinterStatus | None:
+        printer = self._services.printer
+        if printer is None:
+            return None
+        return printer.print_lines(report.printed(words, printer.columns))
+
+    def printer_status(self) -> PrinterStatus | None:
+        """The printer's status now (OFFLINE when it does not answer; None: no printer)."""
+        printer = self._services.printer
+        return printer.status() if printer is not None else None
+
+    def receipt_copy(self, uuid: str) -> Receipt:
+        """The receipt of a past operation rebuilt from the journal, for a reprint."""
+        return self._services.counter.receipt_copy(uuid)
+
+    # -- a cashier's language (workers: SQLite) ----------------------------------------------------------------
+    def language_of(self, cashier_id: str) -> str | None:
+        """The screen language this cashier chose last (None: never chose one)."""
+        value = self._services.store.sync_state.get(CASHIER_LANGUAGE_KEY.format(cashier_id=cashier_id))
+        return value if isinstance(value, str) else None
+
+    def remember_language(self, cashier_id: str, lang: str) -> None:
+        self._services.store.sync_state.set(CASHIER_LANGUAGE_KEY.format(cashier_id=cashier_id), lang)
 
     # -- people (workers: scrypt and SQLite) --------------------------------------------------------------------
     def sign_in(self, cashier_id: str, pin: str) -> Cashier:

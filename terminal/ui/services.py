@@ -3,15 +3,15 @@
 Everything the app talks to is bundled in ``AppServices`` so ``cardpos terminal run`` and ``cardpos demo`` build
 the same app (``terminal.compose.build_services``). The app never opens files, ports or sockets itself: it is
 handed a counter (verify, quote, journal), the terminal store (cashiers, journal depth, document versions),
-optionally a reader device and a sync service, and a clock. Their callbacks (reader events, sync status) go
-through ``Relay`` objects built with them, which the app attaches to when it starts.
+optionally a reader device, a receipt printer and a sync service, and a clock. Their callbacks (reader events,
+sync status) go through ``Relay`` objects built with them, which the app attaches to when it starts.
 
 Each service is described by a Protocol of exactly the calls the app makes (a *port*): the real ``Counter``,
 ``TerminalStore``, ``ReaderDevice`` and ``SyncService`` fit them, which mypy checks where they are put together
-(``terminal/compose.py``). This is the one module of ``terminal/ui`` that names the store's, the sync's and the
-reader driver's types, and it names them for the type checker only, so importing the UI loads no database,
-serial or HTTP code (``tests/unit/test_import_hygiene.py`` holds both to it). Other UI modules take those
-names from here, and call the services only through ``terminal.ui.ops.TerminalOps``.
+(``terminal/compose.py``). This is the one module of ``terminal/ui`` that names the store's, the sync's, the
+reader driver's and the printer driver's types, and it names them for the type checker only, so importing the UI
+loads no database, serial or HTTP code (``tests/unit/test_import_hygiene.py`` holds both to it). Other UI modules
+take those names from here, and call the services only through ``terminal.ui.ops.TerminalOps``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from cardkit.core.rules import Rules
     from cardkit.errors import CardposError
     from terminal.offline.cashiers import Cashier
+    from terminal.printer.status import PrinterStatus
+    from terminal.printer.text import Line as PrinterLine
     from terminal.reader.device import ReaderStats
     from terminal.service.receipt import Receipt
     from terminal.service.views import MemberView, OperationView, TapResult
@@ -96,6 +98,8 @@ class CounterPort(Protocol):
 
     def close_shift(self, shift_id: str, since_ms: int, *, cashier_id: str | None = None) -> ZReport: ...
 
+    def receipt_copy(self, uuid: str) -> Receipt: ...
+
 
 class JournalDepthPort(Protocol):
     @property
@@ -109,6 +113,12 @@ class SyncMarksPort(Protocol):
     def last_sync_ms(self) -> int | None: ...
 
     def document_versions(self) -> dict[str, int]: ...
+
+    def get(self, key: str, default: object = None) -> object:
+        """A small durable value of this terminal (a cashier's language, ...)."""
+        ...
+
+    def set(self, key: str, value: object) -> None: ...
 
 
 class MemberCachePort(Protocol):
@@ -155,6 +165,22 @@ class ReaderPort(Protocol):
     def request_status(self) -> None: ...
 
 
+class PrinterPort(Protocol):
+    """What the app asks of the receipt printer ``terminal.printer.device.ReceiptPrinter``: every call opens the
+    printer and waits for its answers, so the app makes them in workers."""
+
+    @property
+    def columns(self) -> int:
+        """Characters per printed line."""
+        ...
+
+    def status(self) -> PrinterStatus: ...
+
+    def print_lines(self, lines: Sequence[PrinterLine]) -> PrinterStatus:
+        """Print and cut; raises ``PrinterError`` (one sentence, ``status`` set) when it did not print."""
+        ...
+
+
 class SyncPort(Protocol):
     """What the app asks of ``terminal.sync.service.SyncService`` (its status arrives through a ``Relay``)."""
 
@@ -187,6 +213,8 @@ class AppServices:
     """Where receipts/ is written."""
     reader: ReaderPort | None = None
     """``terminal.reader.device.ReaderDevice`` (None: manual entry only)."""
+    printer: PrinterPort | None = None
+    """``terminal.printer.device.ReceiptPrinter`` (None: receipts are saved as text files in receipts/)."""
     sync: SyncPort | None = None
     """``terminal.sync.service.SyncService`` (None: not enrolled with a ledger)."""
     clock: Callable[[], int] = wall_ms

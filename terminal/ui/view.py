@@ -10,6 +10,7 @@ from cardkit.cards.verdict import CardClaims
 from cardkit.core.members import Coupon
 
 if TYPE_CHECKING:
+    from terminal.i18n import Words
     from terminal.service.views import MemberView, OperationView
 
 
@@ -48,12 +49,15 @@ def coupon_text(coupon: Coupon) -> str:
 @dataclass(frozen=True)
 class HistoryLine:
     uuid: str
+    seq: int
     when: str
     kind: str
     summary: str
+    """In the screen's language."""
     synced: bool
 
 
-def history_line(op: OperationView, tz: tzinfo | None) -> HistoryLine:
+def history_line(op: OperationView, tz: tzinfo | None, words: Words) -> HistoryLine:
     when = datetime.fromtimestamp(op.wall_ms / 1000, tz=tz).strftime("%m-%d %H:%M") if op.wall_ms else ""
-    return HistoryLine(uuid=op.uuid, when=when, kind=op.kind, summary=op.summary, synced=op.synced)
+    summary = words.say(op.phrase) if op.phrase is not None else op.summary
+    return HistoryLine(uuid=op.uuid, seq=op.seq, when=when, kind=op.kind, summary=summary, synced=op.synced)

@@ -7,17 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cardkit.cards.keys import public_key_bytes
 from cardkit.cards.revocation import load_revocation_delta
 from cardkit.cards.trust import load_trust_list
 from cardkit.envelope import load_hpke_public_key
-from cardkit.pulldocs import load_member_snapshot, load_rules_document
-from tests.fixtures.ledger import HTTP_TIMEOUT_S, LedgerServer, LedgerTerminal, b64d, topup
+from cardkit.pulldocs import load_rules_document
+from tests.fixtures.ledger import HTTP_TIMEOUT_S, LedgerServer, LedgerTerminal, b64d, enroll_request, topup
 
 
-def enroll_raw(server: LedgerServer, **body: str) -> requests.Response:
-    return requests.post(f"{server.url}/v1/enroll", json=body, timeout=HTTP_TIMEOUT_S)
+def enroll_raw(server: LedgerServer, code: str, **changes: str) -> requests.Response:
+    """A terminal's proof of ``code`` (by a new key), with ``changes`` made to its JSON fields."""
+    proof, _, _ = enroll_request(code, Ed25519PrivateKey.generate())
+    return requests.post(f"{server.url}/v1/enroll", json={**proof.to_json(), **changes}, timeout=HTTP_TIMEOUT_S)
 
 
 def test_enrollment_code_works_once_and_hands_over_signed_documents(shared_ledger_server: LedgerServer) -> None:
@@ -32,7 +35,7 @@ def test_enrollment_code_works_once_and_hands_over_signed_documents(shared_ledge
     assert [k.kid for k in trust.keys] == ["k1"]
     assert load_rules_document(b64d(body["rules"]), root).version >= 1
     assert load_revocation_delta(b64d(body["revocations"]), root).from_version == 0
-    second = enroll_raw(server, code=added["code"], identity_key=public_key_bytes(till.key).hex())
+    second = enroll_raw(server, added["code"], identity_key=public_key_bytes(till.key).hex())
     assert second.status_code == 403 and second.json()["error"] == "bad_code"
     listed = {t["terminal_id"]: t for t in server.admin_json("terminal", "list")["terminals"]}
     assert listed[till.terminal_id]["status"] == "active"
@@ -40,18 +43,19 @@ def test_enrollment_code_works_once_and_hands_over_signed_documents(shared_ledge
 
 def test_enrollment_refuses_bad_codes_and_bad_requests(shared_ledger_server: LedgerServer) -> None:
     server = shared_ledger_server
-    key = "11" * 32
-    wrong = enroll_raw(server, code="AAAA-BBBB-CCCC", identity_key=key)
+    wrong = enroll_raw(server, "AAAA-BBBB-CCCC")
     assert wrong.status_code == 403 and wrong.json() == {
         "error": "bad_code", "message": "the enrollment code is unknown, used or expired"}
     code = server.admin_json("terminal", "add", "till B", "--ttl-hours", "0.0003")["code"]  # ~1 s
     time.sleep(1.5)
-    assert enroll_raw(server, code=code, identity_key=key).json()["error"] == "bad_code"
+    assert enroll_raw(server, code).json()["error"] == "bad_code"
     code = server.admin_json("terminal", "add", "till C")["code"]
-    assert enroll_raw(server, code=code, identity_key="zz" * 32).json()["error"] == "malformed"
-    assert enroll_raw(server, code=code, identity_key=key, suite="rot13").json()["error"] == "malformed"
-    missing = requests.post(f"{server.url}/v1/enroll", json={"identity_key": key}, timeout=HTTP_TIMEOUT_S)
+    assert enroll_raw(server, code, identity_key="zz" * 32).json()["error"] == "malformed"
+    assert enroll_raw(server, code, suite="rot13").json()["error"] == "malformed"
+    assert enroll_raw(server, code, terminal_hpke_key="11" * 31).json()["error"] == "malformed"
+    missing = requests.post(f"{server.url}/v1/enroll", json={"identity_key": "11" * 32}, timeout=HTTP_TIMEOUT_S)
     assert missing.status_code == 400 and missing.json()["error"] == "malformed"
+    assert LedgerTerminal.enroll(server.url, code).enrollment["store_id"]  # malformed requests left it unused
 
 
 def test_hybrid_post_quantum_suite_end_to_end(shared_ledger_server: LedgerServer) -> None:
@@ -68,8 +72,6 @@ def test_hybrid_post_quantum_suite_end_to_end(shared_ledger_server: LedgerServer
 
 
 def test_pulls_must_be_signed_fresh_and_by_an_enrolled_terminal(shared_ledger_server: LedgerServer) -> None:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     server = shared_ledger_server
     till = LedgerTerminal.enroll(server.url, server.admin_json("terminal", "add", "puller")["code"])
     assert till.pull().status_code == 200
@@ -92,7 +94,7 @@ def test_pull_sends_only_what_changed_since_the_versions_asked(shared_ledger_ser
     server.admin("member", "add", "West", "--store", "west")
     root = till.root_public_key
     full = till.pull().json()
-    snapshot = load_member_snapshot(b64d(full["members"]), root)
+    snapshot = till.open_members(full["members"])
     assert {m["member_id"] for m in snapshot.members} == {one, two}  # this store's members only
     trust = load_trust_list(b64d(full["trust_list"]), root).version
     # Nothing revoked on this ledger yet: at version 0 there is nothing to send.
@@ -112,7 +114,7 @@ def test_pull_sends_only_what_changed_since_the_versions_asked(shared_ledger_ser
     new_rules = load_rules_document(b64d(later["rules"]), root)
     assert new_rules.version == version > rules
     assert new_rules.offline.sv_per_card_per_day.minor == 30_000
-    delta = load_member_snapshot(b64d(later["members"]), root)
+    delta = till.open_members(later["members"])
     assert delta.since == snapshot.version
     assert [(m["member_id"], m["notes"], m["prefs"]) for m in delta.members] == [(two, "likes jasmine tea",
                                                                                  {"size": "L"})]

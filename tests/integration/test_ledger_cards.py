@@ -19,7 +19,6 @@ from cardkit.cards.textform import token_from_text
 from cardkit.cards.trust import TrustList, load_trust_list
 from cardkit.cards.verdict import RejectReason, Verdict
 from cardkit.cards.verify import CardVerifier
-from cardkit.pulldocs import load_member_snapshot
 from cardkit.wallet import Wallet
 from tests.conftest import REPO_ROOT
 from tests.fixtures.ledger import ISSUER, LedgerServer, LedgerTerminal, b64d, sale, topup
@@ -144,7 +143,7 @@ def test_replace_moves_balance_points_coupons_prefs_and_history(shared_ledger_se
     assert after["card_ids"] == [new["card_id"]]
 
     resp = till.pull(members=0)
-    snapshot = load_member_snapshot(b64d(resp.json()["members"]), till.root_public_key)
+    snapshot = till.open_members(resp.json()["members"])
     mine = next(m for m in snapshot.members if m["member_id"] == member_id)
     assert mine["card_ids"] == [new["card_id"]]
     assert (mine["balance"], mine["points"], mine["tier"]) == (after["balance"], after["points"], "gold")

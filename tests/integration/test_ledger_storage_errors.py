@@ -21,10 +21,11 @@ from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cardpos.cli import main
 from ledger import store
-from tests.fixtures.ledger import LedgerServer, LedgerTerminal, make_ledger, topup
+from tests.fixtures.ledger import LedgerServer, LedgerTerminal, enroll_request, make_ledger, topup
 from tests.fixtures.postgres import PostgresServer, start_postgres, stop_postgres
 
 
@@ -159,8 +160,9 @@ def test_the_api_answers_503_storage_when_the_database_is_read_only(tmp_path: Pa
         server.stop()
         with read_only(db):
             server.start()
-            for resp in (till.push(1, 1), till.session.post(f"{server.url}/v1/enroll", timeout=20, json={
-                    "code": late_code, "identity_key": "ab" * 32, "suite": "x25519"})):
+            proof, _, _ = enroll_request(late_code, Ed25519PrivateKey.generate())
+            for resp in (till.push(1, 1), till.session.post(f"{server.url}/v1/enroll", timeout=20,
+                                                            json=proof.to_json())):
                 assert resp.status_code == 503, resp.text
                 body = resp.json()
                 assert body["error"] == "storage" and body["message"].startswith("the ledger database is unavailable")

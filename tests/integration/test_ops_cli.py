@@ -58,7 +58,7 @@ def test_balance_sale_and_history(cli_world: CounterWorld, clean_env: dict[str, 
     assert receipt["ok"] and receipt["kind"] == "sale" and receipt["cashier"] == "c1"
     assert (receipt["payload"]["net"], receipt["payload"]["sv"], receipt["payload"]["pts_earn"]) == (9664, 9664, 144)
     assert receipt["payload"]["offline"] is True  # a headless operation never reaches the ledger
-    assert receipt["payload"]["manual"] is True  # a card given as text is a manual entry
+    assert "manual" not in receipt["payload"]  # a card from a scanner, file or script is no manual entry
     kinds = [k for k, _ in journal(cli_world.data_dir)]
     assert kinds == ["sale"]
 
@@ -90,20 +90,35 @@ def test_declines_say_why_with_exit_status_1(cli_world: CounterWorld, clean_env:
     assert journal(cli_world.data_dir) == []  # declines record nothing
 
 
-def test_rejected_cards_are_journaled_as_manual_entries(cli_world: CounterWorld, clean_env: dict[str, str]) -> None:
+def test_rejected_cards_are_journaled_as_manual_entries_only_when_typed(cli_world: CounterWorld,
+                                                                        clean_env: dict[str, str]) -> None:
     forged = cli_world.text(key=key_from_seed(bytes([9]) * 32))
-    result = op(clean_env, "balance", "--card", forged, "--json")
+    result = op(clean_env, "balance", "--card", forged, "--json", "--source", "typed")
     assert result.returncode == 1
     data = as_json(result)
     assert (data["error"], data["reason"]) == ("card_rejected", "bad_signature")
-    garbage = op(clean_env, "sale", "1.00", "--card", "not a card at all")
+    garbage = op(clean_env, "sale", "1.00", "--card", "not a card at all", "--source", "typed")
     assert garbage.returncode == 1
     assert one_line_error(garbage) == "cardpos: card rejected: Card data is unreadable or not a cardpos card"
+    scanned = op(clean_env, "balance", "--card", forged)  # the default source: a scanner, a file or a script
+    assert scanned.returncode == 1
     rejects = journal(cli_world.data_dir)
     assert rejects == [
         ("card_reject", {"reason": "bad_signature", "card": CARD_GOLD, "kid": "k1", "manual": True}),
         ("card_reject", {"reason": "malformed", "card": None, "kid": None, "manual": True}),
+        ("card_reject", {"reason": "bad_signature", "card": CARD_GOLD, "kid": "k1", "manual": False}),
     ]
+
+
+def test_only_a_typed_card_makes_a_manual_sale(cli_world: CounterWorld, clean_env: dict[str, str]) -> None:
+    card = cli_world.text()
+    typed = as_json(op(clean_env, "sale", "1.00", "--card", card, "--tender", "cash", "--source", "typed", "--json"))
+    assert typed["payload"]["manual"] is True
+    read = as_json(op(clean_env, "sale", "1.00", "--card", card, "--tender", "cash", "--source", "reader", "--json"))
+    assert "manual" not in read["payload"]
+    bad = op(clean_env, "sale", "1.00", "--card", card, "--source", "keyboard")
+    assert bad.returncode == 2 and "--source" in one_line_error(bad) and "reader" in one_line_error(bad)
+    assert [("manual" in p) for _, p in journal(cli_world.data_dir)] == [True, False]
 
 
 @pytest.mark.parametrize("args", [
@@ -208,7 +223,7 @@ def test_upgrade_fee_and_zreport(cli_world: CounterWorld, clean_env: dict[str, s
     assert op(clean_env, "sale", "60.00", "--card", std, "--tender", "cash").returncode == 0  # 1950 + 60 >= 2000
     upgraded = as_json(op(clean_env, "upgrade", "--card", std, "--json"))
     assert upgraded["payload"] == {"member": "M0002", "card": "00000000000000a2", "from": "standard",
-                                   "to": "preferred", "manual": True}
+                                   "to": "preferred"}
     fee = as_json(op(clean_env, "fee", "--card", std, "--tier", "gold", "--tender", "bank_card", "--json"))
     assert fee["payload"]["amount"] == 29_900 and fee["after"]["tier"] == "gold"
     report = as_json(op(clean_env, "zreport", "--json"))

@@ -33,6 +33,9 @@ class SimTapper:
     def cards(self) -> list[tuple[int, str, str]]:
         return [(i, card.label, card.kind) for i, card in enumerate(self.wallet.cards, start=1)]
 
+    def accounts(self) -> list[tuple[str, str, str]]:
+        return []
+
     def tap(self, index: int) -> None:
         reply = self.sim.command(f"tap {index}")
         assert reply.startswith("ok"), reply

@@ -57,7 +57,7 @@ async def test_unknown_cashier_is_refused_in_chinese_words(ui_app) -> None:
         await sign_in(pilot, "nobody", "1111")
         error = str(app.screen.query_one("#signin-error", Static).render())
         assert error.startswith("登录被拒绝")
-        assert "no cashier with id nobody" in error
+        assert "没有工号为 nobody 的收银员" in error  # the reason in Chinese too, not the store's English
 
 
 async def test_sign_out_returns_to_sign_in(ui_app) -> None:

@@ -49,6 +49,10 @@ def test_retired_settings_are_still_unknown_in_other_sections(tmp_path: Path) ->
     ("[reader]\nspeed = 1\n", "unknown setting"),
     ("[terminal]\nlang = 'fr'\n", "not supported"),
     ("[reader\n", "not valid TOML"),
+    ("[printer]\nzh_mode = 'bitmap'\n", "printer.zh_mode 'bitmap' is not one of: codepage, raster"),
+    ("[printer]\ncut = 'none'\n", "printer.cut 'none' is not one of: full, partial"),
+    ("[printer]\ncolumns = 8\n", "printer.columns must be 16 to 255, not 8"),
+    ("[printer]\npaper = 80\n", "unknown setting 'paper'"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, fragment: str) -> None:
     cfg = tmp_path / "c.toml"
@@ -60,3 +64,12 @@ def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, fragment: str)
 def test_named_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml", env={})
+
+
+def test_the_printer_section(tmp_path: Path) -> None:
+    assert _defaults(tmp_path).printer.url == ""  # no printer: receipts are saved as text files
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[printer]\nurl = "serial:///dev/ttyUSB0?baud=19200"\nzh_mode = "raster"\ncolumns = 32\n')
+    s = load_settings(cfg, env={"CARDPOS_DATA_DIR": str(tmp_path), "CARDPOS_PRINTER_CUT": "partial"})
+    assert (s.printer.url, s.printer.zh_mode, s.printer.columns, s.printer.cut) == (
+        "serial:///dev/ttyUSB0?baud=19200", "raster", 32, "partial")

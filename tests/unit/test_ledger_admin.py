@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cardkit.cards.keys import public_key_bytes
 from cardkit.journal import make_entry
 from ledger import admin, events, ingest, publish, store
-from ledger.enroll import RequestRefused, enroll_terminal
+from ledger.enroll import RequestRefused
 from ledger.errors import LedgerError
 from ledger.home import Ledger, init_ledger, open_ledger
 from tests.fixtures.ledger import InProcessTill as Till
-from tests.fixtures.ledger import sale, topup
+from tests.fixtures.ledger import enroll_in_process, sale, topup
 
 T0_MS = 1_790_000_000_000
 DAY_MS = 86_400_000
@@ -49,7 +48,7 @@ def ledger(tmp_path: Path, clock: Clock) -> Iterator[Ledger]:
 def till(ledger: Ledger) -> Till:
     _, code = admin.add_terminal("till", "store-1")
     key = Ed25519PrivateKey.generate()
-    body = enroll_terminal(ledger, code, public_key_bytes(key).hex(), "x25519")
+    body = enroll_in_process(ledger, code, key)
     return Till(ledger, body["terminal_id"], key, bytes.fromhex(body["ledger_hpke_public_key"]))
 
 
@@ -185,19 +184,19 @@ def test_member_snapshot_hides_used_coupons_and_follows_card_changes(ledger: Led
 
 def test_enrollment_codes_expire_and_work_once(ledger: Ledger, clock: Clock) -> None:
     _, code = admin.add_terminal("till", code_ttl_s=60)
-    key = public_key_bytes(Ed25519PrivateKey.generate()).hex()
+    key = Ed25519PrivateKey.generate()
     clock.now_ms += 61_000
     with pytest.raises(RequestRefused) as late:
-        enroll_terminal(ledger, code, key, "x25519")
+        enroll_in_process(ledger, code, key)
     assert late.value.code == "bad_code"
     terminal_id, code = admin.add_terminal("till 2")
     admin.disable_terminal(terminal_id)  # a disabled terminal's code is void as well
     with pytest.raises(RequestRefused):
-        enroll_terminal(ledger, code, key, "x25519")
+        enroll_in_process(ledger, code, key)
     _, code = admin.add_terminal("till 3")
-    assert enroll_terminal(ledger, code, key, "mlkem768x25519")["hpke_suite"] == "mlkem768x25519"
+    assert enroll_in_process(ledger, code, key, "mlkem768x25519")["hpke_suite"] == "mlkem768x25519"
     with pytest.raises(RequestRefused):
-        enroll_terminal(ledger, code, key, "x25519")
+        enroll_in_process(ledger, code, key)
     actions = [row["action"] for row in admin.audit_log()]
     assert actions.count("terminal_add") == 3 and "terminal_enroll" in actions and "terminal_disable" in actions
 
@@ -246,11 +245,11 @@ def test_points_expire_oldest_first_as_entries_on_the_ledger_chain(ledger: Ledge
 
 
 def test_a_terminal_reenrolled_with_its_old_key_gets_the_new_terminal_id(ledger: Ledger) -> None:
-    key = public_key_bytes(Ed25519PrivateKey.generate()).hex()
+    key = Ed25519PrivateKey.generate()
     first, code = admin.add_terminal("till")
-    assert enroll_terminal(ledger, code, key, "x25519")["terminal_id"] == first
+    assert enroll_in_process(ledger, code, key)["terminal_id"] == first
     second, code = admin.add_terminal("till again")  # the first one still active
-    assert enroll_terminal(ledger, code, key, "x25519")["terminal_id"] == second
+    assert enroll_in_process(ledger, code, key)["terminal_id"] == second
 
 
 def test_a_member_who_moves_store_is_dropped_by_the_old_stores_terminals(ledger: Ledger) -> None:

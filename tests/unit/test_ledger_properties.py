@@ -14,14 +14,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cardkit.cards.keys import public_key_bytes
 from cardkit.core.money import CURRENCY_EXPONENTS
 from cardkit.pulldocs import coupon_from_mapping
 from ledger import admin, ingest, publish, store
-from ledger.enroll import enroll_terminal
 from ledger.home import Ledger, init_ledger
 from tests.fixtures.ledger import InProcessTill as Till
-from tests.fixtures.ledger import sale, topup
+from tests.fixtures.ledger import enroll_in_process, sale, topup
 
 ops = st.lists(st.tuples(st.sampled_from(["topup", "sale", "redeem"]), st.integers(1, 5_000), st.integers(0, 50)),
                min_size=1, max_size=25)
@@ -44,7 +42,7 @@ def test_any_delivery_order_applies_each_entry_once(prop_ledger: Ledger, plan: l
     member = admin.add_member("Prop", balance=200_000, points=2_000)
     _, code = admin.add_terminal("prop till")
     key = Ed25519PrivateKey.generate()
-    body = enroll_terminal(ledger, code, public_key_bytes(key).hex(), "x25519")
+    body = enroll_in_process(ledger, code, key)
     till = Till(ledger, body["terminal_id"], key, bytes.fromhex(body["ledger_hpke_public_key"]))
     balance, points = 200_000, 2_000
     for kind, amount, pts in plan:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cardkit.enrollment import derive_code_keys, make_proof
 from cardkit.errors import SyncError
 from terminal.sync.client import (
     LedgerBusy,
@@ -131,19 +132,21 @@ def test_every_call_has_a_timeout(server: tuple[str, Script]) -> None:
     script.answer = (200, {}, b"{}", 1.0)
     started = time.monotonic()
     with pytest.raises(LedgerUnreachable, match=r"did not answer within 0\.2 s"):
-        LedgerClient(url, timeout_s=0.2).enroll("code", b"\x01" * 32, "x25519")
+        LedgerClient(url, timeout_s=0.2).enroll({"code_id": "00" * 16})
     assert time.monotonic() - started < 0.9
 
 
-def test_enroll_sends_hex_key_and_suite(server: tuple[str, Script]) -> None:
+def test_enroll_sends_the_proof_and_never_the_code(server: tuple[str, Script]) -> None:
     url, script = server
     script.answer = json_answer(403, {"error": "bad_code", "message": "the enrollment code is not valid"})
+    proof = make_proof(derive_code_keys("HJKM-NPQR-STUV"), b"\x01" * 32, "mlkem768x25519", b"\x02" * 1216)
     with pytest.raises(LedgerRefused, match="the enrollment code is not valid") as info:
-        LedgerClient(url, timeout_s=2).enroll("ABC", b"\x01" * 32, "mlkem768x25519")
+        LedgerClient(url, timeout_s=2).enroll(proof.to_json())
     assert info.value.code == "bad_code"
     _method, path, _headers, body = script.received[-1]
     assert path == "/v1/enroll"
-    assert json.loads(body) == {"code": "ABC", "identity_key": "01" * 32, "suite": "mlkem768x25519"}
+    assert json.loads(body) == proof.to_json()
+    assert b"HJKM" not in body and b"hjkm" not in body  # no letter of the code is a hex digit
 
 
 def test_pull_is_signed_over_method_path_and_time(server: tuple[str, Script]) -> None:

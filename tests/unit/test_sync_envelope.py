@@ -245,3 +245,13 @@ def test_any_payloads_round_trip_exactly(rows: list[tuple[str, dict[str, Any], i
         entries.append(e)
         prev = e.hash
     assert ev.decode_entries(ev.encode_entries(entries, TID), TID) == entries
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=400))
+def test_any_bytes_are_refused_with_a_reason(data: bytes) -> None:
+    """The outer layout is read by hand: whatever the bytes, a BatchRejected naming why, nothing else."""
+    with pytest.raises(ev.BatchRejected) as info:
+        ev.open_batch(data, terminal_key_lookup=lambda _tid: None, hpke_private_keys={})
+    assert info.value.reason in {"malformed", "unknown_terminal"}
+    assert str(info.value).startswith(("the batch envelope is not valid: ", "terminal "))

@@ -20,6 +20,7 @@ from terminal.ui.messages import (
     OperationDeclined,
     OperationDone,
     OperationFailed,
+    PrintDone,
     QueryDeclined,
     QueryFailed,
 )
@@ -80,14 +81,25 @@ class CashierScreen(Screen[Any]):
         try:
             receipt = operation.run()
         except DomainError as exc:
-            self.post_message(OperationDeclined(kind, exc.message, exc.code))
+            self.post_message(OperationDeclined(kind, self.tr.error(exc), exc.code))
             return
         except CardposError as exc:
-            self.post_message(OperationFailed(kind, str(exc)))
+            self.post_message(OperationFailed(kind, self.tr.error(exc)))
             return
-        path = self.capp.save_receipt(receipt) if kind != EntryKind.MEMBER_UPDATE else None
+        # Journaled: now the receipt. Printed (in its own worker, from on_operation_done) when there is a printer,
+        # else saved as a text file.
+        saved = kind != EntryKind.MEMBER_UPDATE and not self.ops.has_printer
+        path = self.capp.save_receipt(receipt) if saved else None
         self.post_message(OperationDone(kind, receipt, path))
         self.ops.kick_sync()  # push the new entry now rather than at the next interval
+
+    def on_operation_done(self, message: OperationDone) -> None:
+        # Runs after the screen's own handler (Textual calls each class's handler up the MRO).
+        if message.kind != EntryKind.MEMBER_UPDATE:
+            self.capp.print_receipt(message.receipt)
+
+    def print_done(self, message: PrintDone) -> None:
+        """A print job ended (the app tells every screen on the stack; those that show a print say how)."""
 
     @work(thread=True, group="query")
     def load(self, query: Query) -> None:
@@ -95,10 +107,10 @@ class CashierScreen(Screen[Any]):
         try:
             answer = query.run()
         except DomainError as exc:
-            self.post_message(QueryDeclined(query.what, exc.message, exc.code))
+            self.post_message(QueryDeclined(query.what, self.tr.error(exc), exc.code))
             return
         except CardposError as exc:
-            self.post_message(QueryFailed(query.what, str(exc)))
+            self.post_message(QueryFailed(query.what, self.tr.error(exc)))
             return
         self.post_message(answer)
 

@@ -100,13 +100,18 @@ class SupervisorScreen(Dialog):
         self.purpose = purpose
         self.roles = roles
 
+    @property
+    def _words(self) -> str:
+        """Whose sign-in this asks for: a supervisor's, or (technician screen) a technician's or supervisor's."""
+        return "supervisor.staff_" if "technician" in self.roles else "supervisor."
+
     def compose(self) -> ComposeResult:
         tr = self.tr
         with Vertical(classes="dialog"):
-            yield Plain(tr("supervisor.title"), classes="dialog-title")
+            yield Plain(tr(self._words + "title"), classes="dialog-title")
             yield Plain(self.purpose)
-            yield Input(placeholder=tr("supervisor.id"), id="sup-id")
-            yield Input(placeholder=tr("supervisor.pin"), password=True, id="sup-pin")
+            yield Input(placeholder=tr(self._words + "id"), id="sup-id")
+            yield Input(placeholder=tr(self._words + "pin"), password=True, id="sup-pin")
             yield Plain("", id="sup-error", classes="error")
             yield Plain(tr("supervisor.keys"), classes="hint")
         yield CashierFooter()
@@ -120,7 +125,7 @@ class SupervisorScreen(Dialog):
         sup_id = self.query_one("#sup-id", Input).value.strip()
         pin = self.query_one("#sup-pin", Input).value
         if not sup_id or not pin:
-            self.query_one("#sup-error", Static).update(self.tr("supervisor.missing"))
+            self.query_one("#sup-error", Static).update(self.tr(self._words + "missing"))
             return
         self._check(sup_id, pin)
 

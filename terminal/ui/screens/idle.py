@@ -19,6 +19,7 @@ class IdleScreen(CashierScreen):
         Binding("f2", "demo", "Tap card"),
         Binding("z", "shift", "Shift/Z-report"),
         Binding("f9", "technician", "Technician"),
+        Binding("l", "switch_language", "Language"),
         Binding("ctrl+l", "sign_out", "Sign out"),
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
@@ -57,6 +58,9 @@ class IdleScreen(CashierScreen):
 
     def action_technician(self) -> None:
         self.capp.open_technician()
+
+    def action_switch_language(self) -> None:
+        self.capp.switch_language()
 
     def action_sign_out(self) -> None:
         self.capp.sign_out()

@@ -1,4 +1,5 @@
-"""The member screen: who tapped, what they have, what they did last; the start of every operation."""
+"""The member screen: who tapped, what they have, what they did last; the start of every operation, the
+reprint of a past receipt (the history's selected line) and the language switch."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
 from cardkit.journal import EntryKind
+from terminal.service.receipt_lines import RECEIPT_KINDS
 from terminal.ui.messages import MemberLoaded, OperationDone
 from terminal.ui.screens.base import CashierScreen
-from terminal.ui.view import Tapped, coupon_text, history_line
+from terminal.ui.view import HistoryLine, Tapped, coupon_text, history_line
 from terminal.ui.widgets import Plain
 
 
@@ -28,12 +30,15 @@ class MemberScreen(CashierScreen):
         Binding("u", "upgrade", "Upgrade tier"),
         Binding("g", "redeem", "Gift"),
         Binding("e", "edit", "Notes/prefs"),
+        Binding("p", "reprint_selected", "Reprint"),
+        Binding("l", "switch_language", "Language"),
         Binding("escape", "done", "Done"),
     ]
 
     def __init__(self, card: Tapped) -> None:
         super().__init__()
         self.card = card
+        self.lines: list[HistoryLine] = []
         self._resumed_once = False
 
     def compose_body(self) -> Iterable[Widget]:
@@ -49,7 +54,7 @@ class MemberScreen(CashierScreen):
             yield Plain(id="member-notes")
             yield Plain(id="member-upgrade", classes="warn")
         yield Plain(tr("member.history_title"), classes="section")
-        yield DataTable(id="member-history", cursor_type="none", zebra_stripes=False)
+        yield DataTable(id="member-history", cursor_type="row", zebra_stripes=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#member-history", DataTable)
@@ -81,8 +86,8 @@ class MemberScreen(CashierScreen):
         table = self.query_one("#member-history", DataTable)
         table.clear()
         tz = self.capp.services.tz
-        for op in view.recent:
-            line = history_line(op, tz)
+        self.lines = [history_line(op, tz, tr) for op in view.recent]
+        for line in self.lines:
             kind = tr(f"kind.{line.kind}") if tr.has(f"kind.{line.kind}") else line.kind
             pending = "" if line.synced else " *"
             table.add_row(line.when, kind + pending, line.summary, key=line.uuid)
@@ -103,7 +108,23 @@ class MemberScreen(CashierScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "upgrade":
             return self.card.view.upgrade_due is not None  # offered only when the rules say it is due
+        if action == "reprint_selected":
+            return self.ops.has_printer and bool(self.lines)
         return True
+
+    def action_reprint_selected(self) -> None:
+        table = self.query_one("#member-history", DataTable)
+        if not 0 <= table.cursor_row < len(self.lines):
+            return
+        line = self.lines[table.cursor_row]
+        if line.kind not in RECEIPT_KINDS or line.kind == EntryKind.MEMBER_UPDATE:
+            self.notify(self.tr("member.no_receipt", kind=self.tr(f"kind.{line.kind}")), severity="warning")
+            return
+        self.notify(self.tr("member.reprinting", label=f"#{line.seq}"))
+        self.capp.reprint(line.uuid, f"#{line.seq}")
+
+    def action_switch_language(self) -> None:
+        self.capp.switch_language()
 
     def action_done(self) -> None:
         self.capp.return_to_idle()

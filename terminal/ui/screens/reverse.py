@@ -57,7 +57,7 @@ class ReverseScreen(CashierScreen):
 
     def on_history_loaded(self, message: HistoryLoaded) -> None:
         tz = self.capp.services.tz
-        self.lines = [line for line in (history_line(op, tz) for op in message.operations)
+        self.lines = [line for line in (history_line(op, tz, self.tr) for op in message.operations)
                       if line.kind in REVERSIBLE]
         table = self.query_one("#reverse-table", DataTable)
         table.clear()

@@ -27,6 +27,11 @@ class SignInScreen(CashierScreen):
         yield Input(placeholder=tr("signin.pin"), password=True, id="pin")
         yield Plain("", id="signin-error", classes="error")
         yield Plain(tr("signin.keys"), classes="hint")
+        accounts = self.capp.demo.accounts() if self.capp.demo is not None else []
+        if accounts:  # demo mode: a newcomer reads the PINs here rather than hunting for a start-up line
+            yield Plain(tr("signin.demo") + "\n" + "    ".join(
+                tr("signin.demo_account", role=tr(f"role.{role}"), id=cashier_id, pin=pin)
+                for role, cashier_id, pin in accounts), id="signin-demo", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#cashier-id", Input).focus()

@@ -4,12 +4,15 @@ taps a test card through the real verify path.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import work
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -19,6 +22,18 @@ from terminal.ui.messages import DocumentsLoaded, QueryFailed, QueryName, SelfTe
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.widgets import Plain
 from terminal.ui.widgets.status import clock_text
+
+PROBE_WAIT_S = 2.0
+"""How long a probe waits for the reader's STATUS answer before saying there was none."""
+
+
+@dataclass
+class ProbeDone(Message):
+    """A probe's outcome: whether a STATUS frame came back, and the reader's firmware and state then."""
+
+    answered: bool
+    firmware: str
+    state: str
 
 
 class TechnicianScreen(CashierScreen):
@@ -107,6 +122,18 @@ class TechnicianScreen(CashierScreen):
         if message.what == QueryName.SELF_TEST:
             self.query_one("#tech-selftest", Static).update(self.tr("tech.selftest_failed", text=message.text))
             message.prevent_default()
+        elif message.what == QueryName.PROBE:
+            self.notify(self.tr("tech.probe_failed", text=message.text), severity="error")
+            message.prevent_default()
+
+    def on_probe_done(self, message: ProbeDone) -> None:
+        tr = self.tr
+        self.show_reader()
+        if message.answered:
+            self.notify(tr("tech.probe_answered", firmware=message.firmware or "?",
+                           state=tr(f"reader_state.{message.state}")))
+        else:
+            self.notify(tr("tech.probe_silent", seconds=f"{PROBE_WAIT_S:g}"), severity="warning")
 
     def action_sync_now(self) -> None:
         sync_now = self.ops.sync_now()
@@ -127,14 +154,27 @@ class TechnicianScreen(CashierScreen):
         if not self.ops.has_reader:
             self.notify(self.tr("tech.no_reader"), severity="warning")
             return
+        self.notify(self.tr("tech.probe_sent"))
         self._probe()
 
-    @work(thread=True, group="probe")
+    @work(thread=True, exclusive=True, group="probe")
     def _probe(self) -> None:
+        # The answer is a STATUS frame, counted by the driver: wait a moment for the count to move.
+        before = self.ops.reader_stats()
         try:
             self.ops.probe_reader()
         except CardposError as exc:
             self.post_message(QueryFailed(QueryName.PROBE, str(exc)))
+            return
+        deadline = time.monotonic() + PROBE_WAIT_S
+        now = before
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.ops.reader_stats()
+            if now is not None and before is not None and now.heartbeats > before.heartbeats:
+                self.post_message(ProbeDone(True, now.firmware, now.state.value))
+                return
+        self.post_message(ProbeDone(False, now.firmware if now else "", now.state.value if now else "none"))
 
     def action_back(self) -> None:
         self.dismiss(None)

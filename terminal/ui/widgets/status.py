@@ -1,5 +1,6 @@
 """The two always-visible bars: the top bar (screen title, cashier, clock) and the status bar (reader,
-network, sync queue, last sync). Every state is spelled out in words; colour only repeats what the words say.
+network, sync queue, last sync, and the receipt printer when there is one). Every state is spelled out in words;
+colour only repeats what the words say.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class StatusBar(Static):
             parts.append((tr("status.last_sync", at=when_text(app, last_sync)), ""))
         else:
             parts.append((tr("status.never_synced"), ""))
+        if app.ops.has_printer:
+            parts.append(self.printer_part(app))
         text = Text()
         for i, (words, css_class) in enumerate(parts):
             if i:
@@ -104,5 +107,16 @@ class StatusBar(Static):
             style = self.get_component_rich_style(css_class, partial=True) if css_class else ""
             text.append(words, style=style)
         return text
+
+    @staticmethod
+    def printer_part(app: CashierApp) -> tuple[str, str]:
+        """``Printer: OUT OF PAPER, #12 not printed``: the printer's state, and the last receipt it did not print."""
+        tr = app.tr
+        state = app.printer_state
+        words = tr("status.printer", state=tr(f"printer.state.{state}"))
+        if app.unprinted:
+            words = tr("status.printer_unprinted", printer=words, label=list(app.unprinted.values())[-1])
+        style = {"ready": "status-ok", "printing": "status-warn", "paper_low": "status-warn"}.get(state, "status-bad")
+        return words, "status-bad" if app.unprinted else style
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"status-ok", "status-warn", "status-bad"}
