@@ -39,7 +39,7 @@ from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, me
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
 from ledger.ingest import IngestRejected, ingest_batch
-from ledger.storage_errors import database_error_types, storage_error
+from ledger.storage_errors import database_error_types, is_database_error, storage_error
 
 log = logging.getLogger("cardpos.ledger.api")
 
@@ -109,6 +109,20 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 408: {"model": ErrorBody},
     409: {"model": ErrorBody}, 413: {"model": ErrorBody}, 415: {"model": ErrorBody}, 503: {"model": ErrorBody},
 }
+
+
+def audit_members_sent(request: Request, caller: Any, member_ids: list[str]) -> bool:
+    """Personal data leaves the ledger: one audit entry per pull, with every member id sent. False when the entry
+    could not be written (the caller then withholds the snapshots rather than send them unaudited)."""
+    try:
+        admin.record_member_read(member_ids, actor=f"terminal:{caller.terminal_id}", via="api",
+                                 origin=request.client.host if request.client else "", action="members_pull")
+    except Exception as exc:
+        if not isinstance(exc, LedgerStorageError) and not is_database_error(exc):
+            raise
+        log.warning("member snapshots withheld, their read could not be audited: %s", exc)
+        return False
+    return True
 
 
 def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = system_clock,
@@ -221,6 +235,8 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
                                                    "lowercase hex")
         versions = publish.current_versions()  # read once: the signed versions and the null documents agree
         members_doc, shown = members_document(ledger, caller, members, versions["members"])
+        if shown and not audit_members_sent(request, caller, shown):
+            members_doc = None  # no unaudited read: the snapshots wait for the next pull, the rest goes out now
         docs: dict[str, bytes | None] = {
             "trust_list": publish.signed_trust_list(ledger) if versions["trust"] > trust else None,
             "revocations": publish.signed_revocation_delta(ledger, revocations)
@@ -230,9 +246,6 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         }
         out: dict[str, Any] = {name: b64(doc) if doc is not None else None for name, doc in docs.items()}
         out.update(answers.pull_fields(caller.terminal_id, nonce_bytes, versions, docs, ledger.keys.root()))
-        if shown:  # personal data leaves the ledger: one audit entry per pull, with every member id sent
-            admin.record_member_read(shown, actor=f"terminal:{caller.terminal_id}", via="api",
-                                     origin=request.client.host if request.client else "", action="members_pull")
         events.publish(events.TerminalSeen(caller.terminal_id, caller.store_id, caller.time_ms, ledger.now_ms()))
         return out
 

@@ -4,14 +4,12 @@ flags and security headers, and reads of personal data in the audit log (console
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
 
 import pytest
 
-from cardkit.pulldocs import load_member_snapshot
 from ledger.console import roles, totp
 from ledger.console.roles import ROUTES, Role
 from tests.conftest import REPO_ROOT
@@ -266,7 +264,7 @@ def test_a_terminal_pull_of_member_snapshots_is_one_audited_read(console_world: 
     pulls = [r for r in rows if r["action"] == "members_pull"]
     assert pulls and pulls[0]["actor"] == f"terminal:{till.terminal_id}"
     assert pulls[0]["details"]["member_ids"] == [member] and pulls[0]["details"]["via"] == "api"
-    version = load_member_snapshot(base64.b64decode(answer.json()["members"]), till.root_public_key).version
+    version = till.open_members(answer.json()["members"]).version
     again = till.pull(members=version)
     assert again.json()["members"] is None
     assert len([r for r in console_world.ledger.admin_json("audit", "--limit", "20")["rows"]
