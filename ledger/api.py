@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import wire
-from ledger import events, publish, store
+from ledger import events, noise, publish, store
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
@@ -62,6 +62,8 @@ class BatchResponse(BaseModel):
     acked_seq: int
     applied: int
     duplicates: int
+    quarantined: list[int] | None = Field(
+        default=None, description="seqs of this batch journaled but not applied (left out when none)")
 
 
 class PullResponse(BaseModel):
@@ -148,7 +150,8 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
     def enroll(body: EnrollRequest) -> dict[str, Any]:
         return enroll_terminal(ledger, body.code, body.identity_key, body.suite)
 
-    @app.post(wire.BATCHES_PATH, response_model=BatchResponse, responses=_ERRORS, openapi_extra={
+    @app.post(wire.BATCHES_PATH, response_model=BatchResponse, response_model_exclude_none=True, responses=_ERRORS,
+              openapi_extra={
         "requestBody": {"required": True, "content": {"application/cbor": {"schema": {
             "type": "string", "format": "binary", "description": "sealed batch envelope (docs/sync-protocol.md)"}}}},
     })
@@ -157,11 +160,13 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         if not envelope or len(envelope) > MAX_BATCH_BYTES:
             return error(400, "malformed", f"a batch is 1 to {MAX_BATCH_BYTES} bytes of CBOR")
         try:
-            result = await run_in_threadpool(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger)
+            result = await run_in_threadpool(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger,
+                                             source=_source(request))
         except IngestRejected as exc:
             extra: dict[str, Any] = {"acked_seq": exc.acked_seq} if exc.acked_seq is not None else {}
             return error(exc.status, exc.reason, exc.message, **extra)
-        return {"acked_seq": result.acked_seq, "applied": result.applied, "duplicates": result.duplicates}
+        return {"acked_seq": result.acked_seq, "applied": result.applied, "duplicates": result.duplicates,
+                "quarantined": result.quarantined or None}
 
     @app.get(wire.PULL_PATH, response_model=PullResponse, responses=_ERRORS)
     def pull(request: Request, trust: int = Query(0, ge=0), revocations: int = Query(0, ge=0),
@@ -169,8 +174,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         path = request.scope.get("raw_path") or request.scope["path"].encode()
         query = request.scope.get("query_string", b"")
         path_query = (path + b"?" + query if query else path).decode("latin-1")
-        caller = authenticate(ledger, "GET", path_query,
-                              *(request.headers.get(name) for name in wire.SIGNED_REQUEST_HEADERS))
+        caller = _authenticated_pull(request, path_query)
         out: dict[str, Any] = {
             "trust_list": b64(publish.signed_trust_list(ledger)) if publish.trust_version() > trust else None,
             "revocations": b64(publish.signed_revocation_delta(ledger, revocations))
@@ -182,4 +186,20 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         events.publish(events.TerminalSeen(caller.terminal_id, caller.store_id, caller.time_ms, ledger.now_ms()))
         return out
 
+    def _authenticated_pull(request: Request, path_query: str) -> Any:
+        """The pull's caller; an unsigned pull is counted per source (``ledger.noise``), never echoed in full."""
+        headers = [request.headers.get(name) for name in wire.SIGNED_REQUEST_HEADERS]
+        try:
+            return authenticate(ledger, "GET", path_query, *headers)
+        except RequestRefused as exc:
+            if exc.code not in noise.UNSIGNED_PULL_CODES:
+                raise
+            noise.refused(_source(request), "pull", exc.code, headers[0], 0, ledger.now_ms())
+            raise RequestRefused(exc.status, exc.code, noise.unsigned_pull_message(exc.code, headers[0])) from None
+
     return app
+
+
+def _source(request: Request) -> str:
+    """The caller's network address (what unsigned refusals are counted by)."""
+    return request.client.host if request.client is not None else "unknown"

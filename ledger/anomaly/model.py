@@ -27,6 +27,7 @@ class SubjectType(enum.StrEnum):
     TERMINAL = "terminal"
     STORE = "store"
     CASHIER = "cashier"
+    SOURCE = "source"  # a network address that sent requests no terminal signed
 
 
 @dataclass(frozen=True, slots=True)

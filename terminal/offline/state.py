@@ -21,6 +21,8 @@ MEMBERS_SYNCED_SEQ = "members.synced_seq_at_snapshot"
 """The journal's synced seq when the member snapshot was applied: the ledger built that snapshot after applying
 this terminal's entries up to it, so the counter folds only later entries on top."""
 PII_KEY_CHECK = "pii.key_check"
+QUARANTINED_SEQS = "sync.quarantined_seqs"
+"""Seqs of this terminal's entries the ledger journaled but did not apply (the newest kept; see SyncService)."""
 
 
 class SyncState:
