@@ -100,22 +100,34 @@ def _seal(terminal_id: str, key: Any, hpke_public: bytes, ops: list[tuple[str, d
     return envelopes
 
 
-def _ingest(copy: Path, envelopes: list[bytes], *, checks: bool, n_ops: int) -> float:
+def _ingest_interleaved(copies: dict[str, tuple[Path, bool]], envelopes: list[bytes],
+                        n_ops: int) -> dict[str, tuple[float, float]]:
+    """Ingest the same batches into every copy, batch by batch in turn, so each side meets the same load on a
+    shared machine: {name: (wall seconds, CPU seconds)}. ``copies``: name -> (ledger dir, checks on?)."""
+    from ledger import store
     from ledger.home import open_ledger
     from ledger.ingest import ingest_batch
 
-    ledger = open_ledger(copy)
+    ledgers = {name: open_ledger(path) for name, (path, _) in copies.items()}
+    spent = {name: [0.0, 0.0] for name in copies}
+    applied = dict.fromkeys(copies, 0)
     try:
-        started = time.perf_counter()
-        applied = 0
-        for envelope in envelopes:
-            applied += ingest_batch(envelope, now_ms=time.time_ns() // 1_000_000, semantic_checks=checks).applied
-        seconds = time.perf_counter() - started
+        for i, envelope in enumerate(envelopes):
+            names = list(copies)
+            for name in names[i % len(names):] + names[:i % len(names)]:  # rotate who goes first
+                store.db.initialize(ledgers[name].database)
+                wall, cpu = time.perf_counter(), time.process_time()
+                applied[name] += ingest_batch(envelope, now_ms=time.time_ns() // 1_000_000, ledger=ledgers[name],
+                                              semantic_checks=copies[name][1]).applied
+                spent[name][0] += time.perf_counter() - wall
+                spent[name][1] += time.process_time() - cpu
     finally:
-        ledger.database.close()
-    if applied != n_ops:
-        raise RuntimeError(f"ingest applied {applied} of {n_ops} (checks {'on' if checks else 'off'})")
-    return n_ops / seconds
+        for ledger in ledgers.values():
+            ledger.database.close()
+    for name, count in applied.items():
+        if count != n_ops:
+            raise RuntimeError(f"ingest into {name} applied {count} of {n_ops}")
+    return {name: (wall, cpu) for name, (wall, cpu) in spent.items()}
 
 
 def _drop_length_triggers(copy: Path) -> None:
@@ -132,56 +144,66 @@ def _drop_length_triggers(copy: Path) -> None:
         conn.close()
 
 
-def _verify_s(copy: Path, *, semantics: bool) -> float:
+def _verify_s(copy: Path, *, semantics: bool) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one ``ledger verify`` of ``copy``."""
     from ledger import verify
     from ledger.home import open_ledger
 
     ledger = open_ledger(copy)
     try:
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         problems = verify.verify_chains() + verify.verify_members(semantics=semantics)
-        seconds = time.perf_counter() - started
+        spent = (time.perf_counter() - wall, time.process_time() - cpu)
     finally:
         ledger.database.close()
     if problems:
         raise RuntimeError(f"verify found problems in the bench ledger: {problems[:3]}")
-    return seconds
+    return spent
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
+    from ledger import alerts  # noqa: F401  (loaded in `ledger serve` before any batch: not part of the figure)
+
     n_ops = 10_000 if quick else 100_000
     root = Path(tempfile.mkdtemp(prefix="cardpos-bench-semantics-"))
     try:
         ledger_dir, members, terminal_id, key, hpke_public = _ledger(root)
         envelopes = _seal(terminal_id, key, hpke_public, _payloads(random.Random(13), members, n_ops))
-        copies = {name: root / name for name in ("checked", "unchecked", "no-triggers", "checked-2", "unchecked-2")}
-        for copy in copies.values():
-            shutil.copytree(ledger_dir, copy)
-        _drop_length_triggers(copies["no-triggers"])
-        # Alternate the order so neither side always runs on a warmer page cache.
-        checked = [_ingest(copies["checked"], envelopes, checks=True, n_ops=n_ops)]
-        unchecked = [_ingest(copies["unchecked"], envelopes, checks=False, n_ops=n_ops)]
-        unchecked.append(_ingest(copies["unchecked-2"], envelopes, checks=False, n_ops=n_ops))
-        checked.append(_ingest(copies["checked-2"], envelopes, checks=True, n_ops=n_ops))
-        no_triggers = _ingest(copies["no-triggers"], envelopes, checks=False, n_ops=n_ops)
-        with_semantics = min(_verify_s(copies["checked"], semantics=True) for _ in range(2))
-        without_semantics = min(_verify_s(copies["checked"], semantics=False) for _ in range(2))
+        copies = {"checked": (root / "checked", True), "unchecked": (root / "unchecked", False),
+                  "no-triggers": (root / "no-triggers", False)}
+        for path, _ in copies.values():
+            shutil.copytree(ledger_dir, path)
+        _drop_length_triggers(root / "no-triggers")
+        spent = _ingest_interleaved(copies, envelopes, n_ops)
+        verifies = {True: [], False: []}  # type: dict[bool, list[tuple[float, float]]]
+        for _ in range(3):
+            for semantics in (True, False):
+                verifies[semantics].append(_verify_s(root / "checked", semantics=semantics))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    checked_rate, unchecked_rate = max(checked), max(unchecked)
+
+    def rate(name: str, which: int) -> float:
+        return n_ops / spent[name][which]
+
+    verify_with = min(v[1] for v in verifies[True])
+    verify_without = min(v[1] for v in verifies[False])
+    note = "CPU time of the ingesting process (the machine's cores are shared); wall-clock ratio "
     return [
         {"figure": f"ledger ingest with the semantic checks, {n_ops:,} entries (sales, top-ups, refunds), SQLite",
-         "value": round(checked_rate, 1), "unit": "ops/s", "baseline": round(unchecked_rate, 1),
-         "baseline_label": "the same ingest with the checks off", "ratio": round(checked_rate / unchecked_rate, 3),
-         "target": "ratio reported (drain must stay >= 10,000 ops/s: bench_sync)", "passed": True},
+         "value": round(rate("checked", 1), 1), "unit": "ops/CPU-s", "baseline": round(rate("unchecked", 1), 1),
+         "baseline_label": "the same batches, checks off, interleaved batch by batch",
+         "ratio": round(rate("checked", 1) / rate("unchecked", 1), 3),
+         "target": note + f"{rate('checked', 0) / rate('unchecked', 0):.3f} "
+                          f"({rate('checked', 0):,.0f} vs {rate('unchecked', 0):,.0f} ops/s)", "passed": True},
         {"figure": "ledger ingest with the SQLite identifier-length triggers (checks off)",
-         "value": round(max(unchecked), 1), "unit": "ops/s", "baseline": round(no_triggers, 1),
-         "baseline_label": "the same ledger with the triggers dropped", "ratio": round(max(unchecked) / no_triggers, 3),
-         "target": "ratio reported", "passed": True},
+         "value": round(rate("unchecked", 1), 1), "unit": "ops/CPU-s", "baseline": round(rate("no-triggers", 1), 1),
+         "baseline_label": "the same ledger with the triggers dropped",
+         "ratio": round(rate("unchecked", 1) / rate("no-triggers", 1), 3),
+         "target": note + f"{rate('unchecked', 0) / rate('no-triggers', 0):.3f}", "passed": True},
         {"figure": f"ledger verify with the semantic re-check of history, {n_ops:,} entries",
-         "value": round(with_semantics, 3), "unit": "s", "baseline": round(without_semantics, 3),
-         "baseline_label": "verify: chains and folds only", "ratio": round(with_semantics / without_semantics, 3),
-         "target": "ratio reported", "passed": True},
+         "value": round(verify_with, 3), "unit": "CPU-s", "baseline": round(verify_without, 3),
+         "baseline_label": "verify: chains and folds only (best of 3 each, alternated)",
+         "ratio": round(verify_with / verify_without, 3), "target": "ratio reported", "passed": True},
     ]
 
 

@@ -151,10 +151,9 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         return enroll_terminal(ledger, body.code, body.identity_key, body.suite)
 
     @app.post(wire.BATCHES_PATH, response_model=BatchResponse, response_model_exclude_none=True, responses=_ERRORS,
-              openapi_extra={
-        "requestBody": {"required": True, "content": {"application/cbor": {"schema": {
-            "type": "string", "format": "binary", "description": "sealed batch envelope (docs/sync-protocol.md)"}}}},
-    })
+              openapi_extra={"requestBody": {"required": True, "content": {"application/cbor": {"schema": {
+                  "type": "string", "format": "binary",
+                  "description": "sealed batch envelope (docs/sync-protocol.md)"}}}}})
     async def batches(request: Request) -> Any:
         envelope = await request.body()
         if not envelope or len(envelope) > MAX_BATCH_BYTES:

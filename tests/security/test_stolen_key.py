@@ -9,6 +9,8 @@ those of the valid entries only.
 from __future__ import annotations
 
 import json
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,6 +107,28 @@ def test_the_five_stolen_key_entries_are_quarantined_and_later_entries_still_app
     assert ledger.admin("verify", check=False).returncode == 0
 
 
+def test_times_beyond_64_bits_or_far_ahead_are_quarantined_not_a_server_error(ledger: LedgerServer,
+                                                                             till: LedgerTerminal) -> None:
+    from cardkit.journal import make_entry
+
+    ann, card = member_with_card(ledger, "Ann Clock", "store-1", "10.00")
+    till.append("topup", topup(ann, 100, card=card))
+    for wall_ms in (2**63, till.wall_ms + 3 * 86_400_000):  # beyond 64 bits; three days ahead of the ledger
+        last = till.entries[-1]
+        till.entries.append(make_entry(terminal_id=till.terminal_id, seq=last.seq + 1, prev_hash=last.hash,
+                                       wall_ms=wall_ms, mono_ns=last.mono_ns + 1, cashier_id="c1", kind="topup",
+                                       payload=topup(ann, 100, card=card), entry_uuid=str(uuid.uuid4())))
+    till.append("topup", topup(ann, 100, card=card))
+    answer = till.push(1, 4)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"acked_seq": 4, "applied": 2, "duplicates": 0, "quarantined": [2, 3]}
+    held = quarantined(ledger, till.terminal_id)
+    assert (held[2]["code"], held[3]["code"]) == ("integer_range", "bad_time")
+    assert balance_of(ledger, ann) == 10 * CNY + 200
+    assert ledger.admin("verify", check=False).returncode == 0
+    assert "Traceback" not in ledger.stderr()
+
+
 def test_partial_refunds_add_up_to_the_sale_and_no_further(ledger: LedgerServer, till: LedgerTerminal) -> None:
     ann, card = member_with_card(ledger, "Ann Refunds", "store-1", "100.00")
     bought = till.append("sale", sale(ann, 50 * CNY, card=card))      # 1
@@ -191,3 +215,36 @@ async def test_the_technician_screen_shows_quarantined_entries(ui_world: UiWorld
         app.screen.show_sync()
         text = str(app.screen.query_one("#tech-sync").render())
         assert "Quarantined by the ledger (journaled, not applied): 2 entries, seq 7, 9" in text
+
+
+def test_refunds_are_judged_the_same_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """PostgreSQL: a batch with refunds takes the members lock before reading what was refunded (two workers
+    refunding one sale at once must see each other), and quarantines what exceeds the sale as on SQLite."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from cardkit.cards.keys import public_key_bytes
+    from ledger import admin, quarantine, store
+    from ledger.enroll import enroll_terminal
+    from ledger.home import init_ledger
+    from ledger.verify import verify_all
+    from tests.fixtures.ledger import InProcessTill
+
+    ledger = init_ledger(tmp_path / "ledger", postgres_url)
+    try:
+        ann = admin.add_member("Ann PG", balance=10_000)
+        _, code = admin.add_terminal("pg till")
+        key = Ed25519PrivateKey.generate()
+        body = enroll_terminal(ledger, code, public_key_bytes(key).hex(), "x25519")
+        till = InProcessTill(ledger, body["terminal_id"], key, bytes.fromhex(body["ledger_hpke_public_key"]))
+        bought = till.append("sale", sale(ann, 3_000))
+        card = bought.payload["card"]
+        till.append("refund", refund(ann, card, bought.uuid, 2_000))
+        till.append("refund", refund(ann, card, bought.uuid, 2_000))  # 1,000 left
+        till.append("refund", refund(ann, card, bought.uuid, 1_000))
+        result = till.ingest(1, 4)
+        assert (result.applied, result.quarantined) == (3, [3])
+        assert [row["code"] for row in quarantine.list_quarantined()] == ["refund_exceeds"]
+        assert admin.member_view(ann)["balance"] == 10_000
+        assert verify_all() == []
+    finally:
+        store.db.close()

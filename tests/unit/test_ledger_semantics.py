@@ -216,3 +216,35 @@ def test_memory_stays_bounded_whatever_the_sources(sources: list[int]) -> None:
     summaries = counter.take_ended(10**9, everything=True)
     assert sum(w.count for w in summaries) == len(sources)  # evicted or merged, never lost from the counts
     assert all(len(c) <= noise.SHOWN_LENGTH + 1 for w in summaries for c in w.claimed)
+
+
+def test_ids_of_any_type_are_refused_not_crashed_on() -> None:
+    weird: list[Any] = [["a"], {"b": 1}, 7, b"bytes", None]
+    entries = [entry("topup", {**topup(), "member": w}) for w in weird[:4]]
+    entries += [entry("topup", {**topup(), "card": w}) for w in weird]
+    got = codes(entries)
+    assert got[:4] == ["bad_id"] * 4 and got[4:] == ["bad_id"] * 5
+
+
+_field_values = st.one_of(st.integers(-5, 5), st.text(max_size=2), st.none(), st.lists(st.text(max_size=2), max_size=2),
+                          st.lists(st.integers(0, 3), max_size=2), st.just("CNY"), st.just("USD"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(["sale", "topup", "refund"]),
+       changes=st.dictionaries(st.sampled_from(["cur", "net", "sv", "pts_earn", "pts_redeem", "coupons", "amount",
+                                                "bonus", "pts_back", "pts_rev"]), _field_values | st.just(...),
+                               max_size=4))
+def test_the_fast_fold_check_agrees_with_the_fold(kind: str, changes: dict[str, Any]) -> None:
+    """``_folds_plainly`` may only say yes where ``apply_entry`` accepts (it skips the fold for speed)."""
+    from cardkit.core.state import apply_entry
+    from cardkit.errors import DomainError
+    from ledger.semantics import _folds_plainly
+
+    base = {"sale": sale(), "topup": topup(), "refund": refund(str(uuid.uuid4()), 10)}[kind]
+    payload = {k: v for k, v in {**base, **changes}.items() if v is not ...}
+    if _folds_plainly(kind, payload, "CNY"):
+        try:
+            apply_entry(MemberState("ann", "CNY"), kind, payload)
+        except DomainError as exc:
+            raise AssertionError(f"the fast check passed a payload the fold refuses: {exc}") from exc
