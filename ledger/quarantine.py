@@ -7,6 +7,7 @@ cannot change under it, except members and cards an admin adds concurrently, whi
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -129,14 +130,56 @@ def load_originals(uuids: Iterable[str]) -> dict[str, Original]:
     return originals
 
 
+class _KnownFacts:
+    """Members' and cards' facts kept between batches (reading them again cost as much as judging the batch).
+
+    A card's member never changes and a member's currency never does; a member's stores change only by a move,
+    which adds a ``member_move`` row: the cached members are dropped whenever that table has grown. Only facts
+    found are kept (a member or card added later is read when first named), at most ``LIMIT`` of each."""
+
+    LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self.members: dict[str, MemberFacts] = {}
+        self.cards: dict[str, CardFacts] = {}
+        self.moves_mark: object = None
+
+    def members_for(self, ids: Iterable[str]) -> dict[str, MemberFacts]:
+        mark = store.db.execute_sql(f'SELECT MAX("id") FROM "{store.MemberMove._meta.table_name}"').fetchone()
+        if mark != self.moves_mark or len(self.members) > self.LIMIT:
+            self.members.clear()
+            self.moves_mark = mark
+        wanted = set(ids)
+        missing = [m for m in wanted if m not in self.members]
+        if missing:
+            self.members.update(load_members(missing))
+        return {m: self.members[m] for m in wanted if m in self.members}
+
+    def cards_for(self, ids: Iterable[str]) -> dict[str, CardFacts]:
+        if len(self.cards) > self.LIMIT:
+            self.cards.clear()
+        wanted = set(ids)
+        missing = [c for c in wanted if c not in self.cards]
+        if missing:
+            self.cards.update(load_cards(missing))
+        return {c: self.cards[c] for c in wanted if c in self.cards}
+
+
+_known: weakref.WeakKeyDictionary[Any, _KnownFacts] = weakref.WeakKeyDictionary()  # per open database
+_known_lock = threading.Lock()
+
+
 def checker_for(entries: Sequence[JournalEntry], limits: Limits | None = None) -> Checker:
-    """A checker holding just the facts ``entries`` name."""
+    """A checker holding just the facts ``entries`` name (called inside the batch's write transaction, which
+    serialises it with every other writer of this database)."""
     refs = semantics.references(entries)
+    with _known_lock:
+        known = _known.setdefault(store.db.obj, _KnownFacts())
+        members, cards = known.members_for(refs.member_ids), known.cards_for(refs.card_ids)
     # Only the sales and top-ups the batch's refunds and voids name are remembered as originals: the rest of a
     # batch's sales need no bookkeeping.
-    return Checker(limits=limits or current_limits(), members=load_members(refs.member_ids),
-                   cards=load_cards(refs.card_ids), originals=load_originals(refs.original_uuids),
-                   track=refs.original_uuids)
+    return Checker(limits=limits or current_limits(), members=members, cards=cards,
+                   originals=load_originals(refs.original_uuids), track=refs.original_uuids)
 
 
 def judge(entries: Sequence[JournalEntry], terminal: store.Terminal, now_ms: int) -> dict[int, Quarantine]:

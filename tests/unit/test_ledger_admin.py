@@ -286,3 +286,13 @@ def test_a_member_who_moves_store_is_dropped_by_the_old_stores_terminals(ledger:
     admin.update_member(ann, store_id="north")  # back again: a full snapshot, not a deletion
     back = publish.members_delta("north", version, ledger.now_s()).members
     assert [(m["member_id"], m.get("deleted")) for m in back] == [(ann, None)]
+
+
+def test_a_member_moved_to_the_terminals_store_is_served_there_from_the_next_batch(ledger: Ledger, till: Till) -> None:
+    ann = admin.add_member("Ann", store_id="store-2", balance=1_000)
+    till.append("topup", topup(ann, 100))
+    assert till.ingest(1, 1).quarantined == [1]  # another store's member
+    admin.update_member(ann, store_id="store-1")  # the facts the ingest keeps between batches are read again
+    till.append("topup", topup(ann, 200))
+    assert till.ingest(2, 2).quarantined == []
+    assert admin.member_view(ann)["balance"] == 1_200
