@@ -16,12 +16,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cardkit.cards.keys import public_key_bytes
 from ledger import admin, pii, store
-from ledger.enroll import enroll_terminal
 from ledger.errors import LedgerError
 from ledger.home import Ledger, init_ledger, open_ledger
 from tests.fixtures.ledger import InProcessTill as Till
+from tests.fixtures.ledger import enroll_in_process
 
 T0_MS = 1_790_000_000_000
 
@@ -117,7 +116,7 @@ def test_the_key_files_belong_to_their_database(ledger: Ledger, tmp_path: Path) 
 def till(ledger: Ledger) -> Till:
     _, code = admin.add_terminal("till", "store-1")
     key = Ed25519PrivateKey.generate()
-    body = enroll_terminal(ledger, code, public_key_bytes(key).hex(), "x25519")
+    body = enroll_in_process(ledger, code, key)
     return Till(ledger, body["terminal_id"], key, bytes.fromhex(body["ledger_hpke_public_key"]))
 
 
