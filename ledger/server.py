@@ -141,16 +141,21 @@ def _answers(host: str, port: int) -> bool:
         conn.close()
 
 
-def _announce_when_ready(ready: Callable[[], bool], host: str, port: int, out: TextIO,
-                         stopped: threading.Event) -> None:
+def announce_when_ready(ready: Callable[[], bool], line: str, out: TextIO, stopped: threading.Event) -> None:
+    """Print ``line`` (the ``listening`` line tests and the demo wait for) once ``ready()`` says the server answers;
+    give up after READY_TIMEOUT_S or when ``stopped``. Used by the ledger's and the console's listeners."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline and not stopped.is_set():
         if ready():
-            shown = f"[{host}]" if ":" in host else host
-            out.write(f"cardpos-ledger: listening http://{shown}:{port}\n")
+            out.write(line + "\n")
             out.flush()
             return
         stopped.wait(0.05)
+
+
+def _listening_line(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"cardpos-ledger: listening http://{shown}:{port}"
 
 
 def _stop_requested(signum: int, frame: FrameType | None) -> None:
@@ -167,8 +172,8 @@ def serve(ledger_dir: Path, db_url: str | None, *, host: str = "127.0.0.1", port
     if workers <= 1:
         app = build_app(ledger_dir, db_url, openapi=openapi)
         server = uvicorn.Server(uvicorn.Config(app, **common))  # type: ignore[arg-type]
-        watcher = threading.Thread(target=_announce_when_ready, name="ledger-ready", daemon=True,
-                                   args=(lambda: bool(server.started), host, port, out, stopped))
+        watcher = threading.Thread(target=announce_when_ready, name="ledger-ready", daemon=True,
+                                   args=(lambda: bool(server.started), _listening_line(host, port), out, stopped))
         watcher.start()
         # uvicorn re-raises the stopping signal once shut down, to whatever handler was there before it; a quiet
         # handler here makes a requested stop an orderly exit (status 0) instead of a death by signal.
@@ -185,8 +190,8 @@ def serve(ledger_dir: Path, db_url: str | None, *, host: str = "127.0.0.1", port
     if db_url:
         os.environ[ENV_DB] = db_url
     os.environ[ENV_OPENAPI] = "1" if openapi else "0"
-    watcher = threading.Thread(target=_announce_when_ready, name="ledger-ready", daemon=True,
-                               args=(lambda: _answers(host, port), host, port, out, stopped))
+    watcher = threading.Thread(target=announce_when_ready, name="ledger-ready", daemon=True,
+                               args=(lambda: _answers(host, port), _listening_line(host, port), out, stopped))
     watcher.start()
     try:
         uvicorn.run("ledger.server:worker_app", factory=True, workers=workers, **common)  # type: ignore[arg-type]

@@ -14,9 +14,7 @@ import signal
 import ssl
 import sys
 import threading
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -26,10 +24,10 @@ from fastapi import FastAPI
 
 from ledger.console.app import create_app
 from ledger.console.settings import load_console_settings
+from ledger.server import announce_when_ready
 
 ENV_DIR = "CARDPOS_CONSOLE_DIR"
 ENV_DB = "CARDPOS_CONSOLE_DB"
-READY_TIMEOUT_S = 60.0
 
 
 def worker_app() -> FastAPI:
@@ -52,16 +50,6 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _announce_when_ready(ready: Callable[[], bool], url: str, out: TextIO, stopped: threading.Event) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline and not stopped.is_set():
-        if ready():
-            out.write(f"cardpos-console: listening {url}\n")
-            out.flush()
-            return
-        stopped.wait(0.05)
-
-
 def _stop_requested(signum: int, frame: FrameType | None) -> None:
     """Runs only after uvicorn has finished shutting down: nothing left to do."""
 
@@ -74,6 +62,7 @@ def serve(ledger_dir: Path, db_url: str | None, *, host: str = "127.0.0.1", port
     scheme = "https" if tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
     url = f"{scheme}://{shown}:{port}"
+    line = f"cardpos-console: listening {url}"
     probe = f"{scheme}://{_probe_host(host)}:{port}" if ":" not in _probe_host(host) else url
     common: dict[str, Any] = {
         "host": host, "port": port, "log_level": "warning", "access_log": False, "timeout_graceful_shutdown": 10,
@@ -84,8 +73,8 @@ def serve(ledger_dir: Path, db_url: str | None, *, host: str = "127.0.0.1", port
     if workers <= 1:
         app = create_app(ledger_dir, db_url)
         server = uvicorn.Server(uvicorn.Config(app, **common))
-        watcher = threading.Thread(target=_announce_when_ready, name="console-ready", daemon=True,
-                                   args=(lambda: bool(server.started), url, out, stopped))
+        watcher = threading.Thread(target=announce_when_ready, name="console-ready", daemon=True,
+                                   args=(lambda: bool(server.started), line, out, stopped))
         watcher.start()
         previous = {sig: signal.signal(sig, _stop_requested) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
@@ -98,8 +87,8 @@ def serve(ledger_dir: Path, db_url: str | None, *, host: str = "127.0.0.1", port
     os.environ[ENV_DIR] = str(ledger_dir)
     if db_url:
         os.environ[ENV_DB] = db_url
-    watcher = threading.Thread(target=_announce_when_ready, name="console-ready", daemon=True,
-                               args=(lambda: _answers(probe), url, out, stopped))
+    watcher = threading.Thread(target=announce_when_ready, name="console-ready", daemon=True,
+                               args=(lambda: _answers(probe), line, out, stopped))
     watcher.start()
     try:
         uvicorn.run("ledger.console.server:worker_app", factory=True, workers=workers, **common)

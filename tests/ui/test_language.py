@@ -84,6 +84,10 @@ class WalletTapper:
     def cards(self) -> list[tuple[int, str, str]]:
         return [(0, "Alice gold", "valid"), (1, "Bob forged", "forged")]
 
+    def accounts(self) -> list[tuple[str, str, str]]:
+        """Demo sign-ins, so the sign-in screen's demo panel is checked in Chinese too."""
+        return [("cashier", "c1", "1234"), ("supervisor", "s1", "9999"), ("technician", "t1", "7777")]
+
     def tap(self, index: int) -> None:
         from terminal.reader.events import CardPresented
         from terminal.ui.messages import ReaderEventArrived
