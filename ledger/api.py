@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import answers, wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
-from ledger import admin, events, noise, publish, store
+from ledger import admin, edge, events, noise, publish, store
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, members_document
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
@@ -189,8 +189,11 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
 
     @app.post(wire.ENROLL_PATH, response_model=EnrollResponse, responses={**_ERRORS, 429: {"model": ErrorBody}})
     def enroll(body: EnrollRequest, request: Request) -> dict[str, Any]:
-        source = request.client.host if request.client is not None else "unknown"
-        return enroll_terminal(ledger, body.model_dump(), source=source)
+        try:
+            return enroll_terminal(ledger, body.model_dump(), source=_source(request))
+        except RequestRefused as exc:
+            _note_enroll_refusal(request, exc.code)
+            raise
 
     @app.post(wire.BATCHES_PATH, response_model=BatchResponse, response_model_exclude_none=True, responses=_ERRORS,
               openapi_extra={"requestBody": {"required": True, "content": {"application/cbor": {"schema": {
@@ -198,19 +201,20 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
                   "description": "sealed batch envelope (docs/sync-protocol.md)"}}}}})
     async def batches(request: Request) -> Any:
         nonce = answers.parse_nonce(request.headers.get(wire.NONCE_HEADER))
-        if nonce is None:
+        if nonce is None:  # nothing checked yet: the edge counts this refusal per source
             return error(400, "malformed", f"{wire.NONCE_HEADER} is 0 to {wire.MAX_NONCE_BYTES} bytes of lowercase hex")
         envelope = await request.body()
         if not envelope or len(envelope) > MAX_BATCH_BYTES:  # the edge already refused larger ones (413)
             return error(400, "malformed", f"a batch is 1 to {MAX_BATCH_BYTES} bytes of CBOR")
         try:
-            result = await run_in_threadpool(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger,
-                                             source=_source(request))
+            result = await run_in_threadpool(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger)
         except IngestRejected as exc:
+            _note_batch_refusal(request, exc)
             extra: dict[str, Any] = {"acked_seq": exc.acked_seq} if exc.acked_seq is not None else {}
             if extra and exc.terminal_id and exc.batch_id is not None and exc.acked_hash is not None:
                 extra.update(signed_ack(extra, exc.terminal_id, exc.batch_id, exc.acked_hash, nonce))
             return error(exc.status, exc.reason, exc.message, **extra)
+        edge.note(request.scope).authenticated = True
         answer: dict[str, Any] = {"acked_seq": result.acked_seq, "applied": result.applied,
                                   "duplicates": result.duplicates}
         if result.quarantined:
@@ -254,17 +258,44 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         return out
 
     def _authenticated_pull(request: Request, path_query: str) -> Any:
-        """The pull's caller; an unsigned pull is counted per source (``ledger.noise``), never echoed in full."""
+        """The pull's caller; an unsigned pull is left to the edge to count per source, never echoed in full."""
         headers = [request.headers.get(name) for name in wire.SIGNED_REQUEST_HEADERS]
+        request_note = edge.note(request.scope)
         try:
-            return authenticate(ledger, "GET", path_query, *headers)
+            caller = authenticate(ledger, "GET", path_query, *headers)
         except RequestRefused as exc:
-            if exc.code not in noise.UNSIGNED_PULL_CODES:
+            if exc.code not in noise.UNSIGNED_PULL_CODES:  # the terminal's signature checked out
+                request_note.authenticated = True
                 raise
-            noise.refused(_source(request), "pull", exc.code, headers[0], 0, ledger.now_ms())
+            request_note.reason, request_note.claimed = exc.code, headers[0]
             raise RequestRefused(exc.status, exc.code, noise.unsigned_pull_message(exc.code, headers[0])) from None
+        request_note.authenticated = True
+        return caller
 
     return app
+
+
+ENROLL_GUARD_CODES = frozenset({"bad_code", "too_many_attempts"})
+"""Enrollment refusals the enrollment guard already counts, audits and alerts per source (``ledger.enroll``)."""
+
+
+def _note_enroll_refusal(request: Request, code: str) -> None:
+    request_note = edge.note(request.scope)
+    if code in ENROLL_GUARD_CODES:
+        request_note.accounted = True
+    elif code == "root_key_mismatch":  # refused after the proof of the code held
+        request_note.authenticated = True
+    else:
+        request_note.reason = code
+
+
+def _note_batch_refusal(request: Request, exc: IngestRejected) -> None:
+    """Tell the edge whether this refusal is the terminal's (recorded by ingest) or an unsigned one to count."""
+    request_note = edge.note(request.scope)
+    if exc.unsigned:
+        request_note.reason, request_note.claimed = exc.reason, exc.claimed
+    else:
+        request_note.authenticated = True
 
 
 def _source(request: Request) -> str:

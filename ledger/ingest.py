@@ -18,8 +18,9 @@ entries still apply) but not applied; the answer lists its seq in ``quarantined`
 
 A refusal of a signed batch (an enrolled terminal's) is recorded (rejected-batches log and audit log) and
 published after the transaction. A refusal of an unsigned one (no valid signature, an unknown terminal, not an
-envelope) proves nothing about its sender: it is only counted per source (``ledger.noise``), and what it claims
-is never stored or echoed beyond a cut, sanitized form.
+envelope) proves nothing about its sender: nothing of it is stored here (``IngestRejected.unsigned``; the API's
+edge counts it per source through ``ledger.noise``), and what it claims is never echoed beyond a cut, sanitized
+form.
 """
 
 from __future__ import annotations
@@ -54,7 +55,6 @@ SIGNED_REASONS = frozenset({"decrypt_failed", "malformed", "broken_chain"})
 UNSIGNED_MESSAGES: dict[str, str] = {
     "unknown_terminal": "terminal {terminal} is not enrolled with this ledger",
     "bad_signature": "the batch is not signed by the key of terminal {terminal}",
-    "malformed": "the batch envelope is not valid CBOR of the expected shape",
 }
 MAX_BATCH_ID = 64
 MAX_DETAIL = 1000
@@ -67,10 +67,13 @@ class IngestRejected(LedgerError):
 
     def __init__(self, reason: str, message: str, *, terminal_id: str | None = None, acked_seq: int | None = None,
                  seqs: list[int] | None = None, orig: BaseException | None = None, batch_id: str | None = None,
-                 acked_hash: bytes | None = None) -> None:
+                 acked_hash: bytes | None = None, unsigned: bool = False, claimed: str | None = None) -> None:
         super().__init__(message, orig=orig)
         self.reason = reason
         self.terminal_id = terminal_id
+        # An unsigned refusal (nothing recorded): the caller counts it per source with the id it ``claimed``.
+        self.unsigned = unsigned
+        self.claimed = claimed
         self.acked_seq = acked_seq
         self.seqs = seqs or []
         # Set only for an authenticated batch: the ledger signs the ack it carries (``acked_hash`` is the hash of
@@ -120,17 +123,16 @@ def _lookup_key(terminal_id: str) -> bytes | None:
     return bytes.fromhex(str(row[0]))
 
 
-def ingest_batch(envelope: bytes, *, now_ms: int, ledger: Ledger | None = None, source: str = "local",
+def ingest_batch(envelope: bytes, *, now_ms: int, ledger: Ledger | None = None,
                  semantic_checks: bool = True) -> IngestResult:
-    """Apply a sealed batch exactly once; raise ``IngestRejected`` (recorded, or counted when unsigned) or
-    ``IngestBusy``. ``source`` is the caller's address (for counting unsigned refusals); ``semantic_checks`` off
-    applies every entry unjudged (benchmarks measure what the checks cost)."""
+    """Apply a sealed batch exactly once; raise ``IngestRejected`` (recorded, or ``unsigned`` and not) or
+    ``IngestBusy``. ``semantic_checks`` off applies every entry unjudged (benchmarks measure what they cost)."""
     ledger = ledger or current()
     try:
         opened = open_batch(envelope, terminal_key_lookup=_lookup_key, hpke_private_keys=ledger.keys.hpke().private)
     except BatchRejected as exc:
         if not _signed(exc):
-            raise _refuse_unsigned(exc, source, len(envelope), now_ms) from exc
+            raise _refuse_unsigned(exc) from exc
         raise _refuse(exc.reason, str(exc), exc.terminal_id, None, [], len(envelope), now_ms, orig=exc) from exc
     if not opened.entries or any(e.terminal_id != opened.terminal_id for e in opened.entries):
         raise _refuse("malformed", "the batch holds no entries or entries of another terminal", opened.terminal_id,
@@ -178,13 +180,16 @@ def _signed(exc: BatchRejected) -> bool:
             and _lookup_key(exc.terminal_id) is not None)
 
 
-def _refuse_unsigned(exc: BatchRejected, source: str, size: int, now_ms: int) -> IngestRejected:
-    """Count an unsigned refusal per source (nothing stored per request) and word it without echoing more than
-    a cut, sanitized form of the terminal id it claimed."""
-    noise.refused(source, "batch", exc.reason, exc.terminal_id, size, now_ms)
+def _refuse_unsigned(exc: BatchRejected) -> IngestRejected:
+    """Word an unsigned refusal without echoing more than a cut, sanitized form of the terminal id it claimed; a
+    malformed envelope says what is wrong with its layout (fixed texts: nothing of the caller's is repeated)."""
     shown = noise.shown_id(exc.terminal_id)
-    message = UNSIGNED_MESSAGES.get(exc.reason, "the batch was refused").format(terminal=shown)
-    return IngestRejected(exc.reason, message, terminal_id=shown if exc.terminal_id else None)
+    if exc.reason == "malformed":
+        message = str(exc)
+    else:
+        message = UNSIGNED_MESSAGES.get(exc.reason, "the batch was refused").format(terminal=shown)
+    return IngestRejected(exc.reason, message, terminal_id=shown if exc.terminal_id else None, unsigned=True,
+                          claimed=exc.terminal_id)
 
 
 def _apply_locked(opened: OpenedBatch, now_ms: int, semantic_checks: bool = True) -> tuple[IngestResult, str]:

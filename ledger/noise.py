@@ -128,6 +128,11 @@ class NoiseCounter:
             self._done.clear()
             return ended
 
+    def summaries_due(self, now_ms: int) -> bool:
+        """True when some window has ended by ``now_ms`` and is not written yet."""
+        with self._lock:
+            return bool(self._done) or now_ms >= self._next_end_ms
+
     def sources(self) -> int:
         with self._lock:
             return len(self._open) + len(self._done)
@@ -205,14 +210,32 @@ def unsigned_pull_message(code: str, claimed: object) -> str:
     return _PULL_MESSAGES.get(code, "the request was refused").format(terminal=shown_id(claimed))
 
 
-def refused(source: str, what: str, reason: str, claimed: object, size: int, now_ms: int) -> None:
-    """Count one refused unauthenticated request (``what``: batch or pull); the first of a source's window
-    raises the alert event, and any windows that ended are written to the audit log."""
+def count(source: str, what: str, reason: str, claimed: object, size: int,
+          now_ms: int) -> events.UnauthenticatedRefused | None:
+    """Count one refused unauthenticated request (``what``: batch, pull, enroll or request) in memory only, so the
+    server's event loop may call it; returns the alert event when it is the first of the source's window."""
     shown = shown_id(claimed) if claimed is not None else None
-    first = counter().count(source, f"{what}:{reason}", shown, size, now_ms)
-    if first:
-        events.publish(events.UnauthenticatedRefused(shown_id(source, 64), what, reason, shown, now_ms))
+    if counter().count(source, f"{what}:{reason}", shown, size, now_ms):
+        return events.UnauthenticatedRefused(shown_id(source, 64), what, reason, shown, now_ms)
+    return None
+
+
+def due(now_ms: int) -> bool:
+    """True when a window has ended and its summary waits to be written (``report`` writes it)."""
+    return counter().summaries_due(now_ms)
+
+
+def report(event: events.UnauthenticatedRefused | None, now_ms: int) -> None:
+    """The blocking half of a count (a worker thread's): publish the alert event, if any, and write the
+    summaries of the windows that ended."""
+    if event is not None:
+        events.publish(event)
     flush(now_ms)
+
+
+def refused(source: str, what: str, reason: str, claimed: object, size: int, now_ms: int) -> None:
+    """``count`` and ``report`` in one call (for callers already off the event loop)."""
+    report(count(source, what, reason, claimed, size, now_ms), now_ms)
 
 
 def flush(now_ms: int, *, everything: bool = False) -> int:

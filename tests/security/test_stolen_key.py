@@ -76,9 +76,8 @@ def test_the_five_stolen_key_entries_are_quarantined_and_later_entries_still_app
     till.append("topup", {**topup(ann, 10 * CNY, card=ann_card), "bonus": 2**63})   # 7 beyond 64 bits
     till.append("topup", topup(ann, 20 * CNY, card=ann_card))                       # 8 valid, after them all
 
-    answer = till.push(1, 8)
-    assert answer.status_code == 200, answer.text
-    assert answer.json() == {"acked_seq": 8, "applied": 3, "duplicates": 0, "quarantined": [3, 4, 5, 6, 7]}
+    # The ledger signs the answer, quarantined list included (push_verified checks that signature).
+    assert till.push_verified(1, 8) == {"acked_seq": 8, "applied": 3, "duplicates": 0, "quarantined": [3, 4, 5, 6, 7]}
     assert balance_of(ledger, ann) == (100 + 100 - 30 + 20) * CNY
     assert balance_of(ledger, bo) == 100 * CNY
 
@@ -98,32 +97,45 @@ def test_the_five_stolen_key_entries_are_quarantined_and_later_entries_still_app
     assert ledger.admin_json("verify")["quarantined"] >= 5
 
     # The ack was lost: the same entries again are duplicates, and the answer names the quarantined ones again.
-    again = till.push(1, 8)
-    assert again.json() == {"acked_seq": 8, "applied": 0, "duplicates": 8, "quarantined": [3, 4, 5, 6, 7]}
+    again = till.push_verified(1, 8)
+    assert again == {"acked_seq": 8, "applied": 0, "duplicates": 8, "quarantined": [3, 4, 5, 6, 7]}
     # The chain goes on over the quarantined entries.
     till.append("sale", sale(ann, 5 * CNY, card=ann_card))
-    assert till.push(9, 9).json() == {"acked_seq": 9, "applied": 1, "duplicates": 0}
+    assert till.push_verified(9, 9) == {"acked_seq": 9, "applied": 1, "duplicates": 0}
     assert balance_of(ledger, ann) == (100 + 100 - 30 + 20 - 5) * CNY
     assert ledger.admin("verify", check=False).returncode == 0
 
 
-def test_times_beyond_64_bits_or_far_ahead_are_quarantined_not_a_server_error(ledger: LedgerServer,
-                                                                             till: LedgerTerminal) -> None:
+def test_times_beyond_64_bits_are_a_refused_batch_and_far_ahead_is_quarantined(ledger: LedgerServer,
+                                                                               till: LedgerTerminal) -> None:
+    """``wall_ms`` is part of every entry's envelope columns, held to signed 64-bit by the bounded decoder: past it
+    the whole batch is refused as malformed with the reason (recorded, the terminal's own signature) — never a
+    server error — and the same seq in range then applies. A time in range but three days ahead of the ledger's
+    clock is an entry no till makes: quarantined while the entries around it apply."""
     from cardkit.journal import make_entry
 
     ann, card = member_with_card(ledger, "Ann Clock", "store-1", "10.00")
     till.append("topup", topup(ann, 100, card=card))
-    for wall_ms in (2**63, till.wall_ms + 3 * 86_400_000):  # beyond 64 bits; three days ahead of the ledger
+    assert till.push_verified(1, 1)["applied"] == 1
+
+    def append_at(wall_ms: int) -> None:
         last = till.entries[-1]
         till.entries.append(make_entry(terminal_id=till.terminal_id, seq=last.seq + 1, prev_hash=last.hash,
                                        wall_ms=wall_ms, mono_ns=last.mono_ns + 1, cashier_id="c1", kind="topup",
                                        payload=topup(ann, 100, card=card), entry_uuid=str(uuid.uuid4())))
+
+    append_at(2**63)
+    refused = till.push(2, 2)
+    assert refused.status_code == 400 and refused.json()["error"] == "malformed", refused.text
+    assert "64-bit" in refused.json()["message"]
+    assert [row["reason"] for row in ledger.admin_json("audit", "--rejected")["rows"]
+            if row["terminal_id"] == till.terminal_id] == ["malformed"]
+    till.entries.pop()
+    append_at(till.wall_ms + 3 * 86_400_000)  # three days ahead of the ledger
     till.append("topup", topup(ann, 100, card=card))
-    answer = till.push(1, 4)
-    assert answer.status_code == 200, answer.text
-    assert answer.json() == {"acked_seq": 4, "applied": 2, "duplicates": 0, "quarantined": [2, 3]}
+    assert till.push_verified(2, 3) == {"acked_seq": 3, "applied": 1, "duplicates": 0, "quarantined": [2]}
     held = quarantined(ledger, till.terminal_id)
-    assert (held[2]["code"], held[3]["code"]) == ("integer_range", "bad_time")
+    assert held[2]["code"] == "bad_time"
     assert balance_of(ledger, ann) == 10 * CNY + 200
     assert ledger.admin("verify", check=False).returncode == 0
     assert "Traceback" not in ledger.stderr()
@@ -222,19 +234,17 @@ def test_refunds_are_judged_the_same_on_postgresql(postgres_url: str, tmp_path: 
     refunding one sale at once must see each other), and quarantines what exceeds the sale as on SQLite."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from cardkit.cards.keys import public_key_bytes
     from ledger import admin, quarantine, store
-    from ledger.enroll import enroll_terminal
     from ledger.home import init_ledger
     from ledger.verify import verify_all
-    from tests.fixtures.ledger import InProcessTill
+    from tests.fixtures.ledger import InProcessTill, enroll_in_process
 
     ledger = init_ledger(tmp_path / "ledger", postgres_url)
     try:
         ann = admin.add_member("Ann PG", balance=10_000)
         _, code = admin.add_terminal("pg till")
         key = Ed25519PrivateKey.generate()
-        body = enroll_terminal(ledger, code, public_key_bytes(key).hex(), "x25519")
+        body = enroll_in_process(ledger, code, key)
         till = InProcessTill(ledger, body["terminal_id"], key, bytes.fromhex(body["ledger_hpke_public_key"]))
         bought = till.append("sale", sale(ann, 3_000))
         card = bought.payload["card"]

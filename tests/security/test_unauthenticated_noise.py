@@ -9,6 +9,7 @@ cut, sanitized form; identifier columns have enforced lengths on SQLite and Post
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import time
 import uuid
@@ -61,20 +62,73 @@ def post(session: requests.Session, ledger: LedgerServer, body: bytes) -> reques
                         timeout=HTTP_TIMEOUT_S)
 
 
+def summed_reasons(ledger: LedgerServer) -> dict[str, int]:
+    """The refusal reasons of every summary line written so far, added up across windows."""
+    reasons: dict[str, int] = {}
+    for line in audit(ledger):
+        if line["action"] == "unauthenticated_refused":
+            for reason, n in line["details"]["reasons"].items():
+                reasons[reason] = reasons.get(reason, 0) + n
+    return reasons
+
+
 def test_ten_megabytes_of_garbage_store_next_to_nothing_and_raise_one_alert(ledger: LedgerServer) -> None:
     session = requests.Session()
     assert post(session, ledger, b"warm-up").status_code == 400  # the first refusal: the one alert of the window
     before_bytes, before_alerts = db_bytes(ledger.ledger_dir), len(alerts(ledger))
     long_claim = "t-" + "A" * TEN_MB  # the disk-filling attack: a claimed terminal id of 10 MB
+    # 10 MB is past the batch limit: the edge answers 413 from Content-Length, before reading any of it.
     answers = [post(session, ledger, unsigned_envelope(long_claim)), post(session, ledger, os.urandom(TEN_MB))]
-    assert [a.status_code for a in answers] == [403, 400]
-    assert answers[0].json()["error"] == "unknown_terminal"
+    assert [(a.status_code, a.json()["error"]) for a in answers] == [(413, "too_large")] * 2
+    # Just under the limit the bodies are read and refused by the envelope's fixed layout, the claim unechoed.
+    limit = 4 * 1024 * 1024  # cardkit.envelope.MAX_ENVELOPE_BYTES
+    under = [post(session, ledger, unsigned_envelope("t-" + "A" * (limit - 1024))),
+             post(session, ledger, os.urandom(limit - 1))]
+    assert [(a.status_code, a.json()["error"]) for a in under] == [(400, "malformed")] * 2
+    answers += under
     assert all(len(a.content) < 1024 for a in answers)  # nothing echoed beyond a cut form of the claim
-    assert "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" not in answers[0].text
+    assert not any("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" in a.text for a in answers)
     grown = db_bytes(ledger.ledger_dir) - before_bytes
     assert grown < 100 * 1024, f"the database grew by {grown} bytes"
     assert len(alerts(ledger)) - before_alerts <= 1
     assert ledger.admin_json("audit", "--rejected")["rows"] == []  # no row per unsigned request
+    # Every one of them was counted at the edge, the ones refused before their body was read too.
+    time.sleep(WINDOW_S + 0.5)
+    post(session, ledger, b"next window")
+    assert summed_reasons(ledger) == {"batch:malformed": 3, "batch:too_large": 2}
+
+
+def test_every_kind_of_unauthenticated_refusal_is_counted_once_per_source(ledger: LedgerServer) -> None:
+    """Refusals the edge makes (content type, size, body of a GET), the application's refusals of unsigned
+    requests (a bad nonce, an unsigned pull, an unknown path) and a connection that is not HTTP at all: each is
+    counted for its source, and together they raise one alert, not one each."""
+    session = requests.Session()
+    before = {a["id"] for a in alerts(ledger)}
+    url = ledger.url
+    answers = [
+        session.post(f"{url}/v1/batches", data=b"x", headers={"Content-Type": "text/plain"}, timeout=HTTP_TIMEOUT_S),
+        session.post(f"{url}/v1/batches", data=b"x", timeout=HTTP_TIMEOUT_S,
+                     headers={"Content-Type": "application/cbor", "X-Cardpos-Nonce": "not hex"}),
+        session.get(f"{url}/v1/pull?trust=0", timeout=HTTP_TIMEOUT_S),
+        session.get(f"{url}/v1/pull?trust=-1", timeout=HTTP_TIMEOUT_S),
+        session.get(f"{url}/v1/health", data=b"a body", timeout=HTTP_TIMEOUT_S),
+        session.get(f"{url}/wp-login.php", timeout=HTTP_TIMEOUT_S),
+        session.post(f"{url}/v1/enroll", data=b"{}", headers={"Content-Type": "text/plain"}, timeout=HTTP_TIMEOUT_S),
+    ]
+    assert [a.status_code for a in answers] == [415, 400, 401, 400, 413, 404, 415]
+    with socket.create_connection(("127.0.0.1", ledger.port), timeout=HTTP_TIMEOUT_S) as sock:
+        sock.sendall(b"\x16\x03\x01 this is not HTTP\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 400")
+    time.sleep(0.3)  # the connection's count is reported off the event loop
+    new = [a for a in alerts(ledger) if a["id"] not in before]
+    assert len(new) <= 1 and all(a["rule"] == "unauthenticated_refusals" for a in new), new
+    assert ledger.admin_json("audit", "--rejected")["rows"] == []
+    time.sleep(WINDOW_S + 0.5)
+    post(session, ledger, b"next window")
+    assert summed_reasons(ledger) == {
+        "batch:unsupported_media_type": 1, "batch:malformed": 1, "pull:unauthenticated": 1, "pull:malformed": 1,
+        "request:too_large": 1, "request:not_found": 1, "enroll:unsupported_media_type": 1,
+        "connection:malformed": 1}
 
 
 def test_a_thousand_invented_terminal_ids_raise_at_most_one_alert(ledger: LedgerServer) -> None:
@@ -121,7 +175,7 @@ def test_a_thousand_invented_terminal_ids_raise_at_most_one_alert(ledger: Ledger
     # The real till is unharmed: its own signed batches still apply.
     member = ledger.admin_json("member", "add", "Noise Proof", "--balance", "1.00")["member_id"]
     till.append("topup", topup(member, 100))
-    assert till.push(1, 1).json() == {"acked_seq": 1, "applied": 1, "duplicates": 0}
+    assert till.push_verified(1, 1) == {"acked_seq": 1, "applied": 1, "duplicates": 0}
 
 
 def test_identifier_columns_are_bounded_on_sqlite(tmp_path: Path) -> None:
