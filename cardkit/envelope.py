@@ -58,10 +58,12 @@ MAX_SHAPES = 1024
 MAX_SHAPE_KEYS = 256
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 PLAINTEXT_LIMITS = cbor_bounds.CborLimits(max_bytes=MAX_PLAINTEXT_BYTES, max_depth=16, max_items=4_000_000,
-                                          max_length=MAX_ENTRIES)
-"""What a decrypted batch may hold: integers in signed 64-bit (SQLite and PostgreSQL store no more; a larger one
-is refused as ``malformed`` with the reason, never a server error), text or small-integer map keys, no floats,
-no tags, at most 16 levels and 4 million items. The terminal's payloads are far inside (docs/internals.md)."""
+                                          max_length=MAX_ENTRIES, max_int=(1 << 64) - 1)
+"""What a decrypted batch may hold: integers up to CBOR's 64-bit heads (bignums refused as ``malformed``), text or
+small-integer map keys, no floats, no tags, at most 16 levels and 4 million items. ``seq``, ``wall_ms`` and
+``mono_ns`` are held to signed 64-bit here; a payload integer past signed 64-bit is signed by the terminal, so the
+ledger's semantic checks quarantine that one entry (``ledger/semantics.py``) instead of refusing the batch, which
+would block the terminal's later entries. The terminal's payloads are far inside (docs/internals.md)."""
 
 _KDF = hpke.KDF.HKDF_SHA256
 _AEAD = hpke.AEAD.AES_128_GCM

@@ -104,9 +104,13 @@ def register() -> None:
     store.register_models(*MODELS)
 
 
+store.bound_text("alert", "summary", 2000)
+
+
 def create_tables() -> None:
     register()
     store.db.create_tables(MODELS, safe=True)
+    store.enforce_lengths(MODELS)
 
 
 STAMP_KEY = "~stamp"

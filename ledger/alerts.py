@@ -19,7 +19,7 @@ from pathlib import Path
 import peewee
 
 from cardkit.errors import CardposError
-from ledger import admin, alert_store, delivery, events, publish, store
+from ledger import admin, alert_store, delivery, events, noise, publish, store
 from ledger.anomaly.cards import CARD_USE_KINDS, SV_KINDS
 from ledger.anomaly.engine import AnomalyEngine
 from ledger.anomaly.model import Finding
@@ -225,6 +225,7 @@ class AlertService:
 
     def _periodic(self, now_ms: int) -> None:
         self.check_silent_terminals(now_ms)
+        noise.flush(now_ms)  # summaries of unsigned refusals whose window ended with no request after it
 
     def stop(self) -> None:
         if self.worker is not None:
@@ -268,6 +269,7 @@ def uninstall() -> None:
     events.unsubscribe(_observer)
     if _service is not None:
         _service.stop()
+        noise.flush(_service.now_ms(), everything=True)  # what was counted but not summarized yet
     _service = None
 
 

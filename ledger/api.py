@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import answers, wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
-from ledger import admin, events, publish, store
+from ledger import admin, edge, events, noise, publish, store
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, members_document
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
@@ -81,6 +81,8 @@ class BatchResponse(BaseModel):
     duplicates: int
     last_hash: str = Field(description="hex hash of entry acked_seq as the ledger holds it")
     signature: str = Field(description="hex Ed25519 root-key signature (docs/sync-protocol.md, signed answers)")
+    quarantined: list[int] | None = Field(
+        default=None, description="seqs of this batch journaled but not applied (left out when none)")
 
 
 class PullResponse(BaseModel):
@@ -187,16 +189,19 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
 
     @app.post(wire.ENROLL_PATH, response_model=EnrollResponse, responses={**_ERRORS, 429: {"model": ErrorBody}})
     def enroll(body: EnrollRequest, request: Request) -> dict[str, Any]:
-        source = request.client.host if request.client is not None else "unknown"
-        return enroll_terminal(ledger, body.model_dump(), source=source)
+        try:
+            return enroll_terminal(ledger, body.model_dump(), source=_source(request))
+        except RequestRefused as exc:
+            _note_enroll_refusal(request, exc.code)
+            raise
 
-    @app.post(wire.BATCHES_PATH, response_model=BatchResponse, responses=_ERRORS, openapi_extra={
-        "requestBody": {"required": True, "content": {"application/cbor": {"schema": {
-            "type": "string", "format": "binary", "description": "sealed batch envelope (docs/sync-protocol.md)"}}}},
-    })
+    @app.post(wire.BATCHES_PATH, response_model=BatchResponse, response_model_exclude_none=True, responses=_ERRORS,
+              openapi_extra={"requestBody": {"required": True, "content": {"application/cbor": {"schema": {
+                  "type": "string", "format": "binary",
+                  "description": "sealed batch envelope (docs/sync-protocol.md)"}}}}})
     async def batches(request: Request) -> Any:
         nonce = answers.parse_nonce(request.headers.get(wire.NONCE_HEADER))
-        if nonce is None:
+        if nonce is None:  # nothing checked yet: the edge counts this refusal per source
             return error(400, "malformed", f"{wire.NONCE_HEADER} is 0 to {wire.MAX_NONCE_BYTES} bytes of lowercase hex")
         envelope = await request.body()
         if not envelope or len(envelope) > MAX_BATCH_BYTES:  # the edge already refused larger ones (413)
@@ -204,12 +209,16 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         try:
             result = await run_in_threadpool(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger)
         except IngestRejected as exc:
+            _note_batch_refusal(request, exc)
             extra: dict[str, Any] = {"acked_seq": exc.acked_seq} if exc.acked_seq is not None else {}
             if extra and exc.terminal_id and exc.batch_id is not None and exc.acked_hash is not None:
                 extra.update(signed_ack(extra, exc.terminal_id, exc.batch_id, exc.acked_hash, nonce))
             return error(exc.status, exc.reason, exc.message, **extra)
+        edge.note(request.scope).authenticated = True
         answer: dict[str, Any] = {"acked_seq": result.acked_seq, "applied": result.applied,
                                   "duplicates": result.duplicates}
+        if result.quarantined:
+            answer["quarantined"] = result.quarantined
         return {**answer, **signed_ack(answer, result.terminal_id, result.batch_id, result.acked_hash, nonce)}
 
     def signed_ack(answer: dict[str, Any], terminal_id: str, batch_id: str, acked_hash: bytes,
@@ -227,8 +236,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         path = request.scope.get("raw_path") or request.scope["path"].encode()
         query = request.scope.get("query_string", b"")
         path_query = (path + b"?" + query if query else path).decode("latin-1")
-        caller = authenticate(ledger, "GET", path_query,
-                              *(request.headers.get(name) for name in wire.SIGNED_REQUEST_HEADERS))
+        caller = _authenticated_pull(request, path_query)
         nonce_bytes = answers.parse_nonce(nonce)
         if nonce_bytes is None:
             raise RequestRefused(400, "malformed", f"the {wire.NONCE_PARAM} is 0 to {wire.MAX_NONCE_BYTES} bytes of "
@@ -249,4 +257,47 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         events.publish(events.TerminalSeen(caller.terminal_id, caller.store_id, caller.time_ms, ledger.now_ms()))
         return out
 
+    def _authenticated_pull(request: Request, path_query: str) -> Any:
+        """The pull's caller; an unsigned pull is left to the edge to count per source, never echoed in full."""
+        headers = [request.headers.get(name) for name in wire.SIGNED_REQUEST_HEADERS]
+        request_note = edge.note(request.scope)
+        try:
+            caller = authenticate(ledger, "GET", path_query, *headers)
+        except RequestRefused as exc:
+            if exc.code not in noise.UNSIGNED_PULL_CODES:  # the terminal's signature checked out
+                request_note.authenticated = True
+                raise
+            request_note.reason, request_note.claimed = exc.code, headers[0]
+            raise RequestRefused(exc.status, exc.code, noise.unsigned_pull_message(exc.code, headers[0])) from None
+        request_note.authenticated = True
+        return caller
+
     return app
+
+
+ENROLL_GUARD_CODES = frozenset({"bad_code", "too_many_attempts"})
+"""Enrollment refusals the enrollment guard already counts, audits and alerts per source (``ledger.enroll``)."""
+
+
+def _note_enroll_refusal(request: Request, code: str) -> None:
+    request_note = edge.note(request.scope)
+    if code in ENROLL_GUARD_CODES:
+        request_note.accounted = True
+    elif code == "root_key_mismatch":  # refused after the proof of the code held
+        request_note.authenticated = True
+    else:
+        request_note.reason = code
+
+
+def _note_batch_refusal(request: Request, exc: IngestRejected) -> None:
+    """Tell the edge whether this refusal is the terminal's (recorded by ingest) or an unsigned one to count."""
+    request_note = edge.note(request.scope)
+    if exc.unsigned:
+        request_note.reason, request_note.claimed = exc.reason, exc.claimed
+    else:
+        request_note.authenticated = True
+
+
+def _source(request: Request) -> str:
+    """The caller's network address (what unsigned refusals are counted by)."""
+    return request.client.host if request.client is not None else "unknown"

@@ -1,4 +1,4 @@
-"""cardpos ledger ...: init, serve, member, card, coupon, terminal, rules, keys, verify, audit.
+"""cardpos ledger ...: init, serve, member, card, coupon, terminal, rules, keys, verify, audit, quarantine.
 
 Wiring only: parse, open the ledger, call ``ledger.admin`` / ``ledger.server``, print. Every command takes
 ``--ledger-dir`` (default ``<data_dir>/ledger``) and ``--db`` (default: the database chosen at init).
@@ -248,6 +248,9 @@ def _serve(args: argparse.Namespace) -> int:
                           "writes at a time, so more workers would only queue on its lock; serve with --workers 1, "
                           "or move the ledger to PostgreSQL (see docs/operations.md)")
     _check_alert_settings(args)
+    from ledger import store
+
+    store.upgrade_schema()  # a ledger made by an older version gets its new tables and column limits
     return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers,
                  openapi=args.openapi)
 
@@ -260,19 +263,39 @@ def _check_alert_settings(args: argparse.Namespace) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from ledger import admin
+    from ledger import admin, quarantine
 
     _open(args)
     problems = admin.verify_ledger()
+    held = quarantine.count_quarantined()
+    note = (f"{held} quarantined entr{'y' if held == 1 else 'ies'} (journaled, not applied; "
+            "see 'cardpos ledger quarantine list')" if held else "")
     if args.json:
-        emit({"ok": not problems, "problems": problems}, True, "")
+        emit({"ok": not problems, "problems": problems, "quarantined": held}, True, "")
     elif problems:
         print(f"ledger verify: {len(problems)} problem(s)")
         for problem in problems:
             print(f"  - {problem}")
+        if note:
+            print(f"  {note}")
     else:
         print("ledger verify: ok (chains intact, balances and points match their entries)")
+        if note:
+            print(f"  {note}")
     return 1 if problems else 0
+
+
+def _quarantine_list(args: argparse.Namespace) -> int:
+    from ledger import quarantine
+    from ledger.cli_alerts import parse_since
+
+    _open(args)
+    since_ms = parse_since(args.since) if args.since else None
+    rows = quarantine.list_quarantined(terminal=args.terminal, code=args.code, since_ms=since_ms, limit=args.limit)
+    text = "\n".join(f"{r['terminal_id']}:{r['seq']:<8} {r['kind']:<14} {r['code']:<18} {r['member_id'] or '-':<12} "
+                     f"{r['reason']}" for r in rows) or "no quarantined entries"
+    emit({"entries": rows}, args.json, text)
+    return 0
 
 
 # -- members ----------------------------------------------------------------------------------------------------
@@ -680,6 +703,14 @@ def register(subparsers: Subparsers) -> None:
         p = _command(terminals, action, help_text, _terminal_status(action))
         p.add_argument("terminal_id")
     _command(terminals, "list", "list terminals", _terminal_list)
+
+    held = _group(subparsers, "quarantine", "entries terminals signed that the ledger would not apply")
+    p = _command(held, "list", "quarantined entries, newest first: terminal:seq, kind, code, member, reason",
+                 _quarantine_list)
+    p.add_argument("--terminal", help="only this terminal's entries")
+    p.add_argument("--code", help="only this reason code (refund_exceeds, unknown_card, member_elsewhere, ...)")
+    p.add_argument("--since", help="only entries quarantined since: ISO 8601 (2026-11-23T10:00Z) or epoch s/ms")
+    p.add_argument("--limit", type=at_least(1), default=200, help="most entries shown (default 200)")
 
     rules = _group(subparsers, "rules", "loyalty rules: load")
     p = _command(rules, "load", "load a rules TOML file as the next version", _rules_load)

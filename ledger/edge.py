@@ -18,6 +18,14 @@
 - **No traceback, ever**: the application's own handlers answer ``{"error", "message"}`` and log the failure;
   an exception that still escapes (Starlette re-raises after answering 500) stops here, and anything before a
   response gets a JSON 500.
+- **Every unauthenticated refusal is counted here, in one place** (``ledger.noise``: per source address, bounded,
+  summarized once per window, at most one alert per source and window): the edge's own refusals, and every 4xx
+  answer of the application to a request no enrolled terminal signed. The application tells the edge what it
+  knows through the request's ``RequestNote`` (``note(scope)``): that a terminal's signature checked out (its
+  refusals are the application's to record), that a refusal was already counted elsewhere (the enrollment
+  guard's), or the reason and claimed terminal id of an unsigned refusal. ``EdgeH11Protocol`` (``ledger.server``)
+  counts the refusals it makes before there is a request (not HTTP, a request head too slow) through
+  ``count_connection_refusal``.
 
 Every refusal from here is JSON ``{"error": code, "message": one sentence}`` like the API's own, with
 ``connection: close`` when the body was not read to its end.
@@ -35,6 +43,7 @@ from typing import Any
 
 from cardkit import json_bounds, wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
+from ledger import noise
 
 log = logging.getLogger("cardpos.ledger.edge")
 
@@ -73,14 +82,70 @@ BODY_RULES: Mapping[tuple[str, str], BodyRule] = {
 }
 
 
+NOTE_KEY = "cardpos.edge.note"
+"""Where the edge keeps a request's ``RequestNote`` in its ASGI scope."""
+_WHAT = {wire.BATCHES_PATH: "batch", wire.PULL_PATH: "pull", wire.ENROLL_PATH: "enroll"}
+_STATUS_REASONS = {400: "malformed", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+                   405: "method_not_allowed", 408: "timeout", 409: "conflict", 413: "too_large",
+                   415: "unsupported_media_type", 429: "too_many_requests", 431: "header_too_large"}
+
+
+@dataclass(slots=True)
+class RequestNote:
+    """What the application tells the edge about one request's refusal (see the module docs)."""
+
+    authenticated: bool = False
+    """An enrolled terminal's signature (or a valid enrollment proof) checked out: not the edge's to count."""
+    accounted: bool = False
+    """Refused and counted elsewhere already (failed enrollment attempts: ``ledger.enroll_guard``)."""
+    reason: str | None = None
+    """The refusal's error code, when the application refused an unauthenticated request."""
+    claimed: str | None = None
+    """The terminal id the request claimed (counted only in its cut, sanitized form)."""
+
+
+def note(scope: Scope) -> RequestNote:
+    """The request's note (made on first use, so the application also runs without the edge around it)."""
+    found = scope.get(NOTE_KEY)
+    if not isinstance(found, RequestNote):
+        found = scope[NOTE_KEY] = RequestNote()
+    return found
+
+
+def _what(path: str) -> str:
+    return _WHAT.get(path, "request")
+
+
+def _system_now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _report_quietly(event: Any, now_ms: int) -> None:
+    try:
+        noise.report(event, now_ms)
+    except Exception:  # a worker thread's: the refusal is answered whatever happens here
+        log.exception("could not report refused requests")
+
+
+def count_connection_refusal(loop: asyncio.AbstractEventLoop, host: str | None, reason: str,
+                             now_ms: Callable[[], int] = _system_now_ms) -> None:
+    """Count a refusal made before there was a request (``ledger.server``): in memory on the event loop, the
+    alert and summaries (database writes) in a worker thread."""
+    now = now_ms()
+    event = noise.count(host or "unknown", "connection", reason, None, 0, now)
+    if event is not None or noise.due(now):
+        loop.run_in_executor(None, _report_quietly, event, now)
+
+
 class _Refusal(Exception):
     """Answer the request with this JSON error and close the connection."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, received: int = 0) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.received = received
 
 
 class _Gone(Exception):
@@ -116,20 +181,26 @@ class EdgeGuard:
     """ASGI middleware: body limits, content types, bounded JSON, body timeouts, no tracebacks (module docs)."""
 
     def __init__(self, app: ASGIApp, *, rules: Mapping[tuple[str, str], BodyRule] = BODY_RULES,
-                 body_idle_timeout_s: float = BODY_IDLE_TIMEOUT_S, body_timeout_s: float = BODY_TIMEOUT_S) -> None:
+                 body_idle_timeout_s: float = BODY_IDLE_TIMEOUT_S, body_timeout_s: float = BODY_TIMEOUT_S,
+                 now_ms: Callable[[], int] = _system_now_ms) -> None:
         self.app = app
         self.rules = rules
         self.body_idle_timeout_s = body_idle_timeout_s
         self.body_timeout_s = body_timeout_s
+        self.now_ms = now_ms
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan: straight through
             await self.app(scope, receive, send)
             return
         started = False
+        request_note = note(scope)
+        size = 0
 
         async def tracked_send(message: Message) -> None:
             nonlocal started
+            if not started and message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+                await self._count_refusal(scope, request_note, int(message["status"]), size)
             started = True
             await send(message)
 
@@ -137,10 +208,13 @@ class EdgeGuard:
             try:
                 body = await self._read_body(scope, receive)
             except _Refusal as refusal:
+                size = refusal.received
+                request_note.reason = refusal.code
                 await send_json_error(tracked_send, refusal.status, refusal.code, refusal.message, close=True)
                 return
             except _Gone:
                 return
+            size = len(body)
             await self.app(scope, _replay(body, receive), tracked_send)
         except Exception:  # already answered and logged by the API's handler, or a bug of ours: one line each
             if not started:
@@ -148,6 +222,19 @@ class EdgeGuard:
                               extra={"fields": {"path": scope.get("path"), "client": _client(scope)}})
                 await send_json_error(tracked_send, 500, "internal",
                                       "the ledger failed to handle the request; see its log", close=True)
+
+    async def _count_refusal(self, scope: Scope, request_note: RequestNote, status: int, size: int) -> None:
+        """Count a 4xx answer unless a terminal's signature checked out or it was counted already; the alert and
+        the summaries (database writes, rare) go to a worker thread before the answer goes out."""
+        if request_note.authenticated or request_note.accounted:
+            return
+        now = self.now_ms()
+        client = scope.get("client")
+        reason = request_note.reason or _STATUS_REASONS.get(status, f"http_{status}")
+        event = noise.count(client[0] if client else "unknown", _what(scope.get("path", "")), reason,
+                            request_note.claimed, size, now)
+        if event is not None or noise.due(now):
+            await asyncio.get_running_loop().run_in_executor(None, _report_quietly, event, now)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
         """The whole body within the endpoint's rule, or ``_Refusal`` / ``_Gone``; never more than the limit."""
@@ -178,7 +265,7 @@ class EdgeGuard:
                     "path": path, "client": _client(scope), "received_bytes": size}})
                 raise _Refusal(408, "timeout", f"the request body did not arrive in time ({size} bytes in "
                                                f"{self.body_timeout_s:g} s at most, {self.body_idle_timeout_s:g} s "
-                                               "between pieces)") from None
+                                               "between pieces)", size) from None
             if message["type"] == "http.disconnect":
                 log.info("client disconnected before its request body arrived", extra={"fields": {
                     "path": path, "client": _client(scope), "received_bytes": size}})
@@ -187,7 +274,7 @@ class EdgeGuard:
             if chunk:
                 size += len(chunk)
                 if size > rule.max_bytes:
-                    raise _Refusal(413, "too_large", _too_large(method, path, rule))
+                    raise _Refusal(413, "too_large", _too_large(method, path, rule), size)
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -196,7 +283,7 @@ class EdgeGuard:
             try:
                 json_bounds.scan(body, rule.json_limits)
             except json_bounds.JsonRefused as exc:
-                raise _Refusal(400, "malformed", f"the request is not well formed: {exc.reason}") from exc
+                raise _Refusal(400, "malformed", f"the request is not well formed: {exc.reason}", size) from exc
         return body
 
 

@@ -17,12 +17,30 @@ log = logging.getLogger("cardpos.ledger.events")
 
 
 @dataclass(frozen=True)
+class Quarantined:
+    """A new entry of a batch that was journaled but not applied (``ledger.semantics``)."""
+
+    seq: int
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class BatchApplied:
     terminal_id: str
     store_id: str
     batch_id: str
-    entries: list[JournalEntry]  # only the newly applied ones, in sequence order
+    entries: list[JournalEntry]  # the newly journaled ones, in sequence order (quarantined ones included)
     received_ms: int
+    quarantined: tuple[Quarantined, ...] = ()  # which of ``entries`` were not applied, and why
+
+    @property
+    def applied_entries(self) -> list[JournalEntry]:
+        """The entries that took effect (``entries`` less the quarantined ones)."""
+        if not self.quarantined:
+            return self.entries
+        skipped = {q.seq for q in self.quarantined}
+        return [e for e in self.entries if e.seq not in skipped]
 
 
 @dataclass(frozen=True)
@@ -45,7 +63,19 @@ class TerminalSeen:
     received_ms: int
 
 
-LedgerEvent = BatchApplied | BatchRejected | TerminalSeen
+@dataclass(frozen=True)
+class UnauthenticatedRefused:
+    """The first refused unauthenticated request of a source in its window (``ledger.noise``); later ones of
+    the window are only counted. ``claimed`` is the terminal id it claimed, cut and sanitized, if any."""
+
+    source: str
+    what: str  # batch or pull
+    reason: str
+    claimed: str | None
+    received_ms: int
+
+
+LedgerEvent = BatchApplied | BatchRejected | TerminalSeen | UnauthenticatedRefused
 Observer = Callable[[LedgerEvent], None]
 
 _observers: list[Observer] = []

@@ -34,7 +34,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ledger.api import create_app
-from ledger.edge import MAX_HEAD_BYTES, ASGIApp, EdgeGuard
+from ledger.edge import MAX_HEAD_BYTES, ASGIApp, EdgeGuard, count_connection_refusal
 from ledger.home import open_ledger
 
 ENV_DIR = "CARDPOS_LEDGER_SERVE_DIR"
@@ -89,6 +89,7 @@ class EdgeH11Protocol(H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         self._cancel_head_timer()
+        count_connection_refusal(self.loop, self.client[0] if self.client else None, "malformed")
         self.transport.write(_json_answer(400, b"Bad Request", "malformed", "the request is not valid HTTP/1.1"))
         self.transport.close()
 
@@ -109,6 +110,7 @@ class EdgeH11Protocol(H11Protocol):
         if self._head_bytes:  # part of a request came: say why it is cut off
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
             log.info("request head too slow; connection closed", extra={"fields": {"client": client}})
+            count_connection_refusal(self.loop, self.client[0] if self.client else None, "timeout")
             self.transport.write(_json_answer(
                 408, b"Request Timeout", "timeout",
                 f"the request line and headers did not arrive within {HEAD_TIMEOUT_S:g} s"))
@@ -117,7 +119,8 @@ class EdgeH11Protocol(H11Protocol):
 
 def build_app(ledger_dir: Path, db_url: str | None, *, openapi: bool = False) -> ASGIApp:
     """The API guarded by its edge: what uvicorn serves."""
-    return EdgeGuard(create_app(ledger_dir, db_url, openapi=openapi))
+    api = create_app(ledger_dir, db_url, openapi=openapi)
+    return EdgeGuard(api, now_ms=api.state.ledger.now_ms)
 
 
 def worker_app() -> ASGIApp:

@@ -249,9 +249,32 @@ class RejectedBatch(BaseModel):
     size = peewee.IntegerField(default=0)
 
 
+class QuarantinedEntry(BaseModel):
+    """An entry a terminal signed that failed the ledger's semantic checks (``ledger.semantics``): journaled, so
+    the terminal's chain advances over it, but never applied. ``body`` is the canonical CBOR the entry's hash
+    covers (``cardkit.journal.entry_body``), so ``ledger verify`` checks the chain through it byte for byte."""
+
+    id = peewee.BigAutoField()
+    terminal_id = peewee.CharField(max_length=40)
+    seq = peewee.BigIntegerField()
+    uuid = peewee.CharField(max_length=36)
+    prev_hash = peewee.BlobField()
+    hash = peewee.BlobField()
+    body = peewee.BlobField()
+    kind = peewee.CharField(max_length=24)  # shown: an unknown kind is cut to fit
+    member_id = peewee.CharField(max_length=40, null=True)  # only a well-formed id
+    code = peewee.CharField(max_length=32)  # ledger.semantics code, e.g. refund_exceeds
+    reason = peewee.CharField(max_length=320)
+    batch_id = peewee.CharField(max_length=64)
+    at_ms = peewee.BigIntegerField(index=True)
+
+    class Meta:
+        indexes = ((("terminal_id", "seq"), True),)
+
+
 CORE_MODELS: list[type[peewee.Model]] = [
     VersionCounter, Member, MemberNameWord, MemberMove, Card, Coupon, Terminal, AppliedEntry, AppliedBatch,
-    MemberProjection, Revocation, RulesVersion, KeyRecord, AuditLog, RejectedBatch,
+    MemberProjection, Revocation, RulesVersion, KeyRecord, AuditLog, RejectedBatch, QuarantinedEntry,
 ]
 _extra_models: list[type[peewee.Model]] = []
 
@@ -384,11 +407,108 @@ def is_postgres() -> bool:
 
 
 def create_schema() -> None:
-    """Create every table (core and registered) that does not exist yet, and the version counters."""
+    """Create every table (core and registered) that does not exist yet, the version counters, and the length
+    limits of identifier columns (also on a ledger created before they existed: ``ledger init`` and ``ledger
+    serve`` run this)."""
     with db.atomic():
         db.create_tables(all_models(), safe=True)
         for name in ("members", "revocations", "trust", "rules"):
             VersionCounter.insert(name=name, value=0).on_conflict_ignore().execute()
+        enforce_lengths(all_models())
+
+
+# -- identifier lengths ------------------------------------------------------------------------------------------
+# PostgreSQL enforces VARCHAR(n); SQLite ignores it. Every bounded column is bounded on both: triggers on SQLite,
+# and for the few identifier columns kept as TEXT, CHECK constraints on PostgreSQL. Values from the network are
+# validated (or cut to a shown form) before they get here; these limits are the floor under any mistake.
+TEXT_LIMITS: dict[tuple[str, str], int] = {
+    ("audit_log", "actor"): 200,
+    ("audit_log", "subject"): 200,
+    ("rejected_batch", "detail"): 1000,
+    ("applied_entry", "cashier_id"): 64,
+}
+"""(table, column) → most characters, for identifier columns of TEXT type."""
+
+
+def bound_text(table: str, column: str, limit: int) -> None:
+    """Give a TEXT identifier column of another ledger module (the alert store) a maximum length."""
+    TEXT_LIMITS[(table, column)] = limit
+
+
+def length_limits(model: type[peewee.Model]) -> list[tuple[str, int]]:
+    """(column, most characters) of every bounded column of ``model``."""
+    table = model._meta.table_name
+    limits = {f.column_name: int(f.max_length) for f in model._meta.sorted_fields
+              if isinstance(f, peewee.CharField) and f.max_length}
+    limits.update({column: n for (t, column), n in TEXT_LIMITS.items() if t == table})
+    return sorted(limits.items())
+
+
+def enforce_lengths(models: list[type[peewee.Model]]) -> None:
+    """Make the database refuse a value longer than its column's limit (idempotent; call after create_tables)."""
+    for model in models:
+        limits = length_limits(model)
+        if limits:
+            if is_postgres():
+                _pg_checks(model._meta.table_name)
+            else:
+                _sqlite_triggers(model._meta.table_name, limits)
+
+
+def upgrade_schema() -> bool:
+    """Bring a ledger made by an older version up to date (new tables, length limits) when it needs it; reads
+    only when it does not (a read-only database still serves). Returns whether anything was created."""
+    models = all_models()
+    tables = set(db.get_tables())
+    current = all(m._meta.table_name in tables for m in models) and all(
+        _has_length_guards(m._meta.table_name, length_limits(m)) for m in models if length_limits(m))
+    if not current:
+        create_schema()
+    return not current
+
+
+def _has_length_guards(table: str, limits: list[tuple[str, int]]) -> bool:
+    if is_postgres():
+        names = [f"{table}_{column}_length" for (t, column) in TEXT_LIMITS if t == table]
+        return all(db.execute_sql("SELECT 1 FROM pg_constraint WHERE conname = %s", (n,)).fetchone() is not None
+                   for n in names)
+    version = _trigger_version(limits)
+    found = {row[0] for row in db.execute_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)).fetchall()}
+    return {f"{table}_length_insert_{version}", f"{table}_length_update_{version}"} <= found
+
+
+def _trigger_version(limits: list[tuple[str, int]]) -> str:
+    import hashlib
+
+    return hashlib.sha256(repr(limits).encode()).hexdigest()[:8]  # a changed limit replaces the trigger
+
+
+def _sqlite_triggers(table: str, limits: list[tuple[str, int]]) -> None:
+    version = _trigger_version(limits)
+    test = " OR ".join(f'length(NEW."{column}") > {n}' for column, n in limits)
+    existing = {row[0] for row in db.execute_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name LIKE ?",
+        (table, f"{table}_length_%")).fetchall()}
+    for event in ("insert", "update"):
+        name = f"{table}_length_{event}_{version}"
+        for stale in sorted(n for n in existing if n.startswith(f"{table}_length_{event}_") and n != name):
+            db.execute_sql(f'DROP TRIGGER IF EXISTS "{stale}"')
+        if name not in existing:
+            db.execute_sql(f'CREATE TRIGGER IF NOT EXISTS "{name}" BEFORE {event.upper()} ON "{table}" '
+                           f"WHEN {test} BEGIN SELECT RAISE(ABORT, 'a value is longer than its column allows "
+                           f"in {table}'); END")
+
+
+def _pg_checks(table: str) -> None:
+    for (t, column), n in sorted(TEXT_LIMITS.items()):
+        if t != table:
+            continue
+        name = f"{table}_{column}_length"
+        found = db.execute_sql("SELECT 1 FROM pg_constraint WHERE conname = %s", (name,)).fetchone()
+        if found is None:  # NOT VALID: rows from before are not re-read, every new or changed row is checked
+            db.execute_sql(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" CHECK (length("{column}") <= {n}) '
+                           "NOT VALID")
 
 
 def bump(name: str) -> int:

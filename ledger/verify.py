@@ -3,7 +3,12 @@
 Checks:
 - every terminal's chain (including the ledger's own): sequences 1..n without gaps, each ``prev_hash`` the
   previous entry's hash, each hash recomputed from the stored fields, the terminal's head matching the last
-  entry;
+  entry; a quarantined entry (journaled, not applied: ``ledger.semantics``) is a link of its chain like any
+  other, checked from the body it was stored with;
+- every applied entry passes the semantic checks the ingest makes before applying (``ledger.semantics``: the
+  card is the member's, the member is served at the terminal's store, a refund or void names an original and
+  returns no more than is left of it, amounts and times within bounds), judged in the order the ledger applied
+  them and against the ledger's clock when each was applied;
 - every member: the fold of its entries (``cardkit.core.state.apply_entry``) equals the stored projection;
   the balance equals opening + top-ups (with bonus) − stored value spent + stored value refunded ± voids −
   fees paid from stored value; points likewise (earned − redeemed + given back − taken back − gifts);
@@ -14,31 +19,58 @@ Checks:
 
 from __future__ import annotations
 
+import hashlib
+import heapq
+from collections.abc import Iterator
 from typing import Any
 
 import cbor2
 
 from cardkit.core.state import MONEY_KINDS, MemberState
-from cardkit.journal import GENESIS_HASH, EntryKind, chain_hash, entry_body
-from ledger import pii, projection, store
+from cardkit.journal import GENESIS_HASH, EntryKind, JournalEntry, chain_hash, entry_body
+from ledger import pii, projection, quarantine, store
+from ledger import semantics as _semantics
+from ledger.apply import LEDGER_TERMINAL_ID
 from ledger.errors import LedgerError
+
+_Link = tuple[str, int, int, Any]  # terminal, seq, 0 applied / 1 quarantined, the row
+
+
+def _links() -> Iterator[_Link]:
+    """Every journaled entry (applied and quarantined), by terminal and seq."""
+    applied = store.AppliedEntry.select().order_by(store.AppliedEntry.terminal_id, store.AppliedEntry.seq)
+    held = store.QuarantinedEntry.select().order_by(store.QuarantinedEntry.terminal_id, store.QuarantinedEntry.seq)
+    return heapq.merge(((str(r.terminal_id), int(r.seq), 0, r) for r in applied.iterator()),
+                       ((str(r.terminal_id), int(r.seq), 1, r) for r in held.iterator()),
+                       key=lambda link: (link[0], link[1], link[2]))
+
+
+def _recomputed(terminal_id: str, seq: int, source: int, row: Any, prev: bytes) -> bytes:
+    if source == 1:  # quarantined: the stored body is the canonical CBOR the hash covered
+        return hashlib.sha256(prev + bytes(row.body)).digest()
+    payload = pii.entry_payload(terminal_id, seq, row.payload, row.pii)  # the hash covers it all
+    body = entry_body(terminal_id, seq, str(row.uuid), int(row.wall_ms), int(row.mono_ns), row.cashier_id,
+                      str(row.kind), payload)
+    return chain_hash(prev, body)
 
 
 def verify_chains() -> list[str]:
     problems: list[str] = []
     heads = {t.terminal_id: t for t in store.Terminal.select()}
-    query = store.AppliedEntry.select().order_by(store.AppliedEntry.terminal_id, store.AppliedEntry.seq)
     terminal_id = ""
     expect_seq, prev = 1, GENESIS_HASH
     broken: set[str] = set()
     seen: dict[str, tuple[int, bytes]] = {}
-    for row in query.iterator():
-        if row.terminal_id != terminal_id:
-            terminal_id, expect_seq, prev = str(row.terminal_id), 1, GENESIS_HASH
+    for tid, seq, source, row in _links():
+        if tid != terminal_id:
+            terminal_id, expect_seq, prev = tid, 1, GENESIS_HASH
         if terminal_id in broken:
             continue
-        seq = int(row.seq)
         stored_hash = bytes(row.hash)
+        if seq == expect_seq - 1 and source == 1:
+            problems.append(f"terminal {terminal_id}: entry {seq} is both applied and quarantined")
+            broken.add(terminal_id)
+            continue
         if seq != expect_seq:
             problems.append(f"terminal {terminal_id}: entry {expect_seq} is missing (next stored is {seq})")
             broken.add(terminal_id)
@@ -48,14 +80,12 @@ def verify_chains() -> list[str]:
             broken.add(terminal_id)
             continue
         try:
-            payload = pii.entry_payload(terminal_id, seq, row.payload, row.pii)  # the hash covers it all
+            recomputed = _recomputed(terminal_id, seq, source, row, prev)
         except LedgerError as exc:
             problems.append(f"terminal {terminal_id}: entry {seq} cannot be read ({exc})")
             broken.add(terminal_id)
             continue
-        body = entry_body(terminal_id, seq, str(row.uuid), int(row.wall_ms), int(row.mono_ns), row.cashier_id,
-                          str(row.kind), payload)
-        if chain_hash(prev, body) != stored_hash:
+        if recomputed != stored_hash:
             problems.append(f"terminal {terminal_id}: entry {seq} was altered (its hash does not match)")
             broken.add(terminal_id)
             continue
@@ -108,29 +138,59 @@ def _int_getter(p: dict[str, Any]) -> Any:
     return get
 
 
-def verify_members() -> list[str]:
+def _referenced_originals() -> frozenset[str]:
+    """The uuids refunds and voids name: the only sales and top-ups the semantic re-check must remember."""
+    rows = (store.AppliedEntry.select(store.AppliedEntry.payload)
+            .where(store.AppliedEntry.kind.in_([EntryKind.REFUND.value, EntryKind.VOID.value])).tuples())
+    out: set[str] = set()
+    for (payload,) in rows.iterator():
+        orig = cbor2.loads(bytes(payload)).get("orig")
+        if isinstance(orig, str):
+            out.add(orig)
+    return frozenset(out)
+
+
+def verify_members(*, semantics: bool = True) -> list[str]:
+    """The fold and the running totals of every member, and (unless ``semantics`` is off: benchmarks) the
+    semantic checks of every applied entry, in one pass over the entries in the order the ledger applied them."""
     problems: list[str] = []
     members = {m.member_id: m for m in store.Member.select()}
     projections = {p.member_id: p for p in store.MemberProjection.select()}
     folds: dict[str, projection.FoldResult] = {
         mid: projection.FoldResult(projection.opening_state(m)) for mid, m in members.items()}
     sums = {mid: _Sums(int(m.opening_balance), int(m.opening_points)) for mid, m in members.items()}
-    query = (store.AppliedEntry.select(store.AppliedEntry.terminal_id, store.AppliedEntry.seq,
-                                       store.AppliedEntry.kind, store.AppliedEntry.payload,
-                                       store.AppliedEntry.member_id)
-             .where(store.AppliedEntry.member_id.is_null(False)).order_by(store.AppliedEntry.id))
+    terminals = {str(t.terminal_id): quarantine.terminal_facts(t) for t in store.Terminal.select()}
+    checker = (_semantics.Checker(limits=quarantine.current_limits(), members=quarantine.load_members(),
+                                  cards=quarantine.load_cards(), track=_referenced_originals()) if semantics else None)
+    e = store.AppliedEntry
+    query = (e.select(e.terminal_id, e.seq, e.uuid, e.wall_ms, e.mono_ns, e.cashier_id, e.kind, e.payload,
+                      e.member_id, e.applied_ms)
+             .order_by(e.id))
     for row in query.iterator():
-        mid = str(row.member_id)
         kind = str(row.kind)
+        payload = cbor2.loads(bytes(row.payload))
+        tid = str(row.terminal_id)
+        terminal = terminals.get(tid)
+        if checker is not None and terminal is not None and tid != LEDGER_TERMINAL_ID:
+            entry = JournalEntry(terminal_id=tid, seq=int(row.seq), uuid=str(row.uuid), prev_hash=b"",
+                                 wall_ms=int(row.wall_ms), mono_ns=int(row.mono_ns), cashier_id=row.cashier_id,
+                                 kind=kind, payload=payload, hash=b"")
+            verdict = checker.check(entry, terminal, int(row.applied_ms))
+            if verdict is not None:
+                problems.append(f"entry {tid}/{row.seq} ({kind}) was applied but the ledger would quarantine it "
+                                f"now: {verdict.reason} ({verdict.code})")
+            checker.applied(entry)
+        if row.member_id is None:
+            continue
+        mid = str(row.member_id)
         if mid not in members:
             if kind in MONEY_KINDS:
                 problems.append(f"entry {row.terminal_id}/{row.seq} ({kind}) is for member {mid}, "
                                 "whom the ledger does not know")
             continue
-        payload = cbor2.loads(bytes(row.payload))
         fold = folds[mid]
         refused_before = len(fold.refused)
-        projection.fold_entries(fold.state, [(str(row.terminal_id), int(row.seq), kind, payload)], fold)
+        projection.fold_entries(fold.state, [(tid, int(row.seq), kind, payload)], fold)
         if len(fold.refused) == refused_before:  # a refused entry is reported once, not again as a wrong total
             sums[mid].add(kind, payload)
     for mid in sorted(members):

@@ -8,7 +8,7 @@ from ledger.anomaly.context import Context, LedgerView, NullLedgerView
 from ledger.anomaly.model import Finding
 from ledger.anomaly.state import StateStore
 from ledger.anomaly.thresholds import Thresholds
-from ledger.events import BatchApplied, BatchRejected, LedgerEvent, TerminalSeen
+from ledger.events import BatchApplied, BatchRejected, LedgerEvent, TerminalSeen, UnauthenticatedRefused
 
 __all__ = ["AnomalyEngine", "LedgerView", "NullLedgerView"]
 
@@ -38,6 +38,9 @@ class AnomalyEngine:
         if isinstance(event, TerminalSeen):
             terminals.seen(self.ctx, event.terminal_id, event.store_id, event.received_ms)
             return terminals.clock_report(self.ctx, event.terminal_id, event.terminal_clock_ms, event.received_ms)
+        if isinstance(event, UnauthenticatedRefused):  # nothing about any terminal: the claim proves nothing
+            return [terminals.unauthenticated(event.source, event.what, event.reason, event.claimed,
+                                              event.received_ms)]
         return []
 
     @staticmethod
@@ -81,8 +84,11 @@ class AnomalyEngine:
     def on_batch(self, event: BatchApplied) -> list[Finding]:
         ctx = self.ctx
         terminals.seen(ctx, event.terminal_id, event.store_id, event.received_ms)
-        out = terminals.applied_batch(ctx, event.terminal_id, event.entries, event.received_ms)
-        for entry in event.entries:
+        out = terminals.applied_batch(ctx, event.terminal_id, event.entries, event.received_ms)  # the whole chain
+        if event.quarantined:
+            out += terminals.quarantined(event.terminal_id, event.quarantined, event.received_ms)
+        applied = event.applied_entries  # a quarantined entry had no effect: the card detectors never see it
+        for entry in applied:
             out += cards.forged_taps(ctx, entry, event.store_id)
             out += cards.blocked_card_use(ctx, entry)
             out += cards.cloned_card(ctx, entry, event.store_id)
@@ -90,7 +96,7 @@ class AnomalyEngine:
             out += cards.unusual_amount(ctx, entry)
             if entry.kind in cashiers.CASHIER_KINDS or entry.payload.get("manual") is True:
                 out += cashiers.cashier_abuse(ctx, entry)
-        out += cards.double_spend(ctx, event.entries)
+        out += cards.double_spend(ctx, applied)
         return out
 
     def check_silent_terminals(self, now_ms: int) -> list[Finding]:

@@ -8,6 +8,7 @@ from typing import Any
 from cardkit.journal import JournalEntry
 from ledger.anomaly.context import Context
 from ledger.anomaly.model import Finding, Severity, SubjectType, op_id
+from ledger.events import Quarantined
 
 # BatchRejected.reason → (rule, severity). Anything else is a refused batch worth a warning.
 REJECT_RULES: dict[str, tuple[str, Severity]] = {
@@ -92,6 +93,27 @@ def rejected_batch(ctx: Context, terminal_id: str | None, reason: str, detail: s
     text = f"batch from terminal {subject} refused: {reason}" + (f" ({detail})" if detail else "")
     return [Finding(rule, severity, SubjectType.TERMINAL, subject, received_ms, evidence, text,
                     terminal_id=terminal_id)]
+
+
+def quarantined(terminal_id: str, held: Sequence[Quarantined], received_ms: int) -> list[Finding]:
+    """Entries a terminal signed that the ledger would not apply (``ledger.semantics``): whoever holds the
+    terminal's key is sending what no till makes."""
+    codes = sorted({q.code for q in held})
+    first = held[0]
+    evidence = tuple(f"{terminal_id}:{q.seq}" for q in held[:20])
+    text = (f"terminal {terminal_id} sent {len(held)} entr{'y' if len(held) == 1 else 'ies'} the ledger "
+            f"quarantined ({', '.join(codes)}); first: seq {first.seq}, {first.reason}")
+    return [Finding("quarantined_entry", Severity.CRITICAL, SubjectType.TERMINAL, terminal_id, received_ms, evidence,
+                    text, count=len(held), terminal_id=terminal_id)]
+
+
+def unauthenticated(source: str, what: str, reason: str, claimed: str | None, received_ms: int) -> Finding:
+    """Requests no enrolled terminal signed, from one network source (``ledger.noise`` reports the first of
+    each window only; the alert store merges them per source)."""
+    claim = f", claiming terminal {claimed}" if claimed else ""
+    return Finding("unauthenticated_refusals", Severity.WARNING, SubjectType.SOURCE, source, received_ms, (),
+                   f"{source} sent {what} requests no enrolled terminal signed ({reason}{claim}); the audit log "
+                   "counts them per window")
 
 
 def clock_report(ctx: Context, terminal_id: str, terminal_clock_ms: int | None, received_ms: int) -> list[Finding]:

@@ -55,6 +55,14 @@ class Thresholds:
     """Findings of the same rule about the same subject closer than this merge into one alert."""
     double_spend_hold: int = 1
     """1: put a card on hold when its stored value goes below zero after merging; 0: alert only."""
+    entry_max_amount_minor: int = 10_000_000
+    """Most minor units one journal entry may move; a larger one is quarantined (``ledger.semantics``)."""
+    entry_max_points: int = 100_000_000
+    """Most points one journal entry may earn, redeem or return; more is quarantined."""
+    entry_clock_ahead_s: int = 86_400
+    """An entry stamped further ahead of the ledger's clock than this when it arrives is quarantined."""
+    entry_before_enrollment_s: int = 86_400
+    """An entry stamped earlier than its terminal's enrollment less this is quarantined."""
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, int] | None) -> Thresholds:

@@ -145,9 +145,11 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 def _report_text(report: SyncReport) -> str:
     pulled = ", ".join(f"{name} v{version}" for name, version in sorted(report.pulled.items())) or "nothing new"
     problems = "".join(f"; {reason}" for reason in [*report.refused.values(), *report.missing.values()])
+    held = (f"; the ledger quarantined entries {', '.join(map(str, report.quarantined[:20]))}"
+            f"{' …' if len(report.quarantined) > 20 else ''} (journaled, not applied)" if report.quarantined else "")
     return (f"pushed {report.pushed} entries in {report.batches} batches ({report.bytes_sent} bytes), "
             f"acked up to {report.acked_seq} (applied {report.applied}, duplicates {report.duplicates}); "
-            f"pulled: {pulled}; queue depth {report.queue_depth}{problems}")
+            f"pulled: {pulled}; queue depth {report.queue_depth}{held}{problems}")
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

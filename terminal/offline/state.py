@@ -25,6 +25,9 @@ DOCUMENT_MARK_PREFIX = "documents.applied."
 """+ a document kind: ``[version, SHA-256 of the document's bytes]`` of the newest document of that kind applied.
 Pulled versions only move forward from this mark (``terminal/sync/versions.py``)."""
 
+QUARANTINED_SEQS = "sync.quarantined_seqs"
+"""Seqs of this terminal's entries the ledger journaled but did not apply (the newest kept; see SyncService)."""
+
 
 class SyncState:
     """Key/value state (values are any CBOR-encodable object) and applied document versions."""

@@ -54,6 +54,8 @@ class PushResult:
     applied: int
     duplicates: int
     answer: dict[str, Any] = field(default_factory=dict, repr=False)
+    quarantined: tuple[int, ...] = ()
+    """Seqs of the batch the ledger journaled without applying them (its semantic checks refused them)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,15 @@ def parse_retry_after(value: str | None, now_s: float | None = None) -> float | 
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now_s is None else now_s))
+
+
+def _seqs(value: object) -> tuple[int, ...]:
+    """The answer's ``quarantined`` list (absent: none); anything but a list of whole numbers is a bad answer."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(type(v) is int for v in value):
+        raise ValueError("quarantined is not a list of seqs")
+    return tuple(value)
 
 
 class LedgerClient:
@@ -152,7 +163,8 @@ class LedgerClient:
         body = self._request("POST", wire.BATCHES_PATH, what="receiving a batch", data=envelope, headers=headers)
         try:
             return PushResult(acked_seq=int(body["acked_seq"]), applied=int(body.get("applied", 0)),
-                              duplicates=int(body.get("duplicates", 0)), answer=body)
+                              duplicates=int(body.get("duplicates", 0)), answer=body,
+                              quarantined=_seqs(body.get("quarantined")))
         except (KeyError, TypeError, ValueError) as exc:
             raise LedgerUnreachable(f"the ledger at {self.base_url} sent a batch answer without acked_seq",
                                     orig=exc) from exc

@@ -39,7 +39,7 @@ from cardkit.journal import GENESIS_HASH, JournalEntry
 from cardkit.pulldocs import MemberSnapshot, load_rules_document
 from terminal import documents
 from terminal.documents import REVOCATIONS_FILE, RULES_FILE, TRUST_FILE, Enrollment
-from terminal.offline.state import MEMBERS_SYNCED_SEQ, MEMBERS_VERSION
+from terminal.offline.state import MEMBERS_SYNCED_SEQ, MEMBERS_VERSION, QUARANTINED_SEQS
 from terminal.offline.store import TerminalStore
 from terminal.sync.client import LedgerBusy, LedgerClient, LedgerRefused, LedgerUnreachable, TerminalSigner
 from terminal.sync.versions import (
@@ -66,6 +66,7 @@ MAX_BATCHES_PER_SYNC = 100_000  # a hard stop for the push loop; a real drain ne
 INITIAL_WIRE_PER_ENTRY = 200.0  # first guess of envelope bytes per entry (sales cost about 40)
 MAX_ENTRIES_PER_BATCH = 20_000
 MAX_RETRY_AFTER_S = 3600.0  # a Retry-After beyond an hour is taken as an hour
+MAX_QUARANTINED_KEPT = 1000  # the newest quarantined seqs remembered for the technician
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class SyncStatus:
     last_sync_ms: int | None
     last_error: str | None
     documents_refused: tuple[str, ...] = ()  # kinds refused or missing in the last pull (see last_error)
+    quarantined: tuple[int, ...] = ()
+    """Seqs the ledger journaled but did not apply (newest last): what the technician must look into."""
 
 
 @dataclass
@@ -90,12 +93,13 @@ class SyncReport:
     queue_depth: int = 0
     refused: dict[str, str] = field(default_factory=dict)  # document -> why it was not applied
     missing: dict[str, str] = field(default_factory=dict)  # document the ledger has newer but did not send
+    quarantined: list[int] = field(default_factory=list)  # seqs the ledger journaled but did not apply
 
     def to_dict(self) -> dict[str, Any]:
         return {"pushed": self.pushed, "batches": self.batches, "bytes_sent": self.bytes_sent,
                 "acked_seq": self.acked_seq, "applied": self.applied, "duplicates": self.duplicates,
                 "pulled": dict(self.pulled), "queue_depth": self.queue_depth, "refused": dict(self.refused),
-                "missing": dict(self.missing)}
+                "missing": dict(self.missing), "quarantined": list(self.quarantined)}
 
 
 @dataclass(frozen=True)
@@ -346,7 +350,8 @@ class SyncService:
         self._failures = 0
         self._retry_after_s: float | None = None
         self._status = SyncStatus(online=False, offline_since_ms=None, queue_depth=store.journal.queue_depth,
-                                  last_sync_ms=store.sync_state.last_sync_ms, last_error=store.sync_state.last_error)
+                                  last_sync_ms=store.sync_state.last_sync_ms, last_error=store.sync_state.last_error,
+                                  quarantined=tuple(store.sync_state.get(QUARANTINED_SEQS, [])))
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -507,6 +512,7 @@ class SyncService:
                 report.acked_seq = max(report.acked_seq, result.acked_seq)
                 before = journal.synced_seq
                 self._after_ack(result.acked_seq)
+                self._note_quarantined(report, result.quarantined, entries, result.acked_seq)
                 self._set_status(online=True, offline_since_ms=None, queue_depth=journal.last_seq - result.acked_seq)
                 if result.acked_seq == entries[-1].seq:
                     stalled = 0
@@ -524,6 +530,22 @@ class SyncService:
         journal = self.store.journal
         synced = journal.mark_synced(acked_seq) if acked_seq > 0 else journal.synced_seq
         return acked_seq if acked_seq < synced else None
+
+    def _note_quarantined(self, report: SyncReport, seqs: tuple[int, ...], sent: list[JournalEntry],
+                          acked_seq: int) -> None:
+        """Remember the seqs of this batch the ledger quarantined (journaled, not applied): the report, the
+        durable sync state and the status the technician screen shows. Seqs outside the batch are ignored."""
+        if not seqs or not sent:
+            return
+        mine = sorted({s for s in seqs if sent[0].seq <= s <= min(sent[-1].seq, acked_seq)})
+        if not mine:
+            return
+        report.quarantined = sorted(set(report.quarantined) | set(mine))
+        state = self.store.sync_state
+        kept = sorted(set(state.get(QUARANTINED_SEQS, [])) | set(mine))[-MAX_QUARANTINED_KEPT:]
+        state.set(QUARANTINED_SEQS, kept)
+        log.warning("the ledger quarantined entries of this terminal", extra={"fields": {"seqs": mine[:20]}})
+        self._set_status(quarantined=tuple(kept))
 
     def _pull(self) -> DocumentOutcome:
         """Ask for what is newer than held, with a fresh nonce; believe the answer only if the ledger signed it

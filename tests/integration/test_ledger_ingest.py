@@ -150,9 +150,9 @@ def test_wrongly_signed_bit_flipped_and_unknown_batches_are_refused(ledger: Ledg
     assert stranger.status_code == 403 and stranger.json()["error"] == "unknown_terminal"
     junk = till.post(b"\x00not cbor")
     assert junk.status_code == 400 and junk.json()["error"] == "malformed"
-    assert [r["reason"] for r in rejected(ledger, till.terminal_id)][::-1] == ["bad_signature", flipped.json()["error"]]
-    assert [r["reason"] for r in rejected(ledger, "t-nobody")][:1] == ["unknown_terminal"]
-    assert rejected(ledger, None)[0]["reason"] == "malformed"  # no readable terminal id at all
+    # None of these is signed by the terminal it names: they prove nothing about who sent them, so they are only
+    # counted per source (tests/security/test_unauthenticated_noise.py), never recorded under the id they claim.
+    assert rejected(ledger, till.terminal_id) == [] and rejected(ledger, "t-nobody") == []
     assert balance_points(ledger, ann) == (10_000, 10)
 
 

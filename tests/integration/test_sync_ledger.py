@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -258,8 +259,9 @@ def test_forged_replayed_and_reordered_batches_are_refused_and_recorded(sync_wor
     hpke_key = bytes.fromhex(enrollment.ledger_hpke_public_key)
     member, card = sorted(sync_world.members.items())[0]
     prev, entries = bytes(32), []
+    now_ms = time.time_ns() // 1_000_000  # the ledger quarantines entries stamped before the terminal enrolled
     for seq in range(1, 5):
-        entry = make_entry(terminal_id=terminal_id, seq=seq, prev_hash=prev, wall_ms=1_780_000_000_000 + seq,
+        entry = make_entry(terminal_id=terminal_id, seq=seq, prev_hash=prev, wall_ms=now_ms + seq,
                            mono_ns=seq, cashier_id="c1", kind="sale", payload=sale(member, card, 100),
                            entry_uuid=str(uuid.uuid4()))
         entries.append(entry)
@@ -294,7 +296,10 @@ def test_forged_replayed_and_reordered_batches_are_refused_and_recorded(sync_wor
     assert refused(cbor2.dumps([b"junk", b"\x00" * 64])) == "malformed"
     sync_world.open_admin()
     reasons = {row["reason"] for row in admin.rejected_batches()}
-    assert {"sequence_gap", "bad_signature", "tampered", "malformed"} <= reasons
+    assert {"sequence_gap", "tampered"} <= reasons
+    # Refusals before a terminal's signature checked out are counted per source, not recorded per request
+    # (tests/security/test_unauthenticated_noise.py).
+    assert not {"bad_signature", "unknown_terminal", "malformed"} & reasons
     assert admin.member_view(member)["entries"] == 2
 
 

@@ -394,13 +394,17 @@ def test_not_http_is_a_json_400_without_a_banner(server: LedgerServer) -> None:
 
 
 # -- integers the database cannot hold ----------------------------------------------------------------------------
-def test_integers_beyond_64_bits_are_malformed_not_a_server_error(server: LedgerServer) -> None:
+def test_integers_beyond_64_bits_are_refused_or_quarantined_never_a_server_error(server: LedgerServer) -> None:
     member = server.admin("member", "add", "Wide Int").stdout.strip()
+    # In a payload, the terminal signed it: that one entry is quarantined with its reason and the entry after it
+    # applies (a refused batch would block the terminal's later entries; docs/security.md, "Quarantine").
     in_payload = enrolled(server, "wide payload")
     in_payload.append("topup", topup(member, 2**63 + 7))
-    resp = in_payload.push(1, 1)
-    assert resp.status_code == 400 and resp.json()["error"] == "malformed", resp.text
-    assert "64-bit" in resp.json()["message"]
+    in_payload.append("topup", topup(member, 100))
+    assert in_payload.push_verified(1, 2) == {"acked_seq": 2, "applied": 1, "duplicates": 0, "quarantined": [1]}
+    [held] = server.admin_json("quarantine", "list", "--terminal", in_payload.terminal_id)["entries"]
+    assert (held["seq"], held["code"]) == (1, "integer_range") and "64 bits" in held["reason"], held
+    assert int(server.admin_json("member", "show", member, "--history", "0")["balance"]) == 100
 
     for wall in (2**63 + 5, -(2**63) - 5):
         in_wall = enrolled(server, "wide clock")

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cardkit.journal import make_entry
-from ledger import admin, events, ingest, publish, store
+from ledger import admin, events, ingest, publish, quarantine, store
 from ledger.enroll import RequestRefused
 from ledger.errors import LedgerError
 from ledger.home import Ledger, init_ledger, open_ledger
@@ -136,13 +136,33 @@ def test_verify_flags_overdrafts_unknown_members_and_refused_entries(ledger: Led
     till.append("sale", {**sale(bo, 1_500), "offline": True})  # offline double spend: allowed, flagged elsewhere
     till.append("topup", topup("m-ghost", 500))
     till.append("topup", {**topup(ann, 500), "cur": "USD"})
-    till.ingest(1, 4)
+    # Applied unjudged, as a ledger from before the semantic checks did: verify flags them all.
+    ingest.ingest_batch(till.envelope(till.entries, "b1-4"), now_ms=ledger.now_ms(), ledger=ledger,
+                        semantic_checks=False)
     problems = admin.verify_ledger()
     assert any(p.startswith(f"member {ann}: stored value is negative") for p in problems)
     assert not any(p.startswith(f"member {bo}:") for p in problems)
     assert any("m-ghost, whom the ledger does not know" in p for p in problems)
     assert any(p.startswith(f"member {ann}: entry {till.terminal_id}/4:") and "USD" in p for p in problems)
-    assert len(problems) == 3
+    assert any(p.startswith(f"entry {till.terminal_id}/3 (topup) was applied but the ledger would quarantine it")
+               and "(unknown_member)" in p for p in problems)
+    assert any(p.startswith(f"entry {till.terminal_id}/4 (topup) was applied but the ledger would quarantine it")
+               and "(bad_entry)" in p for p in problems)
+    assert len(problems) == 5
+
+
+def test_ingest_quarantines_what_verify_would_flag(ledger: Ledger, till: Till) -> None:
+    ann = admin.add_member("Ann", balance=1_000)
+    till.append("sale", sale(ann, 1_500))
+    till.append("topup", topup("m-ghost", 500))
+    till.append("topup", {**topup(ann, 500), "cur": "USD"})
+    till.append("topup", topup(ann, 700))
+    result = till.ingest(1, 4)
+    assert (result.acked_seq, result.applied, result.quarantined) == (4, 2, [2, 3])
+    assert admin.member_view(ann)["balance"] == 1_000 - 1_500 + 700
+    held = quarantine.list_quarantined(terminal=till.terminal_id)
+    assert [(q["seq"], q["code"]) for q in held] == [(3, "bad_entry"), (2, "unknown_member")]
+    assert admin.verify_ledger() == []  # journaled through the quarantined entries, applied the rest
 
 
 def test_verify_recomputes_from_entries_not_from_the_projection(ledger: Ledger, till: Till) -> None:
@@ -231,10 +251,12 @@ def test_a_locked_database_makes_ingest_busy_not_wrong(ledger: Ledger, till: Til
 def test_points_expire_oldest_first_as_entries_on_the_ledger_chain(ledger: Ledger, till: Till, clock: Clock) -> None:
     ann = admin.add_member("Ann", points=100)  # earned at T0
     till.append("sale", sale(ann, 1_000, sv=0, pts_earn=30, pts_redeem=40))  # spends 40 of the opening 100
+    till.ingest(1, 1)
     till.wall_ms += 200 * DAY_MS
+    clock.now_ms += 200 * DAY_MS  # the ledger's clock too: an entry from the future would be quarantined
     till.append("sale", sale(ann, 1_000, sv=0, pts_earn=25))
-    till.ingest(1, 2)
-    clock.now_ms += 300 * DAY_MS  # nothing is a year old yet
+    till.ingest(2, 2)
+    clock.now_ms += 100 * DAY_MS  # nothing is a year old yet
     assert admin.expire_points() == {}
     clock.now_ms += 100 * DAY_MS  # the first lots (60 left of the opening points, 30 earned) are now stale
     assert admin.expire_points() == {ann: 90}
@@ -263,3 +285,13 @@ def test_a_member_who_moves_store_is_dropped_by_the_old_stores_terminals(ledger:
     admin.update_member(ann, store_id="north")  # back again: a full snapshot, not a deletion
     back = publish.members_delta("north", version, ledger.now_s()).members
     assert [(m["member_id"], m.get("deleted")) for m in back] == [(ann, None)]
+
+
+def test_a_member_moved_to_the_terminals_store_is_served_there_from_the_next_batch(ledger: Ledger, till: Till) -> None:
+    ann = admin.add_member("Ann", store_id="store-2", balance=1_000)
+    till.append("topup", topup(ann, 100))
+    assert till.ingest(1, 1).quarantined == [1]  # another store's member
+    admin.update_member(ann, store_id="store-1")  # the facts the ingest keeps between batches are read again
+    till.append("topup", topup(ann, 200))
+    assert till.ingest(2, 2).quarantined == []
+    assert admin.member_view(ann)["balance"] == 1_200

@@ -143,8 +143,8 @@ def test_counter_edits_are_stored_encrypted_apart_and_still_verify(ledger: Ledge
 
 def test_entries_without_personal_fields_are_stored_as_before(ledger: Ledger, till: Till) -> None:
     ann = admin.add_member("Ann Lee", balance=1_000)
-    till.append("topup", {"card": "c", "member": ann, "cur": "CNY", "amount": 500, "bonus": 0, "tender": "cash",
-                          "offline": False})
-    till.ingest(1, 1)
+    till.append("topup", {"card": "card", "member": ann, "cur": "CNY", "amount": 500, "bonus": 0, "tender": "cash",
+                          "offline": False})  # "card": her own card, issued on first use (a made-up one is quarantined)
+    assert till.ingest(1, 1).applied == 1
     row = store.AppliedEntry.get(store.AppliedEntry.terminal_id == till.terminal_id)
     assert row.pii is None

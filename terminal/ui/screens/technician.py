@@ -36,6 +36,9 @@ class ProbeDone(Message):
     state: str
 
 
+QUARANTINED_SHOWN = 8
+
+
 class TechnicianScreen(CashierScreen):
     TITLE_KEY = "tech.title"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -94,8 +97,17 @@ class TechnicianScreen(CashierScreen):
             last = clock_text(self.capp, status.last_sync_ms, "%H:%M:%S") if status.last_sync_ms else "—"
             text = tr("tech.sync_line", online=tr("tech.online") if status.online else tr("tech.offline"),
                       depth=status.queue_depth, last=last, error=status.last_error or tr("member.none"))
+            if status.quarantined:
+                text += "\n" + self.quarantined_line(status.quarantined)
         log = list(self.capp.sync_log)[-3:]
         self.query_one("#tech-sync", Static).update("\n".join([text, *log]))
+
+    def quarantined_line(self, seqs: tuple[int, ...]) -> str:
+        """Entries the ledger journaled but would not apply: the newest few seqs (the ledger's admins have them
+        all in ``cardpos ledger quarantine list``)."""
+        shown = ", ".join(str(s) for s in seqs[-QUARANTINED_SHOWN:])
+        more = "…, " if len(seqs) > QUARANTINED_SHOWN else ""
+        return self.tr("tech.quarantined", n=len(seqs), seqs=more + shown)
 
     def on_documents_loaded(self, message: DocumentsLoaded) -> None:
         tr = self.tr
