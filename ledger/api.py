@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import answers, wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
-from ledger import admin, events, publish, store
+from ledger import admin, events, lookup, publish, store
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, members_document
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
@@ -249,4 +249,35 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         events.publish(events.TerminalSeen(caller.terminal_id, caller.store_id, caller.time_ms, ledger.now_ms()))
         return out
 
+    add_lookup_routes(app, ledger)
     return app
+
+
+def _signed_caller(ledger: Ledger, request: Request, nonce: str) -> tuple[Any, bytes]:
+    """The terminal that signed a GET (``ledger.enroll.authenticate``) and the request's nonce."""
+    path = request.scope.get("raw_path") or request.scope["path"].encode()
+    query = request.scope.get("query_string", b"")
+    caller = authenticate(ledger, "GET", (path + b"?" + query if query else path).decode("latin-1"),
+                          *(request.headers.get(name) for name in wire.SIGNED_REQUEST_HEADERS))
+    nonce_bytes = answers.parse_nonce(nonce)
+    if nonce_bytes is None:
+        raise RequestRefused(400, "malformed", f"the {wire.NONCE_PARAM} is 0 to {wire.MAX_NONCE_BYTES} bytes of "
+                                               "lowercase hex")
+    return caller, nonce_bytes
+
+
+def add_lookup_routes(app: FastAPI, ledger: Ledger) -> None:
+    """``GET /v1/members/lookup`` and ``GET /v1/operations/original`` (``ledger.lookup``)."""
+
+    @app.get(wire.MEMBER_LOOKUP_PATH, responses={**_ERRORS, 404: {"model": ErrorBody}})
+    def member_lookup(request: Request, card: str = Query(..., max_length=lookup.MAX_ID_CHARS),
+                      nonce: str = Query("", max_length=2 * wire.MAX_NONCE_BYTES)) -> dict[str, Any]:
+        caller, nonce_bytes = _signed_caller(ledger, request, nonce)
+        return lookup.member_lookup(ledger, caller, card, nonce_bytes,
+                                    origin=request.client.host if request.client else "")
+
+    @app.get(wire.ORIGINAL_PATH, responses={**_ERRORS, 404: {"model": ErrorBody}})
+    def original(request: Request, uuid: str = Query(..., max_length=lookup.MAX_ID_CHARS),
+                 nonce: str = Query("", max_length=2 * wire.MAX_NONCE_BYTES)) -> dict[str, Any]:
+        caller, nonce_bytes = _signed_caller(ledger, request, nonce)
+        return lookup.original_operation(ledger, caller, uuid, nonce_bytes)
