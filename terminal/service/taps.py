@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from cardkit.cards.challenge import check_challenge, needs_challenge, new_nonce
-from cardkit.cards.verdict import CardClaims, RejectReason, Verdict
+from cardkit.cards.verdict import RejectReason, Verdict
 from cardkit.errors import CardposError
 from cardkit.journal import EntryKind
 from terminal.service.desk import Desk
@@ -42,30 +42,30 @@ def tap(desk: Desk, token: bytes, *, manual: bool = False, challenge: Challenge 
             })
         return TapResult(verdict=verdict, member=None, reject_entry=entry)
     assert verdict.claims is not None  # accepted verdicts carry claims
-    problem = look_up_member(desk, verdict.claims)
+    problem = look_up_member(desk, verdict.claims.member_id, verdict.claims.card_id)
     view = member_view(desk, verdict.claims)
     if problem:
         view = replace(view, lookup_problem=problem)
     return TapResult(verdict=verdict, member=view)
 
 
-def look_up_member(desk: Desk, claims: CardClaims) -> str:
+def look_up_member(desk: Desk, member_id: str, card_id: str) -> str:
     """Ask the ledger for a member this terminal was not sent (or, online, refresh one it looked up before) and
     cache the answer; the reason in one sentence when the ledger could not answer, else ""."""
     lookups = desk.lookups
     if lookups is None:
         return ""
     cache = desk.store.cache
-    cached = cache.get(claims.member_id) is not None
-    if cached and (cache.looked_up_seq(claims.member_id) is None or desk.offline):
+    cached = cache.get(member_id) is not None
+    if cached and (cache.looked_up_seq(member_id) is None or desk.offline):
         return ""  # pulled members stay current through pulls; a looked-up one is refreshed while online
     try:
-        found = lookups.member(claims.card_id)
+        found = lookups.member(card_id)
     except CardposError as exc:  # unreachable, refused, not authentic: served from what is known here
-        log.warning("member look-up failed", extra={"fields": {"card": claims.card_id, "reason": str(exc)}})
+        log.warning("member look-up failed", extra={"fields": {"card": card_id, "reason": str(exc)}})
         return "" if cached else str(exc)
-    if found.snapshot.get("member_id") != claims.member_id:
-        log.warning("member look-up names another member", extra={"fields": {"card": claims.card_id}})
+    if found.snapshot.get("member_id") != member_id:
+        log.warning("member look-up names another member", extra={"fields": {"card": card_id}})
         return "" if cached else "the ledger answered with another member for this card"
     cache.put_looked_up(found.snapshot, found.version, found.folded_seq)
     return ""
