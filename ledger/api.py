@@ -8,6 +8,9 @@
 - ``GET /v1/pull?members=V&nonce=N&revocations=V&rules=V&trust=V`` signed by the terminal → signed documents or
   null (member snapshots sealed to the terminal), the ledger's ``versions`` and a root signature over all of it and
   the nonce
+- ``GET /v1/members/lookup?card=C&nonce=N`` and ``GET /v1/operations/original?nonce=N&uuid=U`` signed by the
+  terminal → one member's snapshot sealed to it, or an operation recorded anywhere and what is left to refund,
+  root-signed over the nonce (``ledger.lookup``, docs/sync-protocol.md §3c, §3d)
 
 Every error is JSON ``{"error": code, "message": one sentence}``. Bodies are bounded, typed and timed before a
 handler runs (``ledger.edge``, which ``ledger.server`` wraps around this app): 413 ``too_large``, 415

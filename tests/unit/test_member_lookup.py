@@ -192,3 +192,19 @@ def test_a_store_pulls_its_members_and_its_recent_visitors(ledger: Ledger, clock
     home.till.ingest(2, 3)
     assert ids(before) == (set(), {visitor})  # never a deletion naming a member store 2 never saw
     assert ids(0) == ({local}, set())
+
+
+def test_the_signature_texts_match_the_documented_vectors() -> None:
+    import hashlib
+
+    from cardkit import wire
+
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    text = wire.lookup_answer_signature_text("t1", bytes(range(16)), "c1", "M1", hashlib.sha256(b"member").digest(), 7)
+    assert text.hex() == ("877163617264706f732d6c6f6f6b75702d763162743150000102030405060708090a0b0c0d0e0f626331624d"
+                          "315820e31ab643c44f7a0ec824b59d1194d60dac334200d845e61d2d289daa0f087ea407")
+    assert key.sign(text).hex() == ("446194ed6cd56ab81c5aceba290432ac351638f02849ec81c6b23019afcc3db131503f6771b370"
+                                    "25855065dceb49e101bab2006b162f2fc05f630bf7f6129e0e")
+    text = wire.original_answer_signature_text("t1", bytes(range(16)), "u-1", hashlib.sha256(b"original").digest())
+    assert text.hex() == ("857363617264706f732d6f726967696e616c2d763162743150000102030405060708090a0b0c0d0e0f63752d"
+                          "3158200682c5f2076f099c34cfdd15a9e063849ed437a49677e6fcc5b4198c76575be5")
