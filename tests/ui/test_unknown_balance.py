@@ -46,8 +46,14 @@ async def test_unknown_member_shows_no_balance_and_takes_cash_only(ui_world: UiW
             assert "Balance: unknown" in money and "Points: unknown" in money and "0.00" not in money
             explain = text_of(app, "#member-unknown")
             assert "ledger cannot be reached" in explain and "cash and bank card only" in explain
-            # Stored value: declined with the reason and the way out.
-            await pilot.press("s", *"30", "enter")
+            # The sale starts from cash; chosen anyway, stored value is declined with the reason and the way out.
+            await pilot.press("s", *"30")
+            await settle(pilot)
+            assert "Tender: cash" in text_of(app, "#sale-choices")
+            await pilot.press("t", "t")  # cash -> bank card -> stored value
+            await settle(pilot)
+            assert "Tender: stored value" in text_of(app, "#sale-choices")
+            await pilot.press("enter")
             await settle(pilot)
             assert isinstance(app.screen, DeclineScreen)
             assert "balance is not known" in text_of(app, "#decline-why")
@@ -55,7 +61,7 @@ async def test_unknown_member_shows_no_balance_and_takes_cash_only(ui_world: UiW
             await pilot.press("enter")
             await settle(pilot)
             assert isinstance(app.screen, SaleScreen)
-            await pilot.press("t", "enter")  # cash
+            await pilot.press("t", "enter")  # back to cash
             await settle(pilot)
             assert isinstance(app.screen, ReceiptScreen)
     finally:
