@@ -220,3 +220,24 @@ def test_refunds_and_voids_anywhere(program: Program) -> None:
     assert caught.value.code == "original_unavailable"
     assert "ledger cannot be reached" in str(caught.value)
     json.dumps(caught.value.params)  # the reason's params are plain values (shown by the app in both languages)
+
+
+@pytest.mark.parametrize("check", ["test_a_member_is_looked_up_signed_sealed_and_audited",
+                                   "test_the_folded_seq_names_the_callers_entries_the_snapshot_counts",
+                                   "test_the_original_of_a_sale_and_what_is_left_to_refund",
+                                   "test_a_store_pulls_its_members_and_its_recent_visitors"])
+def test_the_ledgers_side_on_postgresql(check: str, postgres_url: str, tmp_path: Path) -> None:
+    """The look-ups and the store policy's queries (a correlated EXISTS) on PostgreSQL, as on SQLite."""
+    import inspect
+
+    from ledger.home import init_ledger
+    from tests.unit import test_member_lookup as on_sqlite
+
+    clock = on_sqlite.Clock()
+    home = init_ledger(tmp_path / "pg-ledger", db_url=postgres_url, issuer="acme", clock=clock)
+    home.randbytes = random.Random(7).randbytes
+    try:
+        test = getattr(on_sqlite, check)
+        test(**{name: {"ledger": home, "clock": clock}[name] for name in inspect.signature(test).parameters})
+    finally:
+        home.database.close()
