@@ -67,7 +67,11 @@ def look_up_member(desk: Desk, member_id: str, card_id: str) -> str:
     if found.snapshot.get("member_id") != member_id:
         log.warning("member look-up names another member", extra={"fields": {"card": card_id}})
         return "" if cached else "the ledger answered with another member for this card"
-    cache.put_looked_up(found.snapshot, found.version, found.folded_seq)
+    try:
+        cache.put_looked_up(found.snapshot, found.version, found.folded_seq)
+    except CardposError as exc:  # a snapshot the cache refuses (a bad field) or a store that cannot write
+        log.warning("looked-up member not cached", extra={"fields": {"card": card_id, "reason": str(exc)}})
+        return "" if cached else str(exc)
     return ""
 
 
