@@ -15,6 +15,10 @@ HEALTH_PATH = "/v1/health"
 ENROLL_PATH = "/v1/enroll"
 BATCHES_PATH = "/v1/batches"
 PULL_PATH = "/v1/pull"
+MEMBER_LOOKUP_PATH = "/v1/members/lookup"
+"""``GET ?card=ID&nonce=N`` signed by the terminal: one member's snapshot, sealed and signed (issue 14)."""
+ORIGINAL_PATH = "/v1/operations/original"
+"""``GET ?uuid=U&nonce=N`` signed by the terminal: an operation recorded anywhere and what is left to refund."""
 
 BATCH_CONTENT_TYPE = "application/cbor"
 """Content type of a sealed batch envelope (``cardkit.envelope``) on ``POST /v1/batches``."""
@@ -81,3 +85,28 @@ def pull_answer_signature_text(terminal_id: str, nonce: bytes, versions: Mapping
     return cbor2.dumps([PULL_CONTEXT, terminal_id, bytes(nonce),
                         {name: versions[name] for name in PULL_VERSION_NAMES},
                         {name: document_digests.get(name) for name in PULL_DOCUMENT_FIELDS}], canonical=True)
+
+
+# -- answers to a terminal's online look-ups (docs/sync-protocol.md, "Members at every store") ------------------
+LOOKUP_CONTEXT = "cardpos-lookup-v1"
+ORIGINAL_CONTEXT = "cardpos-original-v1"
+CARD_PARAM = "card"
+UUID_PARAM = "uuid"
+
+
+def lookup_answer_signature_text(terminal_id: str, nonce: bytes, card_id: str, member_id: str,
+                                 document_digest: bytes, folded_seq: int) -> bytes:
+    """The bytes the ledger signs for a member look-up answer.
+
+    Canonical CBOR ``["cardpos-lookup-v1", terminal_id, nonce, card_id, member_id, SHA-256 of the sealed member
+    document, folded_seq]``: ``folded_seq`` is this terminal's last entry the snapshot already counts (the
+    terminal folds only its later entries on top).
+    """
+    return cbor2.dumps([LOOKUP_CONTEXT, terminal_id, bytes(nonce), card_id, member_id, bytes(document_digest),
+                        folded_seq], canonical=True)
+
+
+def original_answer_signature_text(terminal_id: str, nonce: bytes, entry_uuid: str, original: bytes) -> bytes:
+    """The bytes the ledger signs for an original-operation answer: canonical CBOR ``["cardpos-original-v1",
+    terminal_id, nonce, uuid, SHA-256 of the answer's CBOR ``original`` document]``."""
+    return cbor2.dumps([ORIGINAL_CONTEXT, terminal_id, bytes(nonce), entry_uuid, bytes(original)], canonical=True)

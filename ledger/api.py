@@ -8,6 +8,9 @@
 - ``GET /v1/pull?members=V&nonce=N&revocations=V&rules=V&trust=V`` signed by the terminal → signed documents or
   null (member snapshots sealed to the terminal), the ledger's ``versions`` and a root signature over all of it and
   the nonce
+- ``GET /v1/members/lookup?card=C&nonce=N`` and ``GET /v1/operations/original?nonce=N&uuid=U`` signed by the
+  terminal → one member's snapshot sealed to it, or an operation recorded anywhere and what is left to refund,
+  root-signed over the nonce (``ledger.lookup``, docs/sync-protocol.md §3c, §3d)
 
 Every error is JSON ``{"error": code, "message": one sentence}``. Bodies are bounded, typed and timed before a
 handler runs (``ledger.edge``, which ``ledger.server`` wraps around this app): 413 ``too_large``, 415
@@ -34,7 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import answers, wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
-from ledger import admin, edge, events, noise, publish, store
+from ledger import admin, edge, events, lookup, noise, publish, store
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, members_document
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
@@ -272,6 +275,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         request_note.authenticated = True
         return caller
 
+    add_lookup_routes(app, ledger)
     return app
 
 
@@ -301,3 +305,34 @@ def _note_batch_refusal(request: Request, exc: IngestRejected) -> None:
 def _source(request: Request) -> str:
     """The caller's network address (what unsigned refusals are counted by)."""
     return request.client.host if request.client is not None else "unknown"
+
+
+def _signed_caller(ledger: Ledger, request: Request, nonce: str) -> tuple[Any, bytes]:
+    """The terminal that signed a GET (``ledger.enroll.authenticate``) and the request's nonce."""
+    path = request.scope.get("raw_path") or request.scope["path"].encode()
+    query = request.scope.get("query_string", b"")
+    caller = authenticate(ledger, "GET", (path + b"?" + query if query else path).decode("latin-1"),
+                          *(request.headers.get(name) for name in wire.SIGNED_REQUEST_HEADERS))
+    edge.note(request.scope).authenticated = True  # later refusals are this terminal's, not unsigned noise
+    nonce_bytes = answers.parse_nonce(nonce)
+    if nonce_bytes is None:
+        raise RequestRefused(400, "malformed", f"the {wire.NONCE_PARAM} is 0 to {wire.MAX_NONCE_BYTES} bytes of "
+                                               "lowercase hex")
+    return caller, nonce_bytes
+
+
+def add_lookup_routes(app: FastAPI, ledger: Ledger) -> None:
+    """``GET /v1/members/lookup`` and ``GET /v1/operations/original`` (``ledger.lookup``)."""
+
+    @app.get(wire.MEMBER_LOOKUP_PATH, responses={**_ERRORS, 404: {"model": ErrorBody}})
+    def member_lookup(request: Request, card: str = Query(..., max_length=lookup.MAX_ID_CHARS),
+                      nonce: str = Query("", max_length=2 * wire.MAX_NONCE_BYTES)) -> dict[str, Any]:
+        caller, nonce_bytes = _signed_caller(ledger, request, nonce)
+        return lookup.member_lookup(ledger, caller, card, nonce_bytes,
+                                    origin=request.client.host if request.client else "")
+
+    @app.get(wire.ORIGINAL_PATH, responses={**_ERRORS, 404: {"model": ErrorBody}})
+    def original(request: Request, uuid: str = Query(..., max_length=lookup.MAX_ID_CHARS),
+                 nonce: str = Query("", max_length=2 * wire.MAX_NONCE_BYTES)) -> dict[str, Any]:
+        caller, nonce_bytes = _signed_caller(ledger, request, nonce)
+        return lookup.original_operation(ledger, caller, uuid, nonce_bytes)

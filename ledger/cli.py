@@ -708,7 +708,7 @@ def register(subparsers: Subparsers) -> None:
     p = _command(held, "list", "quarantined entries, newest first: terminal:seq, kind, code, member, reason",
                  _quarantine_list)
     p.add_argument("--terminal", help="only this terminal's entries")
-    p.add_argument("--code", help="only this reason code (refund_exceeds, unknown_card, member_elsewhere, ...)")
+    p.add_argument("--code", help="only this reason code (refund_exceeds, unknown_card, not_members_card, ...)")
     p.add_argument("--since", help="only entries quarantined since: ISO 8601 (2026-11-23T10:00Z) or epoch s/ms")
     p.add_argument("--limit", type=at_least(1), default=200, help="most entries shown (default 200)")
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from peewee import SQL, fn
+
 from cardkit.cards.revocation import RevocationDelta, sign_revocation_delta
 from cardkit.cards.trust import TrustList, sign_trust_list
 from cardkit.core.members import Coupon
@@ -161,21 +163,51 @@ def coupon_mapping(row: store.Coupon) -> dict[str, Any]:
     return coupon_to_mapping(coupon_of(row), str(row.currency))
 
 
-def members_delta(store_id: str, since: int, now_s: int) -> MemberSnapshot:
+VISITOR_DAYS = 30
+"""A member of another store who used a card at a store in the last this many days is in that store's pulls."""
+DAY_MS = 86_400_000
+
+
+def _visited(store_id: str, since_ms: int | None) -> Any:
+    """An EXISTS over the applied entries: the member (of the outer query) used a card at a terminal of
+    ``store_id`` (since ``since_ms`` when given). Correlated on the member id, which is indexed, so a delta reads
+    only the changed members' entries."""
+    terminals = store.Terminal.select(store.Terminal.terminal_id).where(store.Terminal.store_id == store_id)
+    condition = ((store.AppliedEntry.member_id == store.Member.member_id)
+                 & store.AppliedEntry.terminal_id.in_(terminals))
+    if since_ms is not None:
+        condition &= store.AppliedEntry.wall_ms >= since_ms
+    return fn.EXISTS(store.AppliedEntry.select(SQL("1")).where(condition))
+
+
+def members_delta(store_id: str, since: int, now_s: int, *, visitor_days: int = VISITOR_DAYS) -> MemberSnapshot:
+    """The members of ``store_id``'s regular pulls changed after version ``since``: the store's own members and
+    its recent visitors (members of other stores who used a card here in the last ``visitor_days`` days), plus
+    ``deleted`` marks for members who moved away and for visitors who have not come back within that time.
+    docs/sync-protocol.md, "Which members a store receives"."""
     version = members_version()
     if since > version:
         since = 0
-    query = (store.Member.select().where((store.Member.store_id == store_id) & (store.Member.version > since))
+    recent_ms = now_s * 1000 - visitor_days * DAY_MS
+    changed = store.Member.version > since
+    home = store.Member.store_id == store_id
+    query = (store.Member.select().where(changed & (home | ((~home) & _visited(store_id, recent_ms))))
              .order_by(store.Member.member_id))
     members = member_snapshots(list(query), now_s)
     present = {m["member_id"] for m in members}
     moved = (store.MemberMove.select(store.MemberMove.member_id)
              .where((store.MemberMove.from_store == store_id) & (store.MemberMove.version > since))
              .order_by(store.MemberMove.id))
-    # A member who left this store (and did not come back) is dropped from its terminals' caches.
-    gone = sorted({row.member_id for row in moved} - present) if since else []
+    # A member who left this store (and did not come back) is dropped from its terminals' caches; so is a visitor
+    # whose last visit here is older than the window (only once they change: until then the cache is right).
+    gone: set[str] = set()
+    if since:
+        gone = {row.member_id for row in moved} - present
+        aged_out = (store.Member.select(store.Member.member_id)
+                    .where(changed & (~home) & _visited(store_id, None) & ~_visited(store_id, recent_ms)))
+        gone |= {row.member_id for row in aged_out} - present
     return MemberSnapshot(version=version, since=since, store_id=store_id,
-                          members=members + [{"member_id": member_id, "deleted": True} for member_id in gone])
+                          members=members + [{"member_id": member_id, "deleted": True} for member_id in sorted(gone)])
 
 
 def members_document(ledger: Ledger, snapshot: MemberSnapshot, seal_to: tuple[str, str, bytes] | None) -> bytes:

@@ -57,26 +57,22 @@ def terminal_facts(row: store.Terminal) -> TerminalFacts:
 
 
 def load_members(member_ids: Iterable[str] | None = None) -> dict[str, MemberFacts]:
-    """Members (all of them when ``member_ids`` is None) with their home store and the stores they left."""
-    table, moves = store.Member._meta.table_name, store.MemberMove._meta.table_name
+    """Members (all of them when ``member_ids`` is None) and their currency."""
+    table = store.Member._meta.table_name
     p = store.db.param
-    found: dict[str, tuple[str, set[str]]] = {}
+    found: dict[str, MemberFacts] = {}
 
     def read(where: str, args: Sequence[str]) -> None:
-        for member_id, currency, store_id in store.db.execute_sql(
-                f'SELECT "member_id", "currency", "store_id" FROM "{table}"{where}', list(args)).fetchall():
-            found[str(member_id)] = (str(currency), {str(store_id)})
-        for member_id, from_store in store.db.execute_sql(
-                f'SELECT "member_id", "from_store" FROM "{moves}"{where}', list(args)).fetchall():
-            if str(member_id) in found:
-                found[str(member_id)][1].add(str(from_store))
+        for member_id, currency in store.db.execute_sql(
+                f'SELECT "member_id", "currency" FROM "{table}"{where}', list(args)).fetchall():
+            found[str(member_id)] = MemberFacts(str(member_id), str(currency))
 
     if member_ids is None:
         read("", ())
     else:
         for chunk in _chunks(sorted(set(member_ids))):
             read(f' WHERE "member_id" IN ({", ".join(p for _ in chunk)})', chunk)
-    return {mid: MemberFacts(mid, currency, frozenset(stores)) for mid, (currency, stores) in found.items()}
+    return found
 
 
 def load_cards(card_ids: Iterable[str] | None = None) -> dict[str, CardFacts]:

@@ -16,9 +16,9 @@ The rules (docs/security.md, "Semantic checks and quarantine"), each with the co
 - ``negative_amount``, ``amount_too_large``: money fields that must not be negative are not; every amount is at
   most ``max_amount_minor`` and every points figure at most ``max_points``.
 - ``inconsistent``: a sale's figures agree (stored value ≤ net ≤ gross); a top-up's bonus is at most its amount.
-- ``unknown_member``, ``member_elsewhere``: a money entry or a member edit names a member the ledger knows, and the
-  terminal's store may serve that member. The policy today: a member is served at their home store (and at a
-  store they were moved away from, for entries an offline terminal there made before it learned of the move).
+- ``unknown_member``: a money entry or a member edit names a member the ledger knows. Members belong to the
+  program and are served at every store of it (docs/sync-protocol.md, "Members at every store"); what binds an
+  entry to its member is the card, checked next.
 - ``unknown_card``, ``not_members_card``: the card of a money entry is a card the ledger issued, to that member.
 - ``unknown_original``, ``original_mismatch``, ``already_voided``, ``already_refunded``, ``refund_exceeds``,
   ``void_mismatch``: a refund names an applied sale, a void an applied sale or top-up, of the same member and
@@ -110,8 +110,6 @@ class TerminalFacts:
 class MemberFacts:
     member_id: str
     currency: str
-    stores: frozenset[str]
-    """The member's home store, and stores the member was moved away from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,10 +317,6 @@ class Checker:
         member = self.members.get(member_id)
         if member is None:
             return Quarantine("unknown_member", f"member {_shown(member_id)} is not known to the ledger")
-        if terminal.store_id not in member.stores:
-            return Quarantine("member_elsewhere", f"member {member_id} belongs to another store, not "
-                                                  f"{_shown(terminal.store_id, 64)} where terminal "
-                                                  f"{terminal.terminal_id} is")
         if kind == EntryKind.MEMBER_UPDATE:
             return None
         found = self._card(kind, p, member_id) or self._amounts(kind, p)

@@ -13,15 +13,17 @@ from typing import TYPE_CHECKING
 
 from cardkit.config import PrinterSettings, Settings
 from cardkit.errors import CardposError, ConfigError
-from terminal.documents import require_enrollment
+from terminal.documents import Enrollment, require_enrollment
 from terminal.i18n import LANGUAGES
 from terminal.printer.device import ReceiptPrinter
 from terminal.printer.errors import PrinterError
 from terminal.reader.device import ReaderDevice
+from terminal.service.counter import Counter
 from terminal.service.loader import load_rules, load_verifier, open_counter
 from terminal.ui.services import AppServices
 
 if TYPE_CHECKING:
+    from terminal.sync.lookup import LedgerLookup
     from terminal.sync.service import SyncService
     from terminal.ui.demo import DemoTapper
 
@@ -72,6 +74,7 @@ def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices
                            settings=settings.sync, on_status=services.sync_status)
         sync_holder.append(sync)
         services.sync = sync
+        services.on_close.append(attach_lookups(counter, settings, enrollment).close)
 
     def reload_documents() -> None:
         # A pull may have brought a new trust list, revocations or rules: check cards and price with them.
@@ -90,6 +93,18 @@ def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices
                               orig=exc) from exc
     services.on_close.append(counter.close)
     return services
+
+
+def attach_lookups(counter: Counter, settings: Settings, enrollment: Enrollment) -> LedgerLookup:
+    """Let the counter ask the ledger about members it was not sent and originals recorded elsewhere (issue 14);
+    close what this returns when done."""
+    from terminal.sync.lookup import LedgerLookup
+    from terminal.sync.service import load_identity_key
+
+    lookups = LedgerLookup(settings.data_dir, enrollment, load_identity_key(settings.data_dir),
+                           ledger_url=settings.sync.ledger_url or None)
+    counter.lookups = lookups
+    return lookups
 
 
 def run_app(services: AppServices, *, lang: str = "en", demo: DemoTapper | None = None) -> None:

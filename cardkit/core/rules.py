@@ -77,6 +77,19 @@ class OfflineLimits:
     """Most stored-value payments by one card offline since it was last used online."""
     max_since_sync_s: int = 86_400
     """No stored-value spending offline once the last successful sync is older than this."""
+    sv_per_member_per_day: Money | None = None
+    """Most stored value all of one member's cards together may spend offline at this terminal in any rolling 24
+    hours (None: as ``sv_per_card_per_day``)."""
+    cash_topup_per_op: Money | None = None
+    """Largest cash top-up this terminal takes offline in one operation (None: no ceiling)."""
+    cash_topup_per_day: Money | None = None
+    """Most cash top-ups of one member (all cards) this terminal takes offline in any rolling 24 hours (None: no
+    ceiling)."""
+
+    @property
+    def member_daily(self) -> Money:
+        """The per-member 24-hour stored-value cap in force."""
+        return self.sv_per_member_per_day if self.sv_per_member_per_day is not None else self.sv_per_card_per_day
 
 
 def _frozen_map(mapping: Mapping[Any, Any]) -> Mapping[Any, Any]:
@@ -152,9 +165,17 @@ class Rules:
                 "sv_per_card_per_day": self.offline.sv_per_card_per_day.to_decimal_string(),
                 "max_consecutive_offline_ops": self.offline.max_consecutive_offline_ops,
                 "max_since_sync_s": self.offline.max_since_sync_s,
+                **_optional_money({"sv_per_member_per_day": self.offline.sv_per_member_per_day,
+                                   "cash_topup_per_op": self.offline.cash_topup_per_op,
+                                   "cash_topup_per_day": self.offline.cash_topup_per_day}),
             },
             "anomalies": dict(sorted(self.anomalies.items())),
         }
+
+
+def _optional_money(fields: Mapping[str, Money | None]) -> dict[str, str]:
+    """The money fields that are set, as decimal strings (a missing field means "none": TOML has no null)."""
+    return {name: value.to_decimal_string() for name, value in fields.items() if value is not None}
 
 
 def rules_from_toml(text: str) -> Rules:
@@ -303,11 +324,15 @@ class _Parser:
     def offline(self) -> OfflineLimits:
         where = "offline"
         table = self.table(self.data, "offline", where,
-                           {"sv_per_card_per_day", "max_consecutive_offline_ops", "max_since_sync_s"})
+                           {"sv_per_card_per_day", "max_consecutive_offline_ops", "max_since_sync_s",
+                            "sv_per_member_per_day", "cash_topup_per_op", "cash_topup_per_day"})
         return OfflineLimits(
             sv_per_card_per_day=self.required_money(table, "sv_per_card_per_day", where),
             max_consecutive_offline_ops=self.integer(table, "max_consecutive_offline_ops", where, 0),
             max_since_sync_s=self.integer(table, "max_since_sync_s", where, 0),
+            sv_per_member_per_day=self.money(table, "sv_per_member_per_day", where, optional=True),
+            cash_topup_per_op=self.money(table, "cash_topup_per_op", where, optional=True),
+            cash_topup_per_day=self.money(table, "cash_topup_per_day", where, optional=True),
         )
 
     def anomalies(self) -> dict[str, int]:
@@ -351,6 +376,10 @@ DEFAULT_RULES: Mapping[str, Any] = {
         "sv_per_card_per_day": "500.00",
         "max_consecutive_offline_ops": 5,
         "max_since_sync_s": 86_400,
+        # Whole amounts, so the defaults read the same in a currency without decimals.
+        "sv_per_member_per_day": "500",
+        "cash_topup_per_op": "2000",
+        "cash_topup_per_day": "5000",
     },
     "anomalies": {
         "forged_taps_per_terminal_10min": 5,

@@ -322,8 +322,10 @@ def _balance(counter: Counter, args: argparse.Namespace) -> Result:
     ]
     if view.upgrade_due is not None:
         lines.append(f"Qualifies for {view.upgrade_due.value}")
-    if not view.known:
-        lines.append("Not yet sent by the ledger: figures are this terminal's operations only")
+    if not view.known:  # the unknown-balance path: no figures to stand on, never a silent 0.00
+        lines[1:3] = ["Balance unknown", "Points unknown"]
+        lines.append("Not yet sent by the ledger: cash and bank card only; stored value, points and coupons "
+                     "cannot be used")
     if view.offline_estimate:
         lines.append("Offline estimate: confirmed at the next sync")
     return {"ok": True, **view.to_dict()}, "\n".join(lines)

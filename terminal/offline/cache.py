@@ -19,11 +19,14 @@ from peewee import SqliteDatabase
 from cardkit.core.money import Money
 from cardkit.errors import JournalError
 from terminal.offline.db import db_path, guard
-from terminal.offline.models import MemberCardRow, MemberRow
+from terminal.offline.models import MemberCardRow, MemberRow, SyncStateRow
 from terminal.offline.pii import PiiCipher
 from terminal.offline.state import MEMBERS_VERSION, SyncState
 
 _TABLE = "member_cache"
+LOOKED_UP_PREFIX = "members.looked_up."
+"""+ a member id: this terminal's last entry the looked-up snapshot counts (``put_looked_up``); cleared when a pull
+brings the member, whose snapshot then counts entries up to ``MEMBERS_SYNCED_SEQ`` like the others."""
 _PII_TEXT = ("name", "phone", "email", "notes")
 
 
@@ -112,8 +115,42 @@ class MemberCache:
             for start in range(0, len(cards), 200):
                 # A card moved to another member in this delta: the newest snapshot wins.
                 MemberCardRow.replace_many(cards[start : start + 200]).execute(self._db)
+            self._forget_looked_up(touched)
             self._state.set(MEMBERS_VERSION, version)
         return True
+
+    # -- members looked up online (members at every store) ---------------------------------------------------
+    def put_looked_up(self, member: dict[str, Any], version: int, folded_seq: int) -> None:
+        """Cache one member the ledger answered a look-up with; ``folded_seq`` is this terminal's last entry the
+        snapshot counts (the counter folds only later ones). The pulled members' version is left alone."""
+        member_id = member.get("member_id")
+        if not isinstance(member_id, str) or not member_id or member.get("deleted"):
+            raise JournalError("a looked-up member has no member_id; nothing was cached")
+        row = self._encode(member, member_id, version)
+        card_ids = member.get("card_ids", [])
+        if not isinstance(card_ids, (list, tuple)) or not all(isinstance(c, str) and c for c in card_ids):
+            raise JournalError(f"member snapshot card_ids of {member_id!r} must be a list of card ids")
+        with guard(self._path, "saving a looked-up member"), self._db.atomic("IMMEDIATE"):
+            MemberCardRow.delete().where(MemberCardRow.member_id == member_id).execute(self._db)
+            MemberRow.delete().where(MemberRow.member_id == member_id).execute(self._db)
+            MemberRow.insert(row).execute(self._db)
+            if card_ids:
+                MemberCardRow.replace_many([{"card_id": c, "member_id": member_id} for c in card_ids]
+                                           ).execute(self._db)
+            self._state.set(LOOKED_UP_PREFIX + member_id, folded_seq)
+
+    def looked_up_seq(self, member_id: str) -> int | None:
+        """The folded seq of a member cached by a look-up (None: not looked up, or a pull brought them since)."""
+        value = self._state.get(LOOKED_UP_PREFIX + member_id)
+        return value if type(value) is int else None
+
+    def _forget_looked_up(self, member_ids: list[str]) -> None:
+        with guard(self._path, "reading the member cache"):
+            keys = [str(row.key) for row in SyncStateRow.select(SyncStateRow.key)
+                    .where(SyncStateRow.key.startswith(LOOKED_UP_PREFIX)).bind(self._db)]
+        gone = {LOOKED_UP_PREFIX + m for m in member_ids} & set(keys)
+        for key in sorted(gone):
+            self._state.delete(key)
 
     def _encode(self, member: dict[str, Any], member_id: str, version: int) -> dict[str, Any]:
         def enc_text(column: str) -> bytes:

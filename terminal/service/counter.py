@@ -33,6 +33,7 @@ from terminal.service.figures import SNAPSHOT_SYNCED_SEQ, MemberFigures
 from terminal.service.lookups import HISTORY_LINES
 from terminal.service.oplock import OperationLock
 from terminal.service.receipt import Receipt
+from terminal.service.remote import LedgerLookups
 from terminal.service.views import MemberView, OperationView, TapResult
 from terminal.service.zreport import ZReport
 
@@ -52,6 +53,7 @@ class Counter:
         clock: Callable[[], int] = lambda: int(time.time()),
         online: Callable[[], bool] = lambda: False,
         randbytes: Callable[[int], bytes] = os.urandom,
+        lookups: LedgerLookups | None = None,
     ) -> None:
         self.store = store
         self.verifier = verifier
@@ -65,6 +67,8 @@ class Counter:
         self.randbytes = randbytes
         self.operation_lock = OperationLock(store.data_dir)
         self.figures = MemberFigures(store)
+        self.lookups = lookups
+        """Set by the composition root when the terminal can ask the ledger (``terminal.sync.lookup``)."""
 
     def close(self) -> None:
         self.store.close()

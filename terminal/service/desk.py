@@ -21,6 +21,7 @@ from terminal.service.figures import MemberFigures
 from terminal.service.oplock import OperationLock
 from terminal.service.receipt import Receipt
 from terminal.service.receipt_lines import Line
+from terminal.service.remote import LedgerLookups
 
 
 class Desk(Protocol):
@@ -34,6 +35,8 @@ class Desk(Protocol):
     operation_lock: OperationLock
     """Held from an operation's quote to its committed journal entry (one operation at a time per data dir)."""
     figures: MemberFigures
+    lookups: LedgerLookups | None
+    """Online look-ups (members at every store, originals of refunds anywhere); None: this terminal does not ask."""
 
     @property
     def offline(self) -> bool: ...

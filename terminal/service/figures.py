@@ -9,13 +9,13 @@ journal grows with every sale, and refolding all of it made each sale O(n).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from cardkit.core.members import Tier
 from cardkit.core.state import MemberState, apply_entry
-from cardkit.journal import EntryKind
+from cardkit.journal import EntryKind, JournalEntry
 from terminal.offline.cache import CachedMember
 from terminal.offline.state import MEMBERS_SYNCED_SEQ
 from terminal.offline.store import TerminalStore
@@ -74,8 +74,7 @@ class MemberFigures:
                 tier = tier_hint
             base = MemberState(member_id=member_id, currency=cached.currency, balance=cached.balance,
                                points=cached.points, tier=tier, yearly_spend=cached.yearly_spend)
-            recorded = self._store.sync_state.get(SNAPSHOT_SYNCED_SEQ)
-            after_seq = int(recorded) if isinstance(recorded, int) else self._store.journal.synced_seq
+            after_seq = self._snapshot_seq(member_id)
         else:
             # The ledger never sent this member: everything this terminal recorded for them is all we know.
             base = MemberState(member_id=member_id, currency=currency, tier=tier_hint)
@@ -105,17 +104,36 @@ class MemberFigures:
                 self._folds[member_id] = fold
         return fold, cached
 
+    def _snapshot_seq(self, member_id: str) -> int:
+        """This terminal's last entry the member's cached snapshot counts: the seq a look-up answer named for a
+        member looked up online, else the synced seq recorded when the pulled snapshot was applied."""
+        looked_up = self._store.cache.looked_up_seq(member_id)
+        if looked_up is not None:
+            return looked_up
+        recorded = self._store.sync_state.get(SNAPSHOT_SYNCED_SEQ)
+        return int(recorded) if isinstance(recorded, int) else self._store.journal.synced_seq
+
+    def member_use(self, member_id: str) -> CardUse:
+        """All of this terminal's entries for the member, whichever card was used, oldest first (the offline limits
+        count a member's cards together); read incrementally like ``card_use``."""
+        return self._use("member:" + member_id, lambda after: self._store.journal.entries_for_member(
+            member_id, limit=None, after_seq=after, newest_first=False))
+
     def card_use(self, card_id: str) -> CardUse:
         """All of this terminal's entries for the card, oldest first; only those appended since the last call are
         read from the journal (entries are append-only, so the ones read before stay as they were)."""
+        return self._use(card_id, lambda after: self._store.journal.entries_for_card(
+            card_id, limit=None, after_seq=after, newest_first=False))
+
+    def _use(self, key: str, read_after: Callable[[int], list[JournalEntry]]) -> CardUse:
         with self._lock:
-            use = self._card_use.get(card_id) or _CardUse(last_seq=0)
-        new = self._store.journal.entries_for_card(card_id, limit=None, after_seq=use.last_seq, newest_first=False)
+            use = self._card_use.get(key) or _CardUse(last_seq=0)
+        new = read_after(use.last_seq)
         if new:
             use = _CardUse(last_seq=new[-1].seq,
                            entries=use.entries + tuple((e.wall_ms, e.kind, e.payload) for e in new))
             with self._lock:
-                current = self._card_use.get(card_id)
+                current = self._card_use.get(key)
                 if current is None or current.last_seq < use.last_seq:
-                    self._card_use[card_id] = use
+                    self._card_use[key] = use
         return use.entries

@@ -15,22 +15,13 @@ from cardkit.cards.verdict import CardClaims
 from cardkit.core import loyalty
 from cardkit.core.members import Tier
 from cardkit.core.money import Money
-from cardkit.core.risk import check_offline_spend, offline_usage
 from cardkit.errors import DomainError
 from cardkit.journal import EntryKind
 from terminal.service import receipt_lines
 from terminal.service.desk import Desk, member_state, record
+from terminal.service.limits import check_known_balance, check_offline_cash_topup, check_offline_limits
 from terminal.service.lookups import held_coupons
 from terminal.service.receipt import Receipt
-
-
-def check_offline_limits(desk: Desk, card_id: str, sv_debit: int, offline: bool) -> None:
-    """Raise ``OfflineLimitError`` if an offline stored-value payment of ``sv_debit`` is past a limit."""
-    if not offline or sv_debit <= 0:
-        return
-    usage = offline_usage(desk.figures.card_use(card_id), card_id,
-                          now_ms=desk.clock() * 1000, last_sync_ms=desk.store.sync_state.last_sync_ms)
-    check_offline_spend(desk.rules.offline, usage, sv_amount=desk.rules.money(sv_debit))
 
 
 def preview_sale(desk: Desk, card: CardClaims, amount: Money, *, tender: str, coupon_ids: Sequence[str] = (),
@@ -42,11 +33,13 @@ def preview_sale(desk: Desk, card: CardClaims, amount: Money, *, tender: str, co
 
 def _quote_sale(desk: Desk, card: CardClaims, amount: Money, *, tender: str, coupon_ids: Sequence[str],
                 redeem_points: int, offline: bool) -> loyalty.SaleQuote:
+    check_known_balance(desk, card.member_id, sv_debit=amount.minor if tender == "sv" else 0,
+                        points=redeem_points, coupons=len(coupon_ids))
     state, cached = member_state(desk, card.member_id, card.tier)
     quote = loyalty.quote_sale(state, held_coupons(cached), desk.rules, amount=amount,
                                coupon_ids=coupon_ids, redeem_points=redeem_points, tender=tender,
                                now=desk.clock(), card_id=card.card_id, offline=offline)
-    check_offline_limits(desk, card.card_id, quote.sv_debit, offline)
+    check_offline_limits(desk, card, quote.sv_debit, offline)
     return quote
 
 
@@ -67,6 +60,7 @@ def topup(desk: Desk, card: CardClaims, amount: Money, *, tender: str, cashier_i
         state, _ = member_state(desk, card.member_id, card.tier)
         q = loyalty.quote_topup(state, desk.rules, amount=amount, tender=tender, card_id=card.card_id,
                                 offline=offline)
+        check_offline_cash_topup(desk, card, amount.minor, tender, offline)
         return record(desk, q, cashier_id, receipt_lines.topup_lines(q.payload, after=q.after), offline,
                       manual=manual)
 
@@ -76,6 +70,7 @@ def redeem(desk: Desk, card: CardClaims, points: int, item: str, *, cashier_id: 
     """Points for a gift item."""
     with desk.operation_lock.hold():
         offline = desk.offline
+        check_known_balance(desk, card.member_id, points=points, what="redeem")
         state, _ = member_state(desk, card.member_id, card.tier)
         q = loyalty.quote_redeem(state, desk.rules, points=points, item=item, card_id=card.card_id,
                                  offline=offline)
@@ -98,10 +93,11 @@ def pay_membership_fee(desk: Desk, card: CardClaims, tier: Tier, *, tender: str,
     """A year of ``tier`` for its annual fee."""
     with desk.operation_lock.hold():
         offline = desk.offline
+        check_known_balance(desk, card.member_id, sv_debit=1 if tender == "sv" else 0, what="membership_fee")
         state, _ = member_state(desk, card.member_id, card.tier)
         q = loyalty.quote_membership_fee(state, desk.rules, tier=tier, tender=tender, now=desk.clock(),
                                          card_id=card.card_id, offline=offline)
-        check_offline_limits(desk, card.card_id, q.sv_debit, offline)
+        check_offline_limits(desk, card, q.sv_debit, offline)
         lines = receipt_lines.membership_fee_lines(q.payload, after=q.after)
         return record(desk, q, cashier_id, lines, offline, manual=manual)
 

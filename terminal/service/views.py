@@ -63,6 +63,13 @@ class MemberView:
     phone: str = ""
     email: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
+    lookup_problem: str = ""
+    """Why the ledger could not be asked about a member this terminal was not sent ("" when it was not needed)."""
+
+    @property
+    def balance_known(self) -> bool:
+        """False on the unknown-balance path: show no balance, points or coupons (never a silent 0.00)."""
+        return self.known
 
     @property
     def tier(self) -> Tier:
@@ -83,8 +90,10 @@ class MemberView:
     def to_dict(self) -> dict[str, Any]:
         return {
             "member": self.member_id, "card": self.card_id, "name": self.name, "tier": self.tier.value,
-            "currency": self.state.currency, "balance": self.balance.to_decimal_string(),
-            "balance_minor": self.state.balance, "points": self.points,
+            "currency": self.state.currency,
+            "balance": self.balance.to_decimal_string() if self.known else None,
+            "balance_minor": self.state.balance if self.known else None,
+            "points": self.points if self.known else None, "balance_known": self.known,
             "yearly_spend": self.yearly_spend.to_decimal_string(),
             "coupons": [coupon_to_dict(c) for c in self.coupons], "prefs": dict(self.prefs), "notes": self.notes,
             "recent": [op.to_dict() for op in self.recent], "offline_estimate": self.offline_estimate,

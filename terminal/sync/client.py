@@ -180,3 +180,12 @@ class LedgerClient:
         signature = signer.sign(pull_message(path, now))
         return self._request("GET", path, what="sending updates",
                              headers=wire.signed_request_headers(signer.terminal_id, now, signature))
+
+    def signed_get(self, path: str, params: dict[str, str], signer: TerminalSigner, *, what: str) -> dict[str, Any]:
+        """``GET path?params`` signed with the terminal key like a pull (the look-ups of ``terminal.sync.lookup``);
+        the caller verifies the signed answer."""
+        path_query = path + "?" + urlencode(sorted(params.items()))
+        now = int(self._clock_ms())
+        signature = signer.sign(pull_message(path_query, now))
+        return self._request("GET", path_query, what=what,
+                             headers=wire.signed_request_headers(signer.terminal_id, now, signature))

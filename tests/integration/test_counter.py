@@ -239,9 +239,10 @@ def test_member_never_sent_by_the_ledger(counter_world: CounterWorld) -> None:
     counter = counter_world.counter()
     tap = counter.tap(counter_world.new_member_token())
     assert tap.member is not None and not tap.member.known and tap.member.balance == M("0.00")
+    # Issue 14: the unknown-balance path refuses stored value with its reason, not against a silent 0.00.
     with pytest.raises(DomainError) as caught:
         counter.sale(tap.claims, M("1.00"), tender="sv")
-    assert caught.value.code == "insufficient_balance"
+    assert caught.value.code == "unknown_balance" and "balance is not known" in str(caught.value)
     counter.topup(tap.claims, M("500.00"), tender="bank_card")
     view = counter.member_view(tap.claims)
     assert view.balance == M("550.00")

@@ -53,6 +53,7 @@ class MemberScreen(CashierScreen):
             yield Plain(id="member-prefs")
             yield Plain(id="member-notes")
             yield Plain(id="member-upgrade", classes="warn")
+            yield Plain(id="member-unknown", classes="warn")
         yield Plain(tr("member.history_title"), classes="section")
         yield DataTable(id="member-history", cursor_type="row", zebra_stripes=False)
 
@@ -76,6 +77,7 @@ class MemberScreen(CashierScreen):
             tr("member.money", balance=str(view.balance), points=f"{view.points:,}", card=self.card.card_id))
         coupons = " · ".join(coupon_text(c) for c in view.coupons) or tr("member.none")
         self.query_one("#member-coupons", Static).update(tr("member.coupons", coupons=coupons))
+        self._show_unknown_balance()
         prefs = "; ".join(f"{k}={v}" for k, v in sorted(view.prefs.items())) or tr("member.none")
         self.query_one("#member-prefs", Static).update(tr("member.prefs", prefs=prefs))
         self.query_one("#member-notes", Static).update(tr("member.notes", notes=view.notes or tr("member.none")))
@@ -92,6 +94,22 @@ class MemberScreen(CashierScreen):
             pending = "" if line.synced else " *"
             table.add_row(line.when, kind + pending, line.summary, key=line.uuid)
         self.refresh_bindings()
+
+    def _show_unknown_balance(self) -> None:
+        """The unknown-balance path (issue 14): a member this terminal was never sent and could not look up shows
+        no figures at all, and says what can still be done, instead of a balance of 0.00."""
+        tr = self.tr
+        view = self.card.view
+        unknown = self.query_one("#member-unknown", Static)
+        unknown.display = not view.balance_known
+        if view.balance_known:
+            return
+        estimate = self.query_one("#member-estimate", Static)
+        estimate.update(tr("member.unknown_badge"))
+        estimate.set_classes("warn")
+        self.query_one("#member-money", Static).update(tr("member.unknown_money", card=self.card.card_id))
+        self.query_one("#member-coupons", Static).update(tr("member.coupons", coupons=tr("member.unknown")))
+        unknown.update(tr("member.unknown_explain"))
 
     def reload(self) -> None:
         self.load(self.ops.member_view(self.card))

@@ -41,7 +41,8 @@ class SaleScreen(CashierScreen):
         self.coupons = card.view.coupons
         self.currency = card.view.balance.currency
         self.coupon_index = -1  # -1: no coupon; else an index into the member's usable coupons
-        self.tender = TENDERS[0]
+        # A member whose balance is unknown here (issue 14) can only pay by cash or bank card: start from cash.
+        self.tender = TENDERS[0] if card.view.balance_known else "cash"
         self.quote: SaleQuote | None = None
         self.quote_problem: str | None = None
 
