@@ -136,9 +136,10 @@ def test_the_folded_seq_names_the_callers_entries_the_snapshot_counts(ledger: Le
 
 def test_the_original_of_a_sale_and_what_is_left_to_refund(ledger: Ledger) -> None:
     member_id = admin.add_member("Chen", store_id="store-1", balance=50_000)
+    card_id = admin.issue_card(member_id).card_id
     home, away = enroll(ledger, "store-1"), enroll(ledger, "store-2")
-    original = home.till.append("sale", sale(member_id, 20_000, card="c1", pts_earn=200))
-    home.till.append("refund", {"orig": original.uuid, "member": member_id, "card": "c1", "cur": "CNY",
+    original = home.till.append("sale", sale(member_id, 20_000, card=card_id, pts_earn=200))
+    home.till.append("refund", {"orig": original.uuid, "member": member_id, "card": card_id, "cur": "CNY",
                                 "amount": 5_000, "tender": "sv", "sv": 5_000, "pts_back": 0, "pts_rev": 50,
                                 "supervisor": "s1", "offline": False})
     home.till.ingest(1, 2)
@@ -146,7 +147,7 @@ def test_the_original_of_a_sale_and_what_is_left_to_refund(ledger: Ledger) -> No
     answer = lookup.original_operation(ledger, away.caller, original.uuid, nonce)
     got = verify_original_answer(answer, root(ledger), terminal_id=away.caller.terminal_id, nonce=nonce,
                                  entry_uuid=original.uuid)
-    assert (got.kind, got.member_id, got.card_id, got.terminal_id) == ("sale", member_id, "c1",
+    assert (got.kind, got.member_id, got.card_id, got.terminal_id) == ("sale", member_id, card_id,
                                                                        home.caller.terminal_id)
     assert (got.payload["net"], got.refunded, got.voided) == (20_000, 5_000, False)
     with pytest.raises(UnauthenticAnswer):
