@@ -15,6 +15,8 @@ HEALTH_PATH = "/v1/health"
 ENROLL_PATH = "/v1/enroll"
 BATCHES_PATH = "/v1/batches"
 PULL_PATH = "/v1/pull"
+NEW_CARD_PATH = "/v1/cards/new"
+"""``POST`` signed by the terminal: the new card of a tier upgrade (``cardkit.card_issue``)."""
 
 BATCH_CONTENT_TYPE = "application/cbor"
 """Content type of a sealed batch envelope (``cardkit.envelope``) on ``POST /v1/batches``."""

@@ -96,6 +96,11 @@ class Counter:
         """This terminal's last ``n`` operations with the card, newest first."""
         return lookups.history(self, card_id, n)
 
+    def member_history(self, member_id: str, n: int = HISTORY_LINES) -> list[OperationView]:
+        """This terminal's last ``n`` operations for the member, with any of their cards (an upgrade's old and new
+        card alike), newest first."""
+        return lookups.member_history(self, member_id, n)
+
     # -- operations -----------------------------------------------------------------------------------------
     def preview_sale(self, card: CardClaims, amount: Money, *, tender: str, coupon_ids: Sequence[str] = (),
                      redeem_points: int = 0) -> loyalty.SaleQuote:

@@ -168,3 +168,14 @@ class LedgerClient:
         signature = signer.sign(pull_message(path, now))
         return self._request("GET", path, what="sending updates",
                              headers=wire.signed_request_headers(signer.terminal_id, now, signature))
+
+    def new_card(self, card_id: str, request: str, signer: TerminalSigner, nonce: bytes) -> dict[str, Any]:
+        """``POST /v1/cards/new`` signed with the terminal key: the new card of the tier upgrade journaled as entry
+        ``request`` (``cardkit.card_issue``); the caller verifies the signed answer."""
+        from cardkit.card_issue import new_card_query
+
+        path = new_card_query(card_id, request, nonce)
+        now = int(self._clock_ms())
+        signature = signer.sign(pull_message(path, now, "POST"))
+        return self._request("POST", path, what="issuing a new card",
+                             headers=wire.signed_request_headers(signer.terminal_id, now, signature))
