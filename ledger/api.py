@@ -231,7 +231,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
     cards_issue.create_tables()
 
     @app.post(wire.NEW_CARD_PATH, responses=_ERRORS)
-    def new_card(request: Request, card: str = Query(min_length=1, max_length=40),
+    def new_card(request: Request, card: str = Query("", max_length=40),
                  request_id: str = Query(alias="request", min_length=1, max_length=36),
                  nonce: str = Query("", max_length=2 * wire.MAX_NONCE_BYTES)) -> dict[str, Any]:
         caller = authenticate(ledger, "POST", _path_query(request),

@@ -23,7 +23,7 @@ import peewee
 from cardkit.card_issue import NewCard, new_card_fields, seal_card_key
 from cardkit.core.members import CardStatus, Tier
 from cardkit.journal import EntryKind
-from ledger import admin, store
+from ledger import admin, signup, store
 from ledger.apply import LEDGER_TERMINAL_ID
 from ledger.enroll import Caller, RequestRefused
 from ledger.home import Ledger
@@ -49,6 +49,7 @@ store.register_models(CardRequest)
 
 def create_tables() -> None:
     store.db.create_tables([CardRequest], safe=True)
+    signup.create_tables()
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,16 @@ def _issue_once(ledger: Ledger, caller: Caller, request_id: str, card_id: str) -
             raise RequestRefused(409, "request_mismatch",
                                  f"request {request_id} was made by another terminal or for another card")
         return _answer(done)
+    joined = signup.signup_of(request_id)
+    if joined is not None and joined.terminal_id == caller.terminal_id:
+        return _issue_for_signup(ledger, caller, request_id, card_id, joined)
     entries = _upgrade_entries((store.AppliedEntry.uuid == request_id)
                                & (store.AppliedEntry.terminal_id == caller.terminal_id))
     entry = entries[0] if entries else None
     if entry is None:
         raise RequestRefused(409, "upgrade_not_synced",
-                             f"the ledger has no tier upgrade {request_id} from terminal {caller.terminal_id}; "
-                             "sync first, then ask again")
+                             f"the ledger has no tier upgrade or sign-up {request_id} from terminal "
+                             f"{caller.terminal_id}; sync first, then ask again")
     if entry.card_id != card_id:
         raise RequestRefused(409, "request_mismatch", f"upgrade {request_id} was made with another card")
     old = store.Card.get_or_none(store.Card.card_id == card_id)
@@ -129,6 +133,18 @@ def _issue_once(ledger: Ledger, caller: Caller, request_id: str, card_id: str) -
     return _answer(row)
 
 
+def _issue_for_signup(ledger: Ledger, caller: Caller, request_id: str, card_id: str,
+                      joined: signup.SignupRecord) -> NewCard:
+    """The first card of a member signed up at the till (attached to the member a merge resolved to)."""
+    if card_id:
+        raise RequestRefused(409, "request_mismatch", f"sign-up {request_id} replaces no card")
+    issued = admin.issue_card(str(joined.member_id), actor=f"terminal:{caller.terminal_id}")
+    row = CardRequest.create(request_id=request_id, terminal_id=caller.terminal_id, member_id=str(joined.member_id),
+                             old_card="", new_card=issued.card_id, tier=issued.tier.value, token=issued.token,
+                             sealed_key=None, issued_ms=ledger.now_ms())
+    return _answer(row)
+
+
 def _answer(row: CardRequest) -> NewCard:
     return NewCard(request=str(row.request_id), old_card=str(row.old_card), card_id=str(row.new_card),
                    member_id=str(row.member_id), tier=str(row.tier), token=bytes(row.token),
@@ -152,9 +168,15 @@ def pending_requests(member_id: str | None = None) -> list[dict[str, Any]]:
                 continue
         except ValueError:
             continue
-        out.append({"request": entry.uuid, "terminal_id": entry.terminal_id, "seq": entry.seq,
+        out.append({"kind": "upgrade", "request": entry.uuid, "terminal_id": entry.terminal_id, "seq": entry.seq,
                     "asked_ms": entry.wall_ms, "member_id": entry.member_id, "card_id": entry.card_id,
                     "card_tier": str(card.tier), "tier": entry.to_tier})
+    for joined in signup.signups():
+        if joined["entry"] in issued or (member_id is not None and joined["member_id"] != member_id):
+            continue
+        out.append({"kind": "signup", "request": joined["entry"], "terminal_id": joined["terminal_id"], "seq": None,
+                    "asked_ms": joined["at_ms"], "member_id": joined["member_id"], "card_id": "",
+                    "card_tier": "", "tier": Tier.STANDARD.value})
     return out
 
 

@@ -442,6 +442,18 @@ def _card_replace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _member_signups(args: argparse.Namespace) -> int:
+    from ledger import signup
+
+    _open(args)
+    rows = signup.signups(merged_only=args.conflicts)
+    lines = [f"{_when(r['at_ms'])}  {r['provisional_id']} -> {r['member_id']}  {r['outcome']} at {r['terminal_id']}"
+             + ("  conflict resolved: same phone as the existing member" if r["outcome"] == "merged" else "")
+             for r in rows]
+    emit({"signups": rows}, args.json, "\n".join(lines) or "no sign-ups")
+    return 0
+
+
 def _card_requests(args: argparse.Namespace) -> int:
     from ledger import cards_issue
 
@@ -449,8 +461,9 @@ def _card_requests(args: argparse.Namespace) -> int:
     cards_issue.create_tables()
     pending = cards_issue.pending_requests(args.member)
     issued = cards_issue.issued_requests(args.member)
-    lines = [f"waiting  {r['member_id']}  card {r['card_id']} ({r['card_tier']}) -> {r['tier']}  asked "
-             f"{_when(r['asked_ms'])} at {r['terminal_id']}  request {r['request']}" for r in pending]
+    lines = [(f"waiting  {r['member_id']}  card {r['card_id']} ({r['card_tier']}) -> {r['tier']}"
+              if r["kind"] == "upgrade" else f"waiting  {r['member_id']}  first card (signed up at the till)")
+             + f"  asked {_when(r['asked_ms'])} at {r['terminal_id']}  request {r['request']}" for r in pending]
     lines += [f"issued   {r['member_id']}  card {r['old_card']} -> {r['new_card']} ({r['tier']})  "
               f"{_when(r['issued_ms'])} for {r['terminal_id']}  request {r['request']}" for r in issued]
     hint = (["replace a waiting card with 'cardpos ledger card replace CARD_ID --tier TIER', or let the terminal "
@@ -649,6 +662,9 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--phone", help="any way of writing the number: only its digits count")
     p.add_argument("--email", help="any case")
     p.add_argument("--name", help="one or more whole words of the name, any case and order")
+    p = _command(members, "signups", "members signed up at the tills: created, or merged onto the member with the "
+                                     "same phone (a conflict the ledger resolved)", _member_signups)
+    p.add_argument("--conflicts", action="store_true", help="only the merged ones")
     p = _command(members, "show", "balance, points, tier, coupons, cards and history", _member_show)
     p.add_argument("member_id")
     p.add_argument("--history", type=at_least(0), default=20, help="how many recent entries to show")

@@ -43,6 +43,13 @@ def after_upgrade(counter: Counter, args: argparse.Namespace, receipt: Receipt) 
     return _advance(counter, args, state)
 
 
+def after_signup(counter: Counter, args: argparse.Namespace, receipt: Receipt) -> tuple[dict[str, Any], str]:
+    """The sign-up is journaled: queue the member's first card, then try to get and write it now."""
+    state = newcard.remember_signup(counter.store, request=receipt.entry.uuid,
+                                    provisional_id=str(receipt.entry.payload["member"]))
+    return _advance(counter, args, state)
+
+
 def resume(counter: Counter, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """``op newcard``: ask again for a waiting new card and write it; refused (exit 1) while it is not written."""
     state = newcard.find(counter.store, args.old_card)
@@ -63,10 +70,12 @@ def _advance(counter: Counter, args: argparse.Namespace, state: newcard.NewCardS
     except SyncError as exc:
         return ({"new_card": {**state.summary(), "last_error": str(exc)}},
                 f"New card queued: the ledger could not issue it now ({exc}). It is listed for the ledger's admins "
-                f"once this terminal syncs; 'cardpos terminal op newcard --for {state.old_card}' asks again.")
+                f"once this terminal syncs; 'cardpos terminal op newcard --for {state.key}' asks again.")
     assert state.card is not None
     issued = (f"New card {state.card.card_id} ({state.card.tier}) issued by the ledger; "
-              f"old card {state.old_card} revoked.")
+              f"old card {state.old_card} revoked." if state.kind == "upgrade" else
+              f"Card {state.card.card_id} issued by the ledger for member {state.card.member_id} "
+              f"(provisional id {state.member_id} confirmed).")
     if state.stage == newcard.Stage.WRITTEN:
         return {"new_card": state.summary()}, f"{issued} Already written to a card."
     port = args.reader or settings.reader.port
@@ -78,7 +87,7 @@ def _advance(counter: Counter, args: argparse.Namespace, state: newcard.NewCardS
     try:
         state = newcard.write(counter.store, state, writer)
     except CardposError as exc:
-        again = f"'cardpos terminal op newcard --for {state.old_card}' writes the same card again"
+        again = f"'cardpos terminal op newcard --for {state.key}' writes the same card again"
         return ({"new_card": {**state.summary(), "last_error": str(exc)}},
                 f"{issued} Not written: {exc} The card is kept here; {again}.")
     return {"new_card": state.summary()}, f"{issued} Written to the card on the reader."

@@ -42,6 +42,7 @@ from terminal.service import newcard
 from terminal.service.counter import Counter
 from terminal.service.loader import open_counter
 from terminal.service.receipt import Receipt
+from terminal.service.signup import CONSENT_WORDING, SIGNUP_LANGUAGES, SignupForm
 from terminal.service.views import MemberView, coupon_to_dict
 
 if TYPE_CHECKING:
@@ -135,11 +136,21 @@ def register(subparsers: Subparsers) -> None:
     newcard_ops.add_writer_options(upgrade)
     upgrade.add_argument("--no-new-card", action="store_true",
                          help="only record the upgrade; the new card stays queued ('op newcard' gets it)")
+    signup = command("signup", "register a new member at the till (provisional id until the ledger confirms it) and "
+                               "write their card through the reader", _signup, card=False)
+    signup.add_argument("--name", required=True, help="the member's name")
+    signup.add_argument("--phone", required=True, help="the member's mobile number")
+    signup.add_argument("--birthday", default=None, metavar="YYYY-MM-DD", help="optional")
+    signup.add_argument("--language", choices=SIGNUP_LANGUAGES, default="zh", help="the member's language")
+    signup.add_argument("--sms", action="store_true", help="the member agreed to offers by SMS (wording shown)")
+    signup.add_argument("--mail", action="store_true", help="the member agreed to offers by mail (wording shown)")
+    newcard_ops.add_writer_options(signup)
     again = command("newcard", "get a tier upgrade's new card from the ledger (the same card on every retry) and "
                                "write it to a blank card on the reader", _newcard, card=False)
     newcard_ops.add_writer_options(again)
-    again.add_argument("--for", dest="old_card", metavar="CARD_ID", default=None,
-                       help="the upgraded (old) card's id (default: the only new card waiting here)")
+    again.add_argument("--for", dest="old_card", metavar="ID", default=None,
+                       help="the upgraded (old) card's id, or a sign-up's provisional member id (default: the only "
+                            "new card waiting here)")
     fee = command("fee", "pay the annual membership fee of a tier", _fee)
     fee.add_argument("--tier", required=True, choices=[t.value for t in Tier], help="tier bought")
     fee.add_argument("--tender", choices=TENDERS, default="cash", help="how it is paid")
@@ -323,6 +334,18 @@ def _upgrade(counter: Counter, args: argparse.Namespace) -> Result:
         return {**result, "new_card": {"stage": "queued"}}, f"{text}\nNew card queued ('op newcard' gets it)", paper
     extra, words = newcard_ops.after_upgrade(counter, args, receipt)
     return {**result, **extra}, f"{text}\n{words}", paper
+
+
+def _signup(counter: Counter, args: argparse.Namespace) -> Result:
+    form = SignupForm(name=args.name, phone=args.phone, birthday=args.birthday, language=args.language,
+                      sms=args.sms, mail=args.mail)
+    store_id = documents.require_enrollment(counter.store.data_dir).store_id
+    receipt = counter.signup(form, store_id=store_id, cashier_id=args.cashier)
+    result, text, paper = receipt.to_dict(), receipt.to_text().rstrip("\n"), receipt.printed
+    wording = words_for(args.language)(f"consent.{CONSENT_WORDING}")
+    extra, words = newcard_ops.after_signup(counter, args, receipt)
+    return ({**result, **extra, "consent_wording": {"id": CONSENT_WORDING, "text": wording}},
+            f"{text}\nConsent wording shown ({CONSENT_WORDING}): {wording}\n{words}", paper)
 
 
 def _newcard(counter: Counter, args: argparse.Namespace) -> Result:

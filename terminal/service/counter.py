@@ -29,6 +29,7 @@ from cardkit.journal import JournalEntry
 from terminal.offline.cashiers import Cashier
 from terminal.offline.store import TerminalStore
 from terminal.service import lookups, operations, people, receipt_copy, reversals, shifts, taps
+from terminal.service import signup as signups
 from terminal.service.figures import SNAPSHOT_SYNCED_SEQ, MemberFigures
 from terminal.service.lookups import HISTORY_LINES
 from terminal.service.oplock import OperationLock
@@ -137,6 +138,10 @@ class Counter:
                       cashier_id: str | None = None) -> Receipt:
         """Record new notes and/or preferences (encrypted at rest; synced so every store sees them)."""
         return operations.update_member(self, member_id, notes=notes, prefs=prefs, cashier_id=cashier_id)
+
+    def signup(self, form: signups.SignupForm, *, store_id: str, cashier_id: str | None = None) -> Receipt:
+        """Register a new member under a provisional id (the ledger confirms it, or merges it, at sync)."""
+        return signups.signup(self, form, store_id=store_id, cashier_id=cashier_id)
 
     def refund(self, orig_uuid: str, amount: Money, *, supervisor: Cashier,
                cashier_id: str | None = None) -> Receipt:

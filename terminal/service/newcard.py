@@ -54,11 +54,19 @@ class NewCardState:
     stage: Stage = Stage.QUEUED
     card: NewCard | None = None
     last_error: str = ""
+    kind: str = "upgrade"
+    """``upgrade`` (the card replaces ``old_card``) or ``signup`` (a new member's first card; ``old_card`` is empty
+    and ``member_id`` the provisional id until the ledger's answer names the member)."""
+
+    @property
+    def key(self) -> str:
+        """What the state is kept and asked for under: the old card, or a sign-up's provisional member id."""
+        return self.old_card if self.kind == "upgrade" else self.member_id
 
     def to_json(self) -> dict[str, Any]:
         return {"old_card": self.old_card, "request": self.request, "member_id": self.member_id, "tier": self.tier,
                 "stage": self.stage.value, "card": self.card.to_json() if self.card else None,
-                "last_error": self.last_error}
+                "last_error": self.last_error, "kind": self.kind}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> NewCardState:
@@ -66,11 +74,13 @@ class NewCardState:
         return cls(old_card=str(data["old_card"]), request=str(data["request"]), member_id=str(data["member_id"]),
                    tier=str(data["tier"]), stage=Stage(str(data["stage"])),
                    card=NewCard.from_json(card) if isinstance(card, dict) else None,
-                   last_error=str(data.get("last_error") or ""))
+                   last_error=str(data.get("last_error") or ""), kind=str(data.get("kind") or "upgrade"))
 
     def summary(self) -> dict[str, Any]:
         """What a cashier or a script is told (no token or key)."""
-        return {"old_card": self.old_card, "request": self.request, "member_id": self.member_id, "tier": self.tier,
+        return {"kind": self.kind, "old_card": self.old_card or None, "request": self.request,
+                "member_id": self.card.member_id if self.card else self.member_id,
+                "provisional_id": self.member_id if self.kind == "signup" else None, "tier": self.tier,
                 "stage": self.stage.value, "new_card": self.card.card_id if self.card else None,
                 "last_error": self.last_error or None}
 
@@ -83,7 +93,7 @@ def all_states(store: TerminalStore) -> dict[str, NewCardState]:
 
 def save(store: TerminalStore, state: NewCardState) -> NewCardState:
     raw = dict(store.sync_state.get(NEW_CARDS_KEY, {}) or {})
-    raw[state.old_card] = state.to_json()
+    raw[state.key] = state.to_json()
     store.sync_state.set(NEW_CARDS_KEY, raw)
     return state
 
@@ -93,23 +103,30 @@ def remember_upgrade(store: TerminalStore, *, old_card: str, request: str, membe
     return save(store, NewCardState(old_card=old_card, request=request, member_id=member_id, tier=tier))
 
 
+def remember_signup(store: TerminalStore, *, request: str, provisional_id: str) -> NewCardState:
+    """The sign-up entry ``request`` was journaled: the new member's first card is queued."""
+    return save(store, NewCardState(old_card="", request=request, member_id=provisional_id, tier="standard",
+                                    kind="signup"))
+
+
 def waiting(store: TerminalStore) -> list[NewCardState]:
     """New cards not yet on plastic (queued or issued), oldest request first."""
     return sorted((s for s in all_states(store).values() if s.stage != Stage.WRITTEN), key=lambda s: s.request)
 
 
-def find(store: TerminalStore, old_card: str | None) -> NewCardState:
-    """The state for ``old_card``, or the only waiting one when ``old_card`` is None; ``SyncError`` otherwise."""
+def find(store: TerminalStore, key: str | None) -> NewCardState:
+    """The state kept under ``key`` (an upgraded card's id, or a sign-up's provisional member id), or the only
+    waiting one when ``key`` is None; ``SyncError`` otherwise."""
     states = all_states(store)
-    if old_card is not None:
-        if old_card not in states:
-            raise SyncError(f"no tier upgrade of card {old_card} was recorded on this terminal")
-        return states[old_card]
+    if key is not None:
+        if key not in states:
+            raise SyncError(f"no tier upgrade of card {key} or sign-up {key} was recorded on this terminal")
+        return states[key]
     pending = waiting(store)
     if len(pending) != 1:
         raise SyncError("no new card is waiting on this terminal" if not pending else
-                        f"{len(pending)} new cards are waiting; say which old card with --for "
-                        f"({', '.join(s.old_card for s in pending)})")
+                        f"{len(pending)} new cards are waiting; say which with --for "
+                        f"({', '.join(s.key for s in pending)})")
     return pending[0]
 
 
