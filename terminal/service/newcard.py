@@ -100,11 +100,18 @@ def save(store: TerminalStore, state: NewCardState) -> NewCardState:
 
 def remember_upgrade(store: TerminalStore, *, old_card: str, request: str, member_id: str, tier: str) -> NewCardState:
     """The upgrade entry ``request`` was journaled: its new card is queued."""
+    kept = all_states(store).get(old_card)
+    if kept is not None and kept.request == request:
+        return kept
     return save(store, NewCardState(old_card=old_card, request=request, member_id=member_id, tier=tier))
 
 
 def remember_signup(store: TerminalStore, *, request: str, provisional_id: str) -> NewCardState:
-    """The sign-up entry ``request`` was journaled: the new member's first card is queued."""
+    """The sign-up entry ``request`` was journaled: the new member's first card is queued (a state already kept
+    for that request is left as it is: asking again must not forget an issued card)."""
+    kept = all_states(store).get(provisional_id)
+    if kept is not None and kept.request == request:
+        return kept
     return save(store, NewCardState(old_card="", request=request, member_id=provisional_id, tier="standard",
                                     kind="signup"))
 
@@ -154,7 +161,7 @@ def obtain(store: TerminalStore, state: NewCardState, settings: SyncSettings, *,
             raise
         issued = save(store, replace(state, stage=Stage.ISSUED, card=card, last_error=""))
         with contextlib.suppress(SyncError):  # pull again: the old card's revocation is news (else next sync)
-            service.sync_once()
+            (sync or service.sync_once)()
         return issued
     finally:
         service.client.close()
@@ -184,6 +191,27 @@ def write(store: TerminalStore, state: NewCardState, writer: Callable[[bytes, by
         save(store, replace(state, last_error=str(exc)))
         raise
     return save(store, replace(state, stage=Stage.WRITTEN, last_error=""))
+
+
+def card_for_signup(store: TerminalStore, *, request: str, provisional_id: str, settings: SyncSettings | None,
+                    sync: Callable[[], object] | None, writer: Callable[[bytes, bytes | None], None] | None
+                    ) -> NewCardState:
+    """The app's path after a sign-up: queue the card, then (enrolled, ``settings`` given) ask the ledger for it
+    and (a reader, ``writer``) write it. Never raises for the ledger or the reader: the state says how far it
+    got and why not further (``last_error``), and the card waits for ``op newcard`` or the next try."""
+    state = remember_signup(store, request=request, provisional_id=provisional_id)
+    if settings is None:
+        return state
+    try:
+        state = obtain(store, state, settings, sync=sync)
+    except SyncError:
+        return find(store, provisional_id)
+    if writer is None:
+        return state
+    try:
+        return write(store, state, writer)
+    except CardposError:
+        return find(store, provisional_id)
 
 
 class BlankCardWriter:

@@ -14,62 +14,17 @@ The card is asked for afterwards like an upgrade's new card (``terminal.service.
 from __future__ import annotations
 
 import datetime
-import re
-from dataclasses import dataclass
 from typing import Any
 
-from cardkit.errors import DomainError
 from cardkit.journal import EntryKind
 from terminal.i18n import phrase
 from terminal.service.desk import Desk
 from terminal.service.receipt import Receipt
 from terminal.service.receipt_lines import Line, label
+from terminal.service.signup_form import CONSENT_WORDING, SIGNUP_LANGUAGES, SignupForm, checked
 
-CONSENT_WORDING = "consent_1"
-"""The consent wording shown at the till now (catalogue key ``consent.consent_1``); a new text gets a new id."""
-SIGNUP_LANGUAGES = ("zh", "en")
-MAX_NAME = 80
-_PHONE = re.compile(r"\+?[0-9][0-9 ()-]{3,23}")
-
-
-@dataclass(frozen=True)
-class SignupForm:
-    """What the cashier typed in, checked by ``checked``."""
-
-    name: str
-    phone: str
-    birthday: str | None = None
-    language: str = "zh"
-    sms: bool = False
-    mail: bool = False
-
-
-def _refuse(field: str, message: str) -> DomainError:
-    return DomainError(message, code="bad_input", sentence=f"signup_{field}")
-
-
-def checked(form: SignupForm, *, today: datetime.date) -> SignupForm:
-    """The form with its values tidied; ``DomainError`` (one sentence, a catalogue key) for the first bad field."""
-    name = " ".join(form.name.split())
-    if not name or len(name) > MAX_NAME or not name.isprintable():
-        raise _refuse("name", f"Enter the member's name (1 to {MAX_NAME} characters)")
-    phone = form.phone.strip()
-    digits = re.sub(r"\D", "", phone)
-    if not _PHONE.fullmatch(phone) or not 5 <= len(digits) <= 15:
-        raise _refuse("phone", "Enter the member's phone number (5 to 15 digits)")
-    birthday = (form.birthday or "").strip() or None
-    if birthday is not None:
-        try:
-            born = datetime.date.fromisoformat(birthday)
-        except ValueError:
-            born = None
-        if born is None or len(birthday) != 10 or born > today or born.year < 1900:
-            raise _refuse("birthday", "Enter the birthday as YYYY-MM-DD (a past date), or leave it empty")
-    if form.language not in SIGNUP_LANGUAGES:
-        raise _refuse("language", "The member's language is zh or en")
-    return SignupForm(name=name, phone=phone, birthday=birthday, language=form.language, sms=form.sms,
-                      mail=form.mail)
-
+__all__ = ["CONSENT_WORDING", "SIGNUP_LANGUAGES", "SignupForm", "checked", "signup", "signup_lines",
+           "signup_payload"]
 
 def signup_payload(form: SignupForm, *, provisional_id: str, store_id: str, currency: str) -> dict[str, Any]:
     return {"member": provisional_id, "name": form.name, "phone": form.phone, "birthday": form.birthday,
