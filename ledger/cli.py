@@ -222,6 +222,9 @@ def _init(args: argparse.Namespace) -> int:
 
     alerts.install(ledger_dir)
     console_models.create_tables()
+    from ledger import cards_issue
+
+    cards_issue.create_tables()  # new cards, sign-ups and member facts: made here, before workers start
     admin.audit_event("ledger_init", str(ledger_dir), actor=args.actor, issuer=ledger.issuer,
                       origin=f"host:{socket.gethostname()}")
     database = ("postgresql" if is_postgres_url(ledger.db_url)
