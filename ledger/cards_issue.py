@@ -33,7 +33,8 @@ class CardRequest(store.BaseModel):
     """A new card issued for a terminal's upgrade entry (``request_id``, its uuid). ``token`` is kept so a retry
     gets the very same card; ``sealed_key`` is a challenge card's key sealed to that terminal (unreadable here)."""
 
-    request_id = peewee.CharField(primary_key=True, max_length=36)
+    id = peewee.BigAutoField()
+    request_id = peewee.CharField(max_length=36)
     terminal_id = peewee.CharField(max_length=40)
     member_id = peewee.CharField(max_length=40, index=True)
     old_card = peewee.CharField(max_length=40, index=True)
@@ -42,6 +43,9 @@ class CardRequest(store.BaseModel):
     token = peewee.BlobField()
     sealed_key = peewee.BlobField(null=True)
     issued_ms = peewee.BigIntegerField()
+
+    class Meta:
+        indexes = ((("terminal_id", "request_id"), True),)  # an entry's uuid is unique within its terminal
 
 
 store.register_models(CardRequest)
@@ -91,14 +95,14 @@ def new_card_answer(ledger: Ledger, caller: Caller, *, request_id: str, card_id:
 
 
 def _issue_once(ledger: Ledger, caller: Caller, request_id: str, card_id: str) -> NewCard:
-    done = CardRequest.get_or_none(CardRequest.request_id == request_id)
+    done = CardRequest.get_or_none((CardRequest.terminal_id == caller.terminal_id)
+                                   & (CardRequest.request_id == request_id))
     if done is not None:
-        if done.terminal_id != caller.terminal_id or done.old_card != card_id:
-            raise RequestRefused(409, "request_mismatch",
-                                 f"request {request_id} was made by another terminal or for another card")
+        if done.old_card != card_id:
+            raise RequestRefused(409, "request_mismatch", f"request {request_id} was made for another card")
         return _answer(done)
-    joined = signup.signup_of(request_id)
-    if joined is not None and joined.terminal_id == caller.terminal_id:
+    joined = signup.signup_of(caller.terminal_id, request_id)
+    if joined is not None:
         return _issue_for_signup(ledger, caller, request_id, card_id, joined)
     entries = _upgrade_entries((store.AppliedEntry.uuid == request_id)
                                & (store.AppliedEntry.terminal_id == caller.terminal_id))
@@ -155,10 +159,11 @@ def pending_requests(member_id: str | None = None) -> list[dict[str, Any]]:
     """Upgrades journaled at terminals whose new card is not issued yet: the entry, the old card still active
     and below the tier asked for, and no card issued for it online. Oldest first."""
     where = store.AppliedEntry.member_id == member_id if member_id is not None else peewee.SQL("1 = 1")
-    issued = {str(r.request_id) for r in CardRequest.select(CardRequest.request_id)}
+    issued = {(str(r.terminal_id), str(r.request_id))
+              for r in CardRequest.select(CardRequest.terminal_id, CardRequest.request_id)}
     out = []
     for entry in _upgrade_entries(where):
-        if entry.uuid in issued:
+        if (entry.terminal_id, entry.uuid) in issued:
             continue
         card = store.Card.get_or_none(store.Card.card_id == entry.card_id)
         if card is None or card.status not in (CardStatus.ACTIVE.value, CardStatus.ON_HOLD.value):
@@ -172,7 +177,8 @@ def pending_requests(member_id: str | None = None) -> list[dict[str, Any]]:
                     "asked_ms": entry.wall_ms, "member_id": entry.member_id, "card_id": entry.card_id,
                     "card_tier": str(card.tier), "tier": entry.to_tier})
     for joined in signup.signups():
-        if joined["entry"] in issued or (member_id is not None and joined["member_id"] != member_id):
+        if ((joined["terminal_id"], joined["entry"]) in issued
+                or (member_id is not None and joined["member_id"] != member_id)):
             continue
         out.append({"kind": "signup", "request": joined["entry"], "terminal_id": joined["terminal_id"], "seq": None,
                     "asked_ms": joined["at_ms"], "member_id": joined["member_id"], "card_id": "",

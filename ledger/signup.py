@@ -32,12 +32,16 @@ from ledger.home import current
 class SignupRecord(store.BaseModel):
     """What became of one sign-up entry: ``created`` a member, or ``merged`` onto one with the same phone."""
 
-    entry_uuid = peewee.CharField(primary_key=True, max_length=36)
+    id = peewee.BigAutoField()
+    entry_uuid = peewee.CharField(max_length=36)
     terminal_id = peewee.CharField(max_length=40)
     provisional_id = peewee.CharField(max_length=40, index=True)
     member_id = peewee.CharField(max_length=40, index=True)
     outcome = peewee.CharField(max_length=16)
     at_ms = peewee.BigIntegerField()
+
+    class Meta:
+        indexes = ((("terminal_id", "entry_uuid"), True),)  # an entry's uuid is unique within its terminal
 
 
 store.register_models(SignupRecord)
@@ -53,7 +57,7 @@ def apply_signups(entries: Sequence[JournalEntry], *, now_ms: int) -> None:
     create_tables()
     ledger = current()
     for entry in entries:
-        if SignupRecord.get_or_none(SignupRecord.entry_uuid == entry.uuid) is not None:
+        if signup_of(entry.terminal_id, entry.uuid) is not None:
             continue
         p = entry.payload
         name, phone = str(p.get("name") or "").strip(), str(p.get("phone") or "")
@@ -85,9 +89,11 @@ def apply_signups(entries: Sequence[JournalEntry], *, now_ms: int) -> None:
                               subject=member_id, details={"provisional": p.get("member"), "entry": entry.uuid})
 
 
-def signup_of(entry_uuid: str) -> SignupRecord | None:
+def signup_of(terminal_id: str, entry_uuid: str) -> SignupRecord | None:
+    """What became of terminal ``terminal_id``'s sign-up entry ``entry_uuid`` (None: not applied here)."""
     create_tables()
-    return SignupRecord.get_or_none(SignupRecord.entry_uuid == entry_uuid)
+    return SignupRecord.get_or_none((SignupRecord.terminal_id == terminal_id)
+                                    & (SignupRecord.entry_uuid == entry_uuid))
 
 
 def signups(*, merged_only: bool = False) -> list[dict[str, Any]]:
