@@ -92,8 +92,6 @@ def test_upgrade_writes_the_new_card_and_revokes_the_old_one_everywhere(
     kinds = [op["kind"] for op in history["operations"]]
     assert kinds[:2] == ["tier_upgrade", "sale"], kinds
     assert {op.get("card") for op in history["operations"] if "card" in op} <= {old_card, None}
-    balance = _ok(_op(world, till_a, "balance", "--card", new_text))
-    assert balance["tier"] == "preferred"
 
     # The old card is refused as revoked: at till A (it pulled after the issue) and at till B after its pull.
     refused = _op(world, till_a, "balance", "--card", old_text)
@@ -119,8 +117,6 @@ def test_offline_upgrade_is_queued_listed_for_admins_and_a_failed_write_is_retri
     done = _ok(_op(world, till_a, "upgrade", "--card", old_text, "--reader", sim.port))
     assert done["new_card"]["stage"] == "queued" and "unreachable" in done["new_card"]["last_error"]
     old_card = done["new_card"]["old_card"]
-    cut = world.cardpos(till_a, "terminal", "op", "upgrade", "--card", old_text)
-    assert cut.returncode == 1  # the upgrade is recorded once: the member is at the new tier here already
 
     world.server()
     _sync(world, till_a)
