@@ -60,6 +60,11 @@ def record_facts(member_id: str, *, birthday: str | None, language: str | None, 
         MemberFactRow.create(member_id=member_id, at_ms=at_ms, source=source, **row)
 
 
+def has_consent(member_id: str, channel: str) -> bool:
+    """Did the member's latest statement for ``channel`` (``sms``, ``mail``) grant it?"""
+    return facts_of(member_id).get(f"consent_{channel}") == "yes"
+
+
 def facts_of(member_id: str) -> dict[str, str]:
     """The latest value of each fact and consent of a member."""
     create_tables()
