@@ -16,6 +16,7 @@ the line goes quiet) settles that case early when a complete valid frame is alre
 from __future__ import annotations
 
 import enum
+import hashlib
 import struct
 from dataclasses import dataclass
 
@@ -40,10 +41,12 @@ class MessageType(enum.IntEnum):
     STATUS = 0x12  # also the periodic heartbeat
     ERROR = 0x13
     CHALLENGE_RESPONSE = 0x14
+    WRITE_RESULT = 0x15  # the answer to WRITE_CARD
     # host -> reader
     STATUS_REQUEST = 0x20
     FEEDBACK = 0x21
     CHALLENGE = 0x22
+    WRITE_CARD = 0x23  # write a new card token to the blank card on the reader
 
 
 class ErrorCode(enum.IntEnum):
@@ -56,9 +59,16 @@ class ErrorCode(enum.IntEnum):
     NO_CARD = 0x04  # challenge with no card on the reader
     NOT_CAPABLE = 0x05  # challenge to a card without a challenge key
     CARD_IO = 0x06  # the card did not answer
+    NOT_BLANK = 0x07  # write to a card that already holds a token
+    WRITE_FAILED = 0x08  # the card refused the write; it is still blank
+    WRITE_INTERRUPTED = 0x09  # the card left the field during the write; it is still blank
 
 
 FLAG_CHALLENGE_CAPABLE = 0x01
+FLAG_BLANK = 0x02  # CARD_PRESENT of a blank card (no token yet): it can take a WRITE_CARD
+CARD_KEY_BYTES = 32  # the raw Ed25519 seed a challenge card keeps
+WRITE_DIGEST_BYTES = 8  # the head of SHA-256 over the written token, echoed by a successful WRITE_RESULT
+MAX_WRITE_TOKEN = MAX_PAYLOAD - 1 - CARD_KEY_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,8 +230,9 @@ class FrameDecoder:
 
 # ---- payloads of each message type -------------------------------------------------------------------------
 
-def card_present_payload(token: bytes, challenge_capable: bool = False) -> bytes:
-    return bytes((FLAG_CHALLENGE_CAPABLE if challenge_capable else 0,)) + token
+def card_present_payload(token: bytes, challenge_capable: bool = False, *, blank: bool = False) -> bytes:
+    flags = (FLAG_CHALLENGE_CAPABLE if challenge_capable else 0) | (FLAG_BLANK if blank else 0)
+    return bytes((flags,)) + token
 
 
 def parse_card_present(payload: bytes) -> tuple[bytes, bool]:
@@ -229,6 +240,11 @@ def parse_card_present(payload: bytes) -> tuple[bytes, bool]:
     if not payload:
         raise ProtocolError("card present frame has no flags byte")
     return payload[1:], bool(payload[0] & FLAG_CHALLENGE_CAPABLE)
+
+
+def is_blank_card(payload: bytes) -> bool:
+    """Does a CARD_PRESENT payload announce a blank card (flag bit 1, no token)?"""
+    return bool(payload) and bool(payload[0] & FLAG_BLANK) and len(payload) == 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,3 +306,61 @@ def parse_feedback(payload: bytes) -> bool:
     if len(payload) != 1:
         raise ProtocolError("feedback frame must carry exactly one byte")
     return payload[0] == 1
+
+
+# ---- writing a card ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CardWrite:
+    """What WRITE_CARD puts on a blank card: the token and, for a challenge card, its 32-byte private key."""
+
+    token: bytes
+    card_key: bytes | None = None
+
+    def encode(self) -> bytes:
+        """Payload: key length (1 byte, 0 or 32), the key, then the token bytes (1 to ``MAX_WRITE_TOKEN``)."""
+        key = self.card_key or b""
+        if len(key) not in (0, CARD_KEY_BYTES):
+            raise ValueError(f"a card key is {CARD_KEY_BYTES} bytes, not {len(key)}")
+        if not 1 <= len(self.token) <= MAX_WRITE_TOKEN:
+            raise ValueError(f"a written token is 1 to {MAX_WRITE_TOKEN} bytes, not {len(self.token)}")
+        return bytes((len(key),)) + key + self.token
+
+    @classmethod
+    def decode(cls, payload: bytes) -> CardWrite:
+        if not payload:
+            raise ProtocolError("write card frame has no key length byte")
+        key_len = payload[0]
+        if key_len not in (0, CARD_KEY_BYTES):
+            raise ProtocolError(f"write card frame has a key of {key_len} bytes (0 or {CARD_KEY_BYTES})")
+        token = payload[1 + key_len :]
+        if len(payload) < 1 + key_len or not token:
+            raise ProtocolError("write card frame has no token")
+        return cls(token=token, card_key=payload[1 : 1 + key_len] if key_len else None)
+
+
+def write_digest(token: bytes) -> bytes:
+    """The head of SHA-256 over a token: a successful WRITE_RESULT echoes it, so the host knows which token the
+    card now holds (a stale answer to an earlier write cannot pass for this one)."""
+    return hashlib.sha256(token).digest()[:WRITE_DIGEST_BYTES]
+
+
+def write_result_payload(code: int, token: bytes | None = None) -> bytes:
+    """``code`` 0 and the written token's digest, or a non-zero ``ErrorCode`` alone."""
+    if code == ErrorCode.OK:
+        if token is None:
+            raise ValueError("a successful write result names the token written")
+        return b"\x00" + write_digest(token)
+    return bytes((code & 0xFF,))
+
+
+def parse_write_result(payload: bytes) -> tuple[int, bytes]:
+    """(error code, digest of the written token); the digest is empty unless the code is OK."""
+    if not payload:
+        raise ProtocolError("write result frame has no status byte")
+    code, rest = payload[0], payload[1:]
+    if code == ErrorCode.OK and len(rest) != WRITE_DIGEST_BYTES:
+        raise ProtocolError(f"a successful write result carries a {WRITE_DIGEST_BYTES}-byte digest")
+    if code != ErrorCode.OK and rest:
+        raise ProtocolError("a failed write result carries nothing after its code")
+    return code, rest

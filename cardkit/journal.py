@@ -37,6 +37,7 @@ class EntryKind(enum.StrEnum):
     SHIFT_OPEN = "shift_open"
     SHIFT_CLOSE = "shift_close"
     CASHIER_EVENT = "cashier_event"  # sign-in, lockout, supervisor override
+    MEMBER_SIGNUP = "member_signup"  # a new member registered at the till (provisional id until the ledger's)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,8 @@ from typing import Any
 from cardkit.errors import WalletError
 from cardkit.locations import write_private
 
-KINDS = ("valid", "expired", "revoked", "held", "forged", "cloned", "malformed", "challenge")
+KINDS = ("valid", "expired", "revoked", "held", "forged", "cloned", "malformed", "challenge", "blank")
+"""``blank``: a card with no token yet (``token_text`` empty) that the reader can write one to (WRITE_CARD)."""
 WALLET_VERSION = 1
 
 
@@ -48,12 +49,18 @@ class WalletCard:
                 raise WalletError(f"card {self.label!r}: card_private_key_hex must be 64 hex characters")
 
     @property
+    def blank(self) -> bool:
+        return self.kind == "blank"
+
+    @property
     def challenge_capable(self) -> bool:
         """The reader flags the card as able to answer challenges (its token carries a card key)."""
-        return self.kind in ("challenge", "cloned") or self.card_private_key_hex is not None
+        return not self.blank and (self.kind in ("challenge", "cloned") or self.card_private_key_hex is not None)
 
     def token_bytes(self) -> bytes:
-        """The bytes the reader sends for this card."""
+        """The bytes the reader sends for this card (none for a blank card)."""
+        if self.blank:
+            return b""
         text = self.token_text.strip()
         if text.startswith("hex:"):
             try:

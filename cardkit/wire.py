@@ -19,6 +19,8 @@ MEMBER_LOOKUP_PATH = "/v1/members/lookup"
 """``GET ?card=ID&nonce=N`` signed by the terminal: one member's snapshot, sealed and signed (issue 14)."""
 ORIGINAL_PATH = "/v1/operations/original"
 """``GET ?uuid=U&nonce=N`` signed by the terminal: an operation recorded anywhere and what is left to refund."""
+NEW_CARD_PATH = "/v1/cards/new"
+"""``POST`` signed by the terminal: the new card of a tier upgrade (``cardkit.card_issue``)."""
 
 BATCH_CONTENT_TYPE = "application/cbor"
 """Content type of a sealed batch envelope (``cardkit.envelope``) on ``POST /v1/batches``."""

@@ -11,6 +11,8 @@
 - ``GET /v1/members/lookup?card=C&nonce=N`` and ``GET /v1/operations/original?nonce=N&uuid=U`` signed by the
   terminal → one member's snapshot sealed to it, or an operation recorded anywhere and what is left to refund,
   root-signed over the nonce (``ledger.lookup``, docs/sync-protocol.md §3c, §3d)
+- ``POST /v1/cards/new?card=C&nonce=N&request=UUID`` signed by the terminal → the new card of the tier upgrade
+  journaled as entry UUID, signed by the root key over the nonce (``ledger.cards_issue``, ``cardkit.card_issue``)
 
 Every error is JSON ``{"error": code, "message": one sentence}``. Bodies are bounded, typed and timed before a
 handler runs (``ledger.edge``, which ``ledger.server`` wraps around this app): 413 ``too_large``, 415
@@ -37,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import answers, wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
-from ledger import admin, edge, events, lookup, noise, publish, store
+from ledger import admin, cards_issue, edge, events, lookup, noise, publish, store
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, members_document
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
@@ -128,6 +130,13 @@ def audit_members_sent(request: Request, caller: Any, member_ids: list[str]) -> 
         log.warning("member snapshots withheld, their read could not be audited: %s", exc)
         return False
     return True
+
+
+def _path_query(request: Request) -> str:
+    """The ``path?query`` exactly as the terminal signed it."""
+    path = request.scope.get("raw_path") or request.scope["path"].encode()
+    query = request.scope.get("query_string", b"")
+    return str((path + b"?" + query if query else path).decode("latin-1"))
 
 
 def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = system_clock,
@@ -231,15 +240,21 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
                           last_hash=acked_hash, quarantined=answers.quarantined_list(answer.get("quarantined")))
         return answers.ack_fields(ack, nonce, ledger.keys.root())
 
+    cards_issue.create_tables()
+
+    @app.post(wire.NEW_CARD_PATH, responses=_ERRORS)
+    def new_card(request: Request, card: str = Query("", max_length=40),
+                 request_id: str = Query(alias="request", min_length=1, max_length=36),
+                 nonce: str = Query("", max_length=2 * wire.MAX_NONCE_BYTES)) -> dict[str, Any]:
+        caller, nonce_bytes = _signed_caller(ledger, request, nonce, "POST")
+        return cards_issue.new_card_answer(ledger, caller, request_id=request_id, card_id=card, nonce=nonce_bytes)
+
     @app.get(wire.PULL_PATH, response_model=PullResponse, responses=_ERRORS)
     def pull(request: Request, trust: int = Query(0, ge=0, le=MAX_VERSION),
              revocations: int = Query(0, ge=0, le=MAX_VERSION), rules: int = Query(0, ge=0, le=MAX_VERSION),
              members: int = Query(0, ge=0, le=MAX_VERSION),
              nonce: str = Query("", max_length=2 * wire.MAX_NONCE_BYTES)) -> dict[str, Any]:
-        path = request.scope.get("raw_path") or request.scope["path"].encode()
-        query = request.scope.get("query_string", b"")
-        path_query = (path + b"?" + query if query else path).decode("latin-1")
-        caller = _authenticated_pull(request, path_query)
+        caller = _authenticated_pull(request, _path_query(request))
         nonce_bytes = answers.parse_nonce(nonce)
         if nonce_bytes is None:
             raise RequestRefused(400, "malformed", f"the {wire.NONCE_PARAM} is 0 to {wire.MAX_NONCE_BYTES} bytes of "
@@ -307,11 +322,9 @@ def _source(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def _signed_caller(ledger: Ledger, request: Request, nonce: str) -> tuple[Any, bytes]:
-    """The terminal that signed a GET (``ledger.enroll.authenticate``) and the request's nonce."""
-    path = request.scope.get("raw_path") or request.scope["path"].encode()
-    query = request.scope.get("query_string", b"")
-    caller = authenticate(ledger, "GET", (path + b"?" + query if query else path).decode("latin-1"),
+def _signed_caller(ledger: Ledger, request: Request, nonce: str, method: str = "GET") -> tuple[Any, bytes]:
+    """The terminal that signed the request (``ledger.enroll.authenticate``) and the request's nonce."""
+    caller = authenticate(ledger, method, _path_query(request),
                           *(request.headers.get(name) for name in wire.SIGNED_REQUEST_HEADERS))
     edge.note(request.scope).authenticated = True  # later refusals are this terminal's, not unsigned noise
     nonce_bytes = answers.parse_nonce(nonce)

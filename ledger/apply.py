@@ -51,6 +51,11 @@ def apply_entries(entries: Sequence[JournalEntry], *, batch_id: str, now_ms: int
     rows = [(e.terminal_id, e.seq, e.uuid, e.prev_hash, e.hash, e.wall_ms, e.mono_ns, e.cashier_id, e.kind,
              *pii.stored_payload(e), entry_member(e), batch_id, now_ms) for e in entries]
     _insert_entries(rows)
+    signups = [e for e in entries if e.kind == EntryKind.MEMBER_SIGNUP]
+    if signups:  # new members from the tills: created, or merged onto the member with the same phone
+        from ledger import signup
+
+        signup.apply_signups(signups, now_ms=now_ms)
     by_member: dict[str, list[JournalEntry]] = {}
     for e in entries:
         member_id = entry_member(e)

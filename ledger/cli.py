@@ -222,6 +222,9 @@ def _init(args: argparse.Namespace) -> int:
 
     alerts.install(ledger_dir)
     console_models.create_tables()
+    from ledger import cards_issue
+
+    cards_issue.create_tables()  # new cards, sign-ups and member facts: made here, before workers start
     admin.audit_event("ledger_init", str(ledger_dir), actor=args.actor, issuer=ledger.issuer,
                       origin=f"host:{socket.gethostname()}")
     database = ("postgresql" if is_postgres_url(ledger.db_url)
@@ -465,6 +468,36 @@ def _card_replace(args: argparse.Namespace) -> int:
     return 0
 
 
+def _member_signups(args: argparse.Namespace) -> int:
+    from ledger import signup
+
+    _open(args)
+    rows = signup.signups(merged_only=args.conflicts)
+    lines = [f"{_when(r['at_ms'])}  {r['provisional_id']} -> {r['member_id']}  {r['outcome']} at {r['terminal_id']}"
+             + ("  conflict resolved: same phone as the existing member" if r["outcome"] == "merged" else "")
+             for r in rows]
+    emit({"signups": rows}, args.json, "\n".join(lines) or "no sign-ups")
+    return 0
+
+
+def _card_requests(args: argparse.Namespace) -> int:
+    from ledger import cards_issue
+
+    _open(args)
+    cards_issue.create_tables()
+    pending = cards_issue.pending_requests(args.member)
+    issued = cards_issue.issued_requests(args.member)
+    lines = [(f"waiting  {r['member_id']}  card {r['card_id']} ({r['card_tier']}) -> {r['tier']}"
+              if r["kind"] == "upgrade" else f"waiting  {r['member_id']}  first card (signed up at the till)")
+             + f"  asked {_when(r['asked_ms'])} at {r['terminal_id']}  request {r['request']}" for r in pending]
+    lines += [f"issued   {r['member_id']}  card {r['old_card']} -> {r['new_card']} ({r['tier']})  "
+              f"{_when(r['issued_ms'])} for {r['terminal_id']}  request {r['request']}" for r in issued]
+    hint = (["replace a waiting card with 'cardpos ledger card replace CARD_ID --tier TIER', or let the terminal "
+             "ask again ('cardpos terminal op newcard')"] if pending else [])
+    emit({"pending": pending, "issued": issued}, args.json, "\n".join(lines + hint) or "no new card requests")
+    return 0
+
+
 def _card_status(action: str) -> Handler:
     def handler(args: argparse.Namespace) -> int:
         from ledger import admin
@@ -655,11 +688,14 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--phone", help="any way of writing the number: only its digits count")
     p.add_argument("--email", help="any case")
     p.add_argument("--name", help="one or more whole words of the name, any case and order")
+    p = _command(members, "signups", "members signed up at the tills: created, or merged onto the member with the "
+                                     "same phone (a conflict the ledger resolved)", _member_signups)
+    p.add_argument("--conflicts", action="store_true", help="only the merged ones")
     p = _command(members, "show", "balance, points, tier, coupons, cards and history", _member_show)
     p.add_argument("member_id")
     p.add_argument("--history", type=at_least(0), default=20, help="how many recent entries to show")
 
-    cards = _group(subparsers, "card", "cards: issue, revoke, hold, unhold, replace")
+    cards = _group(subparsers, "card", "cards: issue, revoke, hold, unhold, replace, requests")
     p = _command(cards, "issue", "issue a card token (prints its text form)", _card_issue)
     p.add_argument("--member", required=True)
     p.add_argument("--tier", default=None, help="default: the member's tier; another tier moves the member")
@@ -681,6 +717,9 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--expires-days", type=int, default=730)
     p.add_argument("--wallet", type=Path, default=None, help="also add the new card to this simulator wallet file")
     p.add_argument("--label", default=None)
+    p = _command(cards, "requests", "new cards asked for by tier upgrades at terminals: waiting, and issued online",
+                 _card_requests)
+    p.add_argument("--member", default=None, help="only this member's")
 
     coupons = _group(subparsers, "coupon", "e-coupons: issue")
     p = _command(coupons, "issue", "give a member an e-coupon (prints its id)", _coupon_issue)

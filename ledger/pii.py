@@ -54,7 +54,8 @@ _CHECK_NOT_AFTER = 2**40
 MEMBER_TABLE = "member"
 ENTRY_TABLE = "applied_entry"
 TEXT_FIELDS = ("name", "phone", "email", "notes")
-ENTRY_PII_FIELDS: dict[str, tuple[str, ...]] = {EntryKind.MEMBER_UPDATE.value: ("notes", "prefs")}
+ENTRY_PII_FIELDS: dict[str, tuple[str, ...]] = {EntryKind.MEMBER_UPDATE.value: ("notes", "prefs"),
+                                                EntryKind.MEMBER_SIGNUP.value: ("name", "phone", "birthday")}
 """Payload fields that are personal data, per entry kind; the ledger stores them only in ``applied_entry.pii``."""
 
 MAX_NAME_WORDS = 16  # words of one name indexed for search (a name is not an essay)

@@ -20,6 +20,7 @@ from terminal.printer.errors import PrinterError
 from terminal.reader.device import ReaderDevice
 from terminal.service.counter import Counter
 from terminal.service.loader import load_rules, load_verifier, open_counter
+from terminal.service.newcard import NewCardState, card_for_signup
 from terminal.ui.services import AppServices
 
 if TYPE_CHECKING:
@@ -61,12 +62,15 @@ def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices
 
     counter = open_counter(settings, online=online)
     enrollment = require_enrollment(settings.data_dir)
-    services = AppServices(counter=counter, store=counter.store, data_dir=settings.data_dir, printer=printer)
+    services = AppServices(counter=counter, store=counter.store, data_dir=settings.data_dir, printer=printer,
+                           store_id=enrollment.store_id)
+    reader: ReaderDevice | None = None
     if settings.reader.port:
-        services.reader = ReaderDevice(
+        reader = ReaderDevice(
             settings.reader.port, baud=settings.reader.baud, on_event=services.reader_events,
             debounce_ms=settings.reader.debounce_ms, heartbeat_timeout_s=settings.reader.heartbeat_timeout_s,
         )
+        services.reader = reader
     if with_sync:
         from terminal.sync.service import SyncService, load_identity_key
 
@@ -75,6 +79,16 @@ def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices
         sync_holder.append(sync)
         services.sync = sync
         services.on_close.append(attach_lookups(counter, settings, enrollment).close)
+
+    def signup_card(request: str, provisional_id: str) -> NewCardState:
+        # Not syncing: the card is only queued here (``cardpos terminal op newcard`` gets it later).
+        syncing = sync_holder[0] if sync_holder else None
+        return card_for_signup(counter.store, request=request, provisional_id=provisional_id,
+                               settings=settings.sync if syncing else None,
+                               sync=syncing.sync_once if syncing else None,
+                               writer=(lambda token, key: reader.write_card(token, key)) if reader else None)
+
+    services.signup_card = signup_card
 
     def reload_documents() -> None:
         # A pull may have brought a new trust list, revocations or rules: check cards and price with them.

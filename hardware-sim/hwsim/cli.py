@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         out.line(f"cardpos-sim: link {args.link}")
     reader = SimReader(line, baud=args.baud, heartbeat_s=args.heartbeat, dwell_s=args.dwell, hex_log=hex_log,
                        rng=random.Random(args.seed))
-    console = Console(reader, wallet)
+    console = Console(reader, wallet, args.wallet)
     commands_lock = threading.Lock()
 
     def execute(command: str) -> None:

@@ -13,6 +13,10 @@ Every reply starts with ``ok`` or ``error``. Commands::
     unplug / replug      pull the reader off the line / put it back
     slow BAUD            pace the line at BAUD from now on
     dwell SECONDS        how long later taps stay on the reader
+    blank [LABEL]        add a blank card to the wallet and put it on the reader (held) for a WRITE_CARD
+    card N               card N's kind and token text (a written blank card shows its new token)
+    writefail            the next WRITE_CARD fails (the card stays blank)
+    writecut             the next WRITE_CARD is interrupted: the card leaves the reader, still blank
     status               counters and state
     help                 this list
     quit                 stop the simulator
@@ -20,12 +24,14 @@ Every reply starts with ``ok`` or ``error``. Commands::
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cardkit.errors import CardposError
-from cardkit.wallet import Wallet
+from cardkit.wallet import Wallet, WalletCard
 from hwsim.reader import SimReader
 
 HELP = ("commands: list, tap N [hold], remove, noise [BYTES], flip, truncate, dup, stall SECONDS, unplug, replug, "
-        "slow BAUD, dwell SECONDS, status, help, quit")
+        "slow BAUD, dwell SECONDS, blank [LABEL], card N, writefail, writecut, status, help, quit")
 MAX_NOISE = 4096
 
 
@@ -34,9 +40,19 @@ class Quit(Exception):
 
 
 class Console:
-    def __init__(self, reader: SimReader, wallet: Wallet) -> None:
+    def __init__(self, reader: SimReader, wallet: Wallet, wallet_path: Path | None = None) -> None:
         self.reader = reader
         self.wallet = wallet
+        self.wallet_path = wallet_path
+        reader.on_written = self._written
+
+    def _written(self, number: int | None, card: WalletCard) -> None:
+        """A blank card received its token: the wallet (and its file) now holds the written card."""
+        if number is None or not 1 <= number <= len(self.wallet.cards):
+            return
+        self.wallet.cards[number - 1] = card
+        if self.wallet_path is not None:
+            self.wallet.save(self.wallet_path)
 
     def execute(self, line: str) -> str:
         """Run one command line and return its reply line (raises ``Quit`` after ``quit``)."""
@@ -70,8 +86,28 @@ class Console:
         card = self.wallet.card(number)
         if not self.reader.line.plugged:
             return "error the reader is unplugged"
-        self.reader.tap(card, hold=hold)
-        return f"ok tapped {number} {card.kind}{' (held)' if hold else ''}"
+        self.reader.tap(card, hold=hold or card.blank, number=number)
+        return f"ok tapped {number} {card.kind}{' (held)' if hold or card.blank else ''}"
+
+    def _cmd_blank(self, args: list[str]) -> str:
+        if not self.reader.line.plugged:
+            return "error the reader is unplugged"
+        label = " ".join(args) or f"blank card {len(self.wallet.cards) + 1}"
+        number = self.wallet.add(WalletCard(label=label, kind="blank", token_text=""))
+        self.reader.tap(self.wallet.card(number), hold=True, number=number)
+        return f"ok blank card {number} on the reader"
+
+    def _cmd_card(self, args: list[str]) -> str:
+        card = self.wallet.card(int(args[0]))
+        return f"ok card {args[0]} {card.kind} {card.token_text or '-'}"
+
+    def _cmd_writefail(self, args: list[str]) -> str:
+        self.reader.arm_write("fail")
+        return "ok the next write fails"
+
+    def _cmd_writecut(self, args: list[str]) -> str:
+        self.reader.arm_write("interrupt")
+        return "ok the next write is interrupted"
 
     def _cmd_remove(self, args: list[str]) -> str:
         return "ok removed" if self.reader.remove() else "error no card on the reader"

@@ -17,6 +17,7 @@ from typing import TextIO
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cardkit.frames import (
+    CardWrite,
     ErrorCode,
     Frame,
     FrameDecoder,
@@ -28,6 +29,7 @@ from cardkit.frames import (
     encode_frame,
     error_payload,
     parse_feedback,
+    write_result_payload,
 )
 from cardkit.wallet import WalletCard
 from hwsim.line import Line
@@ -57,6 +59,10 @@ class SimReader:
         self._stalled_until = 0.0
         self._faults: list[str] = []  # armed faults for the next frame: flip, truncate, dup
         self._card: WalletCard | None = None
+        self._card_number: int | None = None  # the wallet number of the card on the reader, when it has one
+        self._write_faults: list[str] = []  # armed for the next WRITE_CARD: "fail" or "interrupt"
+        self.on_written: Callable[[int | None, WalletCard], None] | None = None
+        """Called (under the reader's lock) with the wallet number and the card a write produced."""
         self._remove_at: float | None = None
         self._decoder = FrameDecoder()
         self._log_lock = threading.Lock()
@@ -65,6 +71,8 @@ class SimReader:
         self.rx_frames = 0
         self.feedback: list[bool] = []
         self.challenges = 0
+        self.writes = 0
+        self.writes_ok = 0
         self._threads = [threading.Thread(target=fn, name=f"hwsim {name}", daemon=True)
                          for name, fn in (("tx", self._tx_loop), ("rx", self._rx_loop), ("timer", self._timer_loop))]
 
@@ -95,13 +103,15 @@ class SimReader:
 
     # ---- commands --------------------------------------------------------------------------------------------
 
-    def tap(self, card: WalletCard, hold: bool = False) -> None:
+    def tap(self, card: WalletCard, hold: bool = False, *, number: int | None = None) -> None:
         with self._lock:
             if self._card is not None:
                 self._send(MessageType.CARD_REMOVED, b"")
             self._card = card
+            self._card_number = number
             self.taps += 1
-            self._send(MessageType.CARD_PRESENT, card_present_payload(card.token_bytes(), card.challenge_capable))
+            self._send(MessageType.CARD_PRESENT, card_present_payload(card.token_bytes(), card.challenge_capable,
+                                                                      blank=card.blank))
             if hold:
                 self._remove_at = None
             else:
@@ -113,6 +123,7 @@ class SimReader:
             if self._card is None:
                 return False
             self._card = None
+            self._card_number = None
             self._remove_at = None
             self._send(MessageType.CARD_REMOVED, b"")
             return True
@@ -125,6 +136,14 @@ class SimReader:
     def arm(self, fault: str) -> None:
         with self._lock:
             self._faults.append(fault)
+
+    def arm_write(self, fault: str) -> None:
+        """The next WRITE_CARD fails (``fail``: the card refuses it) or is cut off (``interrupt``: the card leaves
+        the field mid-write and is lifted off the reader); either way the card stays blank."""
+        if fault not in ("fail", "interrupt"):
+            raise ValueError(f"unknown write fault {fault!r}")
+        with self._lock:
+            self._write_faults.append(fault)
 
     def stall(self, seconds: float) -> None:
         with self._tx_cond:
@@ -166,6 +185,7 @@ class SimReader:
             return (f"plugged={'yes' if self.line.plugged else 'no'} line={self.line.describe()!r} baud={self.baud} "
                     f"taps={self.taps} tx_frames={self.tx_frames} rx_frames={self.rx_frames} "
                     f"rx_crc_errors={d.crc_errors} challenges={self.challenges} "
+                    f"writes={self.writes} writes_ok={self.writes_ok} "
                     f"feedback_ok={sum(self.feedback)} feedback_declined={len(self.feedback) - sum(self.feedback)} "
                     f"queued={sum(len(c) for c in self._queue)} stalled={stalled:.1f}s card={card}")
 
@@ -269,6 +289,9 @@ class SimReader:
         elif frame.type == MessageType.CHALLENGE:
             self.challenges += 1
             self._send(MessageType.CHALLENGE_RESPONSE, self._challenge(frame.payload))
+        elif frame.type == MessageType.WRITE_CARD:
+            self.writes += 1
+            self._send(MessageType.WRITE_RESULT, self._write(frame.payload))
         else:
             self._send(MessageType.ERROR, error_payload(ErrorCode.UNKNOWN_TYPE, f"unknown type {frame.type:#04x}"))
 
@@ -292,6 +315,36 @@ class SimReader:
         if self._remove_at is not None:
             self._remove_at = min(self._remove_at, self._clock() + AFTER_ANSWER_DWELL_S)
         return challenge_response_payload(signature)
+
+    def _write(self, payload: bytes) -> bytes:
+        """Put a token on the blank card on the reader. A failed or interrupted write leaves it blank, so the
+        terminal can write the same token again."""
+        try:
+            written = CardWrite.decode(payload)
+        except ProtocolError:
+            return write_result_payload(ErrorCode.BAD_PAYLOAD)
+        card = self._card
+        if card is None:
+            return write_result_payload(ErrorCode.NO_CARD)
+        if not card.blank:
+            return write_result_payload(ErrorCode.NOT_BLANK)
+        fault = self._write_faults.pop(0) if self._write_faults else None
+        if fault == "fail":
+            return write_result_payload(ErrorCode.WRITE_FAILED)
+        if fault == "interrupt":
+            self.remove()  # the customer pulled the card away: CARD_REMOVED goes out before the answer
+            return write_result_payload(ErrorCode.WRITE_INTERRUPTED)
+        from cardkit.cards.textform import token_to_text
+        from cardkit.wallet import WalletCard
+
+        key = written.card_key
+        new_card = WalletCard(label=card.label, kind="challenge" if key is not None else "valid",
+                              token_text=token_to_text(written.token), card_private_key_hex=key.hex() if key else None)
+        self._card = new_card  # the card stays on the reader, now holding its token
+        self.writes_ok += 1
+        if self.on_written is not None:
+            self.on_written(self._card_number, new_card)
+        return write_result_payload(ErrorCode.OK, written.token)
 
     # ---- timers ----------------------------------------------------------------------------------------------
 

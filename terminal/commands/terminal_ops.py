@@ -4,8 +4,8 @@ Every operation goes through the same counter as the app (verify -> quote -> off
 Cards are given as their text form (``CP1:...``, as a QR code or keyboard-wedge scanner reads it, or from a file).
 ``--source`` says where that text came from: ``reader`` (the default: a scanner, a file or a script) or ``typed``
 (a person keyed it in), and only a typed card is journaled as a manual entry, which the ledger watches per
-cashier (``cashier_manual_entries``). A headless operation never reaches the ledger, so it is always an offline
-operation.
+cashier (``cashier_manual_entries``). A headless operation is priced and recorded offline; only ``upgrade``,
+``signup`` and ``newcard`` then reach the ledger, to get a new card (``terminal.commands.newcard_ops``).
 
 Exit status: 0 done; 1 declined, card rejected, not authorised or not recorded (the reason on one line, or as JSON
 ``{"ok": false, "error": code, "message": ...}``); 2 bad input (amount, option, unknown cashier).
@@ -32,14 +32,17 @@ from cardkit.cliutil import Subparsers, add_common, emit, settings_from_args
 from cardkit.config import Settings
 from cardkit.core.members import Tier
 from cardkit.core.money import Money
-from cardkit.errors import CardposError, DomainError, MoneyError
+from cardkit.errors import CardposError, DomainError, MoneyError, SyncError
 from terminal import documents
+from terminal.commands import newcard_ops
 from terminal.i18n import CASHIER_LANGUAGE_KEY, Words, words_for
 from terminal.offline.cashiers import CashierAuthError, CashierRoleError, Role
 from terminal.offline.store import TerminalStore
+from terminal.service import newcard
 from terminal.service.counter import Counter
 from terminal.service.loader import open_counter
 from terminal.service.receipt import Receipt
+from terminal.service.signup import CONSENT_WORDING, SIGNUP_LANGUAGES, SignupForm
 from terminal.service.views import MemberView, coupon_to_dict
 
 if TYPE_CHECKING:
@@ -125,8 +128,29 @@ def register(subparsers: Subparsers) -> None:
     command("balance", "show a member's balance, points, tier and usable coupons", _balance)
     history = command("history", "show this terminal's recent operations with a card", _history)
     history.add_argument("-n", type=int, default=10, help="how many operations (default 10)")
+    history.add_argument("--by", choices=("card", "member"), default="card",
+                         help="card: this card's operations; member: the member's, with any of their cards")
 
-    command("upgrade", "move the member to the tier their yearly spend reached", _upgrade)
+    upgrade = command("upgrade", "move the member to the tier their yearly spend reached, then get the new card "
+                                 "from the ledger and write it to a blank card on the reader", _upgrade)
+    newcard_ops.add_writer_options(upgrade)
+    upgrade.add_argument("--no-new-card", action="store_true",
+                         help="only record the upgrade; the new card stays queued ('op newcard' gets it)")
+    signup = command("signup", "register a new member at the till (provisional id until the ledger confirms it) and "
+                               "write their card through the reader", _signup, card=False)
+    signup.add_argument("--name", required=True, help="the member's name")
+    signup.add_argument("--phone", required=True, help="the member's mobile number")
+    signup.add_argument("--birthday", default=None, metavar="YYYY-MM-DD", help="optional")
+    signup.add_argument("--language", choices=SIGNUP_LANGUAGES, default="zh", help="the member's language")
+    signup.add_argument("--sms", action="store_true", help="the member agreed to offers by SMS (wording shown)")
+    signup.add_argument("--mail", action="store_true", help="the member agreed to offers by mail (wording shown)")
+    newcard_ops.add_writer_options(signup)
+    again = command("newcard", "get a tier upgrade's new card from the ledger (the same card on every retry) and "
+                               "write it to a blank card on the reader", _newcard, card=False)
+    newcard_ops.add_writer_options(again)
+    again.add_argument("--for", dest="old_card", metavar="ID", default=None,
+                       help="the upgraded (old) card's id, or a sign-up's provisional member id (default: the only "
+                            "new card waiting here)")
     fee = command("fee", "pay the annual membership fee of a tier", _fee)
     fee.add_argument("--tier", required=True, choices=[t.value for t in Tier], help="tier bought")
     fee.add_argument("--tender", choices=TENDERS, default="cash", help="how it is paid")
@@ -301,7 +325,37 @@ def _void(counter: Counter, args: argparse.Namespace) -> Result:
 
 def _upgrade(counter: Counter, args: argparse.Namespace) -> Result:
     claims, _ = _tap(counter, args)
-    return _receipt(counter.upgrade_tier(claims, cashier_id=args.cashier, manual=_typed(args)))
+    receipt = counter.upgrade_tier(claims, cashier_id=args.cashier, manual=_typed(args))
+    result, text, paper = receipt.to_dict(), receipt.to_text().rstrip("\n"), receipt.printed
+    if args.no_new_card:
+        p = receipt.entry.payload
+        newcard.remember_upgrade(counter.store, old_card=str(p["card"]), request=receipt.entry.uuid,
+                                 member_id=str(p["member"]), tier=str(p["to"]))
+        return {**result, "new_card": {"stage": "queued"}}, f"{text}\nNew card queued ('op newcard' gets it)", paper
+    extra, words = newcard_ops.after_upgrade(counter, args, receipt)
+    return {**result, **extra}, f"{text}\n{words}", paper
+
+
+def _signup(counter: Counter, args: argparse.Namespace) -> Result:
+    form = SignupForm(name=args.name, phone=args.phone, birthday=args.birthday, language=args.language,
+                      sms=args.sms, mail=args.mail)
+    store_id = documents.require_enrollment(counter.store.data_dir).store_id
+    receipt = counter.signup(form, store_id=store_id, cashier_id=args.cashier)
+    result, text, paper = receipt.to_dict(), receipt.to_text().rstrip("\n"), receipt.printed
+    wording = words_for(args.language)(f"consent.{CONSENT_WORDING}")
+    extra, words = newcard_ops.after_signup(counter, args, receipt)
+    return ({**result, **extra, "consent_wording": {"id": CONSENT_WORDING, "text": wording}},
+            f"{text}\nConsent wording shown ({CONSENT_WORDING}): {wording}\n{words}", paper)
+
+
+def _newcard(counter: Counter, args: argparse.Namespace) -> Result:
+    try:
+        result, text = newcard_ops.resume(counter, args)
+    except newcard_ops.NewCardNotWritten as exc:
+        raise Refused(str(exc), code="new_card_not_written") from exc
+    except SyncError as exc:
+        raise Refused(str(exc), code="no_new_card") from exc
+    return {"ok": True, **result}, text
 
 
 def _fee(counter: Counter, args: argparse.Namespace) -> Result:
@@ -340,10 +394,12 @@ def _history(counter: Counter, args: argparse.Namespace) -> Result:
     if not 0 < args.n <= 10_000:
         raise BadInput("-n must be more than zero and at most 10000")
     claims, _ = _tap(counter, args)
-    ops = counter.history(claims.card_id, args.n)
+    by_member = args.by == "member"
+    ops = counter.member_history(claims.member_id, args.n) if by_member else counter.history(claims.card_id, args.n)
     lines = [f"{op.when}  #{op.seq:<6} {op.summary}{'' if op.synced else '  (not synced)'}  {op.uuid}"
-             for op in ops] or ["no operations with this card on this terminal"]
-    return {"ok": True, "card": claims.card_id, "operations": [op.to_dict() for op in ops]}, "\n".join(lines)
+             for op in ops] or [f"no operations with this {'member' if by_member else 'card'} on this terminal"]
+    return ({"ok": True, "card": claims.card_id, "member": claims.member_id, "by": args.by,
+             "operations": [op.to_dict() for op in ops]}, "\n".join(lines))
 
 
 def _zreport(counter: Counter, args: argparse.Namespace) -> Result:

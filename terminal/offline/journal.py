@@ -30,7 +30,8 @@ from terminal.offline.pii import PiiCipher
 from terminal.offline.state import SYNCED_SEQ, TERMINAL_ID
 
 # Payload fields that are personal data, per entry kind; they never reach the database in clear.
-PII_FIELDS: dict[str, tuple[str, ...]] = {EntryKind.MEMBER_UPDATE: ("notes", "prefs")}
+PII_FIELDS: dict[str, tuple[str, ...]] = {EntryKind.MEMBER_UPDATE: ("notes", "prefs"),
+                                          EntryKind.MEMBER_SIGNUP: ("name", "phone", "birthday")}
 
 _INSERT_COLUMNS = "seq, terminal_id, uuid, prev_hash, hash, wall_ms, mono_ns, cashier_id, kind, payload, pii"
 # Blobs are cast on read so a row edited with the sqlite3 CLI (which may store TEXT) still reads back and then

@@ -28,6 +28,7 @@ import serial
 from cardkit.errors import ReaderError
 from cardkit.frames import (
     MAX_PAYLOAD,
+    CardWrite,
     ErrorCode,
     Frame,
     FrameDecoder,
@@ -36,9 +37,12 @@ from cardkit.frames import (
     StatusInfo,
     encode_frame,
     feedback_payload,
+    is_blank_card,
     parse_card_present,
     parse_challenge_response,
     parse_error,
+    parse_write_result,
+    write_digest,
 )
 from terminal.reader.events import CardPresented, CardRemoved, ReaderEvent, ReaderState, ReaderStatus
 
@@ -46,6 +50,24 @@ log = logging.getLogger("cardpos.reader")
 
 _MISSING_ERRNOS = {errno.ENOENT, errno.ENODEV, errno.ENXIO, errno.ECONNREFUSED, errno.EIO}
 _SLOW_CALLBACK_S = 0.05
+
+
+class CardWriteError(ReaderError):
+    """A WRITE_CARD that did not put the token on a card. ``code`` is the reader's ``ErrorCode`` (or None when no
+    answer came). The card is left blank whatever the code, so the same token can be written again."""
+
+    def __init__(self, message: str, *, code: int | None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+_WRITE_SENTENCES: dict[int, str] = {
+    ErrorCode.NO_CARD: "There is no card on the reader; put the new blank card on it.",
+    ErrorCode.NOT_BLANK: "The card on the reader already holds a card; put a blank card on the reader.",
+    ErrorCode.WRITE_FAILED: "The card could not be written; it is still blank, try again or use another blank card.",
+    ErrorCode.WRITE_INTERRUPTED: "The card left the reader while it was being written; it is still blank, "
+                                 "hold it on the reader and try again.",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +168,10 @@ class ReaderDevice:
         self._challenge_reply: tuple[int, bytes] | None = None
         self._defer = False
         self._pending: list[ReaderEvent] = []
+        self._write_lock = threading.Lock()
+        self._write_cond = threading.Condition()
+        self._write_waiting = False
+        self._write_reply: tuple[int, bytes] | None = None
 
     # ---- public API ----------------------------------------------------------------------------------------
 
@@ -188,6 +214,8 @@ class ReaderDevice:
         self._close()
         with self._challenge_cond:
             self._challenge_cond.notify_all()
+        with self._write_cond:
+            self._write_cond.notify_all()
         self._set_state(ReaderState.CLOSED, "")
 
     def challenge(self, nonce: bytes, timeout_s: float = 1.0) -> bytes:
@@ -224,6 +252,49 @@ class ReaderDevice:
         if code != ErrorCode.OK:
             raise ReaderError(f"The card could not answer the challenge ({_code_name(code)}).")
         return signature
+
+    def write_card(self, token: bytes, card_key: bytes | None = None, timeout_s: float = 3.0) -> None:
+        """Write ``token`` (and a challenge card's 32-byte ``card_key``) to the blank card on the reader.
+
+        Returns once the reader confirmed the write of exactly this token (its answer echoes the token's digest).
+        Raises ``CardWriteError`` with the reader's code (no card, not blank, write failed, interrupted) or
+        ``code=None`` when no answer came within ``timeout_s``; the card is left blank, so writing the same token
+        again is always safe. Must not be called from ``on_event``.
+        """
+        if threading.current_thread() is self._thread:
+            raise ReaderError("write_card() cannot run inside on_event; hand the card event to another thread first.")
+        try:
+            payload = CardWrite(token=token, card_key=card_key).encode()
+        except ValueError as exc:
+            raise ReaderError(f"This card cannot be written: {exc}.", orig=exc) from exc
+        with self._write_lock:
+            with self._write_cond:
+                self._write_reply = None
+                self._write_waiting = True
+            try:
+                self._send(MessageType.WRITE_CARD, payload)
+                with self._write_cond:
+                    self._write_cond.wait_for(
+                        lambda: self._write_reply is not None or self._stop.is_set() or self._serial is None,
+                        timeout=timeout_s)
+                    reply = self._write_reply
+                    gone = reply is None and (self._serial is None or self._stop.is_set())
+            finally:
+                with self._write_cond:
+                    self._write_waiting = False
+                    self._write_reply = None
+        if gone:
+            raise CardWriteError("The card reader was disconnected while the card was being written.", code=None)
+        if reply is None:
+            raise CardWriteError(f"The reader did not confirm the card write within {timeout_s:g} s; "
+                                 "try again (writing the same card again is safe).", code=None)
+        code, digest = reply
+        if code != ErrorCode.OK:
+            sentence = _WRITE_SENTENCES.get(code)
+            raise CardWriteError(sentence or f"The card could not be written ({_code_name(code)}).", code=code)
+        if digest != write_digest(token):
+            raise CardWriteError("The reader confirmed a different card than the one sent; write it again.",
+                                 code=None)
 
     def feedback(self, accepted: bool) -> None:
         """Beep/LED on the reader: accepted (green) or declined (red). Raises ReaderError if not connected."""
@@ -301,6 +372,8 @@ class ReaderDevice:
         self._close()
         with self._challenge_cond:
             self._challenge_cond.notify_all()
+        with self._write_cond:
+            self._write_cond.notify_all()
         self._set_state(ReaderState.RECONNECTING, reason)
 
     def _send(self, type: MessageType, payload: bytes) -> None:
@@ -379,7 +452,7 @@ class ReaderDevice:
         try:
             if frame.type == MessageType.CARD_PRESENT:
                 token, capable = parse_card_present(frame.payload)
-                self._card_present(token, capable)
+                self._card_present(token, capable, blank=is_blank_card(frame.payload))
             elif frame.type == MessageType.CARD_REMOVED:
                 if self._card_outstanding:
                     self._card_outstanding = False
@@ -396,15 +469,21 @@ class ReaderDevice:
                     if self._challenge_waiting:
                         self._challenge_reply = reply
                         self._challenge_cond.notify_all()
+            elif frame.type == MessageType.WRITE_RESULT:
+                written = parse_write_result(frame.payload)
+                with self._write_cond:
+                    if self._write_waiting:
+                        self._write_reply = written
+                        self._write_cond.notify_all()
             else:
                 log.debug("ignoring reader frame of type %s", frame.name)
         except ProtocolError as exc:
             self._last_error = str(exc)
             log.info("bad %s frame from the reader: %s", frame.name, exc)
 
-    def _card_present(self, token: bytes, capable: bool) -> None:
+    def _card_present(self, token: bytes, capable: bool, *, blank: bool = False) -> None:
         now = self._clock()
-        if token == self._last_token and now - self._last_token_at < self._debounce_s:
+        if not blank and token == self._last_token and now - self._last_token_at < self._debounce_s:
             self._debounced += 1
             return
         self._last_token = token
@@ -412,7 +491,7 @@ class ReaderDevice:
         self._card_outstanding = True
         self._cards += 1
         log.debug("card presented (%d token bytes, challenge=%s)", len(token), capable)
-        self._emit(CardPresented(token=token, challenge_capable=capable))
+        self._emit(CardPresented(token=token, challenge_capable=capable, blank=blank))
 
     def _set_state(self, state: ReaderState, detail: str) -> None:
         if (state, detail) == (self._state, self._detail):

@@ -15,10 +15,12 @@ class ReaderState(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CardPresented:
-    """A card was tapped; ``token`` is the raw card token bytes as read."""
+    """A card was tapped; ``token`` is the raw card token bytes as read. ``blank``: a card with no token yet
+    (``token`` is empty), ready for ``ReaderDevice.write_card``; it is not a member's card to verify."""
 
     token: bytes
     challenge_capable: bool = False
+    blank: bool = False
 
 
 @dataclass(frozen=True, slots=True)

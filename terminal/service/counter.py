@@ -29,6 +29,7 @@ from cardkit.journal import JournalEntry
 from terminal.offline.cashiers import Cashier
 from terminal.offline.store import TerminalStore
 from terminal.service import lookups, operations, people, receipt_copy, reversals, shifts, taps
+from terminal.service import signup as signups
 from terminal.service.figures import SNAPSHOT_SYNCED_SEQ, MemberFigures
 from terminal.service.lookups import HISTORY_LINES
 from terminal.service.oplock import OperationLock
@@ -100,6 +101,11 @@ class Counter:
         """This terminal's last ``n`` operations with the card, newest first."""
         return lookups.history(self, card_id, n)
 
+    def member_history(self, member_id: str, n: int = HISTORY_LINES) -> list[OperationView]:
+        """This terminal's last ``n`` operations for the member, with any of their cards (an upgrade's old and new
+        card alike), newest first."""
+        return lookups.member_history(self, member_id, n)
+
     # -- operations -----------------------------------------------------------------------------------------
     def preview_sale(self, card: CardClaims, amount: Money, *, tender: str, coupon_ids: Sequence[str] = (),
                      redeem_points: int = 0) -> loyalty.SaleQuote:
@@ -136,6 +142,10 @@ class Counter:
                       cashier_id: str | None = None) -> Receipt:
         """Record new notes and/or preferences (encrypted at rest; synced so every store sees them)."""
         return operations.update_member(self, member_id, notes=notes, prefs=prefs, cashier_id=cashier_id)
+
+    def signup(self, form: signups.SignupForm, *, store_id: str, cashier_id: str | None = None) -> Receipt:
+        """Register a new member under a provisional id (the ledger confirms it, or merges it, at sync)."""
+        return signups.signup(self, form, store_id=store_id, cashier_id=cashier_id)
 
     def refund(self, orig_uuid: str, amount: Money, *, supervisor: Cashier,
                cashier_id: str | None = None) -> Receipt:

@@ -47,6 +47,11 @@ def history(desk: Desk, card_id: str, n: int = HISTORY_LINES) -> list[OperationV
     return _lines(desk.store.journal, card_id=card_id, n=n)
 
 
+def member_history(desk: Desk, member_id: str, n: int = HISTORY_LINES) -> list[OperationView]:
+    """This terminal's last ``n`` operations for the member, whatever card they were made with, newest first."""
+    return _lines(desk.store.journal, member_id=member_id, n=n)
+
+
 def _lines(journal: Journal, *, member_id: str | None = None, card_id: str | None = None,
            n: int = HISTORY_LINES) -> list[OperationView]:
     if member_id is not None:

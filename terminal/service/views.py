@@ -170,6 +170,8 @@ def summary_phrase(kind: str, payload: Mapping[str, Any]) -> Phrase:
         return phrase("summary.membership_fee", amount=money("amount"), tier=get("tier"), tender=get("tender"))
     if kind == EntryKind.MEMBER_UPDATE:
         return phrase("summary.member_update")
+    if kind == EntryKind.MEMBER_SIGNUP:
+        return phrase("summary.member_signup", member=get("member"))
     if kind == EntryKind.CARD_REJECT:
         return phrase("summary.card_reject", reason=get("reason"))
     return phrase("summary.other", kind=kind)

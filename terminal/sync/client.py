@@ -18,6 +18,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cardkit import wire
+from cardkit.card_issue import new_card_query
 from cardkit.errors import SyncError
 
 
@@ -175,17 +176,20 @@ class LedgerClient:
         params: list[tuple[str, str | int]] = [*versions.items()]
         if nonce:
             params.append((wire.NONCE_PARAM, nonce.hex()))
-        path = wire.PULL_PATH + "?" + urlencode(sorted(params))
-        now = int(self._clock_ms())
-        signature = signer.sign(pull_message(path, now))
-        return self._request("GET", path, what="sending updates",
-                             headers=wire.signed_request_headers(signer.terminal_id, now, signature))
+        return self._signed("GET", wire.PULL_PATH + "?" + urlencode(sorted(params)), signer, what="sending updates")
 
     def signed_get(self, path: str, params: dict[str, str], signer: TerminalSigner, *, what: str) -> dict[str, Any]:
         """``GET path?params`` signed with the terminal key like a pull (the look-ups of ``terminal.sync.lookup``);
         the caller verifies the signed answer."""
-        path_query = path + "?" + urlencode(sorted(params.items()))
+        return self._signed("GET", path + "?" + urlencode(sorted(params.items())), signer, what=what)
+
+    def new_card(self, card_id: str, request: str, signer: TerminalSigner, nonce: bytes) -> dict[str, Any]:
+        """``POST /v1/cards/new`` signed with the terminal key: the new card of the tier upgrade journaled as entry
+        ``request`` (``cardkit.card_issue``); the caller verifies the signed answer."""
+        return self._signed("POST", new_card_query(card_id, request, nonce), signer, what="issuing a new card")
+
+    def _signed(self, method: str, path_query: str, signer: TerminalSigner, *, what: str) -> dict[str, Any]:
         now = int(self._clock_ms())
-        signature = signer.sign(pull_message(path_query, now))
-        return self._request("GET", path_query, what=what,
+        signature = signer.sign(pull_message(path_query, now, method))
+        return self._request(method, path_query, what=what,
                              headers=wire.signed_request_headers(signer.terminal_id, now, signature))

@@ -150,7 +150,7 @@ class CashierApp(App[None]):
             self.reader_state = event.state.value
             self.reader_detail = event.detail
             self.refresh_status()
-        elif isinstance(event, CardPresented):
+        elif isinstance(event, CardPresented) and not event.blank:  # a blank card waits for a write, not a check
             self.check_card(event.token, manual=False, challenge_capable=event.challenge_capable)
 
     def on_sync_status_changed(self, message: SyncStatusChanged) -> None:

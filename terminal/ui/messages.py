@@ -19,6 +19,7 @@ from terminal.reader.events import ReaderEvent
 
 if TYPE_CHECKING:
     from cardkit.core.loyalty import SaleQuote, TopupQuote
+    from terminal.service.newcard import NewCardState
     from terminal.service.receipt import Receipt
     from terminal.service.views import MemberView, OperationView, TapResult
     from terminal.service.zreport import ZReport
@@ -37,6 +38,7 @@ class QueryName(enum.StrEnum):
     SELF_TEST = "selftest"
     SYNC = "sync"
     PROBE = "probe"
+    SIGNUP_CARD = "signup_card"
 
 
 # -- from the reader and sync threads, and the app's own workers --------------------------------------------------
@@ -155,6 +157,13 @@ class TopUpQuoted(Message):
 @dataclass
 class ShiftReportLoaded(Message):
     report: ZReport
+
+
+@dataclass
+class SignupCardDone(Message):
+    """How far a new member's card got: queued (no ledger now), issued (not written yet: why) or written."""
+
+    state: NewCardState
 
 
 @dataclass

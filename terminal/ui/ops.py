@@ -26,6 +26,7 @@ from terminal.ui.messages import (
     SaleQuoted,
     SelfTestDone,
     ShiftReportLoaded,
+    SignupCardDone,
     SyncDone,
     TopUpQuoted,
 )
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from cardkit.core.money import Money
     from terminal.i18n import Words
     from terminal.service.receipt import Receipt
+    from terminal.service.signup_form import SignupForm
     from terminal.service.views import TapResult
     from terminal.service.zreport import ZReport
     from terminal.ui.services import Cashier, PrinterStatus, ReaderStats
@@ -277,6 +279,26 @@ class TerminalOps:
     def upgrade(self, card: Tapped, *, cashier: Cashier | None) -> Operation:
         counter = self._services.counter
         return Operation(EntryKind.TIER_UPGRADE, lambda: counter.upgrade_tier(card.claims, cashier_id=_id(cashier)))
+
+    def signup(self, form: SignupForm, *, cashier: Cashier | None) -> Operation:
+        counter, store_id = self._services.counter, self._services.store_id
+        return Operation(EntryKind.MEMBER_SIGNUP,
+                         lambda: counter.signup(form, store_id=store_id, cashier_id=_id(cashier)))
+
+    def signup_card(self, receipt: Receipt) -> Query:
+        """Queue the new member's card and, when this terminal can, get it from the ledger and write it."""
+        issue = self._services.signup_card
+        request, provisional = receipt.uuid, str(receipt.payload["member"])
+
+        def run() -> SignupCardDone:
+            if issue is not None:
+                return SignupCardDone(issue(request, provisional))
+            from terminal.service.newcard import NewCardState  # no card service here: the card waits
+
+            return SignupCardDone(NewCardState(old_card="", request=request, member_id=provisional,
+                                               tier="standard", kind="signup"))
+
+        return Query(QueryName.SIGNUP_CARD, run)
 
     def update_member(self, member_id: str, *, notes: str, prefs: dict[str, str],
                       cashier: Cashier | None) -> Operation:

@@ -37,7 +37,9 @@ if TYPE_CHECKING:
     from terminal.printer.status import PrinterStatus
     from terminal.printer.text import Line as PrinterLine
     from terminal.reader.device import ReaderStats
+    from terminal.service.newcard import NewCardState
     from terminal.service.receipt import Receipt
+    from terminal.service.signup_form import SignupForm
     from terminal.service.views import MemberView, OperationView, TapResult
     from terminal.service.zreport import ZReport
     from terminal.sync.service import SyncReport, SyncStatus
@@ -84,6 +86,8 @@ class CounterPort(Protocol):
     def redeem(self, card: CardClaims, points: int, item: str, *, cashier_id: str | None = None) -> Receipt: ...
 
     def upgrade_tier(self, card: CardClaims, *, cashier_id: str | None = None) -> Receipt: ...
+
+    def signup(self, form: SignupForm, *, store_id: str, cashier_id: str | None = None) -> Receipt: ...
 
     def update_member(self, member_id: str, *, notes: str | None = None, prefs: Mapping[str, str] | None = None,
                       cashier_id: str | None = None) -> Receipt: ...
@@ -225,6 +229,11 @@ class AppServices:
     sync_status: Relay[SyncStatus] = field(default_factory=Relay)
     test_card: bytes | None = None
     """A card token the technician self-test taps through the real verify path (None: self-test needs a tap)."""
+    store_id: str = "store-1"
+    """The store this terminal was enrolled at (new members signed up here belong to it)."""
+    signup_card: Callable[[str, str], NewCardState] | None = None
+    """After a sign-up (its entry uuid, the provisional member id): queue the member's card, ask the ledger for it
+    and write it through the reader (``terminal.service.newcard.card_for_signup``; called in a worker)."""
     reload_documents: Callable[[], None] | None = None
     """Load the trust list, revocations and rules again after a sync pulled new ones (called in a worker)."""
     on_close: list[Callable[[], None]] = field(default_factory=list)

@@ -49,8 +49,14 @@ async def technician(pilot: Any, world: UiWorld) -> None:
     await pilot.press("f9")
 
 
+async def signup(pilot: Any, world: UiWorld) -> None:
+    await sign_in(pilot)
+    await pilot.press("n", *"Wang Fang", "enter", *"139 1234 5678", "enter", "f5")
+
+
 SCREENS: dict[str, Steps] = {
     "idle": idle, "member": member, "refusal": refusal, "sale_receipt": sale_receipt, "technician": technician,
+    "signup": signup,
 }
 CASES = [(name, lang, (80, 24)) for name in SCREENS for lang in ("en", "zh")]
 CASES += [(name, lang, (100, 30)) for name in ("idle", "member") for lang in ("en", "zh")]

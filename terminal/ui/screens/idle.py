@@ -16,6 +16,7 @@ class IdleScreen(CashierScreen):
     TITLE_KEY = "idle.title"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "manual", "Manual entry"),
+        Binding("n", "signup", "New member"),
         Binding("f2", "demo", "Tap card"),
         Binding("z", "shift", "Shift/Z-report"),
         Binding("f9", "technician", "Technician"),
@@ -45,6 +46,11 @@ class IdleScreen(CashierScreen):
         from terminal.ui.screens.manual import ManualEntryScreen
 
         self.capp.push_screen(ManualEntryScreen())
+
+    def action_signup(self) -> None:
+        from terminal.ui.screens.signup import SignupScreen
+
+        self.capp.push_screen(SignupScreen())
 
     def action_demo(self) -> None:
         from terminal.ui.screens.dialogs import DemoTapScreen
