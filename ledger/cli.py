@@ -635,6 +635,9 @@ def register(subparsers: Subparsers) -> None:
     p = _command(members, "show", "balance, points, tier, coupons, cards and history", _member_show)
     p.add_argument("member_id")
     p.add_argument("--history", type=at_least(0), default=20, help="how many recent entries to show")
+    from ledger.campaigns.cli import register_member_facts
+
+    register_member_facts(members)
 
     cards = _group(subparsers, "card", "cards: issue, revoke, hold, unhold, replace")
     p = _command(cards, "issue", "issue a card token (prints its text form)", _card_issue)
