@@ -134,6 +134,16 @@ def gateway_reference(key: str) -> str:
     return "cp-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
 
 
+def sms_number(phone: str) -> str:
+    """A phone number as gateways take it: its digits, with the leading ``+`` kept ("+86 138-0000-0021" →
+    "+8613800000021"); full-width digits count."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", phone).strip()
+    digits = "".join(ch for ch in text if "0" <= ch <= "9")
+    return ("+" if text.startswith("+") else "") + digits if digits else ""
+
+
 # -- holdout ----------------------------------------------------------------------------------------------------
 def in_holdout(member_id: str, seed: str, share_bp: int) -> bool:
     """A stable random draw: the member is in the control group when the hash of seed + member falls in the

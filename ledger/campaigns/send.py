@@ -292,7 +292,7 @@ def deliver_due(sender: Sender, now_ms: int) -> SendReport:
             _finish(row, MessageStatus.OPTED_OUT)
             report.opted_out += 1
             continue
-        contact = person.phone if channel == "sms" else person.email
+        contact = model.sms_number(person.phone) if channel == "sms" else person.email
         if not contact:
             _finish(row, MessageStatus.NO_CONTACT)
             report.no_contact += 1
@@ -327,7 +327,7 @@ def _send_sms(sender: Sender, campaign: Campaign, row: CampaignMessage, person: 
         return 0
     coupon = ensure_coupon(campaign, row, person.currency, now_ms)
     text = render_sms(campaign, person, coupon, now_ms)
-    result = sender.sms.send(person.phone, text, str(row.reference))
+    result = sender.sms.send(model.sms_number(person.phone), text, str(row.reference))
     if result.outcome is SendOutcome.ACCEPTED:
         _finish(row, MessageStatus.SENT, sent_ms=now_ms, provider_id=result.message_id,
                 attempts=int(row.attempts) + 1, last_error="")
@@ -404,8 +404,8 @@ def test_send(sender: Sender, campaign_id: str, member_id: str, now_ms: int, *, 
     if campaign.channel == "sms":
         if sender.sms is None or not sender.config.test_phone:
             raise LedgerError("a test SMS needs [sms] and test_phone in campaigns.toml")
-        result = sender.sms.send(sender.config.test_phone, "[TEST] " + render_sms(campaign, person, "cc-test", now_ms),
-                                 reference)
+        text = "[TEST] " + render_sms(campaign, person, "cc-test", now_ms)
+        result = sender.sms.send(model.sms_number(sender.config.test_phone), text, reference)
         if not result.ok:
             raise LedgerError(f"the test SMS was not sent: {result.reason}")
         target = sender.config.test_phone
