@@ -23,10 +23,11 @@ class SegmentSource(Protocol):
 def all_members() -> Iterator[str]:
     """Every member id, in pages (bounded memory on a million members)."""
     last = ""
+    table = store.Member._meta.table_name
+    sql = (f'SELECT "member_id" FROM "{table}" WHERE "member_id" > {store.db.param} ORDER BY "member_id" '
+           f"LIMIT {PAGE}")
     while True:
-        query: Any = (store.Member.select(store.Member.member_id).where(store.Member.member_id > last)
-                      .order_by(store.Member.member_id).limit(PAGE))
-        rows: list[tuple[Any, ...]] = list(query.tuples())
+        rows: list[tuple[Any, ...]] = list(store.db.execute_sql(sql, (last,)).fetchall())
         if not rows:
             return
         for (member_id,) in rows:
