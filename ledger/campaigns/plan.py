@@ -1,9 +1,9 @@
 """Creating campaigns and planning their messages: the daily greetings and a promotion to a segment.
 
 Planning only inserts ``CampaignMessage`` rows, each under its idempotency key (campaign + member + occasion +
-channel, a unique column) with ``INSERT ... ON CONFLICT DO NOTHING``: the daily job run twice, or restarted in the
-middle, plans nothing twice. Members drawn into the holdout get a row with status ``holdout`` that is never sent,
-so results compare the two groups. Sending is ``ledger.campaigns.send``.
+channel; its hash, the gateway reference, is a unique column) with ``INSERT ... ON CONFLICT DO NOTHING``: the
+daily job run twice, or restarted in the middle, plans nothing twice. Members drawn into the holdout get a row
+with status ``holdout`` that is never sent, so results compare the two groups. Sending is ``ledger.campaigns.send``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ledger.campaigns.segments import SegmentSource
 from ledger.campaigns.tables import Campaign, CampaignMessage
 from ledger.errors import LedgerError
 
-INSERT_ROWS = 10_000
+INSERT_ROWS = 20_000
 """Message rows per transaction (one commit, so one fsync, per this many)."""
 MEMBER_PAGE = 5_000
 
@@ -147,7 +147,7 @@ def _insert(rows: list[Row]) -> None:
     table = CampaignMessage._meta.table_name
     p = store.db.param
     sql = (f'INSERT INTO "{table}" ({", ".join(chr(34) + f + chr(34) for f in ROW_FIELDS)}) '
-           f'VALUES ({", ".join(p for _ in ROW_FIELDS)}) ON CONFLICT ("key") DO NOTHING')
+           f'VALUES ({", ".join(p for _ in ROW_FIELDS)}) ON CONFLICT ("reference") DO NOTHING')
     with store.atomic_write():
         store.db.cursor().executemany(sql, rows)
 

@@ -67,7 +67,8 @@ class ReceiptTooEarly(CardposError):
 
 
 def _receipt(receipt: DeliveryReceipt) -> str:
-    """Matched on our reference (known before the gateway's answer is committed), else on the gateway's id."""
+    """Matched on our reference (known before the gateway's answer is committed; indexed), else on the gateway's
+    id (for a gateway that does not echo references: a scan, so configure the reference field where you can)."""
     status = MessageStatus.DELIVERED if receipt.status is DeliveryStatus.DELIVERED else MessageStatus.FAILED
     M = CampaignMessage
     row = (M.get_or_none(M.reference == receipt.reference) if receipt.reference
