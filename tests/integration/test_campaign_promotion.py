@@ -1,7 +1,7 @@
 """A promotion to a segment, end to end with real processes: the ledger server, the campaign job, the SMS
 gateway simulator and a real enrolled terminal (its own CLI and data directory). Coupons issued to recipients
 reach the terminal with its pull and are accepted at the till; the campaign's results show the redemption and the
-sales uplift against the holdout group."""
+sales uplift against the holdout group, also on the console's campaign page."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from cardkit.core.money import Money
 from ledger import admin, member_facts, store
 from ledger.campaigns import plan, tables
 from ledger.campaigns.model import Kind, in_holdout
 from ledger.campaigns.tables import CampaignMessage
 from ledger.home import open_ledger
 from tests.conftest import REPO_ROOT
+from tests.fixtures.console import PASSWORD, ConsoleClient, ConsoleServer
 from tests.fixtures.ledger import LedgerServer
 from tests.fixtures.smsgateway import SMS_TOKEN, SmsGatewayFactory
 
@@ -90,7 +92,30 @@ def test_promotion_coupons_are_accepted_after_the_pull_and_results_show_uplift(
     target_sales, holdout_sales = sale["payload"]["net"], control["payload"]["net"]
     assert results["target"]["sales"] == {"CNY": target_sales}
     assert results["holdout"]["sales"] == {"CNY": holdout_sales}
-    assert results["uplift_per_member"] == {"CNY": target_sales // len(treated) - holdout_sales // len(held)}
+    uplift = target_sales // len(treated) - holdout_sales // len(held)
+    assert results["uplift_per_member"] == {"CNY": uplift}
+
+    # the same figures on the console's campaign page, for the marketing role
+    from ledger.console import accounts
+    from ledger.console import models as console_models
+    from ledger.console.roles import Role
+
+    open_ledger(ledger_server.ledger_dir)
+    try:
+        console_models.create_tables()
+        accounts.add_admin("mia", Role.MARKETING, password=PASSWORD, with_totp=False, actor="test")
+    finally:
+        store.db.close()
+    console = ConsoleServer(ledger_server).start()
+    try:
+        client = ConsoleClient(console.url)
+        assert client.signin("mia", PASSWORD).status_code == 303
+        page = client.get(f"/campaigns/{campaign_id}")
+        assert page.status_code == 200
+        assert f'id="r-coupons">1 / {len(treated)}<' in page.text
+        assert f"{Money(uplift, 'CNY')}" in page.text.split('id="r-uplift">')[1].split("</td>")[0]
+    finally:
+        console.stop()
 
 
 class Till:
