@@ -59,14 +59,14 @@ def _bare_insert(count: int) -> float:
     store.db.execute_sql('CREATE INDEX "scratch_member" ON "scratch_message" ("member_id")')
     store.db.execute_sql('CREATE INDEX "scratch_status" ON "scratch_message" ("status", "next_attempt_ms")')
     store.db.execute_sql('CREATE INDEX "scratch_campaign" ON "scratch_message" ("campaign_id", "status")')
-    sql = ('INSERT INTO "scratch_message" ("id", "key", "campaign_id", "member_id", "channel", "occasion", "status", '
+    sql = ('INSERT INTO "scratch_message" ("id", "campaign_id", "member_id", "channel", "occasion", "status", '
            '"attempts", "next_attempt_ms", "created_ms", "reference", "last_error") '
-           'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+           'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
     conn = store.db.connection()
     started = time.perf_counter()
     for start in range(0, count, 20_000):
-        rows = [(i + 1, f"cmp-x:m{i:07d}::sms", "cmp-x", f"m{i:07d}", "sms", "", "pending", 0, 0, 0,
-                 f"cp-{(i * 2654435761) % 2**64:040d}", "") for i in range(start, min(count, start + 20_000))]
+        rows = [(i + 1, "cmp-x", f"m{i:07d}", "sms", "", "pending", 0, 0, 0,
+                 f"cp-{(i * 2654435761) % 2**64:024x}", "") for i in range(start, min(count, start + 20_000))]
         with store.db.atomic():
             conn.executemany(sql, rows)
     return time.perf_counter() - started

@@ -125,17 +125,17 @@ def schedule(campaign_id: str, at_ms: int, *, actor: str, now_ms: int) -> None:
 
 
 # -- rows -------------------------------------------------------------------------------------------------------
-Row = tuple[str, str, str, str, str, str, int, int, int, str, str]
+Row = tuple[str, str, str, str, str, int, int, int, str, str]
 
 
 def _row(campaign: Campaign, member_id: str, occasion: str, status: MessageStatus, now_ms: int) -> Row:
     """One message row, in ``ROW_FIELDS`` order."""
     key = model.message_key(str(campaign.campaign_id), member_id, occasion, str(campaign.channel))
-    return (key, str(campaign.campaign_id), member_id, str(campaign.channel), occasion, status.value, 0, now_ms,
+    return (str(campaign.campaign_id), member_id, str(campaign.channel), occasion, status.value, 0, now_ms,
             now_ms, model.gateway_reference(key), "")
 
 
-ROW_FIELDS = ("key", "campaign_id", "member_id", "channel", "occasion", "status", "attempts", "next_attempt_ms",
+ROW_FIELDS = ("campaign_id", "member_id", "channel", "occasion", "status", "attempts", "next_attempt_ms",
               "created_ms", "reference", "last_error")
 
 

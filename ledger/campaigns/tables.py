@@ -34,13 +34,13 @@ class Campaign(store.BaseModel):
 
 
 class CampaignMessage(store.BaseModel):
-    """One message to one member for one occasion on one channel. ``key`` (campaign:member:occasion:channel) is
-    the idempotency key; ``reference``, its hash, is the unique column, so planning it again (a restart, a
-    retry, the daily job run twice) inserts nothing, and a gateway's receipt (which echoes the reference) finds
-    its row. Four indexes only: planning a million rows pays for every index on every row."""
+    """One message to one member for one occasion on one channel. Its idempotency key is
+    campaign:member:occasion:channel (``key``); ``reference``, the key's hash, is the unique column, so planning
+    it again (a restart, a retry, the daily job run twice) inserts nothing, and a gateway's receipt (which echoes
+    the reference) finds its row. The key itself is not stored and there are four indexes only: planning a
+    million rows pays for every byte and every index of every row."""
 
     id = peewee.BigAutoField()
-    key = peewee.CharField(max_length=200)
     campaign_id = peewee.CharField(max_length=40)
     member_id = peewee.CharField(max_length=40, index=True)
     channel = peewee.CharField(max_length=8)
@@ -54,6 +54,12 @@ class CampaignMessage(store.BaseModel):
     provider_id = peewee.CharField(max_length=128, null=True)
     coupon_id = peewee.CharField(max_length=40, null=True)
     last_error = peewee.TextField(default="")
+
+    @property
+    def key(self) -> str:
+        from ledger.campaigns.model import message_key
+
+        return message_key(str(self.campaign_id), str(self.member_id), str(self.occasion), str(self.channel))
 
     class Meta:
         table_name = "campaign_message"
