@@ -248,6 +248,9 @@ def _serve(args: argparse.Namespace) -> int:
                           "writes at a time, so more workers would only queue on its lock; serve with --workers 1, "
                           "or move the ledger to PostgreSQL (see docs/operations.md)")
     _check_alert_settings(args)
+    from ledger.campaigns import tables
+
+    tables.create_tables()  # member facts and campaigns on a ledger made before they existed (sign-up writes facts)
     return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers,
                  openapi=args.openapi)
 

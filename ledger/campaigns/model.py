@@ -11,7 +11,7 @@ import hashlib
 import re
 import string
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -148,10 +148,35 @@ def sms_number(phone: str) -> str:
 def in_holdout(member_id: str, seed: str, share_bp: int) -> bool:
     """A stable random draw: the member is in the control group when the hash of seed + member falls in the
     first ``share_bp`` of 10,000 buckets. Deterministic for a given seed (tests inject it)."""
+    return holdout_draw(seed, share_bp)(member_id)
+
+
+def holdout_draw(seed: str, share_bp: int) -> Callable[[str], bool]:
+    """``in_holdout`` for one campaign, fast: the seed's part of the hash is computed once (a million draws)."""
     if share_bp <= 0:
-        return False
-    digest = hashlib.sha256(f"{seed}\x00{member_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % 10_000 < share_bp
+        return lambda member_id: False
+    base = hashlib.sha256(f"{seed}\x00".encode())
+
+    def draw(member_id: str) -> bool:
+        h = base.copy()
+        h.update(member_id.encode())
+        return int.from_bytes(h.digest()[:8], "big") % 10_000 < share_bp
+
+    return draw
+
+
+def reference_maker(campaign_id: str, occasion: str, channel: str) -> Callable[[str], str]:
+    """``gateway_reference(message_key(campaign_id, member, occasion, channel))`` per member, fast."""
+    base = hashlib.sha256(f"{campaign_id}:".encode())
+    tail = f":{occasion}:{channel}".encode()
+
+    def reference(member_id: str) -> str:
+        h = base.copy()
+        h.update(member_id.encode())
+        h.update(tail)
+        return "cp-" + h.hexdigest()[:24]
+
+    return reference
 
 
 # -- quiet hours ------------------------------------------------------------------------------------------------

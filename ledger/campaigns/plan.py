@@ -180,16 +180,24 @@ def plan_promotion(campaign_id: str, segments: SegmentSource, *, now_ms: int, ac
         raise LedgerError("only a promotion is planned to a segment")
     report = PlanReport()
     rows: list[Row] = []
-    share, seed = int(campaign.holdout_bp), str(campaign.seed)
-    for member_id in segments.members(str(campaign.segment), now_ms):
-        held = model.in_holdout(member_id, seed, share)
-        rows.append(_row(campaign, member_id, "", MessageStatus.HOLDOUT if held else MessageStatus.PENDING, now_ms))
-        report.holdout += held
-        report.planned += not held
+    cid, channel = str(campaign.campaign_id), str(campaign.channel)
+    held_out = model.holdout_draw(str(campaign.seed), int(campaign.holdout_bp))
+    reference = model.reference_maker(cid, "", channel)
+    pending, holdout = MessageStatus.PENDING.value, MessageStatus.HOLDOUT.value
+    for member_id in segments.members(str(campaign.segment), now_ms):  # the hot loop of a million-member plan
+        held = held_out(member_id)
+        rows.append((cid, member_id, channel, "", holdout if held else pending, 0, now_ms, now_ms,
+                     reference(member_id), ""))
+        if held:
+            report.holdout += 1
         if len(rows) >= INSERT_ROWS:
             _insert(rows)
             rows = []
     _insert(rows)
+    report.planned = CampaignMessage.select().where(
+        (CampaignMessage.campaign_id == cid) & (CampaignMessage.status != holdout)).count()
+    report.holdout = CampaignMessage.select().where(
+        (CampaignMessage.campaign_id == cid) & (CampaignMessage.status == holdout)).count()
     with store.atomic_write():
         campaign.status, campaign.planned_ms = "planned", campaign.planned_ms or now_ms
         campaign.save()

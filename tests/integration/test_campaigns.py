@@ -257,6 +257,24 @@ def test_stop_withdraws_sms_consent_and_one_click_unsubscribe_acts_on_post_only(
         console.stop()
 
 
+def test_preview_test_send_and_the_frequency_cap(world: World, sms_gateway: SmsGatewayFactory) -> None:
+    gateway = world.gateway = sms_gateway()
+    world.configure(extra='test_phone = "+8613900009999"\n[frequency_cap]\ncount = 1\ndays = 7')
+    member = world.member("Ann Lee", phone="+8613800000041", language="en", sms=True)
+    first = world.campaign(Kind.PROMOTION, "sms", segment="all", text_zh="{name}：一", text_en="{name}: one {points}")
+    second = world.campaign(Kind.PROMOTION, "sms", segment="all", text_zh="{name}：二", text_en="{name}: two")
+    shown = world.run("preview", first, "--member", member).stdout.strip()
+    assert shown == "Ann Lee: one 0 Reply STOP to opt out"
+    world.run("test-send", first, "--member", member)
+    assert by_phone(gateway.messages()) == {"+8613900009999": ["[TEST] Ann Lee: one 0 Reply STOP to opt out"]}
+    for campaign in (first, second):
+        world.run("schedule", campaign, "now", "--at", SHANGHAI_10AM)
+    world.run("run-daily", "--at", SHANGHAI_10AM)
+    assert by_phone(gateway.messages())["+8613800000041"] == ["Ann Lee: one 0 Reply STOP to opt out"]
+    assert (world.statuses(first), world.statuses(second)) == ({member: "sent"}, {member: "capped"})
+    assert any(r["action"] == "campaign_test_send" and r["subject"] == first for r in admin.audit_log(20))
+
+
 def test_bad_inputs_are_one_line_errors(world: World) -> None:
     world.configure()
     member = world.member("Someone", phone="+8613800000031", sms=True)

@@ -93,6 +93,14 @@ def test_keys_and_references_are_stable() -> None:
     assert model.gateway_reference(key) != model.gateway_reference(key.replace("m1", "m2"))
 
 
+def test_the_fast_planners_agree_with_the_rules() -> None:
+    make = model.reference_maker("cmp-1", "birthday-2026", "sms")
+    draw = model.holdout_draw("seed-1", 1000)
+    for member in ("m1", "m2", "王芳", "x" * 32):
+        assert make(member) == model.gateway_reference(model.message_key("cmp-1", member, "birthday-2026", "sms"))
+        assert draw(member) == model.in_holdout(member, "seed-1", 1000)
+
+
 def test_holdout_is_deterministic_and_near_its_share() -> None:
     drawn = [model.in_holdout(f"m{i}", "seed-1", 1000) for i in range(20_000)]
     assert drawn == [model.in_holdout(f"m{i}", "seed-1", 1000) for i in range(20_000)]
