@@ -46,15 +46,15 @@ class World:
         tables.create_tables()
 
     def configure(self, *, extra: str = "", unsubscribe_url: str = "http://127.0.0.1:9/unsubscribe") -> None:
-        parts = [f'unsubscribe_url = "{unsubscribe_url}"', "[retry]", "backoff_s = 1"]
+        # extra: top-level keys first, then its own tables
+        parts = [f'unsubscribe_url = "{unsubscribe_url}"', extra, "[retry]", "backoff_s = 1"]
         if self.gateway is not None:
             parts += ["[sms]", f'url = "{self.gateway.url}/messages"', f'token = "{SMS_TOKEN}"', 'sender = "CARDPOS"',
                       f'callback_secret = "{SMS_SECRET}"', "timeout_s = 10"]
         if self.smtp is not None:
             parts += ["[mail]", f'host = "{self.smtp.host}"', f"port = {self.smtp.port}",
                       'from = "club@cardpos.test"']
-        (self.ledger.ledger_dir / "campaigns.toml").write_text(extra + "\n" + "\n".join(parts) + "\n",
-                                                               encoding="utf-8")
+        (self.ledger.ledger_dir / "campaigns.toml").write_text("\n".join(parts) + "\n", encoding="utf-8")
 
     def member(self, name: str, *, phone: str = "", email: str = "", birthday: str | None = None,
                language: str = "zh", sms: bool | None = None, mail: bool | None = None, zone: str | None = None) -> str:
