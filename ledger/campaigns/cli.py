@@ -61,7 +61,7 @@ def _create(args: argparse.Namespace) -> int:
     from ledger.campaigns import plan
     from ledger.campaigns.model import Kind
 
-    ledger_dir = _open(args)
+    _open(args)
     currency = args.currency
     spec = plan.CampaignSpec(
         name=args.name, kind=Kind(args.kind), channel=args.channel, text_zh=args.text_zh, text_en=args.text_en,
@@ -71,7 +71,6 @@ def _create(args: argparse.Namespace) -> int:
         coupon_percent_bp=_basis_points(args.coupon_percent) if args.coupon_percent else None,
         coupon_min_spend=Money.parse(args.coupon_min_spend, currency).minor if args.coupon_min_spend else None,
         coupon_days=args.coupon_days, holdout_bp=_basis_points(args.holdout), seed=args.seed or "")
-    del ledger_dir
     campaign_id = plan.create_campaign(spec, actor=args.actor, now_ms=_clock(args)())
     emit({"campaign_id": campaign_id}, args.json, campaign_id)
     return 0
