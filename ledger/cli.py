@@ -254,6 +254,9 @@ def _serve(args: argparse.Namespace) -> int:
     from ledger import store
 
     store.upgrade_schema()  # a ledger made by an older version gets its new tables and column limits
+    from ledger.campaigns import tables
+
+    tables.create_tables()  # member facts and campaigns on a ledger made before they existed (sign-up writes facts)
     return serve(_ledger_dir(args), args.db, host=args.host, port=args.port, workers=args.workers,
                  openapi=args.openapi)
 
@@ -694,6 +697,9 @@ def register(subparsers: Subparsers) -> None:
     p = _command(members, "show", "balance, points, tier, coupons, cards and history", _member_show)
     p.add_argument("member_id")
     p.add_argument("--history", type=at_least(0), default=20, help="how many recent entries to show")
+    from ledger.campaigns.cli import register_member_facts
+
+    register_member_facts(members)
 
     cards = _group(subparsers, "card", "cards: issue, revoke, hold, unhold, replace, requests")
     p = _command(cards, "issue", "issue a card token (prints its text form)", _card_issue)

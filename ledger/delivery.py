@@ -1,4 +1,4 @@
-"""Alert delivery: the outbox drained to a webhook and to email, with retries, backoff and mail digests.
+"""Alert delivery: the outbox drained to a webhook, to email and by SMS, with retries, backoff and digests.
 
 ``deliver_pending(now_ms, config)`` sends what is due once (tests and ``cardpos ledger alerts deliver``);
 ``DeliveryWorker`` runs it in a background thread inside ``ledger serve``. Messages are rendered from the alert
@@ -37,6 +37,8 @@ from ledger import store
 from ledger.alert_store import Alert, AlertOutbox, Channel, OutboxStatus
 from ledger.anomaly.model import Severity
 from ledger.errors import LedgerError
+from ledger.sms.config import HttpSmsConfig, parse_sms_config
+from ledger.sms.provider import HttpSmsProvider, SendOutcome, SmsProvider
 from ledger.webhook_signature import HEADER as SIGNATURE_HEADER
 from ledger.webhook_signature import sign as sign  # re-exported: receivers know ledger.delivery's names
 from ledger.webhook_signature import verify_signature as verify_signature
@@ -111,9 +113,24 @@ class EmailConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SmsAlertConfig:
+    """Alerts to the on-call admins' phones through the SMS gateway (``[sms]`` in alerts.toml)."""
+
+    gateway: HttpSmsConfig
+    to: tuple[str, ...] = ()
+    min_severity: Severity = Severity.CRITICAL
+    digest_s: int = 0
+    """Alerts are gathered this long after the first one waiting, then sent as one SMS (0: at once)."""
+    max_per_hour: int = 6
+    """Most SMS per phone in any hour; more alerts wait for the next one (the digest rule of mail)."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryConfig:
     webhook: WebhookConfig | None = None
     email: EmailConfig | None = None
+    sms: SmsAlertConfig | None = None
     poll_s: int = 2
     """How often the background worker looks for due notifications."""
 
@@ -123,6 +140,8 @@ class DeliveryConfig:
             out.append(Channel("webhook", self.webhook.min_severity))
         if self.email:
             out.append(Channel("email", self.email.min_severity))
+        if self.sms:
+            out.append(Channel("sms", self.sms.min_severity))
         return out
 
 
@@ -144,11 +163,13 @@ def load_config(ledger_dir: Path) -> DeliveryConfig:
     return config
 
 
-TOP_KEYS = frozenset({"min_severity", "poll_s", "webhook", "email"})
+TOP_KEYS = frozenset({"min_severity", "poll_s", "webhook", "email", "sms"})
 RETRY_KEYS = frozenset({"max_attempts", "backoff_s", "backoff_max_s"})
 WEBHOOK_KEYS = frozenset({"url", "secret", "allow_http", "min_severity", "timeout_s"}) | RETRY_KEYS
 EMAIL_KEYS = frozenset({"host", "port", "from", "to", "starttls", "implicit_tls", "cafile", "username", "password",
                         "allow_plaintext", "min_severity", "digest_s", "max_per_hour", "timeout_s"}) | RETRY_KEYS
+SMS_ALERT_KEYS = frozenset({"to", "min_severity", "digest_s", "max_per_hour"}) | RETRY_KEYS
+"""Keys of ``[sms]`` about alerts; every other key there describes the gateway (``ledger.sms.config``)."""
 
 
 def parse_config(data: dict[str, Any], where: str = CONFIG_NAME) -> DeliveryConfig:
@@ -187,7 +208,22 @@ def parse_config(data: dict[str, Any], where: str = CONFIG_NAME) -> DeliveryConf
             digest_s=_int(e, "digest_s", 60, where, "email"), max_per_hour=_int(e, "max_per_hour", 12, where, "email"),
             timeout_s=_int(e, "timeout_s", 10, where, "email"), retry=_retry(e, where, "email"))
         _check_email_security(email, where)
-    return DeliveryConfig(webhook=webhook, email=email, poll_s=max(1, _int(data, "poll_s", 2, where, "")))
+    sms = _sms_alerts(_table(data, "sms", where), where, default_sev) if "sms" in data else None
+    return DeliveryConfig(webhook=webhook, email=email, sms=sms, poll_s=max(1, _int(data, "poll_s", 2, where, "")))
+
+
+def _sms_alerts(table: dict[str, Any], where: str, default_sev: Any) -> SmsAlertConfig:
+    to = table.get("to", [])
+    to = [to] if isinstance(to, str) else to
+    if not isinstance(to, list) or not to or not all(isinstance(n, str) and n.strip() for n in to):
+        raise ConfigError(f"{where}: sms needs to (one phone number or a list)")
+    gateway = parse_sms_config({k: v for k, v in table.items() if k not in SMS_ALERT_KEYS}, f"{where} [sms]")
+    return SmsAlertConfig(
+        gateway=gateway, to=tuple(to),
+        min_severity=_severity(table.get("min_severity", "critical" if default_sev == "warning" else default_sev),
+                               f"{where}: sms.min_severity"),
+        digest_s=_int(table, "digest_s", 0, where, "sms"), max_per_hour=_int(table, "max_per_hour", 6, where, "sms"),
+        retry=_retry(table, where, "sms"))
 
 
 def _known(table: dict[str, Any], known: frozenset[str], where: str, section: str) -> None:
@@ -462,10 +498,74 @@ def send_mail(cfg: EmailConfig, message: EmailMessage) -> None:
         raise LedgerError(f"the alert mail could not be sent through {cfg.host}:{cfg.port}", orig=exc) from exc
 
 
+SMS_ALERT_MAX_TEXT = 300
+
+
+def sms_alert_text(alerts: Sequence[Alert]) -> str:
+    """One short SMS for a digest of alerts: the worst first, then how many more."""
+    ordered = sorted(alerts, key=lambda a: (-Severity(a.severity).rank, a.id))
+    first = ordered[0]
+    text = f"cardpos {alert_line(first)}"
+    if len(ordered) > 1:
+        text += f" (+{len(ordered) - 1} more: " + ", ".join(f"#{a.id} {a.rule}" for a in ordered[1:4]) + ")"
+    return text[:SMS_ALERT_MAX_TEXT]
+
+
+def deliver_sms(cfg: SmsAlertConfig, now_ms: int, report: DeliveryReport, provider: SmsProvider) -> None:
+    """Due SMS alerts, as one digest message per phone, under the digest window and the hourly limit. A gateway
+    asking us to wait (429 ``Retry-After``) postpones the digest without counting an attempt; each phone's
+    message carries a reference derived from the first row, so a resend is taken as the same message."""
+    rows = _due("sms", now_ms)
+    if not rows:
+        return
+    oldest = min(r.created_ms for r in rows)
+    if now_ms - oldest < cfg.digest_s * 1000 and all(r.attempts == 0 for r in rows):
+        report.waiting += len(rows)
+        return
+    recent = (AlertOutbox.select(AlertOutbox.message_id).distinct()
+              .where((AlertOutbox.channel == "sms") & (AlertOutbox.sent_ms > now_ms - HOUR_MS)
+                     & AlertOutbox.message_id.is_null(False)).count())
+    if cfg.max_per_hour and recent >= cfg.max_per_hour:
+        report.waiting += len(rows)
+        return
+    rows = _claim(rows, now_ms)
+    if not rows:
+        return
+    alerts = list(Alert.select().where(Alert.id.in_(sorted({r.alert_id for r in rows}))).order_by(Alert.id))
+    if not alerts:
+        return
+    text = sms_alert_text(alerts)
+    first = min(r.id for r in rows)
+    errors: list[str] = []
+    wait_s = 0
+    for index, phone in enumerate(cfg.to):
+        result = provider.send(phone, text, f"alert-{first}-{index}")
+        if result.outcome is SendOutcome.RETRY_AFTER:
+            wait_s = max(wait_s, result.retry_after_s, 1)
+        elif not result.ok:
+            errors.append(result.reason)
+    with store.atomic_write():
+        if wait_s:
+            for row in rows:
+                row.next_attempt_ms = now_ms + wait_s * 1000
+                row.save()
+            report.waiting += len(rows)
+        elif errors:
+            _fail(rows, cfg.retry, now_ms, errors[0], report)
+        else:
+            message_id = f"sms-{first}"
+            for row in rows:
+                row.status, row.sent_ms, row.message_id = OutboxStatus.SENT.value, now_ms, message_id
+                row.attempts += 1
+                row.save()
+            report.sent += len(rows)
+
+
 _deliver_lock = threading.Lock()
 
 
-def deliver_pending(now_ms: int, config: DeliveryConfig, post: Poster = http_post) -> DeliveryReport:
+def deliver_pending(now_ms: int, config: DeliveryConfig, post: Poster = http_post,
+                    sms: SmsProvider | None = None) -> DeliveryReport:
     """Send every due notification once. Safe to call from several threads (one runs at a time)."""
     report = DeliveryReport()
     with _deliver_lock:
@@ -473,7 +573,21 @@ def deliver_pending(now_ms: int, config: DeliveryConfig, post: Poster = http_pos
             deliver_webhooks(config.webhook, now_ms, report, post)
         if config.email:
             deliver_email(config.email, now_ms, report)
+        if config.sms:
+            deliver_sms(config.sms, now_ms, report, sms or _sms_provider(config.sms.gateway))
     return report
+
+
+_providers: dict[int, HttpSmsProvider] = {}
+
+
+def _sms_provider(gateway: HttpSmsConfig) -> HttpSmsProvider:
+    """One provider (and its connection pool) per loaded gateway configuration (the provider keeps it alive,
+    so its id is not reused)."""
+    provider = _providers.get(id(gateway))
+    if provider is None or provider.config is not gateway:
+        provider = _providers[id(gateway)] = HttpSmsProvider(gateway)
+    return provider
 
 
 def dead_letters() -> list[AlertOutbox]:

@@ -116,6 +116,8 @@ def init_ledger(ledger_dir: Path, db_url: str | None = None, issuer: str | None 
     _write_settings(ledger_dir, {"issuer": issuer, "db_url": db_url})
     ledger = _open(ledger_dir, db_url, issuer, clock)
     pii.migrate_old_layout(ledger_dir, ledger.now_ms())  # before create_schema indexes the new columns
+    from ledger.campaigns import tables as _campaign_tables  # noqa: F401  registers member facts and campaigns
+
     store.create_schema()
     with store.atomic_write():
         ledger.keys.create_all(issuer, ledger.now_s())

@@ -167,6 +167,9 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         return Response("the console failed to handle the request; see its log", status_code=500,
                         media_type="text/plain")
 
+    from ledger.campaigns import web as campaign_web
+
+    campaign_web.mount(app, ledger_dir, clock)  # unsubscribe links and the SMS gateway's callbacks
     app.add_middleware(SecurityHeaders)
     return app
 

@@ -7,6 +7,8 @@
 | ``mapping`` | the gateway's field names, the message id in its answer, ``Retry-After`` (pure) |
 | ``callbacks`` | ``verify`` the ``t=…,v1=…`` signature, parse receipts and inbound replies |
 | ``keywords`` | ``is_opt_out`` and ``is_balance_query`` on a member's reply (pure) |
+| ``inbound`` | act on verified callbacks: receipts, refusals (SMS consent withdrawn), registered handlers |
 
-Not wired into campaigns or alerts yet; see docs/sms-gateway.md.
+Campaigns (``ledger.campaigns``) and SMS alerts (``ledger.delivery``) send through ``HttpSmsProvider``; see
+docs/sms-gateway.md and docs/campaigns.md.
 """

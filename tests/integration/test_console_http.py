@@ -35,8 +35,15 @@ def targets(console_world: ConsoleWorld) -> dict[str, str]:
             [Finding("velocity", Severity.WARNING, SubjectType.CARD, card, int(time.time() * 1000), ("x:1",),
                      "walk alert")], int(time.time() * 1000), 3_600_000)
     console_world.add_admin("victim", Role.SUPPORT)
+    from ledger.campaigns import plan, tables
+    from ledger.campaigns.model import Kind
+
+    tables.create_tables()
+    campaign_id = plan.create_campaign(plan.CampaignSpec(name="walk", kind=Kind.PROMOTION, channel="sms",
+                                                         segment="all", text_zh="你好", text_en="hello"),
+                                       actor="test", now_ms=int(time.time() * 1000))
     return {"member_id": member, "card_id": card, "terminal_id": terminal_id,
-            "alert_id": str(recorded[0].alert_id), "admin": "victim"}
+            "alert_id": str(recorded[0].alert_id), "admin": "victim", "campaign_id": campaign_id}
 
 
 def _request(route: roles.Route, targets: dict[str, str]) -> tuple[str, dict[str, Any]]:
@@ -52,6 +59,10 @@ def _request(route: roles.Route, targets: dict[str, str]) -> tuple[str, dict[str
         "admin_add": {"name": "walked", "role": "auditor"},
         "alert_resolve": {"note": "walked"},
         "signin": {"name": "nobody", "password": "wrong password"},
+        "campaign_create": {"name": "walked", "kind": "promotion", "channel": "sms", "segment": "all",
+                            "text_zh": "你好", "text_en": "hello"},
+        "campaign_test_send": {"member": targets["member_id"]},
+        "campaign_schedule": {"when": "2030-01-01T10:00"},
     }.get(route.name, {})
     if route.name == "lang":
         path += "?to=zh&next=/dashboard"
