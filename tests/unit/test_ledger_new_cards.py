@@ -130,6 +130,7 @@ def test_signups_create_a_member_or_merge_onto_the_one_with_the_same_phone(ledge
         return entry.uuid
 
     first = sign_up(till_b, "Pb", "13800138000", mail=True)
+    till_a.wall_ms = till_b.wall_ms + 60_000  # a minute later (at one instant a withdrawal would win over a grant)
     second = sign_up(till_a, "Pa", "138 0013 8000", sms=True)
     other = sign_up(till_a, "Pc", "139 0000 0000")
     records = {r["provisional_id"]: r for r in signup.signups()}
