@@ -433,3 +433,6 @@ class TerminalSealKey(BaseModel):
 
 
 register_models(PendingEnrollment, TerminalSealKey)
+
+# The merchant model's tables (issue 17) register here so every schema has them.
+from ledger.merchants import models as _merchant_models  # noqa: E402,F401

@@ -1,0 +1,111 @@
+"""The merchant model: program settings, merchants, stores, overrides, coupon funders (in-process, real SQLite)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cardkit.core.members import Tier
+from cardkit.core.rules import Rules
+from cardkit.errors import ConfigError
+from ledger import admin, store
+from ledger.errors import LedgerError
+from ledger.home import Ledger, init_ledger
+from ledger.merchants import admin as merchants
+from ledger.merchants.models import PROGRAM
+from ledger.merchants.overrides import (
+    MerchantOverrides,
+    accepts_coupon,
+    offers_gift,
+    overrides_from_mapping,
+    rules_for_merchant,
+)
+
+T0_MS = 1_790_000_000_000
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    home = init_ledger(tmp_path / "ledger", issuer="acme", clock=lambda: T0_MS)
+    home.randbytes = random.Random(5).randbytes
+    yield home
+    home.database.close()
+
+
+def test_merchants_own_stores_and_stores_own_terminals(ledger: Ledger) -> None:
+    spa = merchants.add_merchant("Hotel Spa", overrides={"coupons": "own"})
+    assert spa == "hotel-spa"
+    shop = merchants.add_merchant("Shop", merchant_id="shop")
+    merchants.assign_store("spa-1", spa, name="Spa floor 3")
+    merchants.assign_store("shop-1", shop)
+    till, _ = admin.add_terminal("spa till", "spa-1")
+    ledger_till, _ = admin.add_terminal("orphan till", "nowhere")
+    view = merchants.merchant_view(spa)
+    assert view["stores"] == ["spa-1"] and view["terminals"] == [till]
+    assert merchants.terminal_merchants([till, ledger_till, "ledger"]) == {
+        till: spa, ledger_till: PROGRAM, "ledger": PROGRAM}
+    merchants.assign_store("spa-1", shop)  # a store moves: its terminals follow
+    assert merchants.terminal_merchants([till]) == {till: shop}
+    member = admin.add_member("Li", store_id="shop-1")
+    assert merchants.home_merchant(member) == shop
+    actions = [r.action for r in store.AuditLog.select().order_by(store.AuditLog.id)]
+    assert actions.count("merchant_add") == 2 and actions.count("store_assign") == 3
+
+
+def test_bad_merchant_input_is_one_sentence(ledger: Ledger) -> None:
+    merchants.add_merchant("Shop")
+    with pytest.raises(LedgerError, match="already exists"):
+        merchants.add_merchant("Shop")
+    with pytest.raises(LedgerError, match="not 'program'"):
+        merchants.add_merchant("x", merchant_id=PROGRAM)
+    with pytest.raises(LedgerError, match="no merchant 'bar'"):
+        merchants.assign_store("s", "bar")
+    with pytest.raises(LedgerError, match="unknown tier"):
+        merchants.update_merchant("shop", overrides={"tier_discount_bp": {"diamond": 100}})
+    with pytest.raises(LedgerError, match="float holder"):
+        merchants.set_program(float_holder="bank")
+
+
+def test_overrides_merge_and_clear(ledger: Ledger) -> None:
+    merchants.add_merchant("Bar", overrides={"tier_discount_bp": {"gold": 1500}, "gifts": ["cocktail"]})
+    view = merchants.update_merchant("bar", overrides={"earn_minor_per_point": 200, "gifts": None})
+    assert view["overrides"] == {"tier_discount_bp": {"gold": 1500}, "earn_minor_per_point": 200}
+    assert merchants.merchant_overrides("bar").tier_discount_bp == {Tier.GOLD: 1500}
+    assert merchants.merchant_overrides("unknown") == MerchantOverrides()
+
+
+def test_program_settings_default_then_set(ledger: Ledger) -> None:
+    assert merchants.program_view()["float_holder"] == "operator"
+    view = merchants.set_program(point_cost=(100, 100), reserve_bp=3000, float_holder="direct")
+    assert (view["point_cost_minor"], view["point_cost_points"], view["reserve_bp"]) == (100, 100, 3000)
+    assert merchants.program_view()["float_holder"] == "direct"
+
+
+def test_coupon_funder_defaults_to_the_program(ledger: Ledger) -> None:
+    merchants.add_merchant("Shop")
+    member = admin.add_member("Li")
+    funded = admin.issue_coupon(member, amount_off=500)
+    other = admin.issue_coupon(member, amount_off=500)
+    merchants.set_coupon_funder(funded, "shop")
+    assert merchants.coupon_funders([funded, other]) == {funded: "shop", other: PROGRAM}
+
+
+def test_rules_for_a_merchant_override_only_what_merchants_may() -> None:
+    rules = Rules.default()
+    overrides = overrides_from_mapping({"tier_discount_bp": {"gold": 2000}, "earn_minor_per_point": 250,
+                                        "coupons": ["shop"], "gifts": ["towel"]})
+    local = rules_for_merchant(rules, overrides)
+    assert local.tier(Tier.GOLD).discount_bp == 2000
+    assert local.tier(Tier.STANDARD) == rules.tier(Tier.STANDARD)
+    assert local.points.earn_minor_per_point == 250
+    assert local.points.redeem_unit_minor == rules.points.redeem_unit_minor  # redemption value is program-wide
+    assert local.topup_bonuses == rules.topup_bonuses
+    assert accepts_coupon(overrides, "spa", "shop") and accepts_coupon(overrides, "spa", "spa")
+    assert not accepts_coupon(overrides, "spa", PROGRAM)
+    assert offers_gift(overrides, "towel") and not offers_gift(overrides, "robe")
+    assert offers_gift(MerchantOverrides(), "anything")
+    with pytest.raises(ConfigError, match="unknown merchant override"):
+        overrides_from_mapping({"stored_value": 1})
