@@ -704,4 +704,7 @@ def register(subparsers: Subparsers) -> None:
     from ledger.merchants import cli as merchants_cli
 
     merchants_cli.register(subparsers)
+    from ledger.settlement import cli as settlement_cli
+
+    settlement_cli.register(subparsers)
 

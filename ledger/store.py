@@ -436,3 +436,4 @@ register_models(PendingEnrollment, TerminalSealKey)
 
 # The merchant model's tables (issue 17) register here so every schema has them.
 from ledger.merchants import models as _merchant_models  # noqa: E402,F401
+from ledger.settlement import records as _settlement_records  # noqa: E402,F401

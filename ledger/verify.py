@@ -108,7 +108,8 @@ def _int_getter(p: dict[str, Any]) -> Any:
     return get
 
 
-def verify_members() -> list[str]:
+def verify_members(folded: dict[str, MemberState] | None = None) -> list[str]:
+    """``folded``, when given, receives every member's state as the entries give it (settlement checks use it)."""
     problems: list[str] = []
     members = {m.member_id: m for m in store.Member.select()}
     projections = {p.member_id: p for p in store.MemberProjection.select()}
@@ -153,6 +154,8 @@ def verify_members() -> list[str]:
                 problems.append(f"member {mid}: has entries but no projection")
             continue
         problems.extend(_compare(mid, state, row))
+    if folded is not None:
+        folded.update({mid: fold.state for mid, fold in folds.items()})
     return problems
 
 
@@ -174,4 +177,7 @@ def _compare(mid: str, state: MemberState, row: store.MemberProjection) -> list[
 
 
 def verify_all() -> list[str]:
-    return verify_chains() + verify_members()
+    from ledger.settlement.checks import verify_settlement
+
+    folded: dict[str, MemberState] = {}
+    return verify_chains() + verify_members(folded) + verify_settlement(folded)
