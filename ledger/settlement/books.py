@@ -43,7 +43,7 @@ def period_sums(period: str, currency: str) -> list[model.Sum]:
     query: Any = (f.select(f.flow, f.merchant_id, f.issuer_id, f.late_from, f.currency,
                       peewee.fn.SUM(f.amount), peewee.fn.SUM(f.points))
                   .where(f.period == period)
-                  .group_by(f.flow, f.merchant_id, f.issuer_id, f.late_from, f.currency).tuples())
+                  .group_by(f.late_from, f.flow, f.merchant_id, f.issuer_id, f.currency).tuples())  # index order
     sums = []
     for flow, merchant, issuer, late_from, cur, amount, points in query:
         if cur != currency:

@@ -109,3 +109,26 @@ def test_rules_for_a_merchant_override_only_what_merchants_may() -> None:
     assert offers_gift(MerchantOverrides(), "anything")
     with pytest.raises(ConfigError, match="unknown merchant override"):
         overrides_from_mapping({"stored_value": 1})
+
+
+def test_the_demo_is_a_hotel_whose_day_settles(tmp_path: Path) -> None:
+    from cardpos.demo.seed import seed_demo
+    from ledger.home import open_ledger
+    from ledger.settlement import books, periods
+
+    setup = seed_demo(tmp_path / "demo")
+    home = open_ledger(setup.ledger_dir)
+    try:
+        assert [m["merchant_id"] for m in merchants.list_merchants()] == ["restaurant", "shop", "spa"]
+        assert merchants.terminal_merchants([setup.terminal_id]) == {setup.terminal_id: "restaurant"}
+        day = books.draft(periods.period_of(home.now_ms()))
+        nets = {p["party"]: p["net"] for p in day["positions"]}
+        assert sum(nets.values()) == 0 and nets["shop"] < 0 < nets["spa"]
+        rows = {r["party"]: r for r in day["parties"]}
+        assert (rows["shop"]["sv_taken_in"], rows["spa"]["sv_taken_in"]) == (50_000, 20_000)
+        assert rows["spa"]["coupons_funded"] == rows["spa"]["coupons_honoured"] == 3_000
+        li = setup.member_ids[0]
+        assert store.MemberProjection.get_or_none(store.MemberProjection.member_id == li) is None  # his own story
+        assert admin.verify_ledger() == []
+    finally:
+        home.database.close()
