@@ -21,7 +21,7 @@ from ledger.settlement.records import ClosedPeriod, FundingLine
 from tests.fixtures.ledger import InProcessTill as Till
 from tests.fixtures.ledger import enroll_in_process, sale, topup
 
-NOV = 1_793_750_400_000  # 2026-11-01 00:00 UTC
+NOV = periods.start_ms("2026-11")
 DEC = periods.start_ms("2026-12")
 
 
@@ -168,3 +168,22 @@ def test_direct_netting_uses_the_fewest_transfers() -> None:
         settled[payee] -= amount
     assert set(settled.values()) == {0}
     assert model.transfers({"a": 10, "program": -10}, "operator") == [("program", "a", 10)]
+
+
+def test_liability_report_reserves_a_share_of_the_previous_quarter(ledger: Ledger, clock: Clock) -> None:
+    shop, spa = till_at(ledger, "shop-1"), till_at(ledger, "spa-1")
+    li = admin.add_member("Li", store_id="shop-1")
+    shop.wall_ms = periods.start_ms("2026-09") + 3_600_000  # a September top-up: last quarter's balance
+    push(shop, "topup", topup(li, 100_000))
+    spa.wall_ms = NOV + 3_600_000
+    push(spa, "topup", topup(li, 20_000))
+    push(spa, "sale", sale(li, 30_000))  # spends the shop's stored value first
+    report = books.reserve_report("2026-11-02")
+    rows = {r["issuer"]: r for r in report["issuers"]}
+    assert (rows["shop"]["outstanding"], rows["shop"]["previous_quarter_end"], rows["shop"]["reserve"]) == (
+        70_000, 100_000, 30_000)
+    assert (rows["spa"]["outstanding"], rows["spa"]["reserve"]) == (20_000, 0)
+    assert report["total_outstanding"] == store.MemberProjection.get_by_id(li).balance == 90_000
+    assert "reserve 30.00%" in export.reserve_text(report)
+    with pytest.raises(LedgerError, match="YYYY-MM-DD"):
+        books.reserve_report("2026-11-31")
