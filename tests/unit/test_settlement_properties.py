@@ -160,11 +160,12 @@ def test_random_workloads_settle_exactly(seed: int, before: int, after: int, lat
     run_workload(seed, before, after, late, direct)
 
 
-def run_workload(seed: int, before: int, after: int, late: int, direct: bool) -> None:
+def run_workload(seed: int, before: int, after: int, late: int, direct: bool, db_url: str | None = None) -> None:
+    """One workload on a fresh ledger (SQLite in a temporary directory, or the PostgreSQL database ``db_url``)."""
     rng = random.Random(seed)
     clock = {"now": NOV + 3_600_000}
     with tempfile.TemporaryDirectory() as tmp:
-        home = init_ledger(Path(tmp) / "ledger", clock=lambda: clock["now"])
+        home = init_ledger(Path(tmp) / "ledger", db_url, clock=lambda: clock["now"])
         home.randbytes = random.Random(seed).randbytes
         try:
             for merchant in MERCHANTS:
