@@ -222,6 +222,9 @@ def _init(args: argparse.Namespace) -> int:
 
     alerts.install(ledger_dir)
     console_models.create_tables()
+    from ledger.settlement.hook import backfill
+
+    backfill()  # a ledger from before funding lines gets them (issue 17)
     admin.audit_event("ledger_init", str(ledger_dir), actor=args.actor, issuer=ledger.issuer,
                       origin=f"host:{socket.gethostname()}")
     database = ("postgresql" if is_postgres_url(ledger.db_url)

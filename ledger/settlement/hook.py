@@ -159,3 +159,40 @@ class _Originals:
 
 def _line(row: FundingLine) -> funding.Line:
     return funding.Line(str(row.flow), str(row.merchant_id), str(row.issuer_id), int(row.amount), int(row.points))
+
+
+BACKFILL_CHUNK = 2_000
+
+
+def backfill() -> int:
+    """Funding lines for a ledger that applied entries before it recorded them (an upgrade): every applied money
+    entry of a known member is funded, in the order the ledger applied it.
+    Returns the entries funded; a ledger already recording them is left as it is (0)."""
+    from cardkit.journal import JournalEntry
+    from ledger import pii
+
+    funded_keys = FundingLine.select(FundingLine.id).limit(1)
+    if funded_keys.exists():
+        return 0
+    members = {str(m.member_id): m for m in store.Member.select()}
+    query = (store.AppliedEntry.select().where(store.AppliedEntry.kind.in_(sorted(FUNDED_KINDS))
+                                               & store.AppliedEntry.member_id.in_(sorted(members)))
+             .order_by(store.AppliedEntry.id))
+    count = 0
+    chunk: list[JournalEntry] = []
+    for row in query.iterator():
+        payload = pii.entry_payload(str(row.terminal_id), int(row.seq), row.payload, row.pii)
+        chunk.append(JournalEntry(terminal_id=str(row.terminal_id), seq=int(row.seq), uuid=str(row.uuid),
+                                  prev_hash=bytes(row.prev_hash), wall_ms=int(row.wall_ms), mono_ns=int(row.mono_ns),
+                                  cashier_id=row.cashier_id, kind=str(row.kind), payload=payload,
+                                  hash=bytes(row.hash)))
+        if len(chunk) == BACKFILL_CHUNK:
+            with store.atomic_write():
+                record_funding(chunk, members)
+            count += len(chunk)
+            chunk = []
+    if chunk:
+        with store.atomic_write():
+            record_funding(chunk, members)
+        count += len(chunk)
+    return count

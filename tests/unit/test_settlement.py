@@ -187,3 +187,21 @@ def test_liability_report_reserves_a_share_of_the_previous_quarter(ledger: Ledge
     assert "reserve 30.00%" in export.reserve_text(report)
     with pytest.raises(LedgerError, match="YYYY-MM-DD"):
         books.reserve_report("2026-11-31")
+
+
+def test_a_ledger_from_before_funding_lines_is_backfilled(ledger: Ledger) -> None:
+    from ledger.settlement.hook import backfill
+    from ledger.settlement.records import MemberLots
+
+    shop, spa = till_at(ledger, "shop-1"), till_at(ledger, "spa-1")
+    li = admin.add_member("Li", store_id="shop-1", balance=1_000)
+    push(shop, "topup", topup(li, 50_000, bonus=5_000))
+    push(spa, "sale", sale(li, 20_000, pts_earn=200))
+    before = books.draft("2026-11")
+    FundingLine.delete().execute()
+    MemberLots.delete().execute()
+    assert any("without its funding record" in p for p in admin.verify_ledger())
+    assert backfill() == 2
+    assert backfill() == 0  # a second run changes nothing
+    assert admin.verify_ledger() == []
+    assert books.draft("2026-11") == before
