@@ -132,3 +132,33 @@ def test_the_demo_is_a_hotel_whose_day_settles(tmp_path: Path) -> None:
         assert admin.verify_ledger() == []
     finally:
         home.database.close()
+
+
+def test_merchant_and_settlement_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from cardpos.cli import main
+
+    where = ["--ledger-dir", str(tmp_path / "l")]
+    assert main(["ledger", "init", *where]) == 0
+    assert main(["ledger", "merchant", "add", "Hotel Spa", "--tier-discount", "gold=12.5", *where]) == 0
+    assert main(["ledger", "merchant", "store", "spa-1", "--merchant", "hotel-spa", *where]) == 0
+    assert main(["ledger", "program", "set", "--point-cost", "1.00/100", "--reserve", "20", *where]) == 0
+    capsys.readouterr()
+    assert main(["ledger", "merchant", "list", "--json", *where]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["merchants"][0]["overrides"] == {"tier_discount_bp": {"gold": 1250}}
+    assert listed["stores"] == [{"store_id": "spa-1", "merchant_id": "hotel-spa", "name": ""}]
+    csv_path, json_path = tmp_path / "s.csv", tmp_path / "s.json"
+    assert main(["ledger", "settlement", "show", "--period", "2026-11", "--csv", str(csv_path),
+                 "--json-out", str(json_path), *where]) == 0
+    assert "settlement 2026-11" in capsys.readouterr().out
+    assert csv_path.read_text().startswith("section,period,from_period,party")
+    assert json.loads(json_path.read_text())["status"] == "draft"
+    assert main(["ledger", "settlement", "liability", "--day", "2026-11-30", *where]) == 0
+    assert "reserve 20.00%" in capsys.readouterr().out
+    assert main(["ledger", "settlement", "run", "--period", "2999-01", *where]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not over until" in err[0]
+    assert main(["ledger", "settlement", "show", "--period", "Nov", *where]) == 1
+    assert "YYYY-MM" in capsys.readouterr().err
