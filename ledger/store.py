@@ -383,12 +383,23 @@ def is_postgres() -> bool:
     return isinstance(db.obj, peewee.PostgresqlDatabase)
 
 
+_schema_hooks: list[Any] = []
+
+
+def register_schema_hook(hook: Any) -> None:
+    """Run ``hook()`` after the tables are created (another module's indexes or statistics, idempotent)."""
+    if hook not in _schema_hooks:
+        _schema_hooks.append(hook)
+
+
 def create_schema() -> None:
     """Create every table (core and registered) that does not exist yet, and the version counters."""
     with db.atomic():
         db.create_tables(all_models(), safe=True)
         for name in ("members", "revocations", "trust", "rules"):
             VersionCounter.insert(name=name, value=0).on_conflict_ignore().execute()
+        for hook in _schema_hooks:
+            hook()
 
 
 def bump(name: str) -> int:

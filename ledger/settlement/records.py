@@ -61,5 +61,15 @@ class ClosedPeriod(store.BaseModel):
     root_key = peewee.CharField(max_length=64)  # hex raw Ed25519 public key that signed it
 
 
+def postgres_statistics() -> None:
+    """On PostgreSQL, statistics of how many (flow, merchant, issuer, ...) groups a period has: without them the
+    planner guesses tens of thousands, sorts 2 million lines instead of hashing a few hundred groups, and settling
+    took 3x a bare GROUP BY (bench_settlement); with them, about as long as one."""
+    if store.is_postgres():
+        store.db.execute_sql("CREATE STATISTICS IF NOT EXISTS funding_line_groups (ndistinct) ON "
+                             "late_from, flow, merchant_id, issuer_id, currency FROM funding_line")
+
+
 MODELS: list[type[peewee.Model]] = [FundingLine, MemberLots, ClosedPeriod]
 store.register_models(*MODELS)
+store.register_schema_hook(postgres_statistics)
