@@ -19,7 +19,7 @@ class FundingLine(store.BaseModel):
     seq = peewee.BigIntegerField()
     uuid = peewee.CharField(max_length=36, index=True)
     orig_uuid = peewee.CharField(max_length=36, null=True, index=True)  # the entry a refund or void reverses
-    member_id = peewee.CharField(max_length=40, index=True)
+    member_id = peewee.CharField(max_length=40)
     kind = peewee.CharField(max_length=24)
     flow = peewee.CharField(max_length=16)
     merchant_id = peewee.CharField(max_length=32)
@@ -32,8 +32,7 @@ class FundingLine(store.BaseModel):
     wall_ms = peewee.BigIntegerField()
 
     class Meta:
-        indexes = (
-            (("terminal_id", "seq"), False),
+        indexes = (  # few on purpose: every line written at ingest pays for each
             # Covers the settlement of a period in index order: its sums need no table access and no sort
             # (bench_settlement). The price is one more index entry per line written at ingest.
             (("period", "late_from", "flow", "merchant_id", "issuer_id", "currency", "amount", "points"), False),
