@@ -14,6 +14,7 @@ from typing import Any
 
 from cardkit.journal import GENESIS_HASH, EntryKind, JournalEntry, make_entry
 from ledger import pii, projection, store
+from ledger.settlement import hook as funding_hook
 
 LEDGER_TERMINAL_ID = "ledger"
 """The ledger's own hash chain: admin changes that move member state (tier changes on card replacement)."""
@@ -80,8 +81,14 @@ def apply_entries(entries: Sequence[JournalEntry], *, batch_id: str, now_ms: int
         folded.append((result.state, len(mine)))
         _apply_member_edits(member, mine)
     projection.save_projections(folded)
+    _record_funding(entries, members)
     store.Member.update(version=version).where(store.Member.member_id.in_(sorted(members))).execute()
     return set(members)
+
+
+def _record_funding(entries: Sequence[JournalEntry], members: dict[str, store.Member]) -> None:
+    """Who funded what (issue 17): the funding lines of every money entry, in the transaction that applies it."""
+    funding_hook.record_funding(entries, members)
 
 
 def _apply_member_edits(member: store.Member, entries: Sequence[JournalEntry]) -> None:

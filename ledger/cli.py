@@ -225,6 +225,9 @@ def _init(args: argparse.Namespace) -> int:
     from ledger import cards_issue
 
     cards_issue.create_tables()  # new cards, sign-ups and member facts: made here, before workers start
+    from ledger.settlement.hook import backfill
+
+    backfill()  # a ledger from before funding lines gets them (issue 17)
     admin.audit_event("ledger_init", str(ledger_dir), actor=args.actor, issuer=ledger.issuer,
                       origin=f"host:{socket.gethostname()}")
     database = ("postgresql" if is_postgres_url(ledger.db_url)
@@ -532,8 +535,14 @@ def _coupon_issue(args: argparse.Namespace) -> int:
     amount = Money.parse(args.amount, currency).minor if args.amount else None
     percent_bp = _basis_points(args.percent) if args.percent else None
     min_spend = _non_negative_money(args.min_spend, currency, "--min-spend")
+    if args.merchant is not None:
+        from ledger.merchants import admin as merchant_admin
+
+        merchant_admin.merchant_view(args.merchant)  # an unknown merchant stops the issue before it happens
     coupon_id = admin.issue_coupon(args.member, amount_off=amount, percent_off_bp=percent_bp, min_spend=min_spend,
                                    valid_days=args.days, stackable=args.stackable, actor=args.actor)
+    if args.merchant is not None:
+        merchant_admin.set_coupon_funder(coupon_id, args.merchant, actor=args.actor)
     emit({"coupon_id": coupon_id, "member_id": args.member}, args.json, coupon_id)
     return 0
 
@@ -736,6 +745,7 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--min-spend", default=None, help="minimum spend, e.g. 100.00")
     p.add_argument("--days", type=at_least(1, high=36500), default=90, help="valid for this many days")
     p.add_argument("--stackable", action="store_true")
+    p.add_argument("--merchant", default=None, help="the merchant that issues and funds it (default: the program)")
 
     terminals = _group(subparsers, "terminal", "terminals: add, disable, enable, revoke, list")
     p = _command(terminals, "add", "register a terminal; prints its one-time enrollment code", _terminal_add)
@@ -769,4 +779,11 @@ def register(subparsers: Subparsers) -> None:
     p = _command(keys, "retire", "retire an issuer key (its cards stop verifying)", _keys("retire"))
     p.add_argument("kid")
     _command(keys, "list", "list the ledger's keys", _keys("list"))
+
+    from ledger.merchants import cli as merchants_cli
+
+    merchants_cli.register(subparsers)
+    from ledger.settlement import cli as settlement_cli
+
+    settlement_cli.register(subparsers)
 

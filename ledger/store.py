@@ -406,6 +406,15 @@ def is_postgres() -> bool:
     return isinstance(db.obj, peewee.PostgresqlDatabase)
 
 
+_schema_hooks: list[Any] = []
+
+
+def register_schema_hook(hook: Any) -> None:
+    """Run ``hook()`` after the tables are created (another module's indexes or statistics, idempotent)."""
+    if hook not in _schema_hooks:
+        _schema_hooks.append(hook)
+
+
 def create_schema() -> None:
     """Create every table (core and registered) that does not exist yet, the version counters, and the length
     limits of identifier columns (also on a ledger created before they existed: ``ledger init`` and ``ledger
@@ -415,6 +424,8 @@ def create_schema() -> None:
         for name in ("members", "revocations", "trust", "rules"):
             VersionCounter.insert(name=name, value=0).on_conflict_ignore().execute()
         enforce_lengths(all_models())
+        for hook in _schema_hooks:
+            hook()
 
 
 # -- identifier lengths ------------------------------------------------------------------------------------------
@@ -553,3 +564,7 @@ class TerminalSealKey(BaseModel):
 
 
 register_models(PendingEnrollment, TerminalSealKey)
+
+# The merchant model's tables (issue 17) register here so every schema has them.
+from ledger.merchants import models as _merchant_models  # noqa: E402,F401
+from ledger.settlement import records as _settlement_records  # noqa: E402,F401

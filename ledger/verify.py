@@ -150,9 +150,10 @@ def _referenced_originals() -> frozenset[str]:
     return frozenset(out)
 
 
-def verify_members(*, semantics: bool = True) -> list[str]:
+def verify_members(*, semantics: bool = True, folded: dict[str, MemberState] | None = None) -> list[str]:
     """The fold and the running totals of every member, and (unless ``semantics`` is off: benchmarks) the
-    semantic checks of every applied entry, in one pass over the entries in the order the ledger applied them."""
+    semantic checks of every applied entry, in one pass over the entries in the order the ledger applied them.
+    ``folded``, when given, receives every member's state as the entries give it (settlement checks use it)."""
     problems: list[str] = []
     members = {m.member_id: m for m in store.Member.select()}
     projections = {p.member_id: p for p in store.MemberProjection.select()}
@@ -213,6 +214,8 @@ def verify_members(*, semantics: bool = True) -> list[str]:
                 problems.append(f"member {mid}: has entries but no projection")
             continue
         problems.extend(_compare(mid, state, row))
+    if folded is not None:
+        folded.update({mid: fold.state for mid, fold in folds.items()})
     return problems
 
 
@@ -234,4 +237,7 @@ def _compare(mid: str, state: MemberState, row: store.MemberProjection) -> list[
 
 
 def verify_all() -> list[str]:
-    return verify_chains() + verify_members()
+    from ledger.settlement.checks import verify_settlement
+
+    folded: dict[str, MemberState] = {}
+    return verify_chains() + verify_members(folded=folded) + verify_settlement(folded)

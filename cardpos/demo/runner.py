@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from cardkit.config import Settings
 from cardkit.errors import ConfigError
 from cardkit.wallet import Wallet
 from cardpos.demo.children import CARDPOS, Child, ChildError
+from cardpos.demo.hotel import settle_command
 from cardpos.demo.seed import DEMO_ADMIN, DemoSetup, seed_demo
 from cardpos.demo.tapper import SimTapper
 from cardpos.parentdeath import env_for_child
@@ -120,6 +122,8 @@ class DemoRunner:
         return (f"cardpos demo: ledger {self.ledger_url}, reader simulator on {self.pty_path}\n"
                 f"cardpos demo: admin console {self.console_url}, sign in as {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}\n"
                 f"cardpos demo: sign in as {cashiers}; F2 taps a wallet card; Ctrl+Q quits\n"
+                f"cardpos demo: the day's settlement between the hotel's merchants: "
+                f"{settle_command(str(self.root / 'ledger'), int(time.time()))}\n"
                 f"cardpos demo: files in {self.root}")
 
     def run_app(self, *, lang: str) -> None:

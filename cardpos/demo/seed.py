@@ -1,6 +1,7 @@
 """Demo data: a fresh ledger with members, coupons, a terminal to enroll, and a simulator wallet holding one card
-of every kind a cashier may meet. Every card is issued for real by the ledger's issuer key (or, for the forged and
-malformed ones, made the way a fraudster would), so each gets its verdict through the real verification path.
+of every kind a cashier may meet; the program is a hotel of three merchants (``cardpos.demo.hotel``). Every card
+is issued for real by the ledger's issuer key (or, for the forged and malformed ones, made the way a fraudster
+would), so each gets its verdict through the real verification path.
 """
 
 from __future__ import annotations
@@ -100,6 +101,9 @@ def seed_demo(root: Path, *, now_s: Callable[[], int] | None = None) -> DemoSetu
         test_card = admin.issue_card(tester, actor="demo")
 
         terminal_id, code = admin.add_terminal("demo counter 1", "store-1", actor="demo")
+        from cardpos.demo.hotel import seed_hotel
+
+        seed_hotel(member_ids, now_s=now, clock_ms=lambda: clock_s() * 1000)
         from ledger.console import accounts, models
 
         models.create_tables()
