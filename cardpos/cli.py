@@ -37,6 +37,7 @@ COMMAND_GROUPS: list[tuple[str | None, str, list[str]]] = [
         "ledger.cli",
         "ledger.cli_alerts",
         "ledger.console.cli",
+        "ledger.analytics.cli",
     ]),
     (None, "", ["hwsim.cli"]),
 ]
