@@ -1,6 +1,10 @@
 """The SQL aggregates the reports are built on (SQLite and PostgreSQL): one pass over ``analytics_member_day``
 grouped by member, and small grouped counts for sales, tiers and cohorts. Everything past the aggregates is
-pure (``rfm``, ``ltv``, ``concentration``, ``cohorts``)."""
+pure (``rfm``, ``ltv``, ``concentration``, ``cohorts``).
+
+The per-member aggregates write ``+"day"`` (SQLite and PostgreSQL read it as ``day``): it keeps SQLite off the
+``day`` index, so it reads the table in its key order (member first) and groups without sorting; through the
+index it sorted every row of the period and took five times as long."""
 
 from __future__ import annotations
 
@@ -58,7 +62,7 @@ def member_figures(period: Period, scope: Scope) -> Iterator[MemberFigures]:
         f'SUM(CASE WHEN "day" >= {p} THEN "spend" ELSE 0 END) ys, '
         f'SUM(CASE WHEN "day" >= {p} THEN "visits" ELSE 0 END) yv, '
         f'SUM(CASE WHEN "day" >= {p} AND "day" < {p} THEN "visits" ELSE 0 END) qv '
-        f'FROM "{days}" WHERE "day" <= {p} AND "member_id" <> {p}{in_stores} GROUP BY "member_id") f '
+        f'FROM "{days}" WHERE +"day" <= {p} AND "member_id" <> {p}{in_stores} GROUP BY "member_id") f '
         f'ON f."member_id" = m."member_id" '
         f'WHERE m."created_ms" < {p}{seen}')
     args = [period.first_day, period.first_day, period.first_day, year_from, year_from, prior_from, year_from,
@@ -81,7 +85,7 @@ def bare_member_aggregate(period: Period) -> int:
     p = store.db.param
     cursor = store.db.execute_sql(
         f'SELECT "member_id", SUM("spend"), SUM("visits") FROM "{MemberDay._meta.table_name}" '
-        f'WHERE "day" >= {p} AND "day" <= {p} GROUP BY "member_id"', (period.first_day, period.last_day))
+        f'WHERE +"day" >= {p} AND +"day" <= {p} GROUP BY "member_id"', (period.first_day, period.last_day))
     count = 0
     while rows := cursor.fetchmany(FETCH):
         count += len(rows)

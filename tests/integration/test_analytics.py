@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 from collections import defaultdict
 from collections.abc import Iterator
@@ -201,3 +202,43 @@ def test_report_command_prints_json_csv_and_text(world: tuple[Ledger, Workload, 
     result = _cli(ledger_dir, clean_env, "sales", "--from", "June 1st")
     assert result.returncode != 0 and "--from takes a date as YYYY-MM-DD" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_console_analytics_page_for_marketing(world: tuple[Ledger, Workload, Path]) -> None:
+    from starlette.testclient import TestClient
+
+    from ledger.console import accounts
+    from ledger.console.app import create_app
+
+    _, _, ledger_dir = world
+    app = create_app(ledger_dir, clock=Clock((T_DAY + 1) * calendar.DAY_MS - 1), background=False)
+    password = "analytics-test-password"
+    accounts.add_admin("mkt", "marketing", password=password, actor="test")
+    accounts.add_admin("mgr", "merchant_manager", password=password, actor="test")
+
+    def client(name: str) -> TestClient:
+        c = TestClient(app)
+        token = re.search(r'name="csrf" value="([^"]+)"', c.get("/signin").text)
+        assert token
+        answer = c.post("/signin", data={"csrf": token.group(1), "name": name, "password": password,
+                                         "next": "/dashboard"}, follow_redirects=False)
+        assert answer.status_code == 303, answer.text[:300]
+        return c
+
+    marketing = client("mkt")
+    page = marketing.get("/analytics?view=segments")
+    assert page.status_code == 200
+    assert 'href="/analytics"' in page.text  # in the navigation
+    segments = re.findall(r'<td class="num" data-label="[^"]+">(\d+)</td>', page.text.split('id="segments"')[1])
+    assert segments == ["10", "28", "22", "20", "20"]
+    assert "<svg" in page.text and "http" not in page.text.split("<svg", 1)[1].split("</svg>")[0].replace(
+        "http://www.w3.org/2000/svg", "")
+    page = marketing.get(f"/analytics?view=members&from={calendar.day_label(T_DAY - 364)}")
+    assert '<td id="top-quarter">62.8 %</td>' in page.text
+    page = marketing.get("/analytics?view=cohorts&from=2024-01-01")
+    assert "2026-06" in page.text and "100.0" in page.text
+    page = marketing.get("/analytics?view=sales&store=store-2")
+    assert page.status_code == 200 and "store-2" in page.text
+    page = marketing.get("/analytics?view=sales&from=yesterday")
+    assert page.status_code == 400 and "--from takes a date as YYYY-MM-DD" in page.text
+    assert client("mgr").get("/analytics").status_code == 403
