@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger import alert_store
-from ledger.console import models, rollup, views
+from ledger.console import member_app, models, rollup, views
 from ledger.console.roles import ROUTES, Route
 from ledger.console.settings import load_console_settings
 from ledger.console.web import MAX_FORM_BYTES, MAX_RULES_FORM_BYTES, Console, Handler, admit, serve
@@ -167,6 +167,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         return Response("the console failed to handle the request; see its log", status_code=500,
                         media_type="text/plain")
 
+    member_app.mount(app, console, clock)  # the members' own page (/me) and the SMS gateway's callback
     app.add_middleware(SecurityHeaders)
     return app
 
