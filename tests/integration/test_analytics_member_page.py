@@ -96,3 +96,34 @@ def test_bal_from_the_phone_on_file_is_answered_and_from_another_phone_not(
     audit = world.ledger.admin_json("audit", "--limit", "30")["rows"]
     assert any(r["action"] == "member_view" and r["subject"] == MEMBER_ID and r["details"]["via"] == "sms"
                for r in audit)
+
+
+def test_the_sms_callback_refuses_what_is_not_signed_and_answers_a_retried_bal_once(
+        member_page_world: MemberPageWorld) -> None:
+    import json
+
+    import requests
+
+    from ledger.sms.callbacks import SIGNATURE_HEADER, sign
+    from tests.fixtures.smsgateway import SMS_SECRET
+
+    world = member_page_world
+    url = world.url + "/sms/callback"
+    body = json.dumps({"type": "inbound", "id": "in-retried-1", "from": MEMBER_SENDER, "text": "余额",
+                       "at": int(time.time())}).encode()
+    unsigned = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10)
+    assert unsigned.status_code == 400 and "signature" in unsigned.text
+    forged = requests.post(url, data=body, timeout=10,
+                           headers={SIGNATURE_HEADER: sign("not-the-secret", body, int(time.time()))})
+    assert forged.status_code == 400
+    huge = requests.post(url, data=b"{" + b" " * 70_000 + b"}", timeout=10,
+                         headers={SIGNATURE_HEADER: sign(SMS_SECRET, b"{}", int(time.time()))})
+    assert huge.status_code == 413
+    before = len(_answers(world, MEMBER_SENDER))
+    for _ in range(2):  # the gateway retries a callback whose answer it lost: one answer only
+        signed = requests.post(url, data=body, timeout=10,
+                               headers={SIGNATURE_HEADER: sign(SMS_SECRET, body, int(time.time()))})
+        assert signed.status_code == 204
+    assert _wait(lambda: len(_answers(world, MEMBER_SENDER)) == before + 1)
+    time.sleep(0.5)
+    assert len(_answers(world, MEMBER_SENDER)) == before + 1
