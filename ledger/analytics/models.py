@@ -46,10 +46,14 @@ MODELS: list[type[peewee.Model]] = [MemberDay, AnalyticsCursor]
 
 
 def create_tables() -> None:
-    # On SQLite the table is clustered on its key (WITHOUT ROWID): the per-member GROUP BY then reads it in key
-    # order instead of sorting ten million rows. PostgreSQL has no such clause (the table keeps its heap).
+    """Only here (not through ``store.register_models``): the clause below depends on the database at hand.
+
+    On SQLite the member-day table is clustered on its key (WITHOUT ROWID): a member's rows are read together,
+    in key order, without sorting ten million rows. PostgreSQL has no such clause (the table keeps its heap)."""
     MemberDay._meta.without_rowid = not store.is_postgres()
-    store.register_models(*MODELS)
-    with store.db.atomic():
-        store.db.create_tables(MODELS, safe=True)
-        AnalyticsCursor.insert(name=CURSOR, last_id=0).on_conflict_ignore().execute()
+    try:
+        with store.db.atomic():
+            store.db.create_tables(MODELS, safe=True)
+            AnalyticsCursor.insert(name=CURSOR, last_id=0).on_conflict_ignore().execute()
+    finally:
+        MemberDay._meta.without_rowid = False
