@@ -106,14 +106,10 @@ class CurrencyGroup:
 
     def segments(self, as_of_day: int, thresholds: rfm.Thresholds = rfm.Thresholds()) -> Iterator[str]:
         """Each member's segment, in the order they were added."""
-        cuts = self.cuts()
-        for i in range(self.members):
-            visits = self.period_visits[i]
-            last = self.last_days[i]
-            bought = visits > 0 and last != NO_DAY
-            scores = rfm.scores(cuts, last, visits, self.period_spends[i]) if bought else None
-            yield rfm.segment(as_of_day=as_of_day, join_day=self.join_days[i], last_day=last if bought else None,
-                              visits=visits, member_scores=scores, thresholds=thresholds)
+        classify = rfm.Classifier(self.cuts(), as_of_day, thresholds).segment_of
+        for join_day, last, visits, spend in zip(self.join_days, self.last_days, self.period_visits,
+                                                 self.period_spends, strict=True):
+            yield classify(join_day, None if last == NO_DAY else last, visits, spend)
 
 
 def gather(figures: Iterable[MemberFigures], first_day: int, last_day: int, *,

@@ -112,3 +112,39 @@ def segment(*, as_of_day: int, join_day: int, last_day: int | None, visits: int 
     if member_scores.recency >= top and member_scores.frequency >= top and member_scores.monetary >= top:
         return "champions"
     return "active"
+
+
+class Classifier:
+    """``segment`` for many members at once, the same answers without building scores: with cut points sorted,
+    a score is at least ``s`` exactly when the value is above the ``(s-1)``-th cut point."""
+
+    def __init__(self, cuts: Cuts, as_of_day: int, thresholds: Thresholds = Thresholds()) -> None:
+        self.as_of_day = as_of_day
+        self.new_days = thresholds.new_days
+        self.active_days = thresholds.active_days
+        k = thresholds.champion_score - 2  # the cut point a champion's value must be above (-1: any value)
+
+        def floor(points: tuple[int, ...]) -> int | None:
+            if k < 0 or not points:
+                return None  # every value scores 1 here, and a score of 1 is enough
+            return points[k] if k < len(points) else _NEVER
+
+        self.recency, self.frequency, self.monetary = floor(cuts.recency), floor(cuts.frequency), floor(
+            cuts.monetary)
+        self.champions_possible = thresholds.champion_score <= 1 or bool(cuts.recency)
+
+    def segment_of(self, join_day: int, last_day: int | None, visits: int, spend: int) -> str:
+        if self.as_of_day - join_day < self.new_days:
+            return "new"
+        if visits <= 0 or last_day is None:
+            return "lapsed"
+        if self.as_of_day - last_day > self.active_days:
+            return "at_risk"
+        r, f, m = self.recency, self.frequency, self.monetary
+        if (self.champions_possible and (r is None or last_day > r) and (f is None or visits > f)
+                and (m is None or spend > m)):
+            return "champions"
+        return "active"
+
+
+_NEVER = 2**62  # above any value: a score the cut points cannot give

@@ -115,3 +115,22 @@ def test_calendar_round_trips() -> None:
     assert calendar.month_label(month) == "2026-05"
     assert calendar.day_label(calendar.first_day_of_month(month)) == "2026-05-01"
     assert calendar.month_label(month + 8) == "2027-01"
+
+
+@given(st.lists(st.tuples(st.integers(0, 400), st.one_of(st.none(), st.integers(0, 400)), st.integers(0, 30),
+                          st.integers(-500, 5000)), max_size=80),
+       st.integers(1, 5))
+def test_the_classifier_gives_the_reference_segments(members: list[tuple[int, int | None, int, int]],
+                                                       champion_score: int) -> None:
+    as_of = 400
+    rows = [(join, last if visits > 0 else None, visits, spend) for join, last, visits, spend in members]
+    buyers = [(last, visits, spend) for _, last, visits, spend in rows if visits > 0 and last is not None]
+    cuts = rfm.cuts_of(buyers)
+    thresholds = rfm.Thresholds(champion_score=champion_score)
+    classify = rfm.Classifier(cuts, as_of, thresholds).segment_of
+    for join, last, visits, spend in rows:
+        bought = visits > 0 and last is not None
+        reference = rfm.segment(as_of_day=as_of, join_day=join, last_day=last, visits=visits,
+                                member_scores=rfm.scores(cuts, last, visits, spend) if bought and last is not None
+                                else None, thresholds=thresholds)
+        assert classify(join, last, visits, spend) == reference
