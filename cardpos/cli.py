@@ -38,6 +38,7 @@ COMMAND_GROUPS: list[tuple[str | None, str, list[str]]] = [
         "ledger.cli_alerts",
         "ledger.campaigns.cli",
         "ledger.console.cli",
+        "ledger.analytics.cli",
     ]),
     (None, "", ["hwsim.cli"]),
 ]

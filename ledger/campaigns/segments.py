@@ -1,17 +1,16 @@
 """Where a promotion's members come from: anything with ``members(segment, as_of_ms)``.
 
-The analytics module (``ledger.analytics.segments.segment_members``) is the real source; ``default_source``
-uses it when it is there and otherwise knows only ``all``. Tests pass their own source.
+``default_source`` knows ``all`` and every named segment of the analytics (``ledger.analytics.segments``: new,
+active, champions, at risk, lapsed). Tests may pass their own source.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from ledger import store
-from ledger.errors import LedgerError
+from ledger.analytics.segments import segment_members
 
 PAGE = 5_000
 
@@ -36,16 +35,12 @@ def all_members() -> Iterator[str]:
 
 
 class DefaultSegments:
-    """``all``, and every named segment of ``ledger.analytics.segments`` when that module is installed."""
+    """``all``, and every named segment of ``ledger.analytics.segments``."""
 
     def members(self, segment: str, as_of_ms: int) -> Iterable[str]:
         if segment == "all":
             return all_members()
-        try:
-            analytics: Any = importlib.import_module("ledger.analytics.segments")
-        except ImportError:
-            raise LedgerError(f"there is no segment {segment!r} (only 'all' without the analytics module)") from None
-        return (str(m) for m in analytics.segment_members(store.db, segment, as_of_ms))
+        return segment_members(store.db, segment, as_of_ms)
 
 
 def default_source() -> SegmentSource:

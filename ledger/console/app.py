@@ -21,7 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger import alert_store
-from ledger.console import models, rollup, views
+from ledger.analytics import catchup as analytics_catchup
+from ledger.analytics import models as analytics_models
+from ledger.console import member_app, models, rollup, views
 from ledger.console.roles import ROUTES, Route
 from ledger.console.settings import load_console_settings
 from ledger.console.web import MAX_FORM_BYTES, MAX_RULES_FORM_BYTES, Console, Handler, admit, serve
@@ -132,6 +134,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
     ledger = open_ledger(ledger_dir, db_url, clock=clock)
     models.create_tables()
     alert_store.create_tables()
+    analytics_models.create_tables()
     console = Console(ledger=ledger, ledger_dir=ledger_dir, settings=load_console_settings(ledger_dir),
                       templates=_templates(), static=_load_static())
     handlers = views.handlers()
@@ -170,6 +173,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
     from ledger.campaigns import web as campaign_web
 
     campaign_web.mount(app, ledger_dir, clock)  # unsubscribe links and the SMS gateway's callbacks
+    member_app.mount(app, console, clock)  # the members' own page (/me) and the SMS gateway's callback
     app.add_middleware(SecurityHeaders)
     return app
 
@@ -178,6 +182,7 @@ def _keep_rollup_fresh(stop: threading.Event) -> None:
     while not stop.wait(ROLLUP_EVERY_S):
         try:
             rollup.catch_up()
+            analytics_catchup.catch_up()  # the analytics too: a report page then rarely has entries to fold
         except Exception:
             log.exception("console roll-up failed")
 

@@ -4,7 +4,8 @@ table on every request (``ledger.console.app``); templates only use it to hide l
 
 - **owner**: everything, including admin accounts and publishing rules.
 - **support**: members (with personal data), cards, terminals, alerts.
-- **marketing**: the dashboard, members with personal data masked (segments and reports), the rules in force.
+- **marketing**: the dashboard, members with personal data masked, the analytics (segments and reports), the
+  rules in force.
 - **auditor**: read-only: dashboard, alerts, terminals, rules and the audit log; no personal data.
 - **merchant_manager**: the dashboard only, until merchants exist (the multi-merchant issue scopes it to one).
 """
@@ -92,6 +93,7 @@ ROUTES: tuple[Route, ...] = (
     _r("card_revoke", "POST", "/cards/{card_id}/revoke", *SUPPORTING),
     _r("card_replace", "POST", "/cards/{card_id}/replace", *SUPPORTING),
     _r("rules", "GET", "/rules", OWNER, SUPPORT, MARKETING, AUDITOR),
+    _r("analytics", "GET", "/analytics", OWNER, SUPPORT, MARKETING, AUDITOR),
     _r("rules_preview", "POST", "/rules/preview", OWNER),
     _r("rules_publish", "POST", "/rules/publish", OWNER),
     _r("audit", "GET", "/audit", OWNER, AUDITOR),

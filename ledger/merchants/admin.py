@@ -182,6 +182,12 @@ def list_stores() -> list[dict[str, Any]]:
             for s in Store.select().order_by(Store.store_id)]
 
 
+def merchant_store_ids(merchant_id: str) -> list[str]:
+    """The stores of ``merchant_id`` (none for an unknown merchant)."""
+    return [str(s.store_id) for s in Store.select(Store.store_id).where(Store.merchant_id == merchant_id)
+            .order_by(Store.store_id)]
+
+
 def merchant_of_store(store_id: str) -> str:
     row = Store.get_or_none(Store.store_id == store_id)
     return str(row.merchant_id) if row is not None else PROGRAM

@@ -1,0 +1,184 @@
+"""Analytics at a million (issue 18): the members report over 1,000,000 members and 10,000,000 sale entries on
+SQLite, as a ratio to the bare aggregate query in the same run; the other reports and the incremental fold beside.
+
+- **generation**: members (bulk rows, personal columns left empty: the reports never read them) and the derived
+  ``analytics_member_day`` rows for 10,000,000 sales, one sale per member-day (1 to 19 visits per member over
+  two years, spend skewed by member so the top quarter matters), inserted in key order, 200,000 rows a
+  transaction. The fold from applied entries is measured apart (**catch-up**): 200,000 real applied entries
+  (CBOR payloads) folded by ``catchup.catch_up``, as entries per second.
+- **members report**: ``reports.members_report`` over the last 365 days (every member: RFM inputs, spend per
+  tier, visit frequency, top-quarter share, lifetime value); baseline: the bare ``GROUP BY member_id`` sum of
+  spend and visits over the same days (``queries.bare_member_aggregate``), best of two each.
+- segments, cohorts and sales reports: one run each, against the same baseline.
+Run: .venv/bin/python -m bench --only bench_analytics (add --quick for 100,000 members / 1,000,000 sales).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import cbor2
+
+MEMBERS = 1_000_000
+STORES = 5
+CHUNK = 200_000
+DAYS = 730
+CATCHUP_ENTRIES = 200_000
+DAY_MS = 86_400_000
+
+
+def _visits(i: int) -> int:
+    return 1 + (i * 7919) % 19  # 1..19, about 10 on average
+
+
+def _insert_members(count: int, end_day: int) -> None:
+    from ledger import store
+
+    table = store.Member._meta.table_name
+    columns = ("member_id", "name_enc", "phone_enc", "email_enc", "notes_enc", "prefs_enc", "store_id",
+               "opening_tier", "currency", "opening_balance", "opening_points", "created_ms", "version")
+    sql = f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({", ".join("?" for _ in columns)})'
+    tiers = ("standard", "standard", "standard", "preferred", "gold", "platinum")
+    for start in range(0, count, CHUNK):
+        rows = [(f"m{i:07d}", b"", b"", b"", b"", b"", f"store-{i % STORES + 1}", tiers[i % len(tiers)], "CNY", 0, 0,
+                 (end_day - DAYS - 120 + (i * 13) % (DAYS + 100)) * DAY_MS, 1)
+                for i in range(start, min(count, start + CHUNK))]
+        with store.db.atomic():
+            store.db.cursor().executemany(sql, rows)
+
+
+def _insert_member_days(count: int, end_day: int) -> int:
+    """One sale per member-day; returns the number of sales (rows)."""
+    from ledger import store
+    from ledger.analytics import calendar
+    from ledger.analytics.models import MemberDay
+
+    table = MemberDay._meta.table_name
+    columns = ("member_id", "day", "store_id", "currency", "month", "join_month", "spend", "visits", "entries")
+    sql = f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({", ".join("?" for _ in columns)})'
+    months = {d: calendar.month_of_day(d) for d in range(end_day - DAYS - 130, end_day + 1)}
+    rows: list[tuple[Any, ...]] = []
+    total = 0
+    for i in range(count):
+        join_day = end_day - DAYS - 120 + (i * 13) % (DAYS + 100)
+        first = max(join_day, end_day - DAYS + 1)
+        span = end_day - first + 1
+        weight = 1 + (i % 7) * (i % 7)  # a few members spend far more
+        days = sorted({first + (i * 31 + k * 37) % span for k in range(_visits(i))})
+        member_id = f"m{i:07d}"
+        join_month = months[join_day]
+        for k, day in enumerate(days):
+            rows.append((member_id, day, f"store-{(i + k) % STORES + 1}", "CNY", months[day], join_month,
+                         weight * (1000 + (i * 97 + k * 131) % 20_000), 1, 1))
+        if len(rows) >= CHUNK:
+            with store.db.atomic():
+                store.db.cursor().executemany(sql, rows)
+            total += len(rows)
+            rows = []
+    if rows:
+        with store.db.atomic():
+            store.db.cursor().executemany(sql, rows)
+        total += len(rows)
+    return total
+
+
+def _insert_entries(count: int, members: int, end_day: int) -> None:
+    """Real applied entries (CBOR payloads) past the fold's cursor, for the catch-up figure."""
+    from ledger import store
+
+    with store.db.atomic():
+        for t in range(STORES):
+            store.Terminal.insert(terminal_id=f"t{t}", name=f"till {t}", store_id=f"store-{t + 1}", status="active",
+                                  created_ms=0, last_seq=count).on_conflict_ignore().execute()
+    columns = ("terminal_id", "seq", "uuid", "prev_hash", "hash", "wall_ms", "mono_ns", "cashier_id", "kind",
+               "payload", "member_id", "batch_id", "applied_ms")
+    sql = (f'INSERT INTO "{store.AppliedEntry._meta.table_name}" ({", ".join(columns)}) '
+           f'VALUES ({", ".join("?" for _ in columns)})')
+    rows = []
+    for i in range(count):
+        member = f"m{(i * 7) % members:07d}"
+        net = 500 + (i * 37) % 30_000
+        payload = {"card": "c", "member": member, "cur": "CNY", "gross": net, "net": net, "sv": 0, "pts_earn": 0,
+                   "pts_redeem": 0, "tender": "cash", "offline": False}
+        wall = (end_day - (i % 30)) * DAY_MS + 3_600_000
+        rows.append((f"t{i % STORES}", 10**9 + i, str(uuid.UUID(int=i + 1)), bytes(32), bytes(32), wall, i, "c1",
+                     "sale", cbor2.dumps(payload), member, f"b{i // 1000}", wall))
+    with store.db.atomic():
+        store.db.cursor().executemany(sql, rows)
+
+
+def _best(fn: Any, rounds: int = 2) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _row(figure: str, value: float, unit: str, baseline: float, label: str, target: str,
+         passed: bool) -> dict[str, Any]:
+    return {"figure": figure, "value": round(value, 3), "unit": unit, "baseline": round(baseline, 3),
+            "baseline_label": label, "ratio": round(value / baseline, 2) if baseline else 0.0, "target": target,
+            "passed": passed}
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    from ledger import store
+    from ledger.analytics import calendar, catchup, models, queries, reports
+    from ledger.analytics.scope import Period, Scope
+    from ledger.home import init_ledger
+
+    members = 100_000 if quick else MEMBERS
+    root = Path(tempfile.mkdtemp(prefix="bench-analytics-"))
+    try:
+        ledger = init_ledger(root / "ledger", issuer="bench")
+        models.create_tables()
+        end_day = calendar.day_of_ms(ledger.now_ms())
+        store.db.execute_sql("PRAGMA synchronous = OFF")  # generating a throwaway database only
+        started = time.perf_counter()
+        _insert_members(members, end_day)
+        sales = _insert_member_days(members, end_day)
+        generated_s = time.perf_counter() - started
+        store.db.execute_sql("PRAGMA synchronous = FULL")
+        store.db.execute_sql("ANALYZE")
+        last_id = int(store.db.execute_sql('SELECT COALESCE(MAX("id"), 0) FROM "applied_entry"').fetchone()[0])
+        models.AnalyticsCursor.update(last_id=last_id).execute()
+        year = Period.ending(end_day, 365)
+        scope = Scope()
+        bare_s = _best(lambda: queries.bare_member_aggregate(year))
+        members_s = _best(lambda: reports.members_report(year, scope))
+        report = reports.members_report(year, scope).to_json()["currencies"][0]
+        assert report["members"] == members, report["members"]
+        segments_s = _best(lambda: reports.segments_report(year, scope), rounds=1)
+        cohorts_s = _best(lambda: reports.cohorts_report(year, scope), rounds=1)
+        sales_s = _best(lambda: reports.sales_report(Period.ending(end_day, 30), scope), rounds=1)
+        label = "bare GROUP BY member_id sum over the same days"
+        scale = f"{members:,} members, {sales:,} sales"
+        rows = [
+            _row(f"generate {scale}", generated_s, "s", generated_s, "itself", "informative", True),
+            _row(f"members report, {scale}, 365 days", members_s, "s", bare_s, label, "ratio <= 4", members_s <=
+                 4 * bare_s),
+            _row("segments report (RFM, 365 days)", segments_s, "s", bare_s, label, "ratio <= 4",
+                 segments_s <= 4 * bare_s),
+            _row("cohorts report (12 months)", cohorts_s, "s", bare_s, label, "informative", True),
+            _row("sales report (30 days, per day and store)", sales_s, "s", bare_s, label, "informative", True),
+        ]
+        entries = 20_000 if quick else CATCHUP_ENTRIES
+        _insert_entries(entries, members, end_day)
+        started = time.perf_counter()
+        folded = catchup.catch_up()
+        fold_s = time.perf_counter() - started
+        assert folded == entries, folded
+        rows.append(_row(f"catch-up: {entries:,} applied entries folded", entries / fold_s, "entries/s",
+                         entries / fold_s, "itself", "informative", True))
+        rows[0]["note"] = f"top quarter made {report['top_quarter']['share_percent']} % of sales"
+        ledger.database.close()
+        return rows
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

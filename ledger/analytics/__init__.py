@@ -1,0 +1,15 @@
+"""Learning from members (issue 18): RFM scores and segments, lifetime value, spend per tier, visit frequency,
+cohort retention and the top quarter's share of sales, per program, merchant or store over any period.
+
+Layout, core apart from I/O:
+
+- ``facts``, ``calendar``, ``rfm``, ``ltv``, ``concentration``, ``cohorts``: pure computation (no database).
+- ``models`` + ``catchup``: the derived table ``analytics_member_day`` (one row per member, store, UTC day and
+  currency), folded incrementally from the applied entries like the console's roll-up.
+- ``queries``: the SQL aggregates over that table (SQLite and PostgreSQL).
+- ``reports``: the four reports (members, sales, segments, cohorts) assembled from the aggregates.
+- ``segments``: ``segment_members`` for campaigns.
+- ``scope``: which stores a report covers (a store, a merchant's stores, or the whole program).
+
+What each figure means and how it is computed: docs/analytics.md.
+"""
