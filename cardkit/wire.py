@@ -46,6 +46,11 @@ def signed_request_headers(terminal_id: str, time_ms: int, signature: bytes) -> 
 
 
 # -- answers signed by the ledger, bound to the terminal's nonce (docs/sync-protocol.md, "Signed answers") ----------
+APP_VERSION_PARAM = "app"
+"""Pull query field: the terminal's software version (printable, at most 32 characters), shown to admins."""
+QUEUE_PARAM = "queue"
+"""Pull query field: how many journal entries the terminal still has to send, shown to admins."""
+
 NONCE_HEADER = "X-Cardpos-Nonce"
 """Hex nonce a terminal chose for one ``POST /v1/batches``; the ledger's signed acknowledgement names it."""
 NONCE_PARAM = "nonce"

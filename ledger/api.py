@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import answers, wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
-from ledger import admin, cards_issue, edge, events, lookup, noise, publish, store
+from ledger import admin, cards_issue, edge, events, lookup, noise, publish, store, terminal_reports
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, members_document
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
@@ -253,7 +253,10 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
     def pull(request: Request, trust: int = Query(0, ge=0, le=MAX_VERSION),
              revocations: int = Query(0, ge=0, le=MAX_VERSION), rules: int = Query(0, ge=0, le=MAX_VERSION),
              members: int = Query(0, ge=0, le=MAX_VERSION),
-             nonce: str = Query("", max_length=2 * wire.MAX_NONCE_BYTES)) -> dict[str, Any]:
+             nonce: str = Query("", max_length=2 * wire.MAX_NONCE_BYTES),
+             app: str = Query("", alias=wire.APP_VERSION_PARAM, max_length=terminal_reports.MAX_VERSION_CHARS,
+                              pattern=r"^[0-9A-Za-z.+_-]*$"),
+             queue: int = Query(-1, alias=wire.QUEUE_PARAM, ge=-1, le=MAX_VERSION)) -> dict[str, Any]:
         caller = _authenticated_pull(request, _path_query(request))
         nonce_bytes = answers.parse_nonce(nonce)
         if nonce_bytes is None:
@@ -272,6 +275,8 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         }
         out: dict[str, Any] = {name: b64(doc) if doc is not None else None for name, doc in docs.items()}
         out.update(answers.pull_fields(caller.terminal_id, nonce_bytes, versions, docs, ledger.keys.root()))
+        if app or queue >= 0:  # what the terminal says of itself, signed with the pull (older terminals say nothing)
+            terminal_reports.record(caller.terminal_id, app, max(queue, 0), ledger.now_ms())
         events.publish(events.TerminalSeen(caller.terminal_id, caller.store_id, caller.time_ms, ledger.now_ms()))
         return out
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ledger import alert_store, alerts, store
+from ledger import alert_store, alerts, store, terminal_reports
 from ledger.console import fmt, rollup
 from ledger.console.models import SalesBucket
 from ledger.console.settings import ConsoleSettings
@@ -69,6 +69,8 @@ class TerminalState:
     last_seq: int
     refused_24h: int
     quarantined: int | None  # None: this ledger keeps no quarantine
+    app_version: str | None = None  # what the terminal said on its last pull (None: it never said)
+    queue_depth: int | None = None  # entries it still had to send then
 
 
 def store_figures(settings: ConsoleSettings, now_ms: int) -> list[StoreFigures]:
@@ -123,11 +125,13 @@ def terminal_states(settings: ConsoleSettings, now_ms: int) -> list[TerminalStat
         f'SELECT "terminal_id", COUNT(*) FROM "{store.RejectedBatch._meta.table_name}" WHERE "at_ms" >= {p} '
         f'GROUP BY "terminal_id"', (now_ms - DAY_MS,)).fetchall()}
     quarantined = _quarantined_counts()
+    said = terminal_reports.latest()
     out: list[TerminalState] = []
     rows = store.Terminal.select().where(store.Terminal.status != "internal").order_by(store.Terminal.store_id,
                                                                                        store.Terminal.name)
     for row in rows:
         seen = row.last_seen_ms if row.enrolled_ms is not None else None
+        report = said.get(str(row.terminal_id))
         if row.status == "pending":
             state = "pending"
         elif row.status != "active":
@@ -143,7 +147,9 @@ def terminal_states(settings: ConsoleSettings, now_ms: int) -> list[TerminalStat
         out.append(TerminalState(terminal_id=str(row.terminal_id), name=str(row.name), store_id=str(row.store_id),
                                  status=str(row.status), state=state, last_seen_ms=seen, last_seq=int(row.last_seq),
                                  refused_24h=refused.get(str(row.terminal_id), 0),
-                                 quarantined=None if quarantined is None else quarantined.get(str(row.terminal_id), 0)))
+                                 quarantined=None if quarantined is None else quarantined.get(str(row.terminal_id), 0),
+                                 app_version=report.app_version if report else None,
+                                 queue_depth=report.queue_depth if report else None))
     return out
 
 

@@ -170,10 +170,11 @@ class LedgerClient:
             raise LedgerUnreachable(f"the ledger at {self.base_url} sent a batch answer without acked_seq",
                                     orig=exc) from exc
 
-    def pull(self, versions: dict[str, int], signer: TerminalSigner, nonce: bytes = b"") -> dict[str, Any]:
+    def pull(self, versions: dict[str, int], signer: TerminalSigner, nonce: bytes = b"",
+             about: dict[str, str | int] | None = None) -> dict[str, Any]:
         """``GET /v1/pull`` signed with the terminal key, ``nonce`` in the signed query; returns the JSON (b64
         documents or null, the ledger's versions and signature), which the caller verifies."""
-        params: list[tuple[str, str | int]] = [*versions.items()]
+        params: list[tuple[str, str | int]] = [*versions.items(), *(about or {}).items()]
         if nonce:
             params.append((wire.NONCE_PARAM, nonce.hex()))
         return self._signed("GET", wire.PULL_PATH + "?" + urlencode(sorted(params)), signer, what="sending updates")

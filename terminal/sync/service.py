@@ -24,7 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cardkit import answers, wire
+from cardkit import __version__, answers, wire
 from cardkit.cards.revocation import (
     RevocationDelta,
     RevocationList,
@@ -561,7 +561,9 @@ class SyncService:
                     DOC_RULES: held_version(DOC_RULES),
                     DOC_MEMBERS: self.store.cache.snapshot_version}
         nonce = answers.new_nonce()
-        answer = self.client.pull(versions, self._signer, nonce)
+        about: dict[str, str | int] = {wire.APP_VERSION_PARAM: __version__,
+                                       wire.QUEUE_PARAM: self.store.journal.queue_depth}  # shown to admins
+        answer = self.client.pull(versions, self._signer, nonce, about)
         verified = answers.verify_pull_answer(answer, self._root_public_key, terminal_id=self.enrollment.terminal_id,
                                               nonce=nonce)
         return apply_documents(self.store, self.enrollment, verified.documents, ledger_versions=verified.versions)

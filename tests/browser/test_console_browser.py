@@ -117,9 +117,14 @@ def test_add_a_terminal_and_enroll_it_with_the_code_shown(owner: Any, console_wo
     screenshot(owner, "terminal-added")
     enrolled = terminal.json("enroll", "--ledger", console_world.ledger.url, "--code", code)
     assert enrolled["terminal_id"] == terminal_id
+    terminal.run("sync", "--once")  # the pull carries the terminal's version and queue, signed
     owner.goto(console_world.url + "/terminals")
     row = owner.locator(f"tr[data-terminal='{terminal_id}']")
     assert "online" in row.inner_text()
+    from cardkit import __version__
+
+    assert row.locator("td[data-label='Version']").inner_text().strip() == __version__
+    assert row.locator("td[data-label='To send']").inner_text().strip() == "0"
     screenshot(owner, "terminals")
 
 
