@@ -108,6 +108,12 @@ def register(subparsers: Subparsers) -> None:
     redeem.add_argument("--points", type=int, required=True, metavar="N", help="points to spend")
     redeem.add_argument("--item", required=True, help="the gift item")
 
+    gift = command("gift", "spend points on an item of this store's gift catalogue (its points come from the "
+                           "rules; `op gifts` lists them)", _gift)
+    gift.add_argument("--item", required=True, metavar="ID", help="the catalogue item's id, e.g. mug")
+    command("gifts", "list this store's gift catalogue (id, points, name), from the rules the ledger sent",
+            _gifts, card=False)
+
     def reversal(name: str, help_text: str, handler: Callable[[Counter, argparse.Namespace], Result], *,
                  amount_help: str | None = None) -> None:
         parser = command(name, help_text, handler, card=False)
@@ -286,6 +292,19 @@ def _redeem(counter: Counter, args: argparse.Namespace) -> Result:
         raise BadInput("--points must be more than zero")
     claims, _ = _tap(counter, args)
     return _receipt(counter.redeem(claims, args.points, args.item, cashier_id=args.cashier, manual=_typed(args)))
+
+
+def _gift(counter: Counter, args: argparse.Namespace) -> Result:
+    claims, _ = _tap(counter, args)
+    return _receipt(counter.redeem_gift(claims, args.item, cashier_id=args.cashier, manual=_typed(args)))
+
+
+def _gifts(counter: Counter, args: argparse.Namespace) -> Result:
+    gifts = counter.rules.gifts_at(counter.store_id)
+    listed = [{"id": g.item_id, "points": g.points, "names": dict(g.names)} for g in gifts]
+    lines = [f"{g.item_id:<12} {g.points:>7} pts  {g.name('en')}" for g in gifts]
+    lines = lines or ["no gifts in this store's catalogue"]
+    return {"ok": True, "store": counter.store_id, "gifts": listed}, "\n".join(lines)
 
 
 def _refund(counter: Counter, args: argparse.Namespace) -> Result:

@@ -29,6 +29,7 @@ class MemberScreen(CashierScreen):
         Binding("r", "reverse", "Refund/void"),
         Binding("u", "upgrade", "Upgrade tier"),
         Binding("g", "redeem", "Gift"),
+        Binding("f", "fee", "Fee"),
         Binding("e", "edit", "Notes/prefs"),
         Binding("p", "reprint_selected", "Reprint"),
         Binding("l", "switch_language", "Language"),
@@ -148,6 +149,11 @@ class MemberScreen(CashierScreen):
         from terminal.ui.screens.redeem import RedeemScreen
 
         self.capp.push_screen(RedeemScreen(self.card))
+
+    def action_fee(self) -> None:
+        from terminal.ui.screens.fee import FeeScreen
+
+        self.capp.push_screen(FeeScreen(self.card))
 
     def action_upgrade(self) -> None:
         from terminal.ui.screens.dialogs import ConfirmScreen
