@@ -16,6 +16,7 @@ from cardkit.core.money import Money
 from cardkit.core.state import MemberState
 from cardkit.journal import EntryKind, JournalEntry
 from terminal.i18n import EN, Phrase, phrase
+from terminal.service.receipt_lines import short_ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +140,10 @@ def summary_phrase(kind: str, payload: Mapping[str, Any]) -> Phrase:
     def get(key: str, default: object = "") -> object:
         return payload.get(key, default)
 
-    ref = str(payload.get("orig", ""))[:8]
+    ref = short_ref(payload.get("orig", ""))
     if kind == EntryKind.SALE:
         used = phrase("summary.sale_used", points=payload["pts_redeem"]) if payload.get("pts_redeem") else ""
-        coupons = (phrase("summary.sale_coupons", ids=",".join(map(str, payload["coupons"])))
+        coupons = (phrase("summary.sale_coupons", ids=", ".join(map(str, payload["coupons"])))
                    if payload.get("coupons") else "")
         return phrase("summary.sale", net=money("net"), tender=get("tender"), used=used, earn=get("pts_earn", 0),
                       coupons=coupons)

@@ -59,6 +59,10 @@ class CashierScreen(Screen[Any]):
     def compose_body(self) -> Iterable[Widget]:
         return ()
 
+    def body_width(self) -> int:
+        """Cells a line of the body has (the screen less the body's padding): what labels are laid out in."""
+        return max(self.app.size.width - 2, 20)
+
     def on_mount(self) -> None:
         translate_bindings(self, self.tr)
         self.refresh_bindings()

@@ -24,7 +24,7 @@ class ManualEntryScreen(CashierScreen):
         tr = self.tr
         yield Plain(tr("manual.prompt"), classes="prompt")
         yield Input(placeholder=tr("manual.placeholder"), id="token-text")
-        yield Plain("", id="manual-error", classes="error")
+        yield Plain("", id="manual-error", classes="error prose")
         yield Plain(tr("manual.keys"), classes="hint")
 
     def on_mount(self) -> None:

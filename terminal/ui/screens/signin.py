@@ -25,7 +25,7 @@ class SignInScreen(CashierScreen):
         yield Plain(tr("signin.prompt"), classes="prompt")
         yield Input(placeholder=tr("signin.cashier_id"), id="cashier-id")
         yield Input(placeholder=tr("signin.pin"), password=True, id="pin")
-        yield Plain("", id="signin-error", classes="error")
+        yield Plain("", id="signin-error", classes="error prose")
         yield Plain(tr("signin.keys"), classes="hint")
         accounts = self.capp.demo.accounts() if self.capp.demo is not None else []
         if accounts:  # demo mode: a newcomer reads the PINs here rather than hunting for a start-up line
