@@ -23,6 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cardkit.cards.textform import token_from_text
@@ -343,9 +344,18 @@ def _balance(counter: Counter, args: argparse.Namespace) -> Result:
         lines.append(f"Qualifies for {view.upgrade_due.value}")
     if not view.known:
         lines.append("Not yet sent by the ledger: figures are this terminal's operations only")
-    if view.offline_estimate:
-        lines.append("Offline estimate: confirmed at the next sync")
-    return {"ok": True, **view.to_dict()}, "\n".join(lines)
+    # A headless op never reaches the ledger itself: what it can say is how the figures stand to the last sync.
+    last_sync_ms = counter.store.sync_state.last_sync_ms
+    synced = (datetime.fromtimestamp(last_sync_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+              if last_sync_ms else None)
+    if view.pending:
+        lines.append("Offline estimate: includes operations the ledger has not confirmed yet; "
+                     "confirmed at the next sync")
+    elif synced is not None:
+        lines.append(f"As of the last sync, {synced}: no operation since")
+    else:
+        lines.append("Offline estimate: this terminal has never synced")
+    return {"ok": True, **view.to_dict(), "last_sync": synced}, "\n".join(lines)
 
 
 def _coupon_words(c: dict[str, Any]) -> str:

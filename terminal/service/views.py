@@ -61,6 +61,9 @@ class MemberView:
     known: bool
     """False when the ledger has not sent this member to this terminal yet (figures start from zero)."""
     upgrade_due: Tier | None = None
+    pending: bool = False
+    """True when the figures include operations the ledger has not confirmed yet (or it never sent the member);
+    False: they are the ledger's as of the last sync, whether or not the terminal is online now."""
     phone: str = ""
     email: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -89,7 +92,8 @@ class MemberView:
             "yearly_spend": self.yearly_spend.to_decimal_string(),
             "coupons": [coupon_to_dict(c) for c in self.coupons], "prefs": dict(self.prefs), "notes": self.notes,
             "recent": [op.to_dict() for op in self.recent], "offline_estimate": self.offline_estimate,
-            "known": self.known, "upgrade_due": self.upgrade_due.value if self.upgrade_due else None,
+            "pending": self.pending, "known": self.known,
+            "upgrade_due": self.upgrade_due.value if self.upgrade_due else None,
         }
 
 

@@ -96,6 +96,10 @@ class TerminalOps:
         rules = self._services.counter.rules
         return [(tier, rules.tier(tier)) for tier in Tier if rules.tier(tier).annual_fee is not None]
 
+    def online(self) -> bool:
+        """Whether the counter reaches the ledger now (it follows the sync status; cheap, UI thread)."""
+        return not self._services.counter.offline
+
     def now_s(self) -> int:
         """The app's clock in epoch seconds (what the rules' dates, such as a fee's paid-until, are in)."""
         return self._services.clock() // 1000

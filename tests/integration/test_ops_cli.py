@@ -255,3 +255,16 @@ def test_gifts_come_from_the_catalogue_by_id(cli_world: CounterWorld, clean_env:
     assert unknown.returncode == 1
     assert one_line_error(unknown) == "cardpos: declined: No gift 'sofa' in this store's catalogue"
     assert [k for k, _ in journal(cli_world.data_dir)] == ["redeem"]
+
+
+def test_balance_says_how_the_figures_stand_to_the_last_sync(cli_world: CounterWorld,
+                                                             clean_env: dict[str, str]) -> None:
+    fresh = op(clean_env, "balance", "--card", cli_world.text())
+    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.stdout.splitlines()[-1].startswith("As of the last sync, 2026-")
+    assert "estimate" not in fresh.stdout
+    op(clean_env, "topup", "200.00", "--card", cli_world.text())
+    after = op(clean_env, "balance", "--card", cli_world.text())
+    assert after.stdout.splitlines()[-1].startswith("Offline estimate: includes operations the ledger has not")
+    data = as_json(op(clean_env, "balance", "--card", cli_world.text(), "--json"))
+    assert data["pending"] is True and data["last_sync"].startswith("2026-")

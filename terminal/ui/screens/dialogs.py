@@ -120,6 +120,11 @@ class SupervisorScreen(Dialog):
     def _to_pin(self) -> None:
         self.query_one("#sup-pin", Input).focus()
 
+    @on(Input.Changed)
+    def _typing(self, event: Input.Changed) -> None:
+        if event.value:  # the refusal was about the id and PIN typed before
+            self.query_one("#sup-error", Static).update("")
+
     @on(Input.Submitted, "#sup-pin")
     def _submit(self) -> None:
         sup_id = self.query_one("#sup-id", Input).value.strip()

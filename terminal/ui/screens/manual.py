@@ -30,6 +30,11 @@ class ManualEntryScreen(CashierScreen):
     def on_mount(self) -> None:
         self.query_one("#token-text", Input).focus()
 
+    @on(Input.Changed, "#token-text")
+    def _typing(self, event: Input.Changed) -> None:
+        if event.value:
+            self.query_one("#manual-error", Static).update("")
+
     @on(Input.Submitted, "#token-text")
     def _submit(self, event: Input.Submitted) -> None:
         text = event.value.strip()

@@ -66,8 +66,17 @@ class MemberScreen(CashierScreen):
         self.query_one("#member-name", Static).update(self.card.name)
         self.query_one("#member-tier", Static).update(tr("member.tier", tier=tr(f"tier.{view.tier.value}")))
         estimate = self.query_one("#member-estimate", Static)
-        estimate.update(tr("member.offline_estimate") if view.offline_estimate else tr("member.live"))
-        estimate.set_classes("warn" if view.offline_estimate else "ok")
+        # True to the last sync: the ledger's figures online; not yet confirmed when this terminal added some
+        # while online; an estimate only while offline.
+        online = self.ops.online()
+        if not view.offline_estimate:
+            label = "member.live"
+        elif online and view.pending:
+            label = "member.pending"
+        else:
+            label = "member.offline_estimate"
+        estimate.update(tr(label))
+        estimate.set_classes("ok" if label == "member.live" else "warn")
         self.query_one("#member-money", Static).update(
             tr("member.money", balance=str(view.balance), points=f"{view.points:,}", card=self.card.card_id))
         # Coupons and preferences are laid out item by item and notes word by word, so a long one takes a

@@ -40,6 +40,13 @@ class SignInScreen(CashierScreen):
     def _to_pin(self) -> None:
         self.query_one("#pin", Input).focus()
 
+    @on(Input.Changed)
+    def _typing(self, event: Input.Changed) -> None:
+        # A refusal is about what was typed before: gone once the cashier types again (the refusal itself
+        # empties the PIN field, which is no typing).
+        if event.value:
+            self.query_one("#signin-error", Static).update("")
+
     @on(Input.Submitted, "#pin")
     def _submit(self) -> None:
         cashier_id = self.query_one("#cashier-id", Input).value.strip()
