@@ -351,3 +351,16 @@ async def test_the_membership_fee_screen_sells_a_year_and_refuses_a_paid_one(ui_
         assert isinstance(app.screen, FeeScreen)
     [fee] = entries(ui_world, "membership_fee")
     assert (fee.payload["tier"], fee.payload["amount"], fee.payload["tender"]) == ("gold", 29_900, "bank_card")
+
+
+async def test_a_key_the_screen_takes_nothing_for_says_so(ui_world: UiWorld) -> None:
+    app = ui_world.app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_member(pilot, ui_world)
+        await pilot.press("x")  # nothing on the member screen: said, not silently dropped
+        await settle(pilot)
+        assert [n.message for n in app._notifications] == [
+            "X does nothing here; the keys this screen takes are at the bottom."]
+        await pilot.press("s", *"12")  # the keypad and bound keys say nothing of the kind
+        await settle(pilot)
+        assert isinstance(app.screen, SaleScreen) and len(list(app._notifications)) == 1
