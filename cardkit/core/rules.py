@@ -11,6 +11,7 @@ points of 1x (``12500`` = 1.25x). Every field is checked; a bad one is reported 
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,6 +71,32 @@ class CouponRule:
 
 
 @dataclass(frozen=True, slots=True)
+class Gift:
+    """One item of the gift catalogue: what a member can take for points, and in which stores."""
+
+    item_id: str
+    """What scripts and the journal name it by (``op gift --item ID``); letters, digits, ``-`` and ``_``."""
+    points: int
+    """What the gift costs, in points."""
+    names: Mapping[str, str]
+    """Its name by language (``en`` always, from ``name``; ``zh`` from ``name_zh``), shown as a name."""
+    stores: tuple[str, ...] = ()
+    """The store ids that give it out; empty means every store."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", _frozen_map(self.names))
+        object.__setattr__(self, "stores", tuple(self.stores))
+
+    def name(self, lang: str) -> str:
+        """Its name in ``lang``, else in English."""
+        return self.names.get(lang) or self.names["en"]
+
+    def available_at(self, store_id: str | None) -> bool:
+        """Whether the store gives it out (a terminal not yet enrolled in a store sees the whole catalogue)."""
+        return not self.stores or store_id is None or store_id in self.stores
+
+
+@dataclass(frozen=True, slots=True)
 class OfflineLimits:
     sv_per_card_per_day: Money
     """Most stored value one card may spend offline at this terminal in any rolling 24 hours."""
@@ -107,15 +134,26 @@ class Rules:
     offline: OfflineLimits
     anomalies: Mapping[str, int] = field(default_factory=dict)
     """Thresholds for the ledger's anomaly detectors, by detector name (see docs/loyalty-rules.md)."""
+    gifts: tuple[Gift, ...] = ()
+    """The gift catalogue: what points buy, in the order the till lists it."""
 
     def __post_init__(self) -> None:
         # Read-only views so a shared Rules value cannot be changed behind a quote's back.
         object.__setattr__(self, "tiers", _frozen_map(self.tiers))
         object.__setattr__(self, "anomalies", _frozen_map(self.anomalies))
         object.__setattr__(self, "topup_bonuses", tuple(self.topup_bonuses))
+        object.__setattr__(self, "gifts", tuple(self.gifts))
 
     def tier(self, tier: Tier) -> TierRule:
         return self.tiers[tier]
+
+    def gifts_at(self, store_id: str | None) -> tuple[Gift, ...]:
+        """The catalogue as the till of ``store_id`` lists it."""
+        return tuple(gift for gift in self.gifts if gift.available_at(store_id))
+
+    def gift(self, item_id: str, store_id: str | None) -> Gift | None:
+        """The catalogue item ``item_id`` if this store gives it out (None: not in its catalogue)."""
+        return next((gift for gift in self.gifts_at(store_id) if gift.item_id == item_id), None)
 
     def money(self, minor: int) -> Money:
         return Money(minor, self.currency)
@@ -170,12 +208,21 @@ class Rules:
                                    "cash_topup_per_day": self.offline.cash_topup_per_day}),
             },
             "anomalies": dict(sorted(self.anomalies.items())),
+            "gifts": [_gift_map(gift) for gift in self.gifts],
         }
 
 
 def _optional_money(fields: Mapping[str, Money | None]) -> dict[str, str]:
     """The money fields that are set, as decimal strings (a missing field means "none": TOML has no null)."""
     return {name: value.to_decimal_string() for name, value in fields.items() if value is not None}
+
+
+def _gift_map(gift: Gift) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": gift.item_id, "points": gift.points}
+    out.update({"name" if lang == "en" else f"name_{lang}": name for lang, name in gift.names.items()})
+    if gift.stores:
+        out["stores"] = list(gift.stores)
+    return out
 
 
 def rules_from_toml(text: str) -> Rules:
@@ -243,7 +290,8 @@ class _Parser:
 
     def rules(self) -> Rules:
         data = self.data
-        known = {"version", "currency", "tiers", "topup_bonuses", "points", "coupons", "offline", "anomalies"}
+        known = {"version", "currency", "tiers", "topup_bonuses", "points", "coupons", "offline", "anomalies",
+                 "gifts"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"rules: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -265,6 +313,7 @@ class _Parser:
             coupons=self.coupon_rule(),
             offline=self.offline(),
             anomalies=self.anomalies(),
+            gifts=self.gifts(),
         )
 
     def tiers(self) -> dict[Tier, TierRule]:
@@ -347,6 +396,45 @@ class _Parser:
         return out
 
 
+    def gifts(self) -> tuple[Gift, ...]:
+        raw = self.data.get("gifts", [])
+        if not isinstance(raw, list):
+            raise ConfigError("rules: gifts must be a list of {id, points, name, name_zh, stores} tables")
+        out: list[Gift] = []
+        for index, item in enumerate(raw):
+            where = f"gifts[{index}]"
+            if not isinstance(item, Mapping):
+                raise ConfigError(f"rules: {where} must be a table")
+            unknown = sorted(set(item) - _GIFT_FIELDS)
+            if unknown:
+                raise self.fail(where, f"has unknown field {unknown[0]!r} (known: {', '.join(sorted(_GIFT_FIELDS))})")
+            item_id = item.get("id")
+            if not isinstance(item_id, str) or not _GIFT_ID.fullmatch(item_id):
+                raise self.fail(f"{where}.id", "must be 1-32 letters, digits, - or _")
+            if any(gift.item_id == item_id for gift in out):
+                raise self.fail(f"{where}.id", f"{item_id!r} is already in the catalogue")
+            names: dict[str, str] = {}
+            for lang in _GIFT_LANGUAGES:
+                key = "name" if lang == "en" else f"name_{lang}"
+                name = item.get(key)
+                if name is None and lang != "en":
+                    continue
+                if not isinstance(name, str) or not name.strip() or len(name) > 40:
+                    raise self.fail(f"{where}.{key}", "must be a name of 1-40 characters")
+                names[lang] = name.strip()
+            stores = item.get("stores", [])
+            if not isinstance(stores, list) or not all(isinstance(s, str) and s for s in stores):
+                raise self.fail(f"{where}.stores", "must be a list of store ids (empty: every store)")
+            out.append(Gift(item_id=item_id, points=self.integer(item, "points", where, 1),
+                            names=names, stores=tuple(stores)))
+        return tuple(out)
+
+
+_GIFT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_GIFT_LANGUAGES = ("en", "zh")
+"""The languages a gift's name may be given in: ``name`` (English, required) and ``name_zh``."""
+_GIFT_FIELDS = {"id", "points", "stores", *(f"name_{lang}" for lang in _GIFT_LANGUAGES[1:]), "name"}
+
 DEFAULT_RULES: Mapping[str, Any] = {
     "version": 1,
     "currency": "CNY",
@@ -394,5 +482,11 @@ DEFAULT_RULES: Mapping[str, Any] = {
         "clock_skew_s": 300,
         "terminal_silent_s": 3_600,
     },
+    "gifts": [
+        {"id": "mug", "points": 100, "name": "Coffee mug", "name_zh": "咖啡杯"},
+        {"id": "tote", "points": 300, "name": "Canvas tote bag", "name_zh": "帆布袋"},
+        {"id": "umbrella", "points": 800, "name": "Folding umbrella", "name_zh": "折叠伞"},
+        {"id": "voucher-50", "points": 5000, "name": "50.00 shopping voucher", "name_zh": "50元购物券"},
+    ],
 }
 """The default rules in mapping form; terminal/defaults/rules.toml says the same in TOML."""

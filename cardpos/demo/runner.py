@@ -47,6 +47,10 @@ class DemoRunner:
         self.console: Child | None = None
         self.console_url = f"http://127.0.0.1:{free_port()}"
         self.sim: Child | None = None
+        self.printer: Child | None = None
+        self.printed_dir = root / "printed"
+        """Where the printer simulator renders what it printed: ticket-NNNN.txt and .png."""
+        self.printer_link = root / "printer"
         self.setup: DemoSetup | None = None
         self.wallet: Wallet | None = None
         self.app: CashierApp | None = None
@@ -81,6 +85,17 @@ class DemoRunner:
         self.sim = Child("simulator", ["sim", "--wallet", str(self.setup.wallet_path)],
                          env=self.env, stderr_path=self.logs / "sim.log")
         self.pty_path = self.sim.wait_for("cardpos-sim: pty", timeout_s=30)
+        self._start_printer()
+
+    def _start_printer(self) -> None:
+        """The receipt printer simulator on a pty behind ``printer`` in the demo folder: receipts and the
+        Z-report print to it, and it renders each ticket as text and PNG in ``printed/``."""
+        self.printer = Child("printer", ["sim-printer", "--out", str(self.printed_dir), "--link",
+                                         str(self.printer_link)], env=self.env, stderr_path=self.logs / "printer.log")
+        self.printer.wait_for("cardpos-sim: pty", timeout_s=30)
+        printer = self.printer
+        # Its stdout says each ticket it rendered; read it so a long demo never fills the pipe and stalls it.
+        threading.Thread(target=_drain, args=(printer,), name="demo printer output", daemon=True).start()
 
     def _enroll(self) -> None:
         assert self.setup is not None
@@ -115,6 +130,8 @@ class DemoRunner:
         settings.reader.port = self.pty_path
         settings.sync.ledger_url = self.ledger_url
         settings.sync.interval_s = 5.0
+        if self.printer is not None:
+            settings.printer.url = str(self.printer_link)
         return settings
 
     def banner(self) -> str:
@@ -124,6 +141,7 @@ class DemoRunner:
                 f"cardpos demo: sign in as {cashiers}; F2 taps a wallet card; Ctrl+Q quits\n"
                 f"cardpos demo: the day's settlement between the hotel's merchants: "
                 f"{settle_command(str(self.root / 'ledger'), int(time.time()))}\n"
+                f"cardpos demo: receipts print to the simulated printer: {self.printed_dir}/ticket-NNNN.txt\n"
                 f"cardpos demo: files in {self.root}")
 
     def run_app(self, *, lang: str) -> None:
@@ -145,6 +163,14 @@ class DemoRunner:
     def stop(self) -> None:
         """Stop the simulator and the ledger (idempotent; a signal's thread and the demo's clean-up may race)."""
         with self._stop_lock:
-            for child in (self.sim, self.console, self.ledger):
+            for child in (self.printer, self.sim, self.console, self.ledger):
                 if child is not None:
                     child.stop()
+
+
+def _drain(child: Child) -> None:
+    while child.proc.poll() is None:
+        try:
+            child.read_line(timeout_s=60.0)
+        except ChildError:  # a quiet minute, or its output closing as it ends (the loop then sees it)
+            time.sleep(0.5)

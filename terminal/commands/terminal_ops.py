@@ -23,6 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from cardkit.cards.textform import token_from_text
@@ -110,6 +111,12 @@ def register(subparsers: Subparsers) -> None:
     redeem = command("redeem", "spend points on a gift item", _redeem)
     redeem.add_argument("--points", type=int, required=True, metavar="N", help="points to spend")
     redeem.add_argument("--item", required=True, help="the gift item")
+
+    gift = command("gift", "spend points on an item of this store's gift catalogue (its points come from the "
+                           "rules; `op gifts` lists them)", _gift)
+    gift.add_argument("--item", required=True, metavar="ID", help="the catalogue item's id, e.g. mug")
+    command("gifts", "list this store's gift catalogue (id, points, name), from the rules the ledger sent",
+            _gifts, card=False)
 
     def reversal(name: str, help_text: str, handler: Callable[[Counter, argparse.Namespace], Result], *,
                  amount_help: str | None = None) -> None:
@@ -312,6 +319,19 @@ def _redeem(counter: Counter, args: argparse.Namespace) -> Result:
     return _receipt(counter.redeem(claims, args.points, args.item, cashier_id=args.cashier, manual=_typed(args)))
 
 
+def _gift(counter: Counter, args: argparse.Namespace) -> Result:
+    claims, _ = _tap(counter, args)
+    return _receipt(counter.redeem_gift(claims, args.item, cashier_id=args.cashier, manual=_typed(args)))
+
+
+def _gifts(counter: Counter, args: argparse.Namespace) -> Result:
+    gifts = counter.rules.gifts_at(counter.store_id)
+    listed = [{"id": g.item_id, "points": g.points, "names": dict(g.names)} for g in gifts]
+    lines = [f"{g.item_id:<12} {g.points:>7} pts  {g.name('en')}" for g in gifts]
+    lines = lines or ["no gifts in this store's catalogue"]
+    return {"ok": True, "store": counter.store_id, "gifts": listed}, "\n".join(lines)
+
+
 def _refund(counter: Counter, args: argparse.Namespace) -> Result:
     amount = _amount(counter, args.amount)
     supervisor = _supervisor(counter, args)
@@ -380,9 +400,18 @@ def _balance(counter: Counter, args: argparse.Namespace) -> Result:
         lines[1:3] = ["Balance unknown", "Points unknown"]
         lines.append("Not yet sent by the ledger: cash and bank card only; stored value, points and coupons "
                      "cannot be used")
-    if view.offline_estimate:
-        lines.append("Offline estimate: confirmed at the next sync")
-    return {"ok": True, **view.to_dict()}, "\n".join(lines)
+    # A headless op never reaches the ledger itself: what it can say is how the figures stand to the last sync.
+    last_sync_ms = counter.store.sync_state.last_sync_ms
+    synced = (datetime.fromtimestamp(last_sync_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+              if last_sync_ms else None)
+    if view.pending:
+        lines.append("Offline estimate: includes operations the ledger has not confirmed yet; "
+                     "confirmed at the next sync")
+    elif synced is not None:
+        lines.append(f"As of the last sync, {synced}: no operation since")
+    else:
+        lines.append("Offline estimate: this terminal has never synced")
+    return {"ok": True, **view.to_dict(), "last_sync": synced}, "\n".join(lines)
 
 
 def _coupon_words(c: dict[str, Any]) -> str:

@@ -55,6 +55,7 @@ class Counter:
         online: Callable[[], bool] = lambda: False,
         randbytes: Callable[[int], bytes] = os.urandom,
         lookups: LedgerLookups | None = None,
+        store_id: str | None = None,
     ) -> None:
         self.store = store
         self.verifier = verifier
@@ -62,6 +63,8 @@ class Counter:
         self.rules = rules
         """Replace when the ledger sends new rules."""
         self.terminal_id = terminal_id
+        self.store_id = store_id
+        """The store the terminal is enrolled in: picks its part of the gift catalogue (None: all of it)."""
         self.clock = clock
         """Epoch seconds."""
         self.online = online
@@ -127,6 +130,11 @@ class Counter:
                manual: bool = False) -> Receipt:
         """Points for a gift item."""
         return operations.redeem(self, card, points, item, cashier_id=cashier_id, manual=manual)
+
+    def redeem_gift(self, card: CardClaims, item_id: str, *, cashier_id: str | None = None,
+                    manual: bool = False) -> Receipt:
+        """Points for an item of this store's gift catalogue, at the points the rules set for it."""
+        return operations.redeem_gift(self, card, item_id, cashier_id=cashier_id, manual=manual)
 
     def upgrade_tier(self, card: CardClaims, *, cashier_id: str | None = None,
                      manual: bool = False) -> Receipt:

@@ -29,6 +29,8 @@ class Desk(Protocol):
     verifier: CardVerifier
     rules: Rules
     terminal_id: str
+    store_id: str | None
+    """The store the terminal is enrolled in (None: not known; the whole gift catalogue applies)."""
     clock: Callable[[], int]
     """Epoch seconds."""
     randbytes: Callable[[int], bytes]

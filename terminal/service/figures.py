@@ -94,8 +94,10 @@ class MemberFigures:
                         notes = str(entry.payload["notes"])
                     if "prefs" in entry.payload:
                         prefs = dict(entry.payload["prefs"])
+            # Notes and preferences move no figure: saving them leaves the figures the ledger's.
+            moved = fold.folded_any or any(entry.kind != EntryKind.MEMBER_UPDATE for entry in entries)
             fold = MemberFold(base=base, after_seq=after_seq, last_seq=entries[-1].seq, state=state,
-                              folded_any=True, notes=notes, prefs=prefs)
+                              folded_any=moved, notes=notes, prefs=prefs)
         with self._lock:
             current = self._folds.get(member_id)
             # Another thread may have folded further meanwhile: keep the longer fold of the same snapshot.

@@ -69,4 +69,4 @@ def open_counter(
     clock_ms = wall_clock_ms if clock is _now_s else (lambda: clock() * 1000)
     store = TerminalStore.open(data_dir, enrollment.terminal_id, clock_ms=clock_ms)
     return Counter(store, verifier, rules, terminal_id=enrollment.terminal_id, clock=clock, online=online,
-                   randbytes=randbytes)
+                   randbytes=randbytes, store_id=enrollment.store_id)

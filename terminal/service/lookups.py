@@ -37,6 +37,7 @@ def member_view(desk: Desk, card: CardClaims) -> MemberView:
         coupons=usable, prefs=prefs, notes=notes,
         recent=tuple(_lines(desk.store.journal, member_id=card.member_id)),
         offline_estimate=cached is None or fold.folded_any or desk.offline, known=cached is not None,
+        pending=cached is None or fold.folded_any,
         upgrade_due=loyalty.tier_upgrade_due(state, desk.rules),
         phone=cached.phone if cached else "", email=cached.email if cached else "",
     )

@@ -78,6 +78,16 @@ def redeem(desk: Desk, card: CardClaims, points: int, item: str, *, cashier_id: 
                       manual=manual)
 
 
+def redeem_gift(desk: Desk, card: CardClaims, item_id: str, *, cashier_id: str | None = None,
+                manual: bool = False) -> Receipt:
+    """Points for an item of the store's gift catalogue: its points come from the rules, never from the caller."""
+    gift = desk.rules.gift(item_id, desk.store_id)
+    if gift is None:
+        raise DomainError(f"No gift {item_id!r} in this store's catalogue", code="gift_unknown",
+                          params={"item": item_id})
+    return redeem(desk, card, gift.points, gift.item_id, cashier_id=cashier_id, manual=manual)
+
+
 def upgrade_tier(desk: Desk, card: CardClaims, *, cashier_id: str | None = None, manual: bool = False) -> Receipt:
     """Move the member to the tier their yearly spend reached (the ledger then issues a replacement card)."""
     with desk.operation_lock.hold():

@@ -40,8 +40,13 @@ def _amount(payload: Mapping[str, Any], key: str) -> str:
     return Money(int(payload[key]), str(payload["cur"])).to_decimal_string()
 
 
-def _ref(uuid: object) -> str:
-    return str(uuid)[:8]
+def short_ref(uuid: object) -> str:
+    """The 8 characters that name an operation to people: the random tail of its uuid. Its head is the time
+    (version 7 uuids), which operations recorded in the same minutes share."""
+    return str(uuid).replace("-", "")[-8:]
+
+
+_ref = short_ref
 
 
 def figures_after(after: MemberState | None) -> list[Line]:

@@ -16,6 +16,7 @@ from cardkit.core.money import Money
 from cardkit.core.state import MemberState
 from cardkit.journal import EntryKind, JournalEntry
 from terminal.i18n import EN, Phrase, phrase
+from terminal.service.receipt_lines import short_ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,9 @@ class MemberView:
     known: bool
     """False when the ledger has not sent this member to this terminal yet (figures start from zero)."""
     upgrade_due: Tier | None = None
+    pending: bool = False
+    """True when the figures include operations the ledger has not confirmed yet (or it never sent the member);
+    False: they are the ledger's as of the last sync, whether or not the terminal is online now."""
     phone: str = ""
     email: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -97,7 +101,8 @@ class MemberView:
             "yearly_spend": self.yearly_spend.to_decimal_string(),
             "coupons": [coupon_to_dict(c) for c in self.coupons], "prefs": dict(self.prefs), "notes": self.notes,
             "recent": [op.to_dict() for op in self.recent], "offline_estimate": self.offline_estimate,
-            "known": self.known, "upgrade_due": self.upgrade_due.value if self.upgrade_due else None,
+            "pending": self.pending, "known": self.known,
+            "upgrade_due": self.upgrade_due.value if self.upgrade_due else None,
         }
 
 
@@ -148,10 +153,10 @@ def summary_phrase(kind: str, payload: Mapping[str, Any]) -> Phrase:
     def get(key: str, default: object = "") -> object:
         return payload.get(key, default)
 
-    ref = str(payload.get("orig", ""))[:8]
+    ref = short_ref(payload.get("orig", ""))
     if kind == EntryKind.SALE:
         used = phrase("summary.sale_used", points=payload["pts_redeem"]) if payload.get("pts_redeem") else ""
-        coupons = (phrase("summary.sale_coupons", ids=",".join(map(str, payload["coupons"])))
+        coupons = (phrase("summary.sale_coupons", ids=", ".join(map(str, payload["coupons"])))
                    if payload.get("coupons") else "")
         return phrase("summary.sale", net=money("net"), tender=get("tender"), used=used, earn=get("pts_earn", 0),
                       coupons=coupons)

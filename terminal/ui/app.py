@@ -175,6 +175,10 @@ class CashierApp(App[None]):
         except CardposError as exc:
             self.sync_log.append(self.tr.error(exc))
 
+    def read_queue_depth(self) -> None:
+        """Read the sync queue's depth again (in a worker), for the status bar."""
+        self._read_queue_depth()
+
     @work(thread=True, exclusive=True, group="queue")
     def _read_queue_depth(self) -> None:
         try:

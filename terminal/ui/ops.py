@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cardkit.core import loyalty
+from cardkit.core.members import Tier
 from cardkit.errors import CardposError
 from cardkit.journal import EntryKind
 from terminal.i18n import CASHIER_LANGUAGE_KEY
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from textual.message import Message
 
     from cardkit.core.money import Money
+    from cardkit.core.rules import Gift, TierRule
     from terminal.i18n import Words
     from terminal.service.receipt import Receipt
     from terminal.service.signup_form import SignupForm
@@ -85,6 +87,24 @@ class TerminalOps:
         """The reader's diagnostics (kept in memory by the driver; cheap enough for the UI thread)."""
         reader = self._services.reader
         return reader.stats if reader is not None else None
+
+    def gifts(self) -> tuple[Gift, ...]:
+        """This store's gift catalogue, from the rules in use (in memory: fine on the UI thread)."""
+        counter = self._services.counter
+        return counter.rules.gifts_at(counter.store_id)
+
+    def fee_tiers(self) -> list[tuple[Tier, TierRule]]:
+        """The tiers a year of which can be bought, lowest first, with their rules (in memory)."""
+        rules = self._services.counter.rules
+        return [(tier, rules.tier(tier)) for tier in Tier if rules.tier(tier).annual_fee is not None]
+
+    def online(self) -> bool:
+        """Whether the counter reaches the ledger now (it follows the sync status; cheap, UI thread)."""
+        return not self._services.counter.offline
+
+    def now_s(self) -> int:
+        """The app's clock in epoch seconds (what the rules' dates, such as a fee's paid-until, are in)."""
+        return self._services.clock() // 1000
 
     # -- start and stop (workers; close on shutdown) ---------------------------------------------------------
     def start_reader(self) -> None:
@@ -275,6 +295,17 @@ class TerminalOps:
         counter = self._services.counter
         return Operation(EntryKind.REDEEM, lambda: counter.redeem(card.claims, points, item,
                                                                   cashier_id=_id(cashier)))
+
+    def redeem_gift(self, card: Tapped, item_id: str, *, cashier: Cashier | None) -> Operation:
+        """Points for an item of this store's gift catalogue (the points are the rules', not typed)."""
+        counter = self._services.counter
+        return Operation(EntryKind.REDEEM, lambda: counter.redeem_gift(card.claims, item_id,
+                                                                       cashier_id=_id(cashier)))
+
+    def membership_fee(self, card: Tapped, tier: Tier, *, tender: str, cashier: Cashier | None) -> Operation:
+        counter = self._services.counter
+        return Operation(EntryKind.MEMBERSHIP_FEE, lambda: counter.pay_membership_fee(
+            card.claims, tier, tender=tender, cashier_id=_id(cashier)))
 
     def upgrade(self, card: Tapped, *, cashier: Cashier | None) -> Operation:
         counter = self._services.counter

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from cardkit.cards.verdict import CardClaims
     from cardkit.cards.verify import CardVerifier
     from cardkit.core.loyalty import SaleQuote
+    from cardkit.core.members import Tier
     from cardkit.core.money import Money
     from cardkit.core.rules import Rules
     from cardkit.errors import CardposError
@@ -61,6 +62,9 @@ class CounterPort(Protocol):
     def verifier(self) -> CardVerifier: ...
 
     @property
+    def store_id(self) -> str | None: ...
+
+    @property
     def offline(self) -> bool: ...
 
     def tap(self, token: bytes, *, manual: bool = False,
@@ -85,9 +89,13 @@ class CounterPort(Protocol):
 
     def redeem(self, card: CardClaims, points: int, item: str, *, cashier_id: str | None = None) -> Receipt: ...
 
+    def redeem_gift(self, card: CardClaims, item_id: str, *, cashier_id: str | None = None) -> Receipt: ...
+
     def upgrade_tier(self, card: CardClaims, *, cashier_id: str | None = None) -> Receipt: ...
 
     def signup(self, form: SignupForm, *, store_id: str, cashier_id: str | None = None) -> Receipt: ...
+    def pay_membership_fee(self, card: CardClaims, tier: Tier, *, tender: str,
+                           cashier_id: str | None = None) -> Receipt: ...
 
     def update_member(self, member_id: str, *, notes: str | None = None, prefs: Mapping[str, str] | None = None,
                       cashier_id: str | None = None) -> Receipt: ...

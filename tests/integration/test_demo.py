@@ -95,6 +95,7 @@ def test_demo_comes_up_taps_a_card_and_quits_cleanly(tmp_path: Path, clean_env: 
         assert _port_open(port), "the demo ledger is not listening"
         assert len(_processes_mentioning(str(demo_dir))) >= 2  # ledger and simulator children are running
         program.read_until("Reader: connected", timeout_s=30)
+        program.read_until("Printer: ready", timeout_s=30)  # the demo's printer simulator, for receipts
         # Sign in as the demo cashier, with keys alone.
         program.send(b"1001\r")
         program.drain(0.5)

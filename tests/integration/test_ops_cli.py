@@ -241,3 +241,30 @@ def test_a_challenge_card_cannot_be_used_from_a_script(cli_world: CounterWorld, 
     result = as_json(op(clean_env, "balance", "--card", text, "--json"))
     assert (result["error"], result["reason"]) == ("card_rejected", "challenge_failed")
     assert journal(cli_world.data_dir)[0][1]["reason"] == "challenge_failed"
+
+
+def test_gifts_come_from_the_catalogue_by_id(cli_world: CounterWorld, clean_env: dict[str, str]) -> None:
+    listed = op(clean_env, "gifts")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[1].split() == ["tote", "300", "pts", "Canvas", "tote", "bag"]
+    assert [g["id"] for g in as_json(op(clean_env, "gifts", "--json"))["gifts"]] == [
+        "mug", "tote", "umbrella", "voucher-50"]
+    gift = as_json(op(clean_env, "gift", "--item", "tote", "--card", cli_world.text(), "--json"))
+    assert (gift["kind"], gift["payload"]["item"], gift["payload"]["pts"]) == ("redeem", "tote", 300)
+    unknown = op(clean_env, "gift", "--item", "sofa", "--card", cli_world.text())
+    assert unknown.returncode == 1
+    assert one_line_error(unknown) == "cardpos: declined: No gift 'sofa' in this store's catalogue"
+    assert [k for k, _ in journal(cli_world.data_dir)] == ["redeem"]
+
+
+def test_balance_says_how_the_figures_stand_to_the_last_sync(cli_world: CounterWorld,
+                                                             clean_env: dict[str, str]) -> None:
+    fresh = op(clean_env, "balance", "--card", cli_world.text())
+    assert fresh.returncode == 0, fresh.stderr
+    assert fresh.stdout.splitlines()[-1].startswith("As of the last sync, 2026-")
+    assert "estimate" not in fresh.stdout
+    op(clean_env, "topup", "200.00", "--card", cli_world.text())
+    after = op(clean_env, "balance", "--card", cli_world.text())
+    assert after.stdout.splitlines()[-1].startswith("Offline estimate: includes operations the ledger has not")
+    data = as_json(op(clean_env, "balance", "--card", cli_world.text(), "--json"))
+    assert data["pending"] is True and data["last_sync"].startswith("2026-")

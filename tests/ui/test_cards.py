@@ -52,6 +52,17 @@ async def test_member_is_marked_up_to_date_when_online(ui_world: UiWorld) -> Non
         await sign_in(pilot)
         await tap(pilot, ui_world.world.token())
         assert text_of(app, "#member-estimate") == "[up to date]"
+        await pilot.press("e")  # notes move no figure: still the ledger's figures
+        await settle(pilot)
+        await pilot.press(*"call first", "enter", "enter")
+        await settle(pilot)
+        assert "call first" in text_of(app, "#member-notes")
+        assert text_of(app, "#member-estimate") == "[up to date]"
+        await pilot.press("t", *"200", "enter")  # a top-up: the ledger has not confirmed it yet
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert text_of(app, "#member-estimate") == "[NOT YET CONFIRMED]"
 
 
 async def test_forged_card_is_refused_in_red_words_with_no_member_data(ui_world: UiWorld) -> None:

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from textual.widgets import Input
 
-from cardkit.core.members import Tier
 from cardkit.journal import EntryKind
 from terminal.printer.device import ReceiptPrinter
 from terminal.ui.screens.dialogs import ConfirmScreen, DeclineScreen, DemoTapScreen, SupervisorScreen
+from terminal.ui.screens.fee import FeeScreen
 from terminal.ui.screens.idle import IdleScreen
 from terminal.ui.screens.manual import ManualEntryScreen
 from terminal.ui.screens.member import EditMemberScreen, MemberScreen
@@ -175,7 +175,7 @@ async def test_no_chinese_screen_or_receipt_shows_an_english_sentence(ui_world: 
         await settle(pilot)
         assert isinstance(app.screen, RedeemScreen)
         check("gift")
-        await pilot.press(*"mug", "enter", *"100", "enter")
+        await pilot.press("enter")  # the catalogue's first gift
         await settle(pilot)
         check("receipt: redeem")
         await pilot.press("enter", "e")
@@ -230,13 +230,21 @@ async def test_no_chinese_screen_or_receipt_shows_an_english_sentence(ui_world: 
         await settle(pilot)
         assert isinstance(app.screen, ReceiptScreen)
         check("receipt: upgrade")
-        claims = ui_world.counter.tap(ui_world.world.std_token()).claims
-        fee = ui_world.counter.pay_membership_fee(claims, Tier.PREFERRED, tender="cash", cashier_id="c1")
-        app.push_screen(ReceiptScreen(EntryKind.MEMBERSHIP_FEE, fee, None))
-        app.print_receipt(fee)
+        await pilot.press("enter", "f")
         await settle(pilot)
+        assert isinstance(app.screen, FeeScreen)
+        check("membership fee")
+        await pilot.press("enter")  # a year of preferred, the tier just reached
+        await settle(pilot)
+        assert isinstance(app.screen, ReceiptScreen) and app.screen.kind == EntryKind.MEMBERSHIP_FEE
         check("receipt: fee")
-        await pilot.press("enter", "enter", "escape")
+        await pilot.press("enter", "f")
+        await settle(pilot)
+        check("membership fee: already paid")
+        await pilot.press("enter")  # refused, with a notice
+        await settle(pilot)
+        check("membership fee: refused")
+        await pilot.press("escape", "escape")
         await settle(pilot)
 
         # The printer runs out of paper: the bar and the notice say so in Chinese.
@@ -271,5 +279,5 @@ async def test_no_chinese_screen_or_receipt_shows_an_english_sentence(ui_world: 
     assert [ticket.split("\n")[0].strip().removeprefix("CARDPOS  ").split("  ")[0] for ticket in printed] == kinds
     for number, ticket in enumerate(tickets(), 1):
         leaks.extend(f"ticket {number}: {run}" for run in english_runs(ticket, NAMES))
-    assert len(seen) == 32
+    assert len(seen) == 35
     assert leaks == []

@@ -5,11 +5,13 @@ PIN, tier upgrade, notes/preferences, shift close with a Z-report, and the techn
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from terminal.ui.screens.dialogs import DeclineScreen, SupervisorScreen
+from terminal.ui.screens.fee import FeeScreen
 from terminal.ui.screens.member import MemberScreen
 from terminal.ui.screens.receipt import ReceiptScreen
+from terminal.ui.screens.redeem import RedeemScreen
 from terminal.ui.screens.sale import SaleScreen
 from terminal.ui.screens.signin import SignInScreen
 from terminal.ui.screens.technician import TechnicianScreen
@@ -166,7 +168,10 @@ async def test_refund_needs_a_supervisor_pin_at_the_moment_of_use(ui_world: UiWo
         assert "needs a supervisor" in text_of(app, "#sup-error")
         app.screen.query_one("#sup-id", Input).value = ""
         app.screen.query_one("#sup-id").focus()
-        await pilot.press(*"s1", "enter", *SUPERVISOR_PIN, "enter")
+        await pilot.press("s")  # the refusal goes once the next person types
+        await pilot.pause()
+        assert text_of(app, "#sup-error") == ""
+        await pilot.press("1", "enter", *SUPERVISOR_PIN, "enter")
         await settle(pilot)
         assert isinstance(app.screen, ReceiptScreen)
         assert "REFUND" in text_of(app, "#receipt-text")
@@ -283,18 +288,79 @@ async def test_technician_screen_needs_a_technician_and_runs_the_self_test(ui_wo
         assert text_of(app, "#tech-selftest") == "PASS: the test card was accepted."
 
 
-async def test_gift_redemption_spends_points(ui_world: UiWorld) -> None:
+async def test_a_gift_is_chosen_from_the_catalogue_and_spends_its_points(ui_world: UiWorld) -> None:
     app = ui_world.app()
     async with app.run_test(size=(80, 24)) as pilot:
         await open_member(pilot, ui_world)
         await pilot.press("g")
         await settle(pilot)
-        await pilot.press(*"mug", "enter", *"300", "enter")
+        assert isinstance(app.screen, RedeemScreen)
+        table = app.screen.query_one("#gift-table", DataTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        assert rows[:2] == [["Coffee mug", "100", "mug", "enough points"],
+                            ["Canvas tote bag", "300", "tote", "enough points"]]
+        assert ["Folding umbrella", "800", "umbrella", "300 short"] in rows
+        await pilot.press("down")  # nothing is typed: the cursor picks the gift, the rules give its points
+        await settle(pilot)
+        assert text_of(app, "#gift-choice") == "Chosen: Canvas tote bag for 300 points."
+        await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ReceiptScreen)
         assert "POINTS REDEMPTION" in text_of(app, "#receipt-text")
         await pilot.press("enter")
         await settle(pilot)
         assert "Points: 200" in text_of(app, "#member-money")
+        await pilot.press("g", "down", "down", "enter")  # the umbrella: 800 points, the member has 200
+        await settle(pilot)
+        assert isinstance(app.screen, DeclineScreen)
     [redeem] = entries(ui_world, "redeem")
-    assert redeem.payload["pts"] == 300 and redeem.payload["item"] == "mug"
+    assert redeem.payload["pts"] == 300 and redeem.payload["item"] == "tote"
+
+
+async def test_the_membership_fee_screen_sells_a_year_and_refuses_a_paid_one(ui_world: UiWorld) -> None:
+    app = ui_world.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_member(pilot, ui_world)  # Li Na, gold, no fee paid
+        await pilot.press("f")
+        await settle(pilot)
+        assert isinstance(app.screen, FeeScreen)
+        assert text_of(app, "#fee-member") == "Li Na · Gold · no fee paid"
+        table = app.screen.query_one("#fee-table", DataTable)
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        assert rows == [["Preferred", "99.00 CNY", "10% off every sale, points 1.25x"],
+                        ["Gold", "299.00 CNY", "12% off every sale, points 1.5x"],
+                        ["Platinum", "599.00 CNY", "15% off every sale, points 2x"]]
+        await pilot.press("down")
+        await settle(pilot)
+        assert text_of(app, "#fee-choice") == "Gold for 299.00 CNY: paid until 2027-09-21."
+        await pilot.press("t")  # cash -> bank card
+        await settle(pilot)
+        assert text_of(app, "#fee-tender") == "Paid by: bank card"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, ReceiptScreen)
+        await pilot.press("enter", "f", "down")
+        await settle(pilot)
+        assert text_of(app, "#fee-member") == "Li Na · Gold · paid until 2027-09-21"
+        assert text_of(app, "#fee-choice") == "Already paid: Gold until 2027-09-21. Nothing to pay now."
+        await pilot.press("enter")  # refused: a paid year is not sold again
+        await settle(pilot)
+        assert isinstance(app.screen, FeeScreen)
+        await pilot.press("up", "enter")  # preferred is below gold: the counter declines it
+        await settle(pilot)
+        assert isinstance(app.screen, FeeScreen)
+    [fee] = entries(ui_world, "membership_fee")
+    assert (fee.payload["tier"], fee.payload["amount"], fee.payload["tender"]) == ("gold", 29_900, "bank_card")
+
+
+async def test_a_key_the_screen_takes_nothing_for_says_so(ui_world: UiWorld) -> None:
+    app = ui_world.app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_member(pilot, ui_world)
+        await pilot.press("x")  # nothing on the member screen: said, not silently dropped
+        await settle(pilot)
+        assert [n.message for n in app._notifications] == [
+            "X does nothing here; the keys this screen takes are at the bottom."]
+        await pilot.press("s", *"12")  # the keypad and bound keys say nothing of the kind
+        await settle(pilot)
+        assert isinstance(app.screen, SaleScreen) and len(list(app._notifications)) == 1

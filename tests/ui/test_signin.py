@@ -32,6 +32,9 @@ async def test_wrong_pin_says_how_many_attempts_are_left(ui_app) -> None:
         error = str(app.screen.query_one("#signin-error", Static).render())
         assert "wrong PIN: 4 attempts left" in error
         assert app.cashier is None
+        await pilot.press("1")  # typing again: the refusal was about the PIN before
+        await pilot.pause()
+        assert str(app.screen.query_one("#signin-error", Static).render()) == ""
 
 
 async def test_five_wrong_pins_lock_the_cashier_even_against_the_right_pin(ui_app) -> None:

@@ -136,3 +136,54 @@ def test_any_valid_rules_round_trip(discount: int, mult: int, fee: int, cap: int
     rules = Rules.from_mapping(data)
     assert rules.tiers[Tier.GOLD].annual_fee == Money(fee)
     assert Rules.from_mapping(rules.to_mapping()) == rules
+
+
+def test_the_gift_catalogue_comes_with_the_rules_and_each_store_sees_its_part() -> None:
+    data = _with("gifts", [
+        {"id": "mug", "points": 100, "name": "Coffee mug", "name_zh": "咖啡杯"},
+        {"id": "scarf", "points": 900, "name": "Silk scarf", "stores": ["S-PUDONG"]},
+    ])
+    rules = Rules.from_mapping(data)
+    assert [g.item_id for g in rules.gifts_at("S-PUDONG")] == ["mug", "scarf"]
+    assert [g.item_id for g in rules.gifts_at("S-XUHUI")] == ["mug"]
+    assert rules.gift("scarf", "S-XUHUI") is None and rules.gift("scarf", "S-PUDONG") is not None
+    mug = rules.gifts[0]
+    assert (mug.name("zh"), mug.name("en"), rules.gifts[1].name("zh")) == ("咖啡杯", "Coffee mug", "Silk scarf")
+    assert Rules.from_mapping(rules.to_mapping()) == rules
+    assert rules_from_toml(_toml_of_defaults()).gifts == Rules.default().gifts != ()
+
+
+def _toml_of_defaults() -> str:
+    from pathlib import Path
+
+    return (Path(__file__).parents[2] / "terminal" / "defaults" / "rules.toml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("gifts", "says"), [
+    ({"id": "mug"}, "gifts must be a list"),
+    ([{"id": "a mug", "points": 1, "name": "Mug"}], "gifts[0].id must be 1-32 letters"),
+    ([{"id": "mug", "points": 0, "name": "Mug"}], "gifts[0].points must be at least 1"),
+    ([{"id": "mug", "points": 1}], "gifts[0].name must be a name"),
+    ([{"id": "mug", "points": 1, "name": "Mug", "price": 3}], "unknown field 'price'"),
+    ([{"id": "mug", "points": 1, "name": "Mug"}, {"id": "mug", "points": 2, "name": "Mug 2"}],
+     "'mug' is already in the catalogue"),
+    ([{"id": "mug", "points": 1, "name": "Mug", "stores": "S1"}], "gifts[0].stores must be a list"),
+])
+def test_a_bad_gift_is_named_in_one_sentence(gifts: object, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Rules.from_mapping(_with("gifts", gifts))
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_ledger_publishes_the_catalogue_inside_the_signed_rules() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from cardkit import pulldocs
+
+    root = Ed25519PrivateKey.from_private_bytes(bytes(32))
+    rules = Rules.from_mapping(_with("gifts", [{"id": "scarf", "points": 900, "name": "Silk scarf",
+                                                "name_zh": "丝巾", "stores": ["S-PUDONG"]}]))
+    public = root.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    received = pulldocs.load_rules_document(pulldocs.sign_rules_document(rules, root), public)
+    assert received.gifts == rules.gifts and received.gift("scarf", "S-PUDONG") is not None

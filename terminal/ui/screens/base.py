@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widget import Widget
+from textual.widgets import Input
 
 from cardkit.errors import CardposError, DomainError
 from cardkit.journal import EntryKind
@@ -59,12 +60,26 @@ class CashierScreen(Screen[Any]):
     def compose_body(self) -> Iterable[Widget]:
         return ()
 
+    def body_width(self) -> int:
+        """Cells a line of the body has (the screen less the body's padding): what labels are laid out in."""
+        return max(self.app.size.width - 2, 20)
+
     def on_mount(self) -> None:
         translate_bindings(self, self.tr)
         self.refresh_bindings()
 
     def on_screen_resume(self) -> None:
         self.capp.refresh_status()
+
+    def on_key(self, event: events.Key) -> None:
+        # Every key gives visible feedback: a letter this screen takes nothing for says so, rather than being
+        # silently dropped (a newcomer would think the app froze). Fields and the keypad take their own keys.
+        char = event.character or ""
+        if len(char) != 1 or not char.isalpha() or isinstance(self.focused, Input):
+            return
+        if event.key in self.active_bindings:
+            return
+        self.notify(self.tr("keys.unbound", letter=char.upper()), severity="warning", timeout=3)
 
     # -- workers --------------------------------------------------------------------------------------------
     def start_operation(self, operation: Operation) -> bool:
@@ -95,6 +110,7 @@ class CashierScreen(Screen[Any]):
 
     def on_operation_done(self, message: OperationDone) -> None:
         # Runs after the screen's own handler (Textual calls each class's handler up the MRO).
+        self.capp.read_queue_depth()  # the status bar's queue counts the new entry now, not at the next tick
         if message.kind != EntryKind.MEMBER_UPDATE:
             self.capp.print_receipt(message.receipt)
 

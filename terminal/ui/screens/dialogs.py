@@ -56,8 +56,8 @@ class DeclineScreen(Dialog):
         title = tr("decline.failed_title") if self.code == "failed" else tr("decline.title")
         with Vertical(id="decline-box", classes="dialog bad"):
             yield Plain(title, id="decline-title", classes="dialog-title")
-            yield Plain(tr("decline.why", text=self.text), id="decline-why")
-            yield Plain(tr("decline.what", advice=advice), id="decline-what")
+            yield Plain(tr("decline.why", text=self.text), id="decline-why", classes="prose")
+            yield Plain(tr("decline.what", advice=advice), id="decline-what", classes="prose")
             yield Plain(tr("decline.close"), classes="hint")
         yield CashierFooter()
 
@@ -76,7 +76,7 @@ class ConfirmScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Plain(self.question, id="confirm-question")
+            yield Plain(self.question, id="confirm-question", classes="prose")
             yield Plain(self.tr("confirm.keys"), classes="hint")
         yield CashierFooter()
 
@@ -109,16 +109,21 @@ class SupervisorScreen(Dialog):
         tr = self.tr
         with Vertical(classes="dialog"):
             yield Plain(tr(self._words + "title"), classes="dialog-title")
-            yield Plain(self.purpose)
+            yield Plain(self.purpose, classes="prose")
             yield Input(placeholder=tr(self._words + "id"), id="sup-id")
             yield Input(placeholder=tr(self._words + "pin"), password=True, id="sup-pin")
-            yield Plain("", id="sup-error", classes="error")
+            yield Plain("", id="sup-error", classes="error prose")
             yield Plain(tr("supervisor.keys"), classes="hint")
         yield CashierFooter()
 
     @on(Input.Submitted, "#sup-id")
     def _to_pin(self) -> None:
         self.query_one("#sup-pin", Input).focus()
+
+    @on(Input.Changed)
+    def _typing(self, event: Input.Changed) -> None:
+        if event.value:  # the refusal was about the id and PIN typed before
+            self.query_one("#sup-error", Static).update("")
 
     @on(Input.Submitted, "#sup-pin")
     def _submit(self) -> None:

@@ -24,11 +24,16 @@ class ManualEntryScreen(CashierScreen):
         tr = self.tr
         yield Plain(tr("manual.prompt"), classes="prompt")
         yield Input(placeholder=tr("manual.placeholder"), id="token-text")
-        yield Plain("", id="manual-error", classes="error")
+        yield Plain("", id="manual-error", classes="error prose")
         yield Plain(tr("manual.keys"), classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#token-text", Input).focus()
+
+    @on(Input.Changed, "#token-text")
+    def _typing(self, event: Input.Changed) -> None:
+        if event.value:
+            self.query_one("#manual-error", Static).update("")
 
     @on(Input.Submitted, "#token-text")
     def _submit(self, event: Input.Submitted) -> None:

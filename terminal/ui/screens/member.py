@@ -17,7 +17,7 @@ from cardkit.journal import EntryKind
 from terminal.service.receipt_lines import RECEIPT_KINDS
 from terminal.ui.messages import MemberLoaded, OperationDone
 from terminal.ui.screens.base import CashierScreen
-from terminal.ui.view import HistoryLine, Tapped, coupon_text, history_line
+from terminal.ui.view import HistoryLine, Tapped, coupon_text, fit_lines, history_line, history_table, pack
 from terminal.ui.widgets import Plain
 
 
@@ -29,6 +29,7 @@ class MemberScreen(CashierScreen):
         Binding("r", "reverse", "Refund/void"),
         Binding("u", "upgrade", "Upgrade tier"),
         Binding("g", "redeem", "Gift"),
+        Binding("f", "fee", "Fee"),
         Binding("e", "edit", "Notes/prefs"),
         Binding("p", "reprint_selected", "Reprint"),
         Binding("l", "switch_language", "Language"),
@@ -58,11 +59,6 @@ class MemberScreen(CashierScreen):
         yield DataTable(id="member-history", cursor_type="row", zebra_stripes=False)
 
     def on_mount(self) -> None:
-        table = self.query_one("#member-history", DataTable)
-        tr = self.tr
-        table.add_column(tr("history.when"), width=11)
-        table.add_column(tr("history.kind"), width=12)
-        table.add_column(tr("history.summary"))
         self.show()
 
     def show(self) -> None:
@@ -71,28 +67,40 @@ class MemberScreen(CashierScreen):
         self.query_one("#member-name", Static).update(self.card.name)
         self.query_one("#member-tier", Static).update(tr("member.tier", tier=tr(f"tier.{view.tier.value}")))
         estimate = self.query_one("#member-estimate", Static)
-        estimate.update(tr("member.offline_estimate") if view.offline_estimate else tr("member.live"))
-        estimate.set_classes("warn" if view.offline_estimate else "ok")
+        # True to the last sync: the ledger's figures online; not yet confirmed when this terminal added some
+        # while online; an estimate only while offline.
+        online = self.ops.online()
+        if not view.offline_estimate:
+            label = "member.live"
+        elif online and view.pending:
+            label = "member.pending"
+        else:
+            label = "member.offline_estimate"
+        estimate.update(tr(label))
+        estimate.set_classes("ok" if label == "member.live" else "warn")
         self.query_one("#member-money", Static).update(
             tr("member.money", balance=str(view.balance), points=f"{view.points:,}", card=self.card.card_id))
-        coupons = " · ".join(coupon_text(c) for c in view.coupons) or tr("member.none")
-        self.query_one("#member-coupons", Static).update(tr("member.coupons", coupons=coupons))
+        # Coupons and preferences are laid out item by item and notes word by word, so a long one takes a
+        # second line at 80 columns instead of being cut or broken in the middle of a coupon id.
+        width = self.body_width()
+        coupons = [coupon_text(c) for c in view.coupons] or [tr("member.none")]
+        self.query_one("#member-coupons", Static).update(
+            pack([tr("member.coupons", coupons=coupons[0]), *coupons[1:]], width))
+        prefs = [f"{k}={v}" for k, v in sorted(view.prefs.items())] or [tr("member.none")]
+        self.query_one("#member-prefs", Static).update(pack([tr("member.prefs", prefs=prefs[0]), *prefs[1:]],
+                                                            width, sep="; "))
+        notes = tr("member.notes", notes=view.notes or tr("member.none"))
+        self.query_one("#member-notes", Static).update("\n".join(fit_lines(notes, width)))
         self._show_unknown_balance()
-        prefs = "; ".join(f"{k}={v}" for k, v in sorted(view.prefs.items())) or tr("member.none")
-        self.query_one("#member-prefs", Static).update(tr("member.prefs", prefs=prefs))
-        self.query_one("#member-notes", Static).update(tr("member.notes", notes=view.notes or tr("member.none")))
         upgrade = self.query_one("#member-upgrade", Static)
         upgrade.display = view.upgrade_due is not None
         if view.upgrade_due is not None:
             upgrade.update(tr("member.upgrade_due", tier=tr(f"tier.{view.upgrade_due.value}")))
-        table = self.query_one("#member-history", DataTable)
-        table.clear()
         tz = self.capp.services.tz
         self.lines = [history_line(op, tz, tr) for op in view.recent]
-        for line in self.lines:
-            kind = tr(f"kind.{line.kind}") if tr.has(f"kind.{line.kind}") else line.kind
-            pending = "" if line.synced else " *"
-            table.add_row(line.when, kind + pending, line.summary, key=line.uuid)
+        history_table(self.query_one("#member-history", DataTable), self.lines, tr, width,
+                      kind=lambda line: (tr(f"kind.{line.kind}") if tr.has(f"kind.{line.kind}") else line.kind)
+                      + ("" if line.synced else " *"))
         self.refresh_bindings()
 
     def _show_unknown_balance(self) -> None:
@@ -166,6 +174,11 @@ class MemberScreen(CashierScreen):
         from terminal.ui.screens.redeem import RedeemScreen
 
         self.capp.push_screen(RedeemScreen(self.card))
+
+    def action_fee(self) -> None:
+        from terminal.ui.screens.fee import FeeScreen
+
+        self.capp.push_screen(FeeScreen(self.card))
 
     def action_upgrade(self) -> None:
         from terminal.ui.screens.dialogs import ConfirmScreen

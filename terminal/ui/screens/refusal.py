@@ -31,9 +31,9 @@ class RefusalScreen(CashierScreen):
         tr = self.tr
         with Vertical(id="refusal"):
             yield Plain(tr("refusal.headline"), id="refusal-headline")
-            yield Plain(tr(f"reason.{self.reason.value}"), id="refusal-reason")
+            yield Plain(tr(f"reason.{self.reason.value}"), id="refusal-reason", classes="prose")
             yield Plain(tr("refusal.code", code=self.reason.value), id="refusal-code")
-            yield Plain(tr(f"refusal.advice.{self.reason.value}"), id="refusal-advice")
+            yield Plain(tr(f"refusal.advice.{self.reason.value}"), id="refusal-advice", classes="prose")
         yield Plain(tr("refusal.keys"), classes="hint")
 
     def action_back(self) -> None:

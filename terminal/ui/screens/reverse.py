@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 from cardkit.journal import EntryKind
 from terminal.ui.messages import HistoryLoaded, OperationDone
 from terminal.ui.screens.base import CashierScreen
-from terminal.ui.view import HistoryLine, Tapped, history_line
+from terminal.ui.view import HistoryLine, Tapped, history_line, history_table
 from terminal.ui.widgets import Plain
 from terminal.ui.widgets.amount import AmountEntry
 
@@ -47,11 +47,8 @@ class ReverseScreen(CashierScreen):
         yield Plain(tr("reverse.keys"), classes="hint")
 
     def on_mount(self) -> None:
-        tr = self.tr
         table = self.query_one("#reverse-table", DataTable)
-        table.add_column(tr("history.when"), width=11)
-        table.add_column(tr("history.ref"), width=8)
-        table.add_column(tr("history.summary"))
+        history_table(table, [], self.tr, self.body_width())
         table.focus()
         self.load(self.ops.history(self.card.card_id, HISTORY_ROWS))
 
@@ -59,10 +56,7 @@ class ReverseScreen(CashierScreen):
         tz = self.capp.services.tz
         self.lines = [line for line in (history_line(op, tz, self.tr) for op in message.operations)
                       if line.kind in REVERSIBLE]
-        table = self.query_one("#reverse-table", DataTable)
-        table.clear()
-        for line in self.lines:
-            table.add_row(line.when, line.uuid[:8], line.summary, key=line.uuid)
+        history_table(self.query_one("#reverse-table", DataTable), self.lines, self.tr, self.body_width())
         if not self.lines:
             self.notify(self.tr("reverse.nothing"), severity="warning")
 
@@ -83,7 +77,7 @@ class ReverseScreen(CashierScreen):
             entry.focus()
             self.notify(self.tr("reverse.type_amount"), severity="warning")
             return
-        purpose = self.tr("reverse.refund_purpose", amount=str(amount), ref=line.uuid[:8])
+        purpose = self.tr("reverse.refund_purpose", amount=str(amount), ref=f"#{line.seq}")
         self._with_supervisor(purpose, lambda sup: self.ops.refund(
             line.uuid, amount, supervisor=sup, cashier=self.capp.cashier))
 
@@ -92,7 +86,7 @@ class ReverseScreen(CashierScreen):
         if line is None:
             self.notify(self.tr("reverse.pick_first"), severity="warning")
             return
-        purpose = self.tr("reverse.void_purpose", summary=line.summary, ref=line.uuid[:8])
+        purpose = self.tr("reverse.void_purpose", summary=line.summary, ref=f"#{line.seq}")
         self._with_supervisor(purpose, lambda sup: self.ops.void(line.uuid, supervisor=sup, cashier=self.capp.cashier))
 
     def _with_supervisor(self, purpose: str, build: Callable[[Cashier], Operation]) -> None:

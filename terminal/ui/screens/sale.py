@@ -59,7 +59,7 @@ class SaleScreen(CashierScreen):
                 yield Plain(tr("sale.points"))
                 yield NumberEntry(suffix=tr("sale.points_unit"), id="sale-points")
         yield Plain(id="sale-choices")
-        yield Plain(id="sale-quote")
+        yield Plain(id="sale-quote", classes="prose")
         yield Plain(tr("sale.keys"), classes="hint")
 
     def on_mount(self) -> None:

@@ -25,7 +25,7 @@ class SignInScreen(CashierScreen):
         yield Plain(tr("signin.prompt"), classes="prompt")
         yield Input(placeholder=tr("signin.cashier_id"), id="cashier-id")
         yield Input(placeholder=tr("signin.pin"), password=True, id="pin")
-        yield Plain("", id="signin-error", classes="error")
+        yield Plain("", id="signin-error", classes="error prose")
         yield Plain(tr("signin.keys"), classes="hint")
         accounts = self.capp.demo.accounts() if self.capp.demo is not None else []
         if accounts:  # demo mode: a newcomer reads the PINs here rather than hunting for a start-up line
@@ -39,6 +39,13 @@ class SignInScreen(CashierScreen):
     @on(Input.Submitted, "#cashier-id")
     def _to_pin(self) -> None:
         self.query_one("#pin", Input).focus()
+
+    @on(Input.Changed)
+    def _typing(self, event: Input.Changed) -> None:
+        # A refusal is about what was typed before: gone once the cashier types again (the refusal itself
+        # empties the PIN field, which is no typing).
+        if event.value:
+            self.query_one("#signin-error", Static).update("")
 
     @on(Input.Submitted, "#pin")
     def _submit(self) -> None:

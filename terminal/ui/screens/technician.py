@@ -9,9 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.cells import cell_len
 from textual import work
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
@@ -20,6 +20,7 @@ from cardkit.cards.verdict import RejectReason
 from cardkit.errors import CardposError
 from terminal.ui.messages import DocumentsLoaded, QueryFailed, QueryName, SelfTestDone, SyncDone
 from terminal.ui.screens.base import CashierScreen
+from terminal.ui.view import fit_lines, pack
 from terminal.ui.widgets import Plain
 from terminal.ui.widgets.status import clock_text
 
@@ -50,15 +51,12 @@ class TechnicianScreen(CashierScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
-        with Horizontal(id="tech-top"):
-            with Vertical(classes="tech-box"):
-                yield Plain(tr("tech.reader"), classes="section")
-                yield Plain(id="tech-reader")
-            with Vertical(classes="tech-box"):
-                yield Plain(tr("tech.documents"), classes="section")
-                yield Plain(tr("shift.loading"), id="tech-docs")
+        # One column, each fact whole: side-by-side boxes of 37 cells cut the port and the counters at 80x24.
+        yield Plain(tr("tech.reader"), classes="section")
+        yield Plain(id="tech-reader")
+        yield Plain(tr("shift.loading"), id="tech-docs")
         yield Plain(tr("tech.sync"), classes="section")
-        yield Plain(id="tech-sync")
+        yield Plain(id="tech-sync", classes="prose")  # the ledger's error sentences flow over lines
         yield Plain(tr("tech.selftest"), classes="section")
         yield Plain(tr("tech.selftest_idle"), id="tech-selftest")
 
@@ -78,15 +76,19 @@ class TechnicianScreen(CashierScreen):
         if s is None:
             self.query_one("#tech-reader", Static).update(tr("tech.no_reader"))
             return
-        lines = [
-            tr("tech.port", port=s.port, baud=s.baud),
+        width = self.body_width()
+        port = tr("tech.port", port=s.port, baud=s.baud)
+        if cell_len(port) > width:  # a long device path: its end names the device
+            keep = width - cell_len(tr("tech.port", port="…", baud=s.baud))
+            port = tr("tech.port", port="…" + s.port[-keep:], baud=s.baud)
+        parts = [
             tr("tech.state", state=tr(f"reader_state.{s.state.value}")),
             tr("tech.frames", frames=s.frames, crc=s.crc_errors, resyncs=s.resyncs),
             tr("tech.reconnects", n=s.reconnects, cards=s.cards),
             tr("tech.last_raw", hex=(s.last_raw_hex[:22] + "…") if len(s.last_raw_hex) > 22 else s.last_raw_hex),
-            tr("tech.last_error", error=s.last_error or tr("member.none")),
         ]
-        self.query_one("#tech-reader", Static).update("\n".join(lines))
+        error = "\n".join(fit_lines(tr("tech.last_error", error=s.last_error or tr("member.none")), width))
+        self.query_one("#tech-reader", Static).update("\n".join([port, pack(parts, width, indent=""), error]))
 
     def show_sync(self) -> None:
         tr = self.tr
@@ -113,8 +115,9 @@ class TechnicianScreen(CashierScreen):
         tr = self.tr
         versions = message.versions
         names = ("trust", "revocations", "rules", "members")
-        self.query_one("#tech-docs", Static).update("\n".join(
-            tr("tech.doc_version", name=tr(f"doc.{name}"), version=versions.get(name, 0)) for name in names))
+        held = [tr("tech.doc_version", name=tr(f"doc.{name}"), version=versions.get(name, 0)) for name in names]
+        held[0] = tr("tech.documents_line", first=held[0])
+        self.query_one("#tech-docs", Static).update(pack(held, self.body_width()))
 
     def on_self_test_done(self, message: SelfTestDone) -> None:
         tr = self.tr

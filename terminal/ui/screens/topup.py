@@ -42,7 +42,7 @@ class TopUpScreen(CashierScreen):
         yield Plain(tr("topup.amount"))
         yield AmountEntry(balance.currency, id="topup-amount")
         yield Plain(id="topup-tender")
-        yield Plain(id="topup-quote")
+        yield Plain(id="topup-quote", classes="prose")
         yield Plain(tr("topup.keys"), classes="hint")
 
     def on_mount(self) -> None:

@@ -20,6 +20,11 @@ from textual.widgets._footer import FooterKey
 
 
 class CashierFooter(Footer):
+    # One space before each key instead of one on each side: the member screen's ten keys fit 80 columns.
+    DEFAULT_CSS = """
+    CashierFooter FooterKey .footer-key--key { padding: 0 0 0 1; }
+    CashierFooter FooterKey .footer-key--description { padding: 0 0 0 1; }
+    """
     _shown: tuple[Any, ...] | None = None
     """What the last compose showed (see ``_keys_shown``); None before the first."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -61,6 +62,9 @@ class TopBar(Horizontal):
                 right.update(text)
 
 
+SEPARATOR = " │ "
+
+
 class StatusBar(Static):
     """Reader, network, queue depth and last sync, each with a text label."""
 
@@ -100,12 +104,20 @@ class StatusBar(Static):
             parts.append((tr("status.never_synced"), ""))
         if app.ops.has_printer:
             parts.append(self.printer_part(app))
+        # Parts go on a second line whole when the first is full, never wrapped in the middle of one.
+        width = self.content_size.width or app.size.width - 2
         text = Text()
+        used = 0
         for i, (words, css_class) in enumerate(parts):
-            if i:
-                text.append(" │ ", style="dim")
+            if i and used + cell_len(SEPARATOR) + cell_len(words) > width:
+                text.append("\n")
+                used = 0
+            elif i:
+                text.append(SEPARATOR, style="dim")
+                used += cell_len(SEPARATOR)
             style = self.get_component_rich_style(css_class, partial=True) if css_class else ""
             text.append(words, style=style)
+            used += cell_len(words)
         return text
 
     @staticmethod
