@@ -19,7 +19,7 @@ from ledger.merchants import admin as merchants
 from ledger.settlement import books, export, model, periods
 from ledger.settlement.records import ClosedPeriod, FundingLine
 from tests.fixtures.ledger import InProcessTill as Till
-from tests.fixtures.ledger import enroll_in_process, sale, topup
+from tests.fixtures.ledger import enroll_in_process, sale, topup, with_members_card
 
 NOV = periods.start_ms("2026-11")
 DEC = periods.start_ms("2026-12")
@@ -64,7 +64,9 @@ def push(till: Till, kind: str, payload: dict[str, object]) -> str:
     prev = till.entries[-1].hash if till.entries else GENESIS_HASH
     till.wall_ms += 1
     entry = make_entry(terminal_id=till.terminal_id, seq=len(till.entries) + 1, prev_hash=prev, wall_ms=till.wall_ms,
-                       mono_ns=0, cashier_id="c1", kind=kind, payload=dict(payload), entry_uuid=str(uuid.uuid4()))
+                       mono_ns=0, cashier_id="c1", kind=kind,
+                       payload=with_members_card(dict(payload), str(till.ledger.ledger_dir)),
+                       entry_uuid=str(uuid.uuid4()))
     till.entries.append(entry)
     result = till.ingest(entry.seq, entry.seq)
     assert result.applied == 1, result
@@ -171,7 +173,10 @@ def test_direct_netting_uses_the_fewest_transfers() -> None:
 
 
 def test_liability_report_reserves_a_share_of_the_previous_quarter(ledger: Ledger, clock: Clock) -> None:
-    shop, spa = till_at(ledger, "shop-1"), till_at(ledger, "spa-1")
+    today, clock.now_ms = clock.now_ms, periods.start_ms("2026-09")  # the shop's till was enrolled in September
+    shop = till_at(ledger, "shop-1")
+    clock.now_ms = today
+    spa = till_at(ledger, "spa-1")
     li = admin.add_member("Li", store_id="shop-1")
     shop.wall_ms = periods.start_ms("2026-09") + 3_600_000  # a September top-up: last quarter's balance
     push(shop, "topup", topup(li, 100_000))

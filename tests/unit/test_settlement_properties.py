@@ -22,6 +22,7 @@ from ledger.home import init_ledger
 from ledger.merchants import admin as merchants
 from ledger.settlement import books, periods
 from ledger.settlement.records import ClosedPeriod
+from tests.fixtures.ledger import with_members_card
 
 NOV, DEC = periods.start_ms("2026-11"), periods.start_ms("2026-12")
 MERCHANTS = ("restaurant", "shop", "spa")
@@ -50,7 +51,8 @@ class Tills:
         head = self.heads[tid]
         entry = make_entry(terminal_id=tid, seq=head.seq + 1 if head else 1,
                            prev_hash=head.hash if head else GENESIS_HASH, wall_ms=wall_ms, mono_ns=0,
-                           cashier_id="c1", kind=kind, payload=payload, entry_uuid=str(uuid.uuid4()))
+                           cashier_id="c1", kind=kind, payload=with_members_card(payload, str(store.db.database)),
+                           entry_uuid=str(uuid.uuid4()))
         with store.atomic_write():
             apply.apply_entries([entry], batch_id=f"b-{tid}-{entry.seq}", now_ms=wall_ms)
             store.Terminal.update(last_seq=entry.seq, last_hash=entry.hash).where(
