@@ -16,7 +16,7 @@ class IdleScreen(CashierScreen):
     TITLE_KEY = "idle.title"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("m", "manual", "Manual entry"),
-        Binding("n", "signup", "New member"),
+        Binding("n", "signup", "Join"),
         Binding("f2", "demo", "Tap card"),
         Binding("z", "shift", "Shift/Z-report"),
         Binding("f9", "technician", "Technician"),
