@@ -15,6 +15,12 @@ HEALTH_PATH = "/v1/health"
 ENROLL_PATH = "/v1/enroll"
 BATCHES_PATH = "/v1/batches"
 PULL_PATH = "/v1/pull"
+AUTHORIZE_PATH = "/v1/authorize"
+"""``POST`` JSON ``cardkit.authorization.AuthorizationRequest``, signed by the terminal over
+``/v1/authorize?digest=<sha256 of the body>`` (docs/sync-protocol.md, "Online authorization")."""
+DIGEST_PARAM = "digest"
+"""Query parameter of ``/v1/authorize``: hex SHA-256 of the body, so the terminal's request signature covers it."""
+AUTHORIZE_CONTENT_TYPE = "application/json"
 
 BATCH_CONTENT_TYPE = "application/cbor"
 """Content type of a sealed batch envelope (``cardkit.envelope``) on ``POST /v1/batches``."""
@@ -81,3 +87,19 @@ def pull_answer_signature_text(terminal_id: str, nonce: bytes, versions: Mapping
     return cbor2.dumps([PULL_CONTEXT, terminal_id, bytes(nonce),
                         {name: versions[name] for name in PULL_VERSION_NAMES},
                         {name: document_digests.get(name) for name in PULL_DOCUMENT_FIELDS}], canonical=True)
+
+
+AUTHORIZE_CONTEXT = "cardpos-auth-v1"
+
+
+def authorization_signature_text(terminal_id: str, nonce: bytes, request_digest: bytes, entry_uuid: str,
+                                 decision: str, reason: str, auth_id: str) -> bytes:
+    """The bytes the ledger signs for an authorization answer.
+
+    Canonical CBOR ``["cardpos-auth-v1", terminal_id, nonce, request_digest, entry_uuid, decision, reason,
+    auth_id]``: ``request_digest`` is the SHA-256 of the request body (which holds the nonce, the amounts and
+    the entry uuid), ``decision`` is ``"approved"`` or ``"declined"``, ``reason`` the decline code (``""`` when
+    approved). A network attacker can drop or delay an answer but cannot turn a decline into an approval.
+    """
+    return cbor2.dumps([AUTHORIZE_CONTEXT, terminal_id, bytes(nonce), bytes(request_digest), entry_uuid, decision,
+                        reason, auth_id], canonical=True)

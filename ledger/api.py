@@ -34,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import answers, wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
-from ledger import admin, events, publish, store
+from ledger import admin, authorize_api, events, publish, store
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, members_document
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
@@ -249,4 +249,5 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         events.publish(events.TerminalSeen(caller.terminal_id, caller.store_id, caller.time_ms, ledger.now_ms()))
         return out
 
+    authorize_api.mount(app, ledger, _ERRORS)
     return app

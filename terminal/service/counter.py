@@ -29,6 +29,7 @@ from cardkit.journal import JournalEntry
 from terminal.offline.cashiers import Cashier
 from terminal.offline.store import TerminalStore
 from terminal.service import lookups, operations, people, receipt_copy, reversals, shifts, taps
+from terminal.service.authorization import Authorizer
 from terminal.service.figures import SNAPSHOT_SYNCED_SEQ, MemberFigures
 from terminal.service.lookups import HISTORY_LINES
 from terminal.service.oplock import OperationLock
@@ -52,6 +53,7 @@ class Counter:
         clock: Callable[[], int] = lambda: int(time.time()),
         online: Callable[[], bool] = lambda: False,
         randbytes: Callable[[int], bytes] = os.urandom,
+        authorizer: Authorizer | None = None,
     ) -> None:
         self.store = store
         self.verifier = verifier
@@ -65,6 +67,8 @@ class Counter:
         self.randbytes = randbytes
         self.operation_lock = OperationLock(store.data_dir)
         self.figures = MemberFigures(store)
+        self.authorizer = authorizer
+        """Asks the ledger before stored value, points or a coupon are used (None: decide offline only)."""
 
     def close(self) -> None:
         self.store.close()
