@@ -12,6 +12,7 @@ from its record, never holding twice).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,8 @@ from cardkit.authorization import AuthorizationAnswer, AuthorizationRequest
 from cardkit.config import Settings
 from cardkit.errors import CardposError, SyncError
 from terminal import documents
+
+log = logging.getLogger("cardpos.sync.authorize")
 
 MAX_ATTEMPTS = 2
 
@@ -104,6 +107,11 @@ def authorizer_for(settings: Settings, data_dir: Path) -> OnlineAuthorizer | Non
         return None
     from terminal.sync.service import load_identity_key
 
-    return OnlineAuthorizer(url, terminal_id=enrollment.terminal_id, key=load_identity_key(data_dir),
+    try:
+        key = load_identity_key(data_dir)
+    except SyncError as exc:  # cannot sign: every operation is decided offline (sync says what to do about it)
+        log.warning("online authorization off: %s", exc)
+        return None
+    return OnlineAuthorizer(url, terminal_id=enrollment.terminal_id, key=key,
                             root_public_key=bytes.fromhex(enrollment.root_public_key),
                             timeout_s=settings.sync.authorize_timeout_s)
