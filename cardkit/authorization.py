@@ -34,6 +34,10 @@ MAX_ID_CHARS = 40
 MAX_AMOUNT = 10**13
 """Largest stored value or points one authorization moves (either way): far past any real sale, within int64."""
 
+AUTH_FIELD = "auth"
+"""Journal payload field naming the path an operation took: the ledger's auth id, or ``OFFLINE_PATH``."""
+OFFLINE_PATH = "offline"
+
 APPROVED = "approved"
 DECLINED = "declined"
 DECISIONS = (APPROVED, DECLINED)

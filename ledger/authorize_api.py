@@ -34,6 +34,7 @@ class AuthorizeResponse(BaseModel):
 def mount(app: FastAPI, ledger: Ledger, responses: dict[int | str, dict[str, Any]]) -> None:
     """Add ``POST /v1/authorize`` to the API over ``ledger`` (the holds table is opened here)."""
     authorize.open_holds()
+    authorize.install()
 
     @app.post(wire.AUTHORIZE_PATH, response_model=AuthorizeResponse, responses=responses)
     async def authorize_request(request: Request, digest: str = Query("", max_length=64)) -> Any:

@@ -15,12 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from cardkit.authorization import DECLINE_REASONS, AuthorizationAnswer, AuthorizationRequest
+from cardkit.authorization import AUTH_FIELD, DECLINE_REASONS, OFFLINE_PATH, AuthorizationAnswer, AuthorizationRequest
 from cardkit.errors import CardposError, DomainError
 
-AUTH_FIELD = "auth"
-"""Payload field naming the path an operation took: the ledger's auth id, or ``OFFLINE_PATH``."""
-OFFLINE_PATH = "offline"
+__all__ = ["AUTH_FIELD", "OFFLINE_PATH", "AuthorizationPath", "Authorizer", "ask"]
 
 
 class Authorizer(Protocol):
