@@ -180,3 +180,20 @@ def test_approved_payments_never_exceed_the_balance(held: list[int], ask: int) -
     decision = decide(request(sv=ask), FIGURES, holds)
     taken = sum(s for s in held if s > 0)
     assert decision.approved == (taken + ask <= FIGURES.balance)
+
+
+def test_the_documented_vector() -> None:
+    """docs/sync-protocol.md, "3c. Online authorization": the request, its signed path and the signed answer."""
+    req = AuthorizationRequest(entry_uuid=UUID, member_id="M000", card_id="c0011223344", currency="CNY", sv=1_250,
+                               points=0, coupons=("c5566778899",), nonce=bytes(range(16)))
+    body = req.body()
+    assert body == (b'{"card":"c0011223344","coupons":["c5566778899"],"cur":"CNY","member":"M000",'
+                    b'"nonce":"000102030405060708090a0b0c0d0e0f","pts":0,"sv":1250,'
+                    b'"uuid":"7a1f0c2e-3b4d-4e5f-8a6b-7c8d9e0f1a2b"}')
+    assert authorization.signed_path(body) == \
+        "/v1/authorize?digest=9c0c30925e0967711fe4d5b924a11def0c837b15506d4e3ba532e9c62003b452"
+    answer = AuthorizationAnswer(UUID, "approved", "", "0123456789abcdef")
+    fields = signed(req, answer, terminal_id="t-0001")
+    assert fields["signature"] == ("208cf1c02dbd03013ad2f0ae2d358ec8585de17c909b1977dd4d4bd7f3381ec2d24f21d1b33ac98"
+                                   "8942a075606c0a1c64fcdff3833729410318a64518caf4f08")
+    assert verify(req, fields, terminal_id="t-0001") == answer
