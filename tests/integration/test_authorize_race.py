@@ -180,3 +180,42 @@ def test_a_single_use_coupon_is_used_exactly_once(backend: str, request: pytest.
         assert verified.returncode == 0, verified.stdout + verified.stderr
     finally:
         race.close()
+
+
+def test_the_headless_op_authorizes_online_and_falls_back_offline(tmp_path: Path) -> None:
+    """``cardpos terminal op`` goes through the same counter: online while the ledger answers, offline limits after
+    it stops; the receipt says which path was taken, in English and Chinese."""
+    import subprocess
+    import sys
+
+    from cardkit.cards.textform import token_to_text
+    from terminal.i18n import words_for
+    from tests.conftest import REPO_ROOT
+
+    race, _ = race_world(tmp_path)
+    try:
+        till = race.tills[0]
+        till.counter.close()
+
+        def op(lang: str, amount: str) -> subprocess.CompletedProcess[str]:
+            env = {**race.world.terminal_env(till.data_dir), "CARDPOS_TERMINAL_LANG": lang}
+            return subprocess.run([sys.executable, "-m", "cardpos", "terminal", "op", "sale", amount, "--card",
+                                   token_to_text(race.token), "--no-print"], env=env, cwd=REPO_ROOT,
+                                  capture_output=True, text=True, timeout=120)
+
+        online_en = op("en", "1.50")
+        assert online_en.returncode == 0, online_en.stderr
+        assert "Authorized online by the ledger" in " ".join(online_en.stdout.split())
+        counter = open_till(till.data_dir, 20.0)  # the app's path: the same receipt, said in Chinese
+        try:
+            receipt = counter.sale(counter.tap(race.token).claims, Money(250, "CNY"), tender="sv")
+        finally:
+            counter.close()
+        assert any("已由总账在线授权" in line for line in receipt.printed(words_for("zh")))
+        race.world.ledger.stop()
+        offline_en = op("en", "3.50")
+        assert offline_en.returncode == 0, offline_en.stderr
+        assert "Approved offline within the offline limits" in " ".join(offline_en.stdout.split())
+        assert "OFFLINE" in offline_en.stdout
+    finally:
+        race.close()
