@@ -63,15 +63,19 @@ def open_till(data_dir: Path, timeout_s: float) -> Counter:
 def race_world(root: Path, *, db_url: str | None = None, workers: int = 1, coupons: int = 0,
                timeout_s: float = 20.0) -> tuple[RaceWorld, list[str]]:
     world = init_world(root, n_members=1, db_url=db_url, workers=workers)
-    token = admin.issue_card(MEMBER).token
-    coupon_ids = [admin.issue_coupon(MEMBER, amount_off=100) for _ in range(coupons)]
-    server = world.server()
-    tills = []
-    for name in ("till-a", "till-b"):
-        _, data_dir = world.enroll(name, server.url)
-        done = world.cardpos(data_dir, "terminal", "sync", "--once")
-        assert done.returncode == 0, done.stderr
-        tills.append(Till(open_till(data_dir, timeout_s), data_dir))
+    tills: list[Till] = []
+    try:
+        token = admin.issue_card(MEMBER).token
+        coupon_ids = [admin.issue_coupon(MEMBER, amount_off=100) for _ in range(coupons)]
+        server = world.server()
+        for name in ("till-a", "till-b"):
+            _, data_dir = world.enroll(name, server.url)
+            done = world.cardpos(data_dir, "terminal", "sync", "--once")
+            assert done.returncode == 0, done.stderr
+            tills.append(Till(open_till(data_dir, timeout_s), data_dir))
+    except BaseException:
+        RaceWorld(world, b"", tills).close()  # no ledger process outlives a failed setup
+        raise
     return RaceWorld(world, token, tills), coupon_ids
 
 
