@@ -21,16 +21,15 @@ or ``storage`` (a full disk, a read-only or damaged file, a lost connection); th
 
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 from typing import Any
 
-import anyio
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import answers, wire
@@ -47,8 +46,6 @@ log = logging.getLogger("cardpos.ledger.api")
 MAX_BATCH_BYTES = MAX_ENVELOPE_BYTES  # ledger.edge refuses larger bodies (413) before they are read
 MAX_VERSION = (1 << 63) - 1  # a document version the database can hold; larger is malformed, not a server error
 OPENAPI_PATH = "/openapi.json"
-INGEST_THREADS = 3
-"""Batches one ledger process ingests at once (the others wait, without a thread, in arrival order)."""
 RETRY_AFTER_S = 1  # busy: a lock or a conflicting transaction clears in a moment
 STORAGE_RETRY_AFTER_S = 10  # a full disk, a read-only file or a lost server takes a person to fix
 INTERNAL_MESSAGE = "the ledger failed to handle the request; see its log"
@@ -143,10 +140,6 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
                   description="Central ledger of cardpos terminals: enrollment, batch ingest, signed pulls.",
                   docs_url=None, redoc_url=None, openapi_url=OPENAPI_PATH if openapi else None)
     app.state.ledger = ledger
-    # Batches wait their turn here, not in threads: a write lock lets one apply at a time anyway, and fifty
-    # threads decrypting and decoding at once starve everything else in the process of the GIL (an online
-    # authorization waited seconds behind them).
-    ingest_limiter = anyio.CapacityLimiter(INGEST_THREADS)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -209,9 +202,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         if not envelope or len(envelope) > MAX_BATCH_BYTES:  # the edge already refused larger ones (413)
             return error(400, "malformed", f"a batch is 1 to {MAX_BATCH_BYTES} bytes of CBOR")
         try:
-            result = await anyio.to_thread.run_sync(
-                functools.partial(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger),
-                limiter=ingest_limiter)
+            result = await run_in_threadpool(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger)
         except IngestRejected as exc:
             extra: dict[str, Any] = {"acked_seq": exc.acked_seq} if exc.acked_seq is not None else {}
             if extra and exc.terminal_id and exc.batch_id is not None and exc.acked_hash is not None:
