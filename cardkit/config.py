@@ -64,6 +64,9 @@ class SyncSettings:
     """Timeout for every HTTP call."""
     batch_bytes: int = 256 * 1024
     """Upper bound on the encoded size of one pushed batch."""
+    authorize_timeout_s: float = 0.8
+    """How long a stored-value payment, points redemption or coupon use waits for the ledger's online
+    authorization before it is decided offline under the offline limits; 0 turns online authorization off."""
 
 
 @dataclass

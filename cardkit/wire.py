@@ -21,6 +21,12 @@ ORIGINAL_PATH = "/v1/operations/original"
 """``GET ?uuid=U&nonce=N`` signed by the terminal: an operation recorded anywhere and what is left to refund."""
 NEW_CARD_PATH = "/v1/cards/new"
 """``POST`` signed by the terminal: the new card of a tier upgrade (``cardkit.card_issue``)."""
+AUTHORIZE_PATH = "/v1/authorize"
+"""``POST`` JSON ``cardkit.authorization.AuthorizationRequest``, signed by the terminal over
+``/v1/authorize?digest=<sha256 of the body>`` (docs/sync-protocol.md, "Online authorization")."""
+DIGEST_PARAM = "digest"
+"""Query parameter of ``/v1/authorize``: hex SHA-256 of the body, so the terminal's request signature covers it."""
+AUTHORIZE_CONTENT_TYPE = "application/json"
 
 BATCH_CONTENT_TYPE = "application/cbor"
 """Content type of a sealed batch envelope (``cardkit.envelope``) on ``POST /v1/batches``."""
@@ -117,3 +123,19 @@ def original_answer_signature_text(terminal_id: str, nonce: bytes, entry_uuid: s
     """The bytes the ledger signs for an original-operation answer: canonical CBOR ``["cardpos-original-v1",
     terminal_id, nonce, uuid, SHA-256 of the answer's CBOR ``original`` document]``."""
     return cbor2.dumps([ORIGINAL_CONTEXT, terminal_id, bytes(nonce), entry_uuid, bytes(original)], canonical=True)
+
+
+AUTHORIZE_CONTEXT = "cardpos-auth-v1"
+
+
+def authorization_signature_text(terminal_id: str, nonce: bytes, request_digest: bytes, entry_uuid: str,
+                                 decision: str, reason: str, auth_id: str) -> bytes:
+    """The bytes the ledger signs for an authorization answer.
+
+    Canonical CBOR ``["cardpos-auth-v1", terminal_id, nonce, request_digest, entry_uuid, decision, reason,
+    auth_id]``: ``request_digest`` is the SHA-256 of the request body (which holds the nonce, the amounts and
+    the entry uuid), ``decision`` is ``"approved"`` or ``"declined"``, ``reason`` the decline code (``""`` when
+    approved). A network attacker can drop or delay an answer but cannot turn a decline into an approval.
+    """
+    return cbor2.dumps([AUTHORIZE_CONTEXT, terminal_id, bytes(nonce), bytes(request_digest), entry_uuid, decision,
+                        reason, auth_id], canonical=True)

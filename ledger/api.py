@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import answers, wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
-from ledger import admin, cards_issue, edge, events, lookup, noise, publish, store, terminal_reports
+from ledger import admin, authorize_api, cards_issue, edge, events, lookup, noise, publish, store, terminal_reports
 from ledger.enroll import RequestRefused, authenticate, b64, enroll_terminal, members_document
 from ledger.errors import LedgerStorageError
 from ledger.home import Clock, Ledger, open_ledger, system_clock
@@ -296,6 +296,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         return caller
 
     add_lookup_routes(app, ledger)
+    authorize_api.mount(app, ledger, _ERRORS)
     return app
 
 

@@ -41,7 +41,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from cardkit import json_bounds, wire
+from cardkit import authorization, json_bounds, wire
 from cardkit.envelope import MAX_ENVELOPE_BYTES
 from ledger import noise
 
@@ -79,6 +79,8 @@ NO_BODY = BodyRule(max_bytes=0)
 BODY_RULES: Mapping[tuple[str, str], BodyRule] = {
     ("POST", wire.BATCHES_PATH): BodyRule(MAX_ENVELOPE_BYTES, frozenset({wire.BATCH_CONTENT_TYPE})),
     ("POST", wire.ENROLL_PATH): BodyRule(MAX_ENROLL_BYTES, frozenset({"application/json"}), ENROLL_JSON_LIMITS),
+    ("POST", wire.AUTHORIZE_PATH): BodyRule(authorization.MAX_AUTHORIZE_BYTES, frozenset({wire.AUTHORIZE_CONTENT_TYPE}),
+                                            authorization.AUTHORIZE_JSON_LIMITS),
 }
 
 

@@ -13,6 +13,7 @@ Checks:
   the balance equals opening + top-ups (with bonus) − stored value spent + stored value refunded ± voids −
   fees paid from stored value; points likewise (earned − redeemed + given back − taken back − gifts);
 - no entry the fold refused, no money entry for a member the ledger does not know;
+- no single-use coupon applied by two sales (unless the first was voided with the coupon given back);
 - no negative balance unless one of the member's entries was flagged ``offline`` (offline spending at two
   terminals can overdraw; that is reported by the anomaly engine, not a ledger fault).
 """
@@ -138,6 +139,29 @@ def _int_getter(p: dict[str, Any]) -> Any:
     return get
 
 
+class _CouponUses:
+    """Single-use coupons: each applied by at most one sale that was not voided with the coupon given back."""
+
+    def __init__(self) -> None:
+        self.holder: dict[str, str] = {}
+        self.problems: list[str] = []
+
+    def add(self, where: str, kind: str, p: dict[str, Any]) -> None:
+        if kind == EntryKind.VOID:
+            for coupon in _texts(p.get("coupons_back")):
+                self.holder.pop(coupon, None)
+        elif kind == EntryKind.SALE:
+            for coupon in _texts(p.get("coupons")):
+                if coupon in self.holder:
+                    self.problems.append(f"coupon {coupon}: applied twice ({self.holder[coupon]} and {where})")
+                else:
+                    self.holder[coupon] = where
+
+
+def _texts(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def _referenced_originals() -> frozenset[str]:
     """The uuids refunds and voids name: the only sales and top-ups the semantic re-check must remember."""
     rows = (store.AppliedEntry.select(store.AppliedEntry.payload)
@@ -155,6 +179,7 @@ def verify_members(*, semantics: bool = True, folded: dict[str, MemberState] | N
     semantic checks of every applied entry, in one pass over the entries in the order the ledger applied them.
     ``folded``, when given, receives every member's state as the entries give it (settlement checks use it)."""
     problems: list[str] = []
+    coupons = _CouponUses()
     members = {m.member_id: m for m in store.Member.select()}
     projections = {p.member_id: p for p in store.MemberProjection.select()}
     folds: dict[str, projection.FoldResult] = {
@@ -189,6 +214,7 @@ def verify_members(*, semantics: bool = True, folded: dict[str, MemberState] | N
                 problems.append(f"entry {row.terminal_id}/{row.seq} ({kind}) is for member {mid}, "
                                 "whom the ledger does not know")
             continue
+        coupons.add(f"{row.terminal_id}/{row.seq}", kind, payload)
         fold = folds[mid]
         refused_before = len(fold.refused)
         projection.fold_entries(fold.state, [(tid, int(row.seq), kind, payload)], fold)
@@ -216,7 +242,7 @@ def verify_members(*, semantics: bool = True, folded: dict[str, MemberState] | N
         problems.extend(_compare(mid, state, row))
     if folded is not None:
         folded.update({mid: fold.state for mid, fold in folds.items()})
-    return problems
+    return problems + coupons.problems
 
 
 def _compare(mid: str, state: MemberState, row: store.MemberProjection) -> list[str]:

@@ -117,6 +117,35 @@ def double_spend(ctx: Context, entries: Sequence[JournalEntry]) -> list[Finding]
     return out
 
 
+def coupon_reuse(ctx: Context, entry: JournalEntry) -> list[Finding]:
+    """A single-use coupon applied by a second sale (both decided offline: online, the ledger refuses the second
+    at once). A void that gives the coupon back frees it again."""
+    if entry.kind == EntryKind.VOID:
+        for coupon in _texts(entry.payload.get("coupons_back")):
+            ctx.state.delete(f"coupon:{coupon}")
+        return []
+    if entry.kind != EntryKind.SALE:
+        return []
+    out: list[Finding] = []
+    for coupon in _texts(entry.payload.get("coupons")):
+        key = f"coupon:{coupon}"
+        first = ctx.state.get(key)
+        if first is None:
+            ctx.state.put(key, {"op": op_id(entry)})
+            continue
+        card = entry.payload.get("card")
+        out.append(Finding(
+            "coupon_reuse", Severity.CRITICAL, SubjectType.CARD, card if isinstance(card, str) else coupon,
+            entry.wall_ms, (str(first.get("op")), op_id(entry)),
+            f"single-use coupon {coupon} was applied again by {op_id(entry)} (first by {first.get('op')})",
+            terminal_id=entry.terminal_id))
+    return out
+
+
+def _texts(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
 def cloned_card(ctx: Context, entry: JournalEntry, store_id: str) -> list[Finding]:
     """One card used at two stores closer in time than anyone can travel, or failing its challenge."""
     card = entry.payload.get("card")

@@ -94,6 +94,7 @@ class AnomalyEngine:
             out += cards.cloned_card(ctx, entry, event.store_id)
             out += cards.velocity(ctx, entry)
             out += cards.unusual_amount(ctx, entry)
+            out += cards.coupon_reuse(ctx, entry)
             if entry.kind in cashiers.CASHIER_KINDS or entry.payload.get("manual") is True:
                 out += cashiers.cashier_abuse(ctx, entry)
         out += cards.double_spend(ctx, applied)

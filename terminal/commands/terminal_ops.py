@@ -4,8 +4,10 @@ Every operation goes through the same counter as the app (verify -> quote -> off
 Cards are given as their text form (``CP1:...``, as a QR code or keyboard-wedge scanner reads it, or from a file).
 ``--source`` says where that text came from: ``reader`` (the default: a scanner, a file or a script) or ``typed``
 (a person keyed it in), and only a typed card is journaled as a manual entry, which the ledger watches per
-cashier (``cashier_manual_entries``). A headless operation is priced and recorded offline; only ``upgrade``,
-``signup`` and ``newcard`` then reach the ledger, to get a new card (``terminal.commands.newcard_ops``).
+cashier (``cashier_manual_entries``). A stored-value payment, points redemption or coupon use is authorized by the
+ledger online when it answers within ``sync.authorize_timeout_s`` (docs/sync-protocol.md, "Online authorization"),
+like in the app; ``upgrade``, ``signup`` and ``newcard`` reach the ledger for a new card
+(``terminal.commands.newcard_ops``); otherwise, and for everything else, a headless operation is an offline operation.
 
 Exit status: 0 done; 1 declined, card rejected, not authorised or not recorded (the reason on one line, or as JSON
 ``{"ok": false, "error": code, "message": ...}``); 2 bad input (amount, option, unknown cashier).

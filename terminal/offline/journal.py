@@ -180,8 +180,11 @@ class Journal:
             )
 
     # -- writing ------------------------------------------------------------------------------------------
-    def append(self, kind: str, payload: dict[str, Any], cashier_id: str | None = None) -> JournalEntry:
-        """Record one entry durably and return it; raises JournalError (nothing recorded) on any failure."""
+    def append(self, kind: str, payload: dict[str, Any], cashier_id: str | None = None, *,
+               entry_uuid: str | None = None) -> JournalEntry:
+        """Record one entry durably and return it; raises JournalError (nothing recorded) on any failure.
+
+        ``entry_uuid``: the uuid the entry must carry (an operation the ledger authorized under it), else a new one."""
         if not isinstance(kind, str) or not kind:
             raise JournalError("a journal entry needs a kind")
         if not isinstance(payload, dict):
@@ -193,7 +196,7 @@ class Journal:
         if cashier_id is not None and type(cashier_id) is not str:
             cashier_id = str.__str__(cashier_id)
         body = _normalise(payload, "payload")
-        entry_uuid, uuid_bytes = _uuid_text_and_bytes(self._new_uuid())
+        entry_uuid, uuid_bytes = _uuid_text_and_bytes(self._new_uuid() if entry_uuid is None else entry_uuid)
         payload_cbor = _fast_cbor(body)
         secret_fields = PII_FIELDS.get(kind)
         pii_blob: bytes | None = None

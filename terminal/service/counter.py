@@ -30,6 +30,7 @@ from terminal.offline.cashiers import Cashier
 from terminal.offline.store import TerminalStore
 from terminal.service import lookups, operations, people, receipt_copy, reversals, shifts, taps
 from terminal.service import signup as signups
+from terminal.service.authorization import Authorizer
 from terminal.service.figures import SNAPSHOT_SYNCED_SEQ, MemberFigures
 from terminal.service.lookups import HISTORY_LINES
 from terminal.service.oplock import OperationLock
@@ -56,6 +57,7 @@ class Counter:
         randbytes: Callable[[int], bytes] = os.urandom,
         lookups: LedgerLookups | None = None,
         store_id: str | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
         self.store = store
         self.verifier = verifier
@@ -73,6 +75,8 @@ class Counter:
         self.figures = MemberFigures(store)
         self.lookups = lookups
         """Set by the composition root when the terminal can ask the ledger (``terminal.sync.lookup``)."""
+        self.authorizer = authorizer
+        """Asks the ledger before stored value, points or a coupon are used (None: decide offline only)."""
 
     def close(self) -> None:
         self.store.close()

@@ -17,6 +17,7 @@ from cardkit.core.rules import Rules
 from cardkit.core.state import MemberState
 from terminal.offline.cache import CachedMember
 from terminal.offline.store import TerminalStore
+from terminal.service.authorization import AUTH_FIELD, AuthorizationPath, Authorizer
 from terminal.service.figures import MemberFigures
 from terminal.service.oplock import OperationLock
 from terminal.service.receipt import Receipt
@@ -39,6 +40,8 @@ class Desk(Protocol):
     figures: MemberFigures
     lookups: LedgerLookups | None
     """Online look-ups (members at every store, originals of refunds anywhere); None: this terminal does not ask."""
+    authorizer: Authorizer | None
+    """Asks the ledger to authorize stored value, points and coupons online (None: always decide offline)."""
 
     @property
     def offline(self) -> bool: ...
@@ -52,9 +55,14 @@ def member_state(desk: Desk, member_id: str,
 
 
 def record(desk: Desk, quote: loyalty.Quote, cashier_id: str | None, lines: list[Line], offline: bool, *,
-           manual: bool = False) -> Receipt:
-    """Journal a quote (the caller holds the operation lock) and build its receipt from the committed entry."""
+           manual: bool = False, path: AuthorizationPath | None = None, entry_uuid: str | None = None) -> Receipt:
+    """Journal a quote (the caller holds the operation lock) and build its receipt from the committed entry.
+
+    ``path``: the ledger was asked to authorize it (the entry then carries ``entry_uuid``, the uuid it was asked
+    under, and says which path it took)."""
     # A card typed or scanned rather than tapped is marked so the ledger can watch manual entries per cashier.
     payload = {**quote.payload, "manual": True} if manual else quote.payload
-    entry = desk.store.journal.append(quote.kind, payload, cashier_id)
+    if path is not None:
+        payload = {**payload, AUTH_FIELD: path.payload_value}
+    entry = desk.store.journal.append(quote.kind, payload, cashier_id, entry_uuid=entry_uuid)
     return Receipt(entry=entry, lines=tuple(lines), after=quote.after, offline=offline)

@@ -59,8 +59,12 @@ def open_counter(
     clock: Callable[[], int] = _now_s,
     online: Callable[[], bool] = lambda: False,
     randbytes: Callable[[int], bytes] = os.urandom,
+    authorize_online: bool = True,
 ) -> Counter:
-    """The counter of the enrolled terminal in ``settings.data_dir`` (close it when done)."""
+    """The counter of the enrolled terminal in ``settings.data_dir`` (close it when done).
+
+    ``authorize_online``: stored value, points and coupons are authorized by the ledger when it answers within
+    ``sync.authorize_timeout_s`` (``terminal.sync.authorize``), else decided offline."""
     data_dir = settings.data_dir
     enrollment = documents.require_enrollment(data_dir)
     verifier = load_verifier(data_dir, enrollment, clock_skew_s=settings.terminal.clock_skew_s)
@@ -68,5 +72,10 @@ def open_counter(
     # Journal stamps keep millisecond precision on the real clock; an injected clock (tests) drives them too.
     clock_ms = wall_clock_ms if clock is _now_s else (lambda: clock() * 1000)
     store = TerminalStore.open(data_dir, enrollment.terminal_id, clock_ms=clock_ms)
+    authorizer = None
+    if authorize_online:
+        from terminal.sync.authorize import authorizer_for  # loads requests only where a counter is opened
+
+        authorizer = authorizer_for(settings, data_dir)
     return Counter(store, verifier, rules, terminal_id=enrollment.terminal_id, clock=clock, online=online,
-                   randbytes=randbytes, store_id=enrollment.store_id)
+                   randbytes=randbytes, store_id=enrollment.store_id, authorizer=authorizer)

@@ -18,6 +18,7 @@ from terminal.documents import atomic_write
 from terminal.i18n import EN, Words
 from terminal.printer.text import Line as PrintedLine
 from terminal.printer.text import columns, layout, printable
+from terminal.service.authorization import AUTH_FIELD, OFFLINE_PATH
 from terminal.service.receipt_lines import Line
 
 WIDTH = 40
@@ -74,6 +75,10 @@ class Receipt:
         out.append("-" * width)
         if self.offline:
             out.append(words("receipt.offline"))
+        auth = e.payload.get(AUTH_FIELD)
+        if isinstance(auth, str):  # which path decided it: the ledger online, or this terminal's offline limits
+            out.append(words("receipt.auth_offline") if auth == OFFLINE_PATH else words("receipt.auth_online",
+                                                                                        auth=auth))
         out.append(words("receipt.ref", uuid=e.uuid))
         return layout(out, width)
 

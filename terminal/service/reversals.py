@@ -12,6 +12,7 @@ The member's figures come from the cache, or from an online look-up for a member
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from cardkit.errors import CardposError, DomainError
 from cardkit.journal import EntryKind
 from terminal.offline.cashiers import Cashier, Role, require_role
 from terminal.service import receipt_lines
+from terminal.service.authorization import AuthorizationPath, ask
 from terminal.service.desk import Desk, member_state, record
 from terminal.service.receipt import Receipt
 from terminal.service.taps import look_up_member
@@ -57,9 +59,9 @@ def refund(desk: Desk, orig_uuid: str, amount: Money, *, supervisor: Cashier,
         q = loyalty.quote_refund(state, original.payload, original.uuid, refund_amount=amount,
                                  already_refunded_minor=original.refunded, supervisor=supervisor_id,
                                  offline=offline, voided=original.voided)
-        authorize_reversal(desk, q, original)
+        path, entry_uuid = authorize_reversal(desk, q)
         lines = receipt_lines.refund_lines(q.payload, remaining=q.remaining_after, after=q.after)
-        return record(desk, q, cashier_id, lines, offline)
+        return record(desk, q, cashier_id, lines, offline, path=path, entry_uuid=entry_uuid)
 
 
 def void(desk: Desk, orig_uuid: str, *, supervisor: Cashier, cashier_id: str | None = None) -> Receipt:
@@ -73,16 +75,25 @@ def void(desk: Desk, orig_uuid: str, *, supervisor: Cashier, cashier_id: str | N
         q = loyalty.quote_void(state, original.kind, original.payload, original.uuid,
                                already_refunded_minor=original.refunded, voided=original.voided,
                                supervisor=supervisor_id, offline=offline)
-        authorize_reversal(desk, q, original)
+        path, entry_uuid = authorize_reversal(desk, q)
         lines = receipt_lines.void_lines(q.payload, original_kind=original.kind, after=q.after)
-        return record(desk, q, cashier_id, lines, offline)
+        return record(desk, q, cashier_id, lines, offline, path=path, entry_uuid=entry_uuid)
 
 
-def authorize_reversal(desk: Desk, quote: loyalty.Quote, original: Original) -> None:
-    """Where the ledger's online authorization of a refund or void slots in (``/v1/authorize``, built in
-    parallel in ``ledger/authorize.py``): called under the operation lock with the quote, before the entry is
-    journaled, exactly like a stored-value payment's authorization. Until it is wired this passes: the refund is
-    checked against the ledger's figures fetched for it, and the ledger settles the entry at sync."""
+def authorize_reversal(desk: Desk, quote: loyalty.Quote) -> tuple[AuthorizationPath | None, str | None]:
+    """Ask the ledger to authorize a refund or void like a payment (``/v1/authorize``), under the operation lock
+    before the entry is journaled: what it gives back is a credit (a negative hold, never spendable before the
+    entry is applied), what it takes back (the points a sale earned, a voided top-up) is checked against the live
+    figures. Returns the path and the uuid the entry must carry; no authorizer: (None, None), decided here."""
+    p = quote.payload
+    card = p.get("card")
+    if desk.authorizer is None or not isinstance(card, str):
+        return None, None
+    entry_uuid = str(uuid.UUID(bytes=desk.randbytes(16), version=4))
+    path = ask(desk.authorizer, entry_uuid=entry_uuid, member_id=str(p["member"]), card_id=card,
+               currency=str(p["cur"]), sv=-int(p.get("sv", 0)),
+               points=int(p.get("pts_rev", 0)) - int(p.get("pts_back", 0)), coupons=())
+    return path, entry_uuid
 
 
 @dataclass(frozen=True)
