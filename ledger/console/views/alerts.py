@@ -4,12 +4,15 @@ with its evidence and the entries behind it, acknowledge and resolve with a note
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import peewee
 from fastapi.responses import Response
 
 from ledger import admin, alert_store, store
 from ledger.anomaly.model import Severity
 from ledger.console import entries, fmt
+from ledger.console.scope import Scope, scope_of
 from ledger.console.web import NotFound, Page
 
 STATUSES = [s.value for s in alert_store.AlertStatus]
@@ -30,15 +33,30 @@ def _filters(page: Page) -> dict[str, str]:
             "rule": page.query("rule")[:40], "terminal": page.query("terminal")[:40]}
 
 
+def _in_scope(scope: Scope) -> Any:
+    """Alerts a merchant manager sees: those raised on their terminals or about one of their stores or terminals."""
+    A = alert_store.Alert
+    if scope.whole_program:
+        return peewee.SQL("1 = 1")
+    clause = scope.terminal_filter(A.terminal_id)
+    if scope.store_ids:
+        clause = clause | ((A.subject_type == "store") & A.subject_id.in_(sorted(scope.store_ids)))
+    if scope.terminal_ids:
+        clause = clause | ((A.subject_type == "terminal") & A.subject_id.in_(sorted(scope.terminal_ids)))
+    return clause
+
+
 def alerts(page: Page) -> Response:
     chosen = _filters(page)
+    scope = scope_of(page)
     rows = alert_store.list_alerts(severity=chosen["severity"] or None, rule=chosen["rule"] or None,
-                                   terminal=chosen["terminal"] or None, status=chosen["status"] or None, limit=200)
+                                   terminal=chosen["terminal"] or None, status=chosen["status"] or None, limit=200,
+                                   where=None if scope.whole_program else _in_scope(scope))
     latest = max((int(a.id) for a in rows), default=0)
     A = alert_store.Alert
-    top = A.select(A.id).order_by(A.id.desc()).first()
-    rules = [str(row[0]) for row in store.db.execute_sql(
-        f'SELECT DISTINCT "rule" FROM "{A._meta.table_name}" ORDER BY 1').fetchall()]
+    top = A.select(A.id).where(_in_scope(scope)).order_by(A.id.desc()).first()
+    rule_rows: Any = A.select(A.rule).where(_in_scope(scope)).distinct().order_by(A.rule).tuples()
+    rules = [str(row[0]) for row in rule_rows]
     return page.render("alerts.html", alerts=rows, chosen=chosen, statuses=STATUSES, severities=SEVERITIES,
                        rules=rules, latest=max(latest, int(top.id) if top else 0),
                        filtered=any(chosen.values()))
@@ -49,7 +67,8 @@ def alerts_feed(page: Page) -> Response:
     after = page.query("after")
     after_id = int(after) if after.isdigit() and len(after) < 19 else 0
     A = alert_store.Alert
-    rows = list(A.select().where(A.id > after_id).order_by(A.id).limit(FEED_LIMIT))
+    scope = scope_of(page)
+    rows = list(A.select().where((A.id > after_id) & _in_scope(scope)).order_by(A.id).limit(FEED_LIMIT))
     t = page.t
     zone = page.console.settings.time_zone
     items = [{"id": int(a.id), "severity": a.severity, "severity_text": t(f"severity.{a.severity}"),
@@ -57,14 +76,14 @@ def alerts_feed(page: Page) -> Response:
               "count": int(a.count), "last_seen": fmt.when(int(a.last_seen_ms), zone), "url": f"/alerts/{int(a.id)}"}
              for a in rows]
     body = {"alerts": items, "latest": max([after_id, *(int(a.id) for a in rows)]),
-            "open": A.select().where(A.status == alert_store.AlertStatus.OPEN.value).count()}
+            "open": A.select().where((A.status == alert_store.AlertStatus.OPEN.value) & _in_scope(scope)).count()}
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
 
 
 def alert(page: Page) -> Response:
     alert_id = _alert_id(page)
-    row = alert_store.Alert.get_or_none(alert_store.Alert.id == alert_id)
-    if row is None:
+    row = alert_store.Alert.get_or_none((alert_store.Alert.id == alert_id) & _in_scope(scope_of(page)))
+    if row is None:  # another merchant's alert is, to a merchant manager, no alert at all
         raise NotFound(f"there is no alert {alert_id}")
     found, other = entries.evidence_entries(list(row.evidence or []))
     history = list(reversed(_alert_history(alert_id)))
