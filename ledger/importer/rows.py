@@ -18,7 +18,7 @@ import io
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from cardkit.core.members import Tier
 from cardkit.core.money import Money
@@ -33,6 +33,7 @@ CONSENT_PREFIX = "consent_"
 CONSENT_VALUES = {"yes": True, "y": True, "true": True, "1": True, "no": False, "n": False, "false": False,
                   "0": False, "": None}
 MAX_FIELD_CHARS = 2000
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 MAX_POINTS = 10**12
 MAX_BALANCE_MINOR = 10**13
 
@@ -87,8 +88,9 @@ class MemberRow:
 
     def digest(self) -> str:
         """What the row says, hashed: the same row imported again is recognised (its line number aside)."""
-        facts = {k: v for k, v in asdict(self).items() if k != "line"}
-        return hashlib.sha256(json.dumps(facts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        facts = [self.member_id, self.name, self.store_id, self.phone, self.email, self.notes, self.tier,
+                 self.balance, self.points, self.card_number, sorted(self.consents.items())]
+        return hashlib.sha256(json.dumps(facts, ensure_ascii=False).encode()).hexdigest()
 
 
 class RowRefused(Exception):
@@ -140,7 +142,7 @@ def _check_lengths(fields: dict[str, str]) -> None:
     for name, value in fields.items():
         if len(value) > MAX_FIELD_CHARS:
             raise RowRefused(f"{name} is longer than {MAX_FIELD_CHARS} characters")
-        if any(ord(ch) < 32 and ch not in "\t" for ch in value) and name != "notes":
+        if name != "notes" and _CONTROL.search(value):
             raise RowRefused(f"{name} holds a control character")
 
 
