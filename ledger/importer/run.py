@@ -208,9 +208,22 @@ def _members(found: Iterable[rows.MemberRow | rows.Refusal], report: Report, *, 
             report.file_points += row.points
         for model, data in ((store.Member, members), (store.MemberNameWord, words), (ImportedMember, staged),
                             (LegacyCard, legacy)):
-            if data:
-                query: Any = model.insert_many(data)
-                (query.on_conflict_ignore() if model is store.MemberNameWord else query).execute()
+            bulk_insert(model, data, ignore_conflicts=model is store.MemberNameWord)
+
+
+def bulk_insert(model: type[peewee.Model], rows_: list[dict[str, Any]], *, ignore_conflicts: bool = False) -> None:
+    """Insert ``rows_`` (same keys, the model's field names) with one prepared statement: peewee's ``insert_many``
+    spent three quarters of an import building SQL text. Values go through each field's ``db_value``."""
+    if not rows_:
+        return
+    fields = [model._meta.fields[name] for name in rows_[0]]
+    p = store.db.param
+    columns = ", ".join(f'"{f.column_name}"' for f in fields)
+    marks = ", ".join(p for _ in fields)
+    sql = (f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({marks})'
+           + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""))
+    params = [[f.db_value(row[f.name]) for f in fields] for row in rows_]
+    store.db.cursor().executemany(sql, params)
 
 
 def _tuples(query: Any) -> list[tuple[Any, ...]]:
