@@ -8,6 +8,7 @@ import random
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -177,3 +178,21 @@ def test_the_command_prints_the_reconciliation_and_refuses_bad_files_in_one_line
     missing = run_ledger_cli(ledger_dir, env, "import", "--members", str(tmp_path / "nope.csv"), check=False)
     assert "cannot read" in missing.stderr and "Traceback" not in missing.stderr
     assert run_ledger_cli(ledger_dir, env, "verify").returncode == 0
+
+
+@pytest.mark.postgres
+def test_the_import_reconciles_and_is_idempotent_on_postgresql(tmp_path: Path, postgres_server: Any) -> None:
+    home = init_ledger(tmp_path / "pg-ledger", postgres_server.url(postgres_server.create_database()), issuer="acme",
+                       clock=lambda: T0_MS)
+    try:
+        text, balance, points = members_csv(300)
+        report = _import(text + "BAD1,Bad,spa-1,,,,,-1.00,,,,\n")
+        assert report["reconciled"] and report["files"]["members"]["imported"] == 300
+        assert report["totals"]["after"] == {"balance": balance, "points": points}
+        assert [r["line"] for r in report["refused"]] == [302]
+        again = _import(text)
+        assert again["files"]["members"] == {"read": 300, "imported": 0, "unchanged": 300, "refused": 0}
+        assert [m["member_id"] for m in admin.find_members(name="member 7 zhang")] == ["M000007"]
+        assert verify.verify_all() == []
+    finally:
+        home.database.close()
