@@ -1,6 +1,6 @@
 """``cardpos ledger import`` of 100,000 members (balances, points, tiers, card numbers, consents) from CSV.
 
-Figures (baseline measured in the same run, on the same rows, in the same kind of database):
+Figures, on SQLite and on PostgreSQL (baseline measured in the same run, on the same rows, in the same database):
 - the import (parse and check every row, encrypt and index personal data, stage consents and card numbers, one
   transaction, reconciliation) as a ratio to a bare bulk insert of the same rows' clear fields into a plain table
   (``executemany`` in one transaction: what loading the CSV without any of that costs);
@@ -96,10 +96,19 @@ def _measure(label: str, db_url: str | None, root: Path, count: int) -> list[dic
 def run(quick: bool = False) -> list[dict[str, Any]]:
     count = 10_000 if quick else MEMBERS
     root = Path(tempfile.mkdtemp(prefix="cardpos-bench-import-"))
+    rows: list[dict[str, Any]] = []
     try:
-        return _measure("SQLite", None, root, count)
+        rows += _measure("SQLite", None, root, count)
+        from tests.fixtures.postgres import start_postgres, stop_postgres
+
+        server = start_postgres()
+        try:
+            rows += _measure("PostgreSQL", server.url(server.create_database()), root, count)
+        finally:
+            stop_postgres(server)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    return rows
 
 
 if __name__ == "__main__":

@@ -187,3 +187,30 @@ def test_the_owner_sees_the_whole_program_and_the_signed_statement(world: Consol
     assert liability.status_code == 200 and "alpha" in liability.text
     assert owner.get("/settlement/2026-13").status_code == 404
     assert owner.get("/settlement-liability?day=yesterday").status_code == 400
+
+
+def test_a_merchant_manager_is_added_with_an_existing_merchant(world: ConsoleWorld, alpha: dict[str, str]) -> None:
+    env = {**world.ledger.env, "NEW_PW": "a manager's password"}
+
+    def add(*args: str) -> Any:
+        from tests.fixtures.ledger import run_ledger_cli
+
+        return run_ledger_cli(world.ledger.ledger_dir, env, "admin", "add", *args, "--password-env", "NEW_PW",
+                              check=False)
+
+    for args, said in ((("carl", "--role", "merchant_manager"), "needs the merchant"),
+                       (("carl", "--role", "merchant_manager", "--merchant", "nowhere"), "no merchant 'nowhere'"),
+                       (("carl", "--role", "support", "--merchant", "alpha"), "only a merchant manager")):
+        refused = add(*args)
+        assert refused.returncode != 0 and said in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert add("carl", "--role", "merchant_manager", "--merchant", "alpha").returncode == 0
+    listed = world.ledger.admin("admin", "list").stdout
+    assert any(line.startswith("carl") and "merchant alpha" in line for line in listed.splitlines())
+    carl = _signed_in_as(world, "carl", "a manager's password")
+    assert alpha["terminal_id"] in carl.get("/terminals").text
+
+
+def _signed_in_as(world: ConsoleWorld, name: str, password: str) -> ConsoleClient:
+    client = ConsoleClient(world.url)
+    assert client.signin(name, password).status_code == 303
+    return client
