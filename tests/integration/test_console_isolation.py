@@ -166,6 +166,8 @@ def test_the_other_merchant_sees_its_own(world: ConsoleWorld, alpha: dict[str, s
     assert bea.get(f"/alerts/{alpha['alert_id']}").status_code == 200
     member = bea.get(f"/members/{alpha['member_id']}")
     assert "43.21" in member.text and alpha["managed_terminal"] not in member.text
+    assert "managed-1" not in member.text, "the member's home store belongs to the other merchant"
+    assert "likes jasmine tea" in member.text, "the shared profile shows at every merchant"
     exported = bea.get(f"/settlement/{PERIOD}/statement.csv")
     assert exported.headers["content-disposition"] == f'attachment; filename="settlement-{PERIOD}-alpha.csv"'
     assert "position,2026-10,,alpha,Alpha Bistro" in exported.text

@@ -70,8 +70,14 @@ def members(page: Page) -> Response:
         admin.record_member_read([str(m["member_id"]) for m in found], actor=page.actor, via="console",
                                  origin=page.origin, action="member_search")
     full = page.role is not None and sees_personal_data(page.role)
+    scope = scope_of(page)
     return page.render("members.html", q=text, by=by, kind=kind, error=None,
-                       results=[_masked(m, full) for m in found])
+                       results=[_home_in_scope(_masked(m, full), scope.sees_store) for m in found])
+
+
+def _home_in_scope(row: dict[str, Any], sees_store: Any) -> dict[str, Any]:
+    """A member's home store, when it is one a merchant manager may see ("—": another merchant's store)."""
+    return row if sees_store(str(row.get("store_id", ""))) else {**row, "store_id": "—"}
 
 
 def _view(page: Page, member_id: str) -> dict[str, Any]:
@@ -90,7 +96,7 @@ def _member_page(page: Page, member_id: str, status: int = 200, **extra: Any) ->
     scope = scope_of(page)  # members are the program's; a merchant manager sees only sales at their own stores
     history = [e for e in reversed(view["history"]) if scope.sees_terminal(str(e["terminal_id"]))]
     if not scope.whole_program:
-        view = {**view, "entries": len(history)}
+        view = _home_in_scope({**view, "entries": len(history)}, scope.sees_store)
     stores = entries.stores_of({str(e["terminal_id"]) for e in history})
     settings = page.console.settings
     rows = [{**e, "store_id": stores.get(str(e["terminal_id"]), ""),
