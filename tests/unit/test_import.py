@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger import admin, store, verify
 from ledger.home import Ledger, init_ledger
@@ -196,3 +198,29 @@ def test_the_import_reconciles_and_is_idempotent_on_postgresql(tmp_path: Path, p
         assert verify.verify_all() == []
     finally:
         home.database.close()
+
+
+@given(st.lists(st.lists(st.text(max_size=12), min_size=0, max_size=6), max_size=8))
+@settings(max_examples=200, deadline=None)
+def test_any_members_file_gives_rows_or_refusals_never_a_traceback(table: list[list[str]]) -> None:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["member_id", "name", "store_id", "balance", "points", "tier", "consent_sms"])
+    writer.writerows(table)
+    lines = set()
+    for item in rows.read_members(out.getvalue(), "CNY"):
+        assert isinstance(item, rows.MemberRow | rows.Refusal)
+        assert item.line not in lines
+        lines.add(item.line)
+        if isinstance(item, rows.MemberRow):
+            assert item.balance >= 0 and item.points >= 0 and item.member_id and item.name
+
+
+@given(st.integers(min_value=0, max_value=10**12))
+def test_a_balance_is_read_to_the_cent(minor: int) -> None:
+    text = f"member_id,name,store_id,balance\nX1,Name,s,{minor // 100}.{minor % 100:02d}\n"
+    (row,) = list(rows.read_members(text, "CNY"))
+    assert isinstance(row, rows.MemberRow) and row.balance == minor
