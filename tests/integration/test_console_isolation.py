@@ -77,11 +77,18 @@ def alpha(world: ConsoleWorld) -> dict[str, str]:
         recorded = alert_store.record_findings(
             [Finding("velocity", Severity.WARNING, SubjectType.TERMINAL, alpha_till.terminal_id, now, ("x:1",),
                      "alpha alert on the bistro till")], now, 3_600_000)
+        # an alert on managed's own till that names alpha's store and cites alpha's sale as evidence (what the
+        # cloned-card rule raises when one card is used at both): managed sees the alert, not alpha's part of it
+        shared = alert_store.record_findings(
+            [Finding("cloned_card", Severity.CRITICAL, SubjectType.CARD, card, now,
+                     (f"{alpha_till.terminal_id}:2", f"{managed_till.terminal_id}:1"),
+                     f"card {card} used at stores alpha-1 and managed-1 3 s apart",
+                     terminal_id=managed_till.terminal_id)], now, 3_600_000)
     books.close(PERIOD, actor="test")
     world.add_admin("bea", Role.MERCHANT_MANAGER, merchant="alpha")
     return {"member_id": member, "card_id": card, "terminal_id": alpha_till.terminal_id,
             "managed_terminal": managed_till.terminal_id, "alert_id": str(recorded[0].alert_id), "admin": "bea",
-            "merchant_id": "alpha", "period": PERIOD, "name": "bea"}
+            "merchant_id": "alpha", "period": PERIOD, "name": "bea", "shared_alert": str(shared[0].alert_id)}
 
 
 def _signed_in(world: ConsoleWorld, name: str) -> ConsoleClient:
@@ -137,6 +144,10 @@ def test_every_route_and_export_of_another_merchant_is_refused_or_empty(world: C
     # what he may reach is refused outright or not found, not merely emptied
     assert max_.get("/merchants/alpha").status_code == 404
     assert max_.get(f"/alerts/{alpha['alert_id']}").status_code == 404
+    shared = max_.get(f"/alerts/{alpha['shared_alert']}")
+    assert shared.status_code == 200 and "[another merchant]" in shared.text
+    assert alpha["managed_terminal"] in shared.text
+    assert not _leaks(shared.text, markers), "the alert on his own till, without alpha's store or sale"
     # the member is the program's: shared profile at every merchant, the sale at alpha not
     page = max_.get(f"/members/{alpha['member_id']}")
     assert page.status_code == 200
