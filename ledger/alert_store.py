@@ -443,8 +443,10 @@ def get_alert(alert_id: int) -> Alert:
 
 
 def list_alerts(*, severity: str | None = None, rule: str | None = None, terminal: str | None = None,
-                since_ms: int | None = None, status: str | None = None, limit: int = 1000) -> list[Alert]:
-    query = Alert.select()
+                since_ms: int | None = None, status: str | None = None, limit: int = 1000,
+                where: Any = None) -> list[Alert]:
+    """Alerts newest first; ``where``: a further clause (the console's merchant scope)."""
+    query = Alert.select() if where is None else Alert.select().where(where)
     if severity:
         query = query.where(Alert.severity == Severity(severity).value)
     if rule:

@@ -786,4 +786,7 @@ def register(subparsers: Subparsers) -> None:
     from ledger.settlement import cli as settlement_cli
 
     settlement_cli.register(subparsers)
+    from ledger.importer import cli as import_cli
+
+    import_cli.register(subparsers)
 

@@ -126,8 +126,7 @@ def add_admin(name: str, role: str | Role, *, password: str | None = None, with_
     ledger = current()
     name = check_name(name)
     role = Role.parse(role) if isinstance(role, str) else role
-    if role is Role.MERCHANT_MANAGER and not merchant_id:
-        merchant_id = "default"  # the one merchant there is, until the multi-merchant issue
+    merchant_id = _check_merchant(role, (merchant_id or "").strip() or None)
     generated = password is None
     secret = generate_password(ledger.randbytes) if password is None else password
     stored = _hash(ledger, secret)
@@ -138,8 +137,24 @@ def add_admin(name: str, role: str | Role, *, password: str | None = None, with_
             raise LedgerError(f"admin {name} already exists")
         AdminAccount.create(name=name, role=role.value, merchant_id=merchant_id, password_hash=stored,
                             totp_secret=totp_text, created_ms=now, password_changed_ms=now)
-        _audit(ledger, actor, "admin_add", name, role=role.value, totp=with_totp)
+        _audit(ledger, actor, "admin_add", name, role=role.value, totp=with_totp, merchant_id=merchant_id)
     return Credentials(name=name, password=secret if generated else None, totp_secret=totp_text, totp_uri=uri)
+
+
+def _check_merchant(role: Role, merchant_id: str | None) -> str | None:
+    """A merchant manager looks after one existing merchant (their console scope); no other role has one."""
+    from ledger.merchants.models import Merchant
+
+    if role is not Role.MERCHANT_MANAGER:
+        if merchant_id is not None:
+            raise LedgerError("only a merchant manager looks after one merchant; leave out --merchant")
+        return None
+    if merchant_id is None:
+        raise LedgerError("a merchant manager needs the merchant they look after (--merchant M; see: cardpos ledger "
+                          "merchant list)")
+    if Merchant.get_or_none(Merchant.merchant_id == merchant_id) is None:
+        raise LedgerError(f"there is no merchant {merchant_id!r} (see: cardpos ledger merchant list)")
+    return merchant_id
 
 
 def list_admins() -> list[AdminView]:

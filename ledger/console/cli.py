@@ -66,7 +66,8 @@ def _admin_add(args: argparse.Namespace) -> int:
     _open_console(args)
     creds = accounts.add_admin(args.name, role, password=password, with_totp=args.totp, merchant_id=args.merchant,
                                actor=args.actor)
-    emit({"name": creds.name, "role": role.value, "password": creds.password, "totp_secret": creds.totp_secret,
+    emit({"name": creds.name, "role": role.value, "merchant_id": args.merchant, "password": creds.password,
+          "totp_secret": creds.totp_secret,
           "totp_uri": creds.totp_uri}, args.json, _credentials_text(creds, f"admin {creds.name} added ({role.value})"))
     return 0
 
@@ -77,7 +78,8 @@ def _admin_list(args: argparse.Namespace) -> int:
     _open_console(args)
     rows = accounts.list_admins()
     text = "\n".join(f"{a.name:<20} {a.role.value:<17} {a.status:<9}{'  totp' if a.has_totp else ''}"
-                     f"{'  locked' if a.locked_until_ms else ''}" for a in rows) or "no admins"
+                     f"{'  locked' if a.locked_until_ms else ''}"
+                     f"{'  merchant ' + a.merchant_id if a.merchant_id else ''}" for a in rows) or "no admins"
     emit({"admins": [a.as_dict() for a in rows]}, args.json, text)
     return 0
 

@@ -97,19 +97,24 @@ def store_figures(settings: ConsoleSettings, now_ms: int) -> list[StoreFigures]:
     return sorted(out.values(), key=lambda f: (f.store_id == rollup.LEDGER_STORE, f.store_id))
 
 
-def daily_sales(settings: ConsoleSettings, now_ms: int, days: int = CHART_DAYS) -> list[tuple[str, dict[str, int]]]:
-    """Net sales per local day (the console's time zone) for the last ``days`` days, oldest first."""
+def daily_sales(settings: ConsoleSettings, now_ms: int, days: int = CHART_DAYS,
+                stores: frozenset[str] | None = None) -> list[tuple[str, dict[str, int]]]:
+    """Net sales per local day (the console's time zone) for the last ``days`` days, oldest first; ``stores``:
+    only those stores' sales (a merchant manager's scope; None: every store)."""
     zone = settings.time_zone
     starts = [fmt.local_midnight(now_ms, zone, back) for back in range(days - 1, -1, -1)]
     p = store.db.param
     bucket_starts = [start // rollup.BUCKET_MS for start in starts]
     # the local day of each bucket in SQL (days need not be 96 buckets long: DST), so few rows come back
     day_of = " ".join(f"WHEN \"bucket\" >= {p} THEN {i}" for i in range(len(starts) - 1, -1, -1))
+    only = sorted(stores) if stores is not None else []
+    in_stores = (f' AND "store_id" IN ({", ".join(p for _ in only)})' if only
+                 else " AND 1 = 0" if stores is not None else "")
     rows = store.db.execute_sql(
         f'SELECT CASE {day_of} END AS "day", "kind", "currency", SUM("amount") FROM '
-        f'"{SalesBucket._meta.table_name}" WHERE "bucket" >= {p} AND "kind" IN ({p}, {p}, {p}) '
+        f'"{SalesBucket._meta.table_name}" WHERE "bucket" >= {p} AND "kind" IN ({p}, {p}, {p}){in_stores} '
         f'GROUP BY 1, "kind", "currency"',
-        (*reversed(bucket_starts), bucket_starts[0], "sale", "refund", "void")).fetchall()
+        (*reversed(bucket_starts), bucket_starts[0], "sale", "refund", "void", *only)).fetchall()
     per_day: list[dict[str, int]] = [defaultdict(int) for _ in starts]
     for day, kind, currency, amount in rows:
         per_day[int(day)][str(currency)] += int(amount) * (1 if kind == "sale" else -1)
@@ -161,11 +166,15 @@ def _quarantined_counts() -> dict[str, int] | None:
     return {str(tid): int(n) for tid, n in rows.fetchall()}
 
 
-def open_alerts_by_severity() -> dict[str, int]:
+def open_alerts_by_severity(terminals: frozenset[str] | None = None) -> dict[str, int]:
+    """Open alerts by severity; ``terminals``: only alerts raised on those terminals (None: every alert)."""
     p = store.db.param
+    only = sorted(terminals) if terminals is not None else []
+    on = (f' AND "terminal_id" IN ({", ".join(p for _ in only)})' if only
+          else " AND 1 = 0" if terminals is not None else "")
     rows = store.db.execute_sql(
-        f'SELECT "severity", COUNT(*) FROM "{alert_store.Alert._meta.table_name}" WHERE "status" != {p} '
-        f'GROUP BY "severity"', (alert_store.AlertStatus.RESOLVED.value,)).fetchall()
+        f'SELECT "severity", COUNT(*) FROM "{alert_store.Alert._meta.table_name}" WHERE "status" != {p}{on} '
+        f'GROUP BY "severity"', (alert_store.AlertStatus.RESOLVED.value, *only)).fetchall()
     counts = {"critical": 0, "warning": 0, "info": 0}
     counts.update({str(severity): int(n) for severity, n in rows})
     return counts

@@ -7,7 +7,9 @@ table on every request (``ledger.console.app``); templates only use it to hide l
 - **marketing**: the dashboard, members with personal data masked, the analytics (segments and reports), the
   rules in force.
 - **auditor**: read-only: dashboard, alerts, terminals, rules and the audit log; no personal data.
-- **merchant_manager**: the dashboard only, until merchants exist (the multi-merchant issue scopes it to one).
+- **merchant_manager**: one merchant (``ledger.console.scope``): its dashboard, stores, terminals, alerts, sales
+  and settlement lines; members' shared profile (personal data masked, preferences and notes shown) with only
+  the sales made at its own stores.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def _r(name: str, method: str, path: str, *roles: Role) -> Route:
     return Route(name, method, path, frozenset(roles))
 
 
-READ_ALERTS = (OWNER, SUPPORT, AUDITOR)
+READ_ALERTS = (OWNER, SUPPORT, AUDITOR, MANAGER)
+SETTLEMENT = (OWNER, AUDITOR, MANAGER)
 SUPPORTING = (OWNER, SUPPORT)
 
 ROUTES: tuple[Route, ...] = (
@@ -79,13 +82,13 @@ ROUTES: tuple[Route, ...] = (
     _r("alert", "GET", "/alerts/{alert_id}", *READ_ALERTS),
     _r("alert_acknowledge", "POST", "/alerts/{alert_id}/acknowledge", *SUPPORTING),
     _r("alert_resolve", "POST", "/alerts/{alert_id}/resolve", *SUPPORTING),
-    _r("terminals", "GET", "/terminals", OWNER, SUPPORT, AUDITOR),
+    _r("terminals", "GET", "/terminals", OWNER, SUPPORT, AUDITOR, MANAGER),
     _r("terminal_add", "POST", "/terminals", *SUPPORTING),
     _r("terminal_disable", "POST", "/terminals/{terminal_id}/disable", *SUPPORTING),
     _r("terminal_enable", "POST", "/terminals/{terminal_id}/enable", *SUPPORTING),
     _r("terminal_revoke", "POST", "/terminals/{terminal_id}/revoke", *SUPPORTING),
-    _r("members", "GET", "/members", OWNER, SUPPORT, MARKETING),
-    _r("member", "GET", "/members/{member_id}", OWNER, SUPPORT, MARKETING),
+    _r("members", "GET", "/members", OWNER, SUPPORT, MARKETING, MANAGER),
+    _r("member", "GET", "/members/{member_id}", OWNER, SUPPORT, MARKETING, MANAGER),
     _r("member_edit", "POST", "/members/{member_id}/details", *SUPPORTING),
     _r("card_issue", "POST", "/members/{member_id}/cards", *SUPPORTING),
     _r("card_hold", "POST", "/cards/{card_id}/hold", *SUPPORTING),
@@ -96,6 +99,14 @@ ROUTES: tuple[Route, ...] = (
     _r("analytics", "GET", "/analytics", OWNER, SUPPORT, MARKETING, AUDITOR),
     _r("rules_preview", "POST", "/rules/preview", OWNER),
     _r("rules_publish", "POST", "/rules/publish", OWNER),
+    _r("merchants", "GET", "/merchants", *SETTLEMENT),
+    _r("merchant", "GET", "/merchants/{merchant_id}", *SETTLEMENT),
+    _r("settlement", "GET", "/settlement", *SETTLEMENT),
+    _r("settlement_statement", "GET", "/settlement/{period}", *SETTLEMENT),
+    _r("settlement_print", "GET", "/settlement/{period}/print", *SETTLEMENT),
+    _r("settlement_csv", "GET", "/settlement/{period}/statement.csv", *SETTLEMENT),
+    _r("settlement_json", "GET", "/settlement/{period}/statement.json", *SETTLEMENT),
+    _r("settlement_liability", "GET", "/settlement-liability", *SETTLEMENT),
     _r("audit", "GET", "/audit", OWNER, AUDITOR),
     _r("campaigns", "GET", "/campaigns", OWNER, MARKETING),
     _r("campaign_create", "POST", "/campaigns", OWNER, MARKETING),

@@ -40,8 +40,8 @@ MAX_RULES_FORM_BYTES = 512 * 1024  # a rules file travels in the form (twice on 
 
 NAV = (  # (route, catalog key): the top navigation, filtered by the role table
     ("dashboard", "nav.dashboard"), ("alerts", "nav.alerts"), ("terminals", "nav.terminals"),
-    ("members", "nav.members"), ("analytics", "nav.analytics"), ("campaigns", "nav.campaigns"), ("rules", "nav.rules"),
-    ("audit", "nav.audit"),
+    ("members", "nav.members"), ("merchants", "nav.merchants"), ("settlement", "nav.settlement"),
+    ("analytics", "nav.analytics"), ("campaigns", "nav.campaigns"), ("rules", "nav.rules"), ("audit", "nav.audit"),
     ("admins", "nav.admins"),
 )
 

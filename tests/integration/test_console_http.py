@@ -13,7 +13,7 @@ import pytest
 from ledger.console import roles, totp
 from ledger.console.roles import ROUTES, Role
 from tests.conftest import REPO_ROOT
-from tests.fixtures.console import PASSWORD, ROLE_ADMINS, ConsoleClient, ConsoleWorld
+from tests.fixtures.console import MANAGED_MERCHANT, PASSWORD, ROLE_ADMINS, ConsoleClient, ConsoleWorld
 from tests.fixtures.ledger import run_ledger_cli
 
 RULES_TOML = (REPO_ROOT / "terminal" / "defaults" / "rules.toml").read_text(encoding="utf-8")
@@ -43,7 +43,8 @@ def targets(console_world: ConsoleWorld) -> dict[str, str]:
                                                          segment="all", text_zh="你好", text_en="hello"),
                                        actor="test", now_ms=int(time.time() * 1000))
     return {"member_id": member, "card_id": card, "terminal_id": terminal_id,
-            "alert_id": str(recorded[0].alert_id), "admin": "victim", "campaign_id": campaign_id}
+            "alert_id": str(recorded[0].alert_id), "admin": "victim", "campaign_id": campaign_id,
+            "merchant_id": MANAGED_MERCHANT, "period": "2026-11"}
 
 
 def _request(route: roles.Route, targets: dict[str, str]) -> tuple[str, dict[str, Any]]:

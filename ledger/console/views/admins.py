@@ -27,7 +27,8 @@ def _shown_once(page: Page, creds: accounts.Credentials) -> dict[str, object]:
 def admin_add(page: Page) -> Response:
     try:
         creds = accounts.add_admin(page.field("name", limit=64).strip(), page.field("role"),
-                                   with_totp=page.field("totp") == "1", actor=page.actor)
+                                   with_totp=page.field("totp") == "1",
+                                   merchant_id=page.field("merchant", limit=32).strip() or None, actor=page.actor)
     except LedgerError as exc:
         return _page(page, 400, error=exc.message)
     return _page(page, created=_shown_once(page, creds))

@@ -4,13 +4,17 @@ with its evidence and the entries behind it, acknowledge and resolve with a note
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import peewee
 from fastapi.responses import Response
 
 from ledger import admin, alert_store, store
 from ledger.anomaly.model import Severity
 from ledger.console import entries, fmt
+from ledger.console.scope import Scope, scope_of
 from ledger.console.web import NotFound, Page
+from ledger.merchants.models import Store
 
 STATUSES = [s.value for s in alert_store.AlertStatus]
 SEVERITIES = [s.value for s in Severity]
@@ -30,15 +34,54 @@ def _filters(page: Page) -> dict[str, str]:
             "rule": page.query("rule")[:40], "terminal": page.query("terminal")[:40]}
 
 
+def _in_scope(scope: Scope) -> Any:
+    """Alerts a merchant manager sees: those raised on their terminals or about one of their stores or terminals."""
+    A = alert_store.Alert
+    if scope.whole_program:
+        return peewee.SQL("1 = 1")
+    clause = scope.terminal_filter(A.terminal_id)
+    if scope.store_ids:
+        clause = clause | ((A.subject_type == "store") & A.subject_id.in_(sorted(scope.store_ids)))
+    if scope.terminal_ids:
+        clause = clause | ((A.subject_type == "terminal") & A.subject_id.in_(sorted(scope.terminal_ids)))
+    return clause
+
+
+def _foreign_ids(scope: Scope) -> list[str]:
+    """Store and terminal ids of other merchants (and of stores no merchant owns): what a merchant manager's alert
+    texts must not name. Longest first, so no id is half-replaced inside a longer one."""
+    if scope.whole_program:
+        return []
+    stores: Any = Store.select(Store.store_id).tuples()
+    terminals: Any = store.Terminal.select(store.Terminal.terminal_id, store.Terminal.store_id).tuples()
+    ids = {str(s) for (s,) in stores} | {str(sid) for _, sid in terminals}
+    ids |= {str(tid) for tid, _ in terminals}
+    return sorted((i for i in ids if i and not scope.sees_store(i) and not scope.sees_terminal(i)), key=len,
+                  reverse=True)
+
+
+def redact(text: str, foreign: list[str]) -> str:
+    """``text`` with every id in ``foreign`` replaced (an alert on a manager's own till may name the other store
+    where the same card was used: that sale is another merchant's)."""
+    for item in foreign:
+        text = text.replace(item, "[another merchant]")
+    return text
+
+
 def alerts(page: Page) -> Response:
     chosen = _filters(page)
+    scope = scope_of(page)
     rows = alert_store.list_alerts(severity=chosen["severity"] or None, rule=chosen["rule"] or None,
-                                   terminal=chosen["terminal"] or None, status=chosen["status"] or None, limit=200)
+                                   terminal=chosen["terminal"] or None, status=chosen["status"] or None, limit=200,
+                                   where=None if scope.whole_program else _in_scope(scope))
+    foreign = _foreign_ids(scope)
+    for row in rows:
+        row.summary = redact(str(row.summary), foreign)  # shown, never saved
     latest = max((int(a.id) for a in rows), default=0)
     A = alert_store.Alert
-    top = A.select(A.id).order_by(A.id.desc()).first()
-    rules = [str(row[0]) for row in store.db.execute_sql(
-        f'SELECT DISTINCT "rule" FROM "{A._meta.table_name}" ORDER BY 1').fetchall()]
+    top = A.select(A.id).where(_in_scope(scope)).order_by(A.id.desc()).first()
+    rule_rows: Any = A.select(A.rule).where(_in_scope(scope)).distinct().order_by(A.rule).tuples()
+    rules = [str(row[0]) for row in rule_rows]
     return page.render("alerts.html", alerts=rows, chosen=chosen, statuses=STATUSES, severities=SEVERITIES,
                        rules=rules, latest=max(latest, int(top.id) if top else 0),
                        filtered=any(chosen.values()))
@@ -49,24 +92,32 @@ def alerts_feed(page: Page) -> Response:
     after = page.query("after")
     after_id = int(after) if after.isdigit() and len(after) < 19 else 0
     A = alert_store.Alert
-    rows = list(A.select().where(A.id > after_id).order_by(A.id).limit(FEED_LIMIT))
+    scope = scope_of(page)
+    rows = list(A.select().where((A.id > after_id) & _in_scope(scope)).order_by(A.id).limit(FEED_LIMIT))
     t = page.t
     zone = page.console.settings.time_zone
+    foreign = _foreign_ids(scope)
     items = [{"id": int(a.id), "severity": a.severity, "severity_text": t(f"severity.{a.severity}"),
-              "rule": a.rule, "summary": a.summary, "status": a.status, "status_text": t(f"alert.status.{a.status}"),
+              "rule": a.rule, "summary": redact(str(a.summary), foreign),
+              "status": a.status, "status_text": t(f"alert.status.{a.status}"),
               "count": int(a.count), "last_seen": fmt.when(int(a.last_seen_ms), zone), "url": f"/alerts/{int(a.id)}"}
              for a in rows]
     body = {"alerts": items, "latest": max([after_id, *(int(a.id) for a in rows)]),
-            "open": A.select().where(A.status == alert_store.AlertStatus.OPEN.value).count()}
+            "open": A.select().where((A.status == alert_store.AlertStatus.OPEN.value) & _in_scope(scope)).count()}
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
 
 
 def alert(page: Page) -> Response:
     alert_id = _alert_id(page)
-    row = alert_store.Alert.get_or_none(alert_store.Alert.id == alert_id)
-    if row is None:
+    row = alert_store.Alert.get_or_none((alert_store.Alert.id == alert_id) & _in_scope(scope_of(page)))
+    if row is None:  # another merchant's alert is, to a merchant manager, no alert at all
         raise NotFound(f"there is no alert {alert_id}")
+    scope = scope_of(page)
     found, other = entries.evidence_entries(list(row.evidence or []))
+    if not scope.whole_program:  # evidence from other merchants' tills: their sales, not shown
+        found = [e for e in found if scope.sees_terminal(str(e["terminal_id"]))]
+        other = [o for o in other if scope.sees_terminal(o.split(":")[0])]
+        row.summary = redact(str(row.summary), _foreign_ids(scope))
     history = list(reversed(_alert_history(alert_id)))
     return page.render("alert.html", alert=row, evidence=found, other_evidence=other, history=history,
                        summary=entries.summary)

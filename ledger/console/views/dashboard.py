@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi.responses import Response
 
 from ledger.console import charts, figures, fmt, rollup
+from ledger.console.scope import scope_of
 from ledger.console.web import Page
 
 STATE_TONES = {"online": "bar-ok", "behind": "bar-warning", "silent": "bar-critical", "never": "bar-muted",
@@ -26,10 +27,11 @@ def dashboard(page: Page) -> Response:
     rollup.catch_up(limit=50_000, now_ms=page.now_ms)  # the background thread does the rest
     settings = page.console.settings
     t = page.t
-    stores = figures.store_figures(settings, page.now_ms)
-    days = figures.daily_sales(settings, page.now_ms)
-    terminals = figures.terminal_states(settings, page.now_ms)
-    severities = figures.open_alerts_by_severity()
+    scope = scope_of(page)  # a merchant manager: their stores, terminals and alerts only
+    stores = [s for s in figures.store_figures(settings, page.now_ms) if scope.sees_store(s.store_id)]
+    days = figures.daily_sales(settings, page.now_ms, stores=None if scope.whole_program else scope.store_ids)
+    terminals = [t for t in figures.terminal_states(settings, page.now_ms) if scope.sees_terminal(t.terminal_id)]
+    severities = figures.open_alerts_by_severity(None if scope.whole_program else scope.terminal_ids)
     states = {s: 0 for s in STATE_TONES}
     for terminal in terminals:
         states[terminal.state] += 1

@@ -14,7 +14,8 @@ from fastapi.responses import Response
 from cardkit.core.members import Tier
 from ledger import admin, store
 from ledger.console import entries, fmt, qr
-from ledger.console.roles import sees_personal_data
+from ledger.console.roles import Role, sees_personal_data
+from ledger.console.scope import scope_of
 from ledger.console.web import Handler, NotFound, Page
 from ledger.errors import LedgerError
 
@@ -37,11 +38,13 @@ def classify(text: str) -> str:
     return "name"
 
 
-def _masked(row: dict[str, Any], full: bool) -> dict[str, Any]:
+def _masked(row: dict[str, Any], full: bool, *, notes: bool = False) -> dict[str, Any]:
+    """``notes``: keep the notes (a merchant manager sees the shared profile: preferences and notes)."""
     if full:
         return row
     return {**row, "name": fmt.mask_name(str(row.get("name", ""))), "phone": fmt.mask_phone(str(row.get("phone", ""))),
-            "email": fmt.mask_email(str(row.get("email", ""))), "notes": "", "masked": True}
+            "email": fmt.mask_email(str(row.get("email", ""))), "notes": row.get("notes", "") if notes else "",
+            "masked": True}
 
 
 def members(page: Page) -> Response:
@@ -67,8 +70,14 @@ def members(page: Page) -> Response:
         admin.record_member_read([str(m["member_id"]) for m in found], actor=page.actor, via="console",
                                  origin=page.origin, action="member_search")
     full = page.role is not None and sees_personal_data(page.role)
+    scope = scope_of(page)
     return page.render("members.html", q=text, by=by, kind=kind, error=None,
-                       results=[_masked(m, full) for m in found])
+                       results=[_home_in_scope(_masked(m, full), scope.sees_store) for m in found])
+
+
+def _home_in_scope(row: dict[str, Any], sees_store: Any) -> dict[str, Any]:
+    """A member's home store, when it is one a merchant manager may see ("—": another merchant's store)."""
+    return row if sees_store(str(row.get("store_id", ""))) else {**row, "store_id": "—"}
 
 
 def _view(page: Page, member_id: str) -> dict[str, Any]:
@@ -84,7 +93,10 @@ def _view(page: Page, member_id: str) -> dict[str, Any]:
 def _member_page(page: Page, member_id: str, status: int = 200, **extra: Any) -> Response:
     view = _view(page, member_id)
     full = page.role is not None and sees_personal_data(page.role)
-    history = list(reversed(view["history"]))
+    scope = scope_of(page)  # members are the program's; a merchant manager sees only sales at their own stores
+    history = [e for e in reversed(view["history"]) if scope.sees_terminal(str(e["terminal_id"]))]
+    if not scope.whole_program:
+        view = _home_in_scope({**view, "entries": len(history)}, scope.sees_store)
     stores = entries.stores_of({str(e["terminal_id"]) for e in history})
     settings = page.console.settings
     rows = [{**e, "store_id": stores.get(str(e["terminal_id"]), ""),
@@ -92,7 +104,8 @@ def _member_page(page: Page, member_id: str, status: int = 200, **extra: Any) ->
              "summary": entries.summary(str(e["kind"]), e["payload"] if isinstance(e["payload"], dict) else {}, page.t)}
             for e in history]
     prefs = sorted((str(k), str(v)) for k, v in dict(view.get("prefs") or {}).items())
-    return page.render("member.html", status, m=_masked(view, full), full=full, history=rows, prefs=prefs,
+    return page.render("member.html", status, m=_masked(view, full, notes=page.role is Role.MERCHANT_MANAGER),
+                       full=full, history=rows, prefs=prefs,
                        upgrades=pending_upgrades(view, rows),
                        tiers=[tier.value for tier in Tier],
                        **{"issued": None, "error": None, **extra})

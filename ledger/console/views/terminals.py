@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from ledger import admin
 from ledger.console import figures, qr
+from ledger.console.scope import scope_of
 from ledger.console.web import Handler, Page
 
 
@@ -20,7 +21,9 @@ def enrollment_payload(code: str, ledger_url: str) -> str:
 
 
 def _page(page: Page, status: int = 200, **extra: object) -> Response:
-    rows = figures.terminal_states(page.console.settings, page.now_ms)
+    scope = scope_of(page)
+    rows = [t for t in figures.terminal_states(page.console.settings, page.now_ms)
+            if scope.sees_terminal(t.terminal_id)]
     return page.render("terminals.html", status, terminals=rows,
                        **{"added": None, "error": None, **extra})
 

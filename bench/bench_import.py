@@ -1,0 +1,116 @@
+"""``cardpos ledger import`` of 100,000 members (balances, points, tiers, card numbers, consents) from CSV.
+
+Figures, on SQLite and on PostgreSQL (baseline measured in the same run, on the same rows, in the same database):
+- the import (parse and check every row, encrypt and index personal data, stage consents and card numbers, one
+  transaction, reconciliation) as a ratio to a bare bulk insert of the same rows' clear fields into a plain table
+  (``executemany`` in one transaction: what loading the CSV without any of that costs);
+- the second run of the same file (every row recognised, nothing written) against the same baseline;
+- whether the import reconciled to the cent.
+Run: .venv/bin/python -m bench --only bench_import
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+MEMBERS = 100_000
+WALL_MS = 1_793_800_000_000
+MERCHANTS = "merchant_id,name\nspa,Hotel Spa\nshop,Hotel Shop\nbar,Hotel Bar\n"
+STORES = "store_id,merchant_id,name\nspa-1,spa,Spa\nshop-1,shop,Shop\nbar-1,bar,Bar\n"
+HEADER = ["member_id", "name", "store_id", "phone", "email", "tier", "balance", "points", "card_number",
+          "consent_sms", "consent_email"]
+
+
+def members_csv(count: int, seed: int = 11) -> tuple[bytes, int, int]:
+    rng = random.Random(seed)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HEADER)
+    balance = points = 0
+    for n in range(count):
+        minor, pts = rng.randrange(0, 1_000_000), rng.randrange(0, 50_000)
+        balance += minor
+        points += pts
+        writer.writerow([f"M{n:07d}", f"Member {n} Wang", ("spa-1", "shop-1", "bar-1")[n % 3], f"139{n:08d}",
+                         f"m{n}@example.com", ("standard", "preferred", "gold", "platinum")[n % 4],
+                         f"{minor // 100}.{minor % 100:02d}", pts, f"OLD-{n:09d}", "yes" if n % 2 else "no",
+                         "" if n % 7 else "yes"])
+    return out.getvalue().encode(), balance, points
+
+
+def _bare_insert(data: bytes) -> float:
+    """The same rows' fields, parsed by csv and inserted as they are into a plain table, one transaction."""
+    from ledger import store
+
+    database = store.db.obj
+    database.execute_sql('CREATE TABLE IF NOT EXISTS "bench_bare" (member_id TEXT PRIMARY KEY, name TEXT, '
+                         'store_id TEXT, phone TEXT, email TEXT, tier TEXT, balance TEXT, points TEXT, '
+                         'card_number TEXT, consent_sms TEXT, consent_email TEXT)')
+    database.execute_sql('DELETE FROM "bench_bare"')
+    started = time.perf_counter()
+    reader = csv.reader(io.StringIO(data.decode()))
+    next(reader)
+    marks = ", ".join([store.db.param] * len(HEADER))
+    with store.atomic_write():
+        cursor = database.cursor()
+        cursor.executemany(f'INSERT INTO "bench_bare" VALUES ({marks})', list(reader))
+    return time.perf_counter() - started
+
+
+def _measure(label: str, db_url: str | None, root: Path, count: int) -> list[dict[str, Any]]:
+    from ledger.home import init_ledger
+    from ledger.importer.run import import_program
+
+    data, balance, points = members_csv(count)
+    home = init_ledger(root / label, db_url, clock=lambda: WALL_MS)
+    try:
+        bare = _bare_insert(data)
+        started, cpu = time.perf_counter(), time.process_time()
+        report = import_program(merchants_csv=("merchants.csv", MERCHANTS.encode()),
+                                stores_csv=("stores.csv", STORES.encode()), members_csv=("members.csv", data))
+        first, first_cpu = time.perf_counter() - started, time.process_time() - cpu
+        started, cpu = time.perf_counter(), time.process_time()
+        again = import_program(members_csv=("members.csv", data))
+        second, second_cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        home.database.close()
+    ok = (report.reconciled and report.imported_balance == balance and report.imported_points == points
+          and report.members.imported == count and again.members.unchanged == count and again.reconciled)
+    return [
+        {"figure": f"{label}: import {count:,} members from CSV", "value": first, "unit": "s", "baseline": bare,
+         "baseline_label": "bare bulk insert of the same rows", "ratio": first / bare, "target": "reconciled",
+         "passed": ok, "cpu_s": first_cpu},
+        {"figure": f"{label}: re-run of the same file (no-op)", "value": second, "unit": "s", "baseline": bare,
+         "baseline_label": "bare bulk insert of the same rows", "ratio": second / bare, "target": "no change",
+         "passed": again.members.imported == 0, "cpu_s": second_cpu},
+    ]
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    count = 10_000 if quick else MEMBERS
+    root = Path(tempfile.mkdtemp(prefix="cardpos-bench-import-"))
+    rows: list[dict[str, Any]] = []
+    try:
+        rows += _measure("SQLite", None, root, count)
+        from tests.fixtures.postgres import start_postgres, stop_postgres
+
+        server = start_postgres()
+        try:
+            rows += _measure("PostgreSQL", server.url(server.create_database()), root, count)
+        finally:
+            stop_postgres(server)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run(quick=False):
+        print(row)
