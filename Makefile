@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/cardpos demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check cardkit cardpos terminal ledger hardware-sim tests bench
+	$(BIN)/ruff check cardkit cardpos terminal ledger hardware-sim tests bench tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy cardkit cardpos terminal ledger hardware-sim/hwsim
