@@ -27,7 +27,7 @@ from textual.binding import Binding, BindingType
 
 from cardkit.cards.verdict import RejectReason
 from cardkit.errors import CardposError
-from terminal.i18n import SaidError, Words, printer_state
+from terminal.i18n import DEFAULT_LANGUAGE, SaidError, Words, printer_state
 from terminal.printer.errors import PrinterError
 from terminal.reader.events import CardPresented, ReaderEvent, ReaderStatus
 from terminal.ui.demo import DemoTapper
@@ -161,12 +161,17 @@ class CashierApp(App[None]):
         error = status.last_error
         synced = bool(status.last_sync_ms) and (previous is None or previous.last_sync_ms != status.last_sync_ms)
         if error and (previous is None or previous.last_error != error):
-            self.sync_log.append(f"{self.clock_text('%H:%M:%S')} {error}")
+            self.sync_log.append(f"{self.clock_text('%H:%M:%S')} {self.sync_problem(error)}")
         elif synced:
             self.sync_log.append(f"{self.clock_text('%H:%M:%S')} {self.tr('tech.sync_ok', depth=self.queue_depth)}")
         if synced:  # also when the sync reported a refused document: the others it applied are in use now
             self._reload_documents()
         self.refresh_status()
+
+    def sync_problem(self, error: str) -> str:
+        """The sync service's last problem in the cashier's language: its own sentence in English, the kind of
+        problem otherwise (the detail stays in ``cardpos terminal sync --json`` and the log)."""
+        return error if self.tr.lang == DEFAULT_LANGUAGE else self.tr("errors.kind.SyncError")
 
     @work(thread=True, exclusive=True, group="documents")
     def _reload_documents(self) -> None:

@@ -98,7 +98,8 @@ class TechnicianScreen(CashierScreen):
         else:
             last = clock_text(self.capp, status.last_sync_ms, "%H:%M:%S") if status.last_sync_ms else "—"
             text = tr("tech.sync_line", online=tr("tech.online") if status.online else tr("tech.offline"),
-                      depth=status.queue_depth, last=last, error=status.last_error or tr("member.none"))
+                      depth=status.queue_depth, last=last,
+                      error=self.capp.sync_problem(status.last_error) if status.last_error else tr("member.none"))
             if status.quarantined:
                 text += "\n" + self.quarantined_line(status.quarantined)
         log = list(self.capp.sync_log)[-3:]
