@@ -84,7 +84,8 @@ class NewCardScreen(CashierScreen):
                 line = tr("newcard.no_reader", card=state.card.card_id)
             qr.update(qr_text(text))
             qr_box.display = True
-            self.capp.print_card_qr(state.card.card_id, text)
+            if not self.ops.has_reader:  # no reader will ever write it here: the printer gives it on paper
+                self.capp.print_card_qr(state.card.card_id, text)
             keys = tr("newcard.keys_retry") if self.ops.has_reader else tr("newcard.keys_done")
         else:
             line = tr("newcard.queued", reason=state.last_error) if state.last_error else tr("newcard.queued_quiet")
