@@ -35,6 +35,7 @@ from terminal.ui.screens.receipt import ReceiptScreen
 from terminal.ui.screens.refusal import RefusalScreen
 from terminal.ui.screens.signup import SignupScreen
 from tests.conftest import REPO_ROOT
+from tests.fixtures.printer import PrinterSimFactory
 from tests.fixtures.sim import SimFactory
 from tests.fixtures.sync import SyncWorld, init_world
 from tests.fixtures.ui import settle, sign_in
@@ -95,9 +96,11 @@ def member_due_upgrade(world: SyncWorld, data_dir: Path, member_id: str) -> str:
     return card
 
 
-def app_for(world: SyncWorld, data_dir: Path, *, reader: str | None, lang: str = "en") -> CashierApp:
+def app_for(world: SyncWorld, data_dir: Path, *, reader: str | None, lang: str = "en",
+            printer: str = "") -> CashierApp:
     settings = load_settings(env=world.terminal_env(data_dir))
     settings.reader.port = reader or ""
+    settings.printer.url = printer
     return CashierApp(build_services(settings), lang=lang)
 
 
@@ -224,10 +227,12 @@ async def test_sign_up_online_writes_the_first_card_and_tapping_it_shows_the_mem
     assert json.loads(wallet_path.read_text())["cards"][0]["token_text"] == token_to_text(written.card.token)
 
 
-async def test_without_a_reader_the_issued_card_is_shown_as_a_qr_code(world: SyncWorld) -> None:
+async def test_without_a_reader_the_issued_card_is_shown_as_a_qr_code_and_printed(
+        world: SyncWorld, printer_sim: PrinterSimFactory) -> None:
     data_dir = terminal_for(world, "till no reader")
     old_text = member_due_upgrade(world, data_dir, "M002")
-    app = app_for(world, data_dir, reader=None)
+    printer = printer_sim()
+    app = app_for(world, data_dir, reader=None, printer=printer.port)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app, reader=False)
         await pilot.press("m")
@@ -241,6 +246,10 @@ async def test_without_a_reader_the_issued_card_is_shown_as_a_qr_code(world: Syn
         assert app.screen.query_one("#newcard-qr-box").display
         assert set(qr) <= {" ", "\n", "\u2580", "\u2584", "\u2588"} and len(qr.splitlines()) > 10
         assert not screen.check_action("write_again", ())  # nothing to retry without a reader
+        _, printed = printer.wait_tickets(2)  # the upgrade's receipt, then the new card
+        assert "NEW MEMBER CARD" in printed and state.card.card_id in printed
+        unspaced = "".join(printed.split())  # the text form is printed in lines of the printer's width
+        assert "".join(token_to_text(state.card.token).split()) in unspaced
 
 
 async def test_offline_the_new_card_is_queued_and_said_so_in_chinese(world: SyncWorld) -> None:
