@@ -35,6 +35,7 @@ from terminal.ui.screens.receipt import ReceiptScreen
 from terminal.ui.screens.refusal import RefusalScreen
 from terminal.ui.screens.signup import SignupScreen
 from tests.conftest import REPO_ROOT
+from tests.fixtures.english import english_runs
 from tests.fixtures.printer import PrinterSimFactory
 from tests.fixtures.sim import SimFactory
 from tests.fixtures.sync import SyncWorld, init_world
@@ -266,4 +267,6 @@ async def test_offline_the_new_card_is_queued_and_said_so_in_chinese(world: Sync
         state = await wait_for_answer(pilot, screen)
         assert state.stage == newcard.Stage.QUEUED and state.card is None
         assert "离线：新卡排队中" in text_of(app, "#newcard-result")
+        shown = "\n".join(str(w.render()) for w in app.screen.query(Static))
+        assert english_runs(shown, names=("cardpos terminal op newcard",)) == [], shown
         assert screen.check_action("write_again", ())  # F8 asks the ledger again
