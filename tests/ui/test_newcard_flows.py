@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from cardkit.cards.textform import token_to_text
 from cardkit.config import load_settings
@@ -66,6 +66,14 @@ async def wait_until(pilot: Any, condition: Any, timeout: float, what: str) -> N
 def lift(sim: Any) -> None:
     """Take whatever card is on the simulated reader off it (a tapped card may have left on its own already)."""
     assert sim.command("remove") in ("ok removed", "error no card on the reader")
+
+
+async def key_in(pilot: Any, app: CashierApp, card_text: str) -> None:
+    """Manual entry of a card's text form the way a keyboard-wedge scanner gives it (at once, then Enter)."""
+    await pilot.press("m")
+    await settle(pilot)
+    app.screen.query_one("#token-text", Input).value = card_text
+    await pilot.press("enter")
 
 
 def text_of(app: CashierApp, selector: str) -> str:
@@ -236,9 +244,7 @@ async def test_without_a_reader_the_issued_card_is_shown_as_a_qr_code_and_printe
     app = app_for(world, data_dir, reader=None, printer=printer.port)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app, reader=False)
-        await pilot.press("m")
-        await settle(pilot)
-        await pilot.press(*old_text, "enter")
+        await key_in(pilot, app, old_text)
         screen = await upgrade_to_new_card_screen(pilot, app)
         state = await wait_for_answer(pilot, screen)
         assert state.stage == newcard.Stage.ISSUED and state.card is not None
@@ -260,9 +266,7 @@ async def test_offline_the_new_card_is_queued_and_said_so_in_chinese(world: Sync
     app = app_for(world, data_dir, reader=None, lang="zh")
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot, "c1", "1111")
-        await pilot.press("m")
-        await settle(pilot)
-        await pilot.press(*old_text, "enter")
+        await key_in(pilot, app, old_text)
         screen = await upgrade_to_new_card_screen(pilot, app)
         state = await wait_for_answer(pilot, screen)
         assert state.stage == newcard.Stage.QUEUED and state.card is None
