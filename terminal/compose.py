@@ -20,7 +20,7 @@ from terminal.printer.errors import PrinterError
 from terminal.reader.device import ReaderDevice
 from terminal.service.counter import Counter
 from terminal.service.loader import load_rules, load_verifier, open_counter
-from terminal.service.newcard import NewCardState, card_for_signup
+from terminal.service.newcard import NewCardState, card_for_signup, card_for_upgrade
 from terminal.ui.services import AppServices
 
 if TYPE_CHECKING:
@@ -89,6 +89,16 @@ def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices
                                writer=(lambda token, key: reader.write_card(token, key)) if reader else None)
 
     services.signup_card = signup_card
+
+    def upgrade_card(request: str, old_card: str, member_id: str, tier: str) -> NewCardState:
+        # The same steps as ``op upgrade``, but written through the app's own reader connection.
+        syncing = sync_holder[0] if sync_holder else None
+        return card_for_upgrade(counter.store, request=request, old_card=old_card, member_id=member_id, tier=tier,
+                                settings=settings.sync if syncing else None,
+                                sync=syncing.sync_once if syncing else None,
+                                writer=(lambda token, key: reader.write_card(token, key)) if reader else None)
+
+    services.upgrade_card = upgrade_card
 
     def reload_documents() -> None:
         # A pull may have brought a new trust list, revocations or rules: check cards and price with them.

@@ -193,25 +193,41 @@ def write(store: TerminalStore, state: NewCardState, writer: Callable[[bytes, by
     return save(store, replace(state, stage=Stage.WRITTEN, last_error=""))
 
 
-def card_for_signup(store: TerminalStore, *, request: str, provisional_id: str, settings: SyncSettings | None,
-                    sync: Callable[[], object] | None, writer: Callable[[bytes, bytes | None], None] | None
-                    ) -> NewCardState:
-    """The app's path after a sign-up: queue the card, then (enrolled, ``settings`` given) ask the ledger for it
-    and (a reader, ``writer``) write it. Never raises for the ledger or the reader: the state says how far it
-    got and why not further (``last_error``), and the card waits for ``op newcard`` or the next try."""
-    state = remember_signup(store, request=request, provisional_id=provisional_id)
+def advance(store: TerminalStore, state: NewCardState, *, settings: SyncSettings | None,
+            sync: Callable[[], object] | None, writer: Callable[[bytes, bytes | None], None] | None
+            ) -> NewCardState:
+    """Take a kept new card as far as it goes now: (enrolled, ``settings`` given) ask the ledger for it, then (a
+    reader, ``writer``) write it. Never raises for the ledger or the reader: the state says how far it got and why
+    not further (``last_error``), and the card waits for ``op newcard`` or the next try."""
     if settings is None:
         return state
     try:
         state = obtain(store, state, settings, sync=sync)
     except SyncError:
-        return find(store, provisional_id)
+        return find(store, state.key)
     if writer is None:
         return state
     try:
         return write(store, state, writer)
     except CardposError:
-        return find(store, provisional_id)
+        return find(store, state.key)
+
+
+def card_for_signup(store: TerminalStore, *, request: str, provisional_id: str, settings: SyncSettings | None,
+                    sync: Callable[[], object] | None, writer: Callable[[bytes, bytes | None], None] | None
+                    ) -> NewCardState:
+    """The app's path after a sign-up: queue the member's first card, then ``advance`` it."""
+    state = remember_signup(store, request=request, provisional_id=provisional_id)
+    return advance(store, state, settings=settings, sync=sync, writer=writer)
+
+
+def card_for_upgrade(store: TerminalStore, *, request: str, old_card: str, member_id: str, tier: str,
+                     settings: SyncSettings | None, sync: Callable[[], object] | None,
+                     writer: Callable[[bytes, bytes | None], None] | None) -> NewCardState:
+    """The app's path after a tier upgrade (the same steps as ``op upgrade``): queue the new card, then
+    ``advance`` it; a retry (same ``request``) takes the kept state, so it writes the very same card."""
+    state = remember_upgrade(store, old_card=old_card, request=request, member_id=member_id, tier=tier)
+    return advance(store, state, settings=settings, sync=sync, writer=writer)
 
 
 class BlankCardWriter:

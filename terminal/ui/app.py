@@ -152,6 +152,10 @@ class CashierApp(App[None]):
             self.refresh_status()
         elif isinstance(event, CardPresented) and not event.blank:  # a blank card waits for a write, not a check
             self.check_card(event.token, manual=False, challenge_capable=event.challenge_capable)
+        elif isinstance(event, CardPresented):
+            blank_card_presented = getattr(self.screen, "blank_card_presented", None)
+            if callable(blank_card_presented):  # a screen with a card waiting to be written writes it now
+                blank_card_presented()
 
     def on_sync_status_changed(self, message: SyncStatusChanged) -> None:
         status = message.status
@@ -455,6 +459,11 @@ class CashierApp(App[None]):
     def reprint(self, uuid: str, label: str) -> None:
         """Print a past operation's receipt again, rebuilt from the journal (the member's history)."""
         self._start_print(uuid, label, lambda words: self.ops.print_receipt(self.ops.receipt_copy(uuid), words))
+
+    def print_card_qr(self, card_id: str, card_text: str) -> None:
+        """Print a new card that no reader wrote: its number and text form (nothing without a printer)."""
+        self._start_print(f"card:{card_id}", card_id,
+                          lambda words: self.ops.print_card(card_id, card_text, words))
 
     def print_z_report(self, report: ZReport) -> None:
         self._start_print(Z_REPORT_REF, self.tr("kind.z_report"), lambda words: self.ops.print_z_report(report, words))

@@ -39,6 +39,7 @@ class QueryName(enum.StrEnum):
     SYNC = "sync"
     PROBE = "probe"
     SIGNUP_CARD = "signup_card"
+    UPGRADE_CARD = "upgrade_card"
 
 
 # -- from the reader and sync threads, and the app's own workers --------------------------------------------------
@@ -162,6 +163,13 @@ class ShiftReportLoaded(Message):
 @dataclass
 class SignupCardDone(Message):
     """How far a new member's card got: queued (no ledger now), issued (not written yet: why) or written."""
+
+    state: NewCardState
+
+
+@dataclass
+class UpgradeCardDone(Message):
+    """How far a tier upgrade's new card got: queued (no ledger now), issued (not written yet: why) or written."""
 
     state: NewCardState
 

@@ -30,6 +30,7 @@ from terminal.ui.messages import (
     SignupCardDone,
     SyncDone,
     TopUpQuoted,
+    UpgradeCardDone,
 )
 from terminal.ui.services import AppServices
 from terminal.ui.view import Tapped
@@ -192,6 +193,17 @@ class TerminalOps:
             return None
         return printer.print_lines(report.printed(words, printer.columns))
 
+    def print_card(self, card_id: str, card_text: str, words: Words) -> PrinterStatus | None:
+        """Print a new card's number and text form (to key in or scan at manual entry) when no reader could write
+        it (None: no printer). Raises ``PrinterError``."""
+        printer = self._services.printer
+        if printer is None:
+            return None
+        width = printer.columns
+        lines = [words("newcard.paper_title"), words("newcard.paper_card", card=card_id), ""]
+        lines += [card_text[i:i + width] for i in range(0, len(card_text), width)]
+        return printer.print_lines(lines)
+
     def printer_status(self) -> PrinterStatus | None:
         """The printer's status now (OFFLINE when it does not answer; None: no printer)."""
         printer = self._services.printer
@@ -330,6 +342,22 @@ class TerminalOps:
                                                tier="standard", kind="signup"))
 
         return Query(QueryName.SIGNUP_CARD, run)
+
+    def upgrade_card(self, receipt: Receipt) -> Query:
+        """Queue the upgrade's new card and, when this terminal can, get it from the ledger and write it (again:
+        a retry of the same upgrade writes the same card)."""
+        issue = self._services.upgrade_card
+        p = receipt.payload
+        request, old_card, member, tier = receipt.uuid, str(p["card"]), str(p["member"]), str(p["to"])
+
+        def run() -> UpgradeCardDone:
+            if issue is not None:
+                return UpgradeCardDone(issue(request, old_card, member, tier))
+            from terminal.service.newcard import NewCardState  # no card service here: the card waits
+
+            return UpgradeCardDone(NewCardState(old_card=old_card, request=request, member_id=member, tier=tier))
+
+        return Query(QueryName.UPGRADE_CARD, run)
 
     def update_member(self, member_id: str, *, notes: str, prefs: dict[str, str],
                       cashier: Cashier | None) -> Operation:

@@ -242,6 +242,9 @@ class AppServices:
     signup_card: Callable[[str, str], NewCardState] | None = None
     """After a sign-up (its entry uuid, the provisional member id): queue the member's card, ask the ledger for it
     and write it through the reader (``terminal.service.newcard.card_for_signup``; called in a worker)."""
+    upgrade_card: Callable[[str, str, str, str], NewCardState] | None = None
+    """After a tier upgrade (its entry uuid, the old card id, the member id, the new tier): queue the new card, ask
+    the ledger for it and write it through the reader (``terminal.service.newcard.card_for_upgrade``; a worker)."""
     reload_documents: Callable[[], None] | None = None
     """Load the trust list, revocations and rules again after a sync pulled new ones (called in a worker)."""
     on_close: list[Callable[[], None]] = field(default_factory=list)

@@ -335,3 +335,32 @@ def test_served_over_tls_directly_the_cookie_is_secure(console_world: ConsoleWor
         assert "Secure" in answer.headers["set-cookie"] and "strict-transport-security" in answer.headers
     finally:
         tls.stop()
+
+
+def test_the_member_page_lists_waiting_new_cards_and_resolved_sign_up_conflicts(console_world: ConsoleWorld) -> None:
+    from ledger import admin, signup
+    from tests.fixtures.ledger import LedgerTerminal
+
+    console_world.open_admin()
+    member = admin.add_member("Waiting Person", store_id="store-1", member_id="WAIT1")
+    old = admin.issue_card(member).card_id
+    _, code = admin.add_terminal("new card till", "store-1")
+    till = LedgerTerminal.enroll(console_world.ledger.url, code)
+    till.append("tier_upgrade", {"member": member, "card": old, "from": "standard", "to": "gold"})
+    for provisional, phone in (("PW1", "13700002222"), ("PW2", "137 0000 2222")):  # one phone, twice
+        till.append("member_signup", {
+            "member": provisional, "name": "Zhou Min", "phone": phone, "birthday": None, "language": "zh",
+            "consent": {"sms": False, "mail": False, "wording": "consent_1"}, "store": "store-1", "cur": "CNY"})
+    assert till.push(1, 3).status_code == 200
+    support = console_world.client(Role.SUPPORT)
+    page = support.get(f"/members/{member}").text
+    assert f"Card {old} upgraded to gold at terminal {till.terminal_id}" in page, page
+    assert "the new card is not issued yet" in page
+
+    console_world.open_admin()
+    joined = {r["provisional_id"]: r for r in signup.signups()}
+    signed_up = joined["PW1"]["member_id"]
+    assert joined["PW2"]["outcome"] == "merged" and joined["PW2"]["member_id"] == signed_up
+    page = support.get(f"/members/{signed_up}").text
+    assert "(provisional id PW1)" in page and "first card is not issued yet" in page
+    assert "Conflict resolved: signed up again with the same phone" in page and "(provisional id PW2)" in page

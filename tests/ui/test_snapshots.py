@@ -54,9 +54,23 @@ async def signup(pilot: Any, world: UiWorld) -> None:
     await pilot.press("n", *"Wang Fang", "enter", *"139 1234 5678", "enter", "f5")
 
 
+async def new_card(pilot: Any, world: UiWorld) -> None:
+    # A tier upgrade with no ledger here: the new card screen says it is queued.
+    await sign_in(pilot)
+    await tap(pilot, world.world.std_token())  # standard, 1950.00 spent this year
+    await pilot.press("s", *"50", "t", "enter")  # 50.00 cash reaches 2000.00
+    await settle(pilot)
+    await pilot.press("enter", "u")
+    await settle(pilot)
+    await pilot.press("enter")  # confirm
+    await settle(pilot)
+    await pilot.press("enter")  # the receipt, then the new card
+    await settle(pilot)
+
+
 SCREENS: dict[str, Steps] = {
     "idle": idle, "member": member, "refusal": refusal, "sale_receipt": sale_receipt, "technician": technician,
-    "signup": signup,
+    "signup": signup, "new_card": new_card,
 }
 CASES = [(name, lang, (80, 24)) for name in SCREENS for lang in ("en", "zh")]
 CASES += [(name, lang, (100, 30)) for name in ("idle", "member") for lang in ("en", "zh")]

@@ -1,6 +1,6 @@
 """The ledger's side of new cards (ledger.cards_issue, ledger.signup) in-process: one card per request, the same card
 again on a retry, a challenge card's key sealed to the asking terminal, refusals with a reason, waiting requests
-listed, and sign-ups created or merged by phone."""
+listed, and sign-ups created or merged by phone; each on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -25,9 +25,11 @@ T0_MS = 1_790_000_000_000
 NONCE = bytes(range(16))
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    home = init_ledger(tmp_path / "ledger", issuer="acme", clock=lambda: T0_MS)
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    """The same ledger on SQLite and on PostgreSQL (a database of its own on the session's server)."""
+    db_url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    home = init_ledger(tmp_path / "ledger", db_url, issuer="acme", clock=lambda: T0_MS)
     home.randbytes = random.Random(5).randbytes
     cards_issue.create_tables()
     yield home

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi.responses import Response
 
 from cardkit.core.members import Tier
-from ledger import admin, store
+from ledger import admin, cards_issue, signup, store
 from ledger.console import entries, fmt, qr
 from ledger.console.roles import Role, sees_personal_data
 from ledger.console.scope import scope_of
@@ -107,6 +107,7 @@ def _member_page(page: Page, member_id: str, status: int = 200, **extra: Any) ->
     return page.render("member.html", status, m=_masked(view, full, notes=page.role is Role.MERCHANT_MANAGER),
                        full=full, history=rows, prefs=prefs,
                        upgrades=pending_upgrades(view, rows),
+                       waiting_cards=waiting_cards(member_id, settings), signups=member_signups(member_id, settings),
                        tiers=[tier.value for tier in Tier],
                        **{"issued": None, "error": None, **extra})
 
@@ -118,6 +119,18 @@ def pending_upgrades(view: dict[str, Any], history: list[dict[str, Any]]) -> lis
     asked = next((e for e in history if e["kind"] == "tier_upgrade"), None)
     return [{"card_id": c["card_id"], "card_tier": c["tier"], "tier": tier.value, "asked": asked}
             for c in view["cards"] if c["status"] in ("active", "on_hold") and Tier(str(c["tier"])).rank < tier.rank]
+
+
+def waiting_cards(member_id: str, settings: Any) -> list[dict[str, Any]]:
+    """New cards terminals asked for (tier upgrades, sign-ups) that the ledger has not issued yet."""
+    return [{**r, "when": fmt.when(int(r["asked_ms"]), settings.store_zone(None))}
+            for r in cards_issue.pending_requests(member_id)]
+
+
+def member_signups(member_id: str, settings: Any) -> list[dict[str, Any]]:
+    """The sign-ups that made this member or were merged onto it (a merge: the same phone signed up twice)."""
+    return [{**r, "when": fmt.when(int(r["at_ms"]), settings.store_zone(None))}
+            for r in signup.signups() if r["member_id"] == member_id]
 
 
 def member(page: Page) -> Response:

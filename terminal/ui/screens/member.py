@@ -202,6 +202,13 @@ class MemberScreen(CashierScreen):
             self.reload()
             self.notify(self.tr("edit.saved"))
             return
+        if message.kind == EntryKind.TIER_UPGRADE:  # the upgrade's receipt, then its new card
+            from terminal.ui.screens.newcard import NewCardScreen
+
+            receipt = message.receipt
+            self.capp.push_screen(ReceiptScreen(message.kind, receipt, message.path),
+                                  lambda _: self.capp.push_screen(NewCardScreen(receipt)))
+            return
         self.capp.push_screen(ReceiptScreen(message.kind, message.receipt, message.path))
 
     def action_edit(self) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Input
 
@@ -19,6 +19,7 @@ from terminal.ui.screens.base import CashierScreen
 from terminal.ui.widgets import Plain
 
 if TYPE_CHECKING:
+    from terminal.service.newcard import NewCardState
     from terminal.service.receipt import Receipt
 
 FIELDS = ("signup-name", "signup-phone", "signup-birthday")
@@ -41,7 +42,8 @@ class SignupScreen(CashierScreen):
         self.mail = False
         self.language = "zh"
         self.receipt: Receipt | None = None
-        self.card_state: object | None = None
+        self.card_state: NewCardState | None = None
+        self.asking = False
 
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
@@ -53,10 +55,13 @@ class SignupScreen(CashierScreen):
         yield Plain("", id="signup-wording", classes="hint")
         yield Plain("", id="signup-result")
         yield Plain(tr("signup.keys"), id="signup-keys", classes="hint")
+        with VerticalScroll(id="signup-qr-box"):  # the issued card's text form, when no reader wrote it
+            yield Plain("", id="signup-qr")
 
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#signup-name", Input).focus()
+        self.query_one("#signup-qr-box").display = False
         self._show_choices()
 
     # -- the form ---------------------------------------------------------------------------------------------
@@ -133,11 +138,24 @@ class SignupScreen(CashierScreen):
                                                         + "\n" + self.tr("signup.card_asking"))
         self.query_one("#signup-keys", Plain).update(self.tr("signup.keys_done"))
         self.refresh_bindings()
+        self.asking = True
         self.load(self.ops.signup_card(message.receipt))
 
     def on_signup_card_done(self, message: SignupCardDone) -> None:
+        from cardkit.cards.textform import token_to_text
+        from cardkit.qr import qr_text
+
         state = message.state
         self.card_state = state
+        self.asking = False
+        qr_box = self.query_one("#signup-qr-box")
+        qr_box.display = False
+        if state.stage.value == "issued" and state.card is not None:
+            text = token_to_text(state.card.token)
+            self.query_one("#signup-qr", Plain).update(qr_text(text))
+            qr_box.display = True
+            if not self.ops.has_reader:  # no reader will ever write it here: the printer gives it on paper
+                self.capp.print_card_qr(state.card.card_id, text)
         tr = self.tr
         member = state.card.member_id if state.card is not None else state.member_id
         head = tr("signup.done", member=state.member_id)
@@ -151,8 +169,15 @@ class SignupScreen(CashierScreen):
         self.query_one("#signup-result", Plain).update(f"{head}\n{line}")
         self.refresh_bindings()
 
+    def blank_card_presented(self) -> None:
+        """The app saw a blank card put on the reader: write the waiting card to it."""
+        state = self.card_state
+        if not self.asking and self.ops.has_reader and state is not None and state.stage.value == "issued":
+            self.action_write_again()
+
     def action_write_again(self) -> None:
-        if self.receipt is not None:
+        if self.receipt is not None and not self.asking:
+            self.asking = True
             self.query_one("#signup-result", Plain).update(self.tr("signup.card_asking"))
             self.load(self.ops.signup_card(self.receipt))
 
