@@ -33,8 +33,11 @@ class Report:
 def record(terminal_id: str, app_version: str, queue_depth: int, now_ms: int) -> None:
     """Keep the terminal's latest word (one row per terminal, replaced)."""
     with store.atomic_write():
-        TerminalReport.replace(terminal_id=terminal_id, app_version=app_version[:MAX_VERSION_CHARS],
-                               queue_depth=queue_depth, reported_ms=now_ms).execute()
+        TerminalReport.insert(terminal_id=terminal_id, app_version=app_version[:MAX_VERSION_CHARS],
+                              queue_depth=queue_depth, reported_ms=now_ms).on_conflict(
+            conflict_target=[TerminalReport.terminal_id],
+            update={TerminalReport.app_version: app_version[:MAX_VERSION_CHARS],
+                    TerminalReport.queue_depth: queue_depth, TerminalReport.reported_ms: now_ms}).execute()
 
 
 def latest() -> dict[str, Report]:

@@ -15,7 +15,7 @@ from ledger.console.roles import Role
 from ledger.settlement import periods
 from tests.browser.conftest import screenshot
 from tests.fixtures.console import PASSWORD, ROLE_ADMINS, ConsoleWorld
-from tests.fixtures.ledger import InProcessTill, enroll_in_process, sale, topup
+from tests.fixtures.ledger import InProcessTill, backdate_enrollment, enroll_in_process, sale, topup
 
 pytestmark = pytest.mark.xdist_group("settlement-browser")
 
@@ -41,6 +41,7 @@ def hotel(console_world: ConsoleWorld) -> dict[str, str]:
         key = Ed25519PrivateKey.generate()
         body = enroll_in_process(ledger, code, key)
         till = InProcessTill(ledger, body["terminal_id"], key, bytes.fromhex(body["ledger_hpke_public_key"]))
+        backdate_enrollment(till.terminal_id, periods.start_ms(PERIOD))
         till.wall_ms = periods.start_ms(PERIOD) + 9 * 86_400_000
         tills[merchant_id] = till
     member = admin.add_member("Wang Fang", store_id="shop-1", member_id="GUEST1")

@@ -87,14 +87,19 @@ def test_segment_members_lists_exactly_each_segment(world: tuple[Ledger, Workloa
         segment_members(ledger.database, "vip", as_of_ms)
 
 
-def test_segments_of_one_merchant_are_those_of_its_stores(world: tuple[Ledger, Workload, Path]) -> None:
+def spa_owns_store_2() -> None:
+    """The merchant ``spa``, owner of store-2 (once per module's ledger)."""
     from ledger.merchants import admin as merchants_admin
 
-    ledger, _, _ = world
-    as_of_ms = T_DAY * calendar.DAY_MS
     if not merchants_admin.merchant_store_ids("spa"):
         merchants_admin.add_merchant("Spa", merchant_id="spa")
         merchants_admin.assign_store("store-2", "spa")
+
+
+def test_segments_of_one_merchant_are_those_of_its_stores(world: tuple[Ledger, Workload, Path]) -> None:
+    ledger, _, _ = world
+    as_of_ms = T_DAY * calendar.DAY_MS
+    spa_owns_store_2()
     # store-2 (the spa's): the new members live there; recent members bought there too (every third visit)
     new = sorted(segment_members(ledger.database, "new", as_of_ms, merchant="spa"))
     assert new == [f"new-{i:02d}" for i in range(10)]
@@ -221,7 +226,8 @@ def test_console_analytics_page_for_marketing(world: tuple[Ledger, Workload, Pat
     app = create_app(ledger_dir, clock=Clock((T_DAY + 1) * calendar.DAY_MS - 1), background=False)
     password = "analytics-test-password"
     accounts.add_admin("mkt", "marketing", password=password, actor="test")
-    accounts.add_admin("mgr", "merchant_manager", password=password, actor="test")
+    spa_owns_store_2()
+    accounts.add_admin("mgr", "merchant_manager", password=password, merchant_id="spa", actor="test")
 
     def client(name: str) -> TestClient:
         c = TestClient(app)

@@ -21,7 +21,7 @@ from ledger.console import roles
 from ledger.console.roles import ROUTES, Role
 from ledger.settlement import periods
 from tests.fixtures.console import MANAGED_MERCHANT, PASSWORD, ConsoleClient, ConsoleWorld, start_console_world
-from tests.fixtures.ledger import InProcessTill, enroll_in_process, sale, topup
+from tests.fixtures.ledger import InProcessTill, backdate_enrollment, enroll_in_process, sale, topup
 
 PERIOD = "2026-10"  # over (the console runs on the real clock), so it can be closed and signed
 SALE_AT_ALPHA = 4_321  # 43.21: the member's sale at alpha, which managed must never see
@@ -45,6 +45,7 @@ def _till(ledger: Any, store_id: str) -> InProcessTill:
     key = Ed25519PrivateKey.generate()
     body = enroll_in_process(ledger, code, key)
     till = InProcessTill(ledger, body["terminal_id"], key, bytes.fromhex(body["ledger_hpke_public_key"]))
+    backdate_enrollment(till.terminal_id, periods.start_ms(PERIOD))
     till.wall_ms = periods.start_ms(PERIOD) + 5 * 86_400_000
     return till
 
@@ -86,7 +87,14 @@ def alpha(world: ConsoleWorld) -> dict[str, str]:
                      terminal_id=managed_till.terminal_id)], now, 3_600_000)
     books.close(PERIOD, actor="test")
     world.add_admin("bea", Role.MERCHANT_MANAGER, merchant="alpha")
-    return {"member_id": member, "card_id": card, "terminal_id": alpha_till.terminal_id,
+    from ledger.campaigns import plan, tables
+    from ledger.campaigns.model import Kind
+
+    tables.create_tables()  # campaigns are the program's (marketing's): a manager is refused them all
+    campaign_id = plan.create_campaign(plan.CampaignSpec(name="walk", kind=Kind.PROMOTION, channel="sms",
+                                                         segment="all", text_zh="你好", text_en="hello"),
+                                       actor="test", now_ms=int(time.time() * 1000))
+    return {"campaign_id": campaign_id, "member_id": member, "card_id": card, "terminal_id": alpha_till.terminal_id,
             "managed_terminal": managed_till.terminal_id, "alert_id": str(recorded[0].alert_id), "admin": "bea",
             "merchant_id": "alpha", "period": PERIOD, "name": "bea", "shared_alert": str(shared[0].alert_id)}
 

@@ -77,7 +77,7 @@ async def test_the_idle_screen_offers_sign_up(ui_world: UiWorld) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await sign_in(pilot)
         assert isinstance(app.screen, IdleScreen)
-        assert any(b.action == "signup" and b.description == "New member"
+        assert any(b.action == "signup" and b.description == "Join"
                    for b in app.screen.active_bindings.values() for b in [b.binding])
         await pilot.press("n")
         await settle(pilot)

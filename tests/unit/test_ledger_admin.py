@@ -287,11 +287,11 @@ def test_a_member_who_moves_store_is_dropped_by_the_old_stores_terminals(ledger:
     assert [(m["member_id"], m.get("deleted")) for m in back] == [(ann, None)]
 
 
-def test_a_member_moved_to_the_terminals_store_is_served_there_from_the_next_batch(ledger: Ledger, till: Till) -> None:
-    ann = admin.add_member("Ann", store_id="store-2", balance=1_000)
+def test_another_stores_member_is_served_with_their_own_card_not_with_another(ledger: Ledger, till: Till) -> None:
+    ann = admin.add_member("Ann", store_id="store-2", balance=1_000)  # members belong to the program
+    bo = admin.add_member("Bo", store_id="store-1")
     till.append("topup", topup(ann, 100))
-    assert till.ingest(1, 1).quarantined == [1]  # another store's member
-    admin.update_member(ann, store_id="store-1")  # the facts the ingest keeps between batches are read again
-    till.append("topup", topup(ann, 200))
-    assert till.ingest(2, 2).quarantined == []
-    assert admin.member_view(ann)["balance"] == 1_200
+    assert till.ingest(1, 1).quarantined == []
+    till.append("topup", {**topup(ann, 200), "card": admin.issue_card(bo).card_id})  # Bo's card, Ann's money
+    assert till.ingest(2, 2).quarantined == [2]
+    assert admin.member_view(ann)["balance"] == 1_100
