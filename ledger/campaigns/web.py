@@ -21,6 +21,7 @@ from cardkit.errors import CardposError
 from ledger import member_facts
 from ledger.campaigns import config as campaign_config
 from ledger.campaigns import tables, unsubscribe
+from ledger.console.web import bounded_body
 from ledger.sms import inbound
 from ledger.sms.callbacks import SIGNATURE_HEADER, CallbackError
 
@@ -30,20 +31,6 @@ MAX_CALLBACK_BODY = 64 * 1024
 PAGE = """<!doctype html><html lang="zh"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>
 <body><main><h1>{title}</h1><p>{text}</p>{form}</main></body></html>"""
-
-
-async def _body(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def mount(app: FastAPI, ledger_dir: Path, clock: Callable[[], int]) -> None:
@@ -64,7 +51,7 @@ def mount(app: FastAPI, ledger_dir: Path, clock: Callable[[], int]) -> None:
         what = unsubscribe.read_token(key, token)
         if what is None:
             return PlainTextResponse("this unsubscribe link is not valid", status_code=404)
-        if await _body(request, MAX_UNSUBSCRIBE_BODY) is None:
+        if await bounded_body(request, MAX_UNSUBSCRIBE_BODY) is None:
             return PlainTextResponse("the request body is too large", status_code=413)
 
         def act() -> None:
@@ -79,7 +66,7 @@ def mount(app: FastAPI, ledger_dir: Path, clock: Callable[[], int]) -> None:
                                         text="您不会再收到此类消息。/ You will get no more of these messages."))
 
     async def sms_callback(request: Request) -> Response:
-        body = await _body(request, MAX_CALLBACK_BODY)
+        body = await bounded_body(request, MAX_CALLBACK_BODY)
         if body is None:
             return PlainTextResponse("the callback body is too large", status_code=413)
         settings = await run_in_threadpool(campaign_config.load, ledger_dir)

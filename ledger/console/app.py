@@ -26,7 +26,7 @@ from ledger.analytics import models as analytics_models
 from ledger.console import member_app, models, rollup, views
 from ledger.console.roles import ROUTES, Route
 from ledger.console.settings import load_console_settings
-from ledger.console.web import MAX_FORM_BYTES, MAX_RULES_FORM_BYTES, Console, Handler, admit, serve
+from ledger.console.web import MAX_FORM_BYTES, MAX_RULES_FORM_BYTES, Console, Handler, admit, bounded_body, serve
 from ledger.errors import LedgerError
 from ledger.home import Clock, open_ledger, system_clock
 
@@ -85,21 +85,6 @@ def _templates() -> jinja2.Environment:
                               trim_blocks=True, lstrip_blocks=True)
 
 
-async def _bounded_body(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it is past ``limit`` bytes (never read further)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _endpoint(console: Console, route: Route, handler: Handler,
               clock: Clock) -> Callable[[Request], Awaitable[Response]]:
     limit = MAX_RULES_FORM_BYTES if route.name.startswith("rules_") else MAX_FORM_BYTES
@@ -113,7 +98,7 @@ def _endpoint(console: Console, route: Route, handler: Handler,
             if kind != "application/x-www-form-urlencoded":
                 return Response("a form post is application/x-www-form-urlencoded", status_code=415,
                                 media_type="text/plain")
-            body = await _bounded_body(request, limit)
+            body = await bounded_body(request, limit)
             if body is None:
                 return Response(f"a form is at most {limit} bytes", status_code=413, media_type="text/plain")
             from ledger.console.web import Refused, parse_form

@@ -26,7 +26,7 @@ from cardkit.core.money import Money
 from ledger import admin, member_facts, store
 from ledger.campaigns import config as campaign_config
 from ledger.console import fmt, i18n, member_access
-from ledger.console.web import Console, cross_site, parse_form
+from ledger.console.web import Console, bounded_body, cross_site, parse_form
 from ledger.errors import LedgerError
 from ledger.home import Clock
 from ledger.sms import balance_query, inbound
@@ -48,14 +48,9 @@ def consent_of(member_id: str) -> dict[str, str]:
 
 
 async def _form(request: Request) -> dict[str, list[str]] | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM):
+    body = await bounded_body(request, MAX_FORM)
+    if body is None:
         return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            return None
     try:
         return parse_form(body)
     except (ValueError, LedgerError):

@@ -233,3 +233,18 @@ def serve(page: Page, handler: Handler) -> Response:
         log.exception("console request failed", extra={"fields": {"route": route.name, "detail": str(exc)[:300]}})
         return Response("the console failed to handle the request; see its log", status_code=500,
                         media_type="text/plain")
+
+
+async def bounded_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it is past ``limit`` bytes (never read further)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
