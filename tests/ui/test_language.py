@@ -18,6 +18,7 @@ from terminal.ui.screens.fee import FeeScreen
 from terminal.ui.screens.idle import IdleScreen
 from terminal.ui.screens.manual import ManualEntryScreen
 from terminal.ui.screens.member import EditMemberScreen, MemberScreen
+from terminal.ui.screens.newcard import NewCardScreen
 from terminal.ui.screens.receipt import ReceiptScreen
 from terminal.ui.screens.redeem import RedeemScreen
 from terminal.ui.screens.refusal import RefusalScreen
@@ -35,8 +36,8 @@ from tests.fixtures.ui import SUPERVISOR_PIN, TECHNICIAN_PIN, UiWorld, settle, s
 pytestmark = pytest.mark.anyio
 
 NAMES = ("Cashier One", "Supervisor One", "Tech One", "Li Na", "Wang Wei", "prefers paper receipts", "Alice gold",
-         "Bob forged", "mug")
-"""Names and what members and cashiers typed: shown as they are in every language."""
+         "Bob forged", "mug", "cardpos terminal op newcard")
+"""Names, commands and what members and cashiers typed: shown as they are in every language."""
 
 
 def test_the_detector_finds_sentences_and_passes_names_and_codes() -> None:
@@ -230,7 +231,14 @@ async def test_no_chinese_screen_or_receipt_shows_an_english_sentence(ui_world: 
         await settle(pilot)
         assert isinstance(app.screen, ReceiptScreen)
         check("receipt: upgrade")
-        await pilot.press("enter", "f")
+        await pilot.press("enter")  # the upgrade's new card: asked for, then written (queued here: no ledger)
+        await settle(pilot)
+        assert isinstance(app.screen, NewCardScreen)
+        check("new card")
+        await pilot.press("enter")  # back to idle: the member is served again from a tap (the old card, until
+        await settle(pilot)          # this terminal's next pull revokes it)
+        await tap(pilot, ui_world.world.std_token())
+        await pilot.press("f")
         await settle(pilot)
         assert isinstance(app.screen, FeeScreen)
         check("membership fee")
@@ -279,5 +287,5 @@ async def test_no_chinese_screen_or_receipt_shows_an_english_sentence(ui_world: 
     assert [ticket.split("\n")[0].strip().removeprefix("CARDPOS  ").split("  ")[0] for ticket in printed] == kinds
     for number, ticket in enumerate(tickets(), 1):
         leaks.extend(f"ticket {number}: {run}" for run in english_runs(ticket, NAMES))
-    assert len(seen) == 35
+    assert len(seen) == 36
     assert leaks == []
