@@ -24,7 +24,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy cardkit cardpos terminal ledger hardware-sim/hwsim
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -n 3 --dist loadgroup -m 'not timing' $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 4 --dist loadgroup -m 'not timing' $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -q -m timing $(PYTEST_ARGS)
 
 test: lint typecheck pytest
