@@ -227,3 +227,34 @@ def test_pages_in_chinese_and_the_rest_photographed(owner: Any, console_world: C
     assert "各门店的消费记录" in owner.content()
     screenshot(owner, "member-zh")
     owner.click("a[lang=en]")
+
+
+def test_marketing_creates_a_promotion_and_reads_the_analytics(browser: Any, console_world: ConsoleWorld) -> None:
+    """The marketing role's pages in the browser: a promotion created from the form (its page, preview and
+    results), the analytics page with the members' segments; photographed."""
+    page = _signed_in(browser, console_world, ROLE_ADMINS[Role.MARKETING])
+    try:
+        page.goto(console_world.url + "/campaigns")
+        page.fill("#create-campaign input[name=name]", "Winter tea week")
+        page.select_option("#create-campaign select[name=kind]", "promotion")
+        page.fill("#create-campaign input[name=segment]", "at_risk")
+        page.fill("#create-campaign input[name=coupon_amount]", "10.00")
+        page.fill("#create-campaign [name=text_zh]", "{name}，本周茶饮八折")
+        page.fill("#create-campaign [name=text_en]", "{name}, 20% off tea this week")
+        page.click("#create-campaign button[type=submit]")
+        page.wait_for_load_state()
+        assert page.locator("h1").inner_text() == "Winter tea week"
+        assert page.locator("#results").count() == 1
+        screenshot(page, "campaign")
+        page.goto(console_world.url + "/campaigns")
+        assert "Winter tea week" in page.locator("#campaigns-table").inner_text()
+        screenshot(page, "campaigns")
+        page.goto(console_world.url + "/analytics")
+        assert page.locator("h1").inner_text() == "Analytics" and page.locator("p.error").count() == 0
+        screenshot(page, "analytics")
+        page.goto(console_world.url + "/analytics?view=segments")
+        assert page.locator("nav.tabs a[aria-current=page]").inner_text() != ""
+        assert page.locator("p.error").count() == 0
+        screenshot(page, "analytics-segments")
+    finally:
+        page.context.close()
