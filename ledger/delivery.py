@@ -442,20 +442,7 @@ def deliver_webhooks(cfg: WebhookConfig, now_ms: int, report: DeliveryReport, po
 
 
 def deliver_email(cfg: EmailConfig, now_ms: int, report: DeliveryReport) -> None:
-    rows = _due("email", now_ms)
-    if not rows:
-        return
-    oldest = min(r.created_ms for r in rows)
-    if now_ms - oldest < cfg.digest_s * 1000 and all(r.attempts == 0 for r in rows):
-        report.waiting += len(rows)  # still gathering the digest
-        return
-    recent_mails = (AlertOutbox.select(AlertOutbox.message_id).distinct()
-                    .where((AlertOutbox.channel == "email") & (AlertOutbox.sent_ms > now_ms - HOUR_MS)
-                           & AlertOutbox.message_id.is_null(False)).count())
-    if cfg.max_per_hour and recent_mails >= cfg.max_per_hour:
-        report.waiting += len(rows)
-        return
-    rows = _claim(rows, now_ms)
+    rows = _digest_due("email", cfg.digest_s, cfg.max_per_hour, now_ms, report)
     if not rows:
         return
     alerts = list(Alert.select().where(Alert.id.in_(sorted({r.alert_id for r in rows}))).order_by(Alert.id))
@@ -515,20 +502,7 @@ def deliver_sms(cfg: SmsAlertConfig, now_ms: int, report: DeliveryReport, provid
     """Due SMS alerts, as one digest message per phone, under the digest window and the hourly limit. A gateway
     asking us to wait (429 ``Retry-After``) postpones the digest without counting an attempt; each phone's
     message carries a reference derived from the first row, so a resend is taken as the same message."""
-    rows = _due("sms", now_ms)
-    if not rows:
-        return
-    oldest = min(r.created_ms for r in rows)
-    if now_ms - oldest < cfg.digest_s * 1000 and all(r.attempts == 0 for r in rows):
-        report.waiting += len(rows)
-        return
-    recent = (AlertOutbox.select(AlertOutbox.message_id).distinct()
-              .where((AlertOutbox.channel == "sms") & (AlertOutbox.sent_ms > now_ms - HOUR_MS)
-                     & AlertOutbox.message_id.is_null(False)).count())
-    if cfg.max_per_hour and recent >= cfg.max_per_hour:
-        report.waiting += len(rows)
-        return
-    rows = _claim(rows, now_ms)
+    rows = _digest_due("sms", cfg.digest_s, cfg.max_per_hour, now_ms, report)
     if not rows:
         return
     alerts = list(Alert.select().where(Alert.id.in_(sorted({r.alert_id for r in rows}))).order_by(Alert.id))
@@ -638,3 +612,24 @@ class DeliveryWorker(threading.Thread):
                     store.db.close()  # this thread's connection; reopened next round
             self._wake_event.wait(self.config.poll_s)
             self._wake_event.clear()
+
+
+def _digest_due(channel: str, digest_s: int, max_per_hour: int, now_ms: int,
+                report: DeliveryReport) -> list[AlertOutbox]:
+    """The rows of a digest channel (mail, SMS) to send now, claimed: none while the digest is still gathering
+    (its oldest row younger than ``digest_s`` and nothing retried yet) or the hourly limit of messages is reached
+    (those rows are counted as waiting in ``report``)."""
+    rows = _due(channel, now_ms)
+    if not rows:
+        return []
+    oldest = min(r.created_ms for r in rows)
+    if now_ms - oldest < digest_s * 1000 and all(r.attempts == 0 for r in rows):
+        report.waiting += len(rows)  # still gathering the digest
+        return []
+    recent = (AlertOutbox.select(AlertOutbox.message_id).distinct()
+              .where((AlertOutbox.channel == channel) & (AlertOutbox.sent_ms > now_ms - HOUR_MS)
+                     & AlertOutbox.message_id.is_null(False)).count())
+    if max_per_hour and recent >= max_per_hour:
+        report.waiting += len(rows)
+        return []
+    return _claim(rows, now_ms)
