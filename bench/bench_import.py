@@ -14,11 +14,11 @@ from __future__ import annotations
 import csv
 import io
 import random
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench import on_sqlite_and_postgres
 
 MEMBERS = 100_000
 WALL_MS = 1_793_800_000_000
@@ -95,20 +95,7 @@ def _measure(label: str, db_url: str | None, root: Path, count: int) -> list[dic
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     count = 10_000 if quick else MEMBERS
-    root = Path(tempfile.mkdtemp(prefix="cardpos-bench-import-"))
-    rows: list[dict[str, Any]] = []
-    try:
-        rows += _measure("SQLite", None, root, count)
-        from tests.fixtures.postgres import start_postgres, stop_postgres
-
-        server = start_postgres()
-        try:
-            rows += _measure("PostgreSQL", server.url(server.create_database()), root, count)
-        finally:
-            stop_postgres(server)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    return rows
+    return on_sqlite_and_postgres(_measure, count, "cardpos-bench-import-")
 
 
 if __name__ == "__main__":

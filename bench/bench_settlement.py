@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import gc
 import random
-import shutil
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -26,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import peewee
+
+from bench import on_sqlite_and_postgres
 
 ENTRIES = 1_000_000
 MERCHANTS = [f"m{i:02d}" for i in range(10)]
@@ -140,20 +140,7 @@ def _measure(label: str, db_url: str | None, root: Path, entries: int) -> list[d
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     entries = 100_000 if quick else ENTRIES
-    root = Path(tempfile.mkdtemp(prefix="cardpos-bench-settlement-"))
-    rows: list[dict[str, Any]] = []
-    try:
-        rows += _measure("SQLite", None, root, entries)
-        from tests.fixtures.postgres import start_postgres, stop_postgres
-
-        server = start_postgres()
-        try:
-            rows += _measure("PostgreSQL", server.url(server.create_database()), root, entries)
-        finally:
-            stop_postgres(server)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    return rows
+    return on_sqlite_and_postgres(_measure, entries, "cardpos-bench-settlement-")
 
 
 if __name__ == "__main__":
