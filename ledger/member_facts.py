@@ -248,6 +248,24 @@ def record_facts(member_id: str, *, birthday: str | None, language: str | None, 
                **{f"consent_{c}": g for c, g in changed.items()})
 
 
+def record_new_members_consents(consents: dict[str, dict[str, bool]], *, at_ms: int, source: str) -> int:
+    """Consent statements of members just created with no history (``ledger import``), in bulk: one statement per
+    member and channel, one audit entry with the counts (the import's rows are its own record). Returns the
+    statements written. Runs in the caller's transaction."""
+    check_source(source)
+    events = [{"member_id": member_id, "channel": check_channel(channel), "granted": bool(granted), "at_ms": at_ms,
+               "source": source, "actor": source}
+              for member_id, given in sorted(consents.items()) for channel, granted in sorted(given.items())]
+    facts = [{"member_id": member_id, "updated_ms": at_ms} for member_id in sorted(consents)]
+    for start in range(0, len(events), CHUNK):
+        ConsentEvent.insert_many(events[start:start + CHUNK]).execute()
+    for start in range(0, len(facts), CHUNK):
+        MemberFactsRow.insert_many(facts[start:start + CHUNK]).on_conflict_ignore().execute()
+    if events:
+        _audit(at_ms, source, "member_consents_imported", "*", members=len(facts), statements=len(events))
+    return len(events)
+
+
 class _nested:
     """No new transaction: the caller's is used (sign-up applies inside the ingest's transaction)."""
 

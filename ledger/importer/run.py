@@ -220,12 +220,13 @@ def _record_consents(staged: list[dict[str, Any]], now: int) -> None:
     """The SMS and mail consents the rows gave, as statements of the member facts (source ``import``), so
     campaigns and the member page honour them; other purposes stay in the import's own table."""
     member_facts.create_tables()
+    given: dict[str, dict[str, bool]] = {}
     for row in staged:
         consents = {CHANNEL_OF.get(c, c): bool(v) for c, v in row["consents"].items()
                     if CHANNEL_OF.get(c, c) in member_facts.CHANNELS}
         if consents:
-            member_facts.record_facts(row["member_id"], birthday=None, language=None, consents=consents, at_ms=now,
-                                      source="import")
+            given[row["member_id"]] = consents
+    member_facts.record_new_members_consents(given, at_ms=now, source="import")
 
 
 def bulk_insert(model: type[peewee.Model], rows_: list[dict[str, Any]], *, ignore_conflicts: bool = False) -> None:
