@@ -7,7 +7,7 @@ from textual.widgets import Static
 
 from terminal.ui.screens.idle import IdleScreen
 from terminal.ui.screens.signin import SignInScreen
-from tests.fixtures.ui import sign_in
+from tests.fixtures.ui import settle, sign_in
 
 pytestmark = pytest.mark.anyio
 
@@ -43,11 +43,9 @@ async def test_five_wrong_pins_lock_the_cashier_even_against_the_right_pin(ui_ap
         await sign_in(pilot, "c1", "0000")
         for _ in range(4):
             await pilot.press(*"0000", "enter")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await settle(pilot)
         await pilot.press(*"1111", "enter")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, SignInScreen)
         error = str(app.screen.query_one("#signin-error", Static).render())
         assert "locked until" in error
