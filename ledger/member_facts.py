@@ -257,10 +257,8 @@ def record_new_members_consents(consents: dict[str, dict[str, bool]], *, at_ms: 
                "source": source, "actor": source}
               for member_id, given in sorted(consents.items()) for channel, granted in sorted(given.items())]
     facts = [{"member_id": member_id, "updated_ms": at_ms} for member_id in sorted(consents)]
-    for start in range(0, len(events), CHUNK):
-        ConsentEvent.insert_many(events[start:start + CHUNK]).execute()
-    for start in range(0, len(facts), CHUNK):
-        MemberFactsRow.insert_many(facts[start:start + CHUNK]).on_conflict_ignore().execute()
+    store.bulk_insert(ConsentEvent, events)
+    store.bulk_insert(MemberFactsRow, facts, ignore_conflicts=True)
     if events:
         _audit(at_ms, source, "member_consents_imported", "*", members=len(facts), statements=len(events))
     return len(events)

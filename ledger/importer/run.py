@@ -152,14 +152,11 @@ def _members(found: Iterable[rows.MemberRow | rows.Refusal], report: Report, *, 
     for batch in _batches(found):
         ids = [r.member_id for r in batch if isinstance(r, rows.MemberRow)]
         cards = [r.card_number for r in batch if isinstance(r, rows.MemberRow) and r.card_number]
-        present = {str(m) for (m,) in _tuples(store.Member.select(store.Member.member_id)
-                                               .where(store.Member.member_id.in_(ids)))} if ids else set()
-        digests = {str(m): str(d) for m, d in _tuples(
-            ImportedMember.select(ImportedMember.member_id, ImportedMember.digest)
-            .where(ImportedMember.member_id.in_(ids)))} if ids else {}
-        card_owner = {str(c): str(m) for c, m in _tuples(
-            LegacyCard.select(LegacyCard.card_number, LegacyCard.member_id)
-            .where(LegacyCard.card_number.in_(cards)))} if cards else {}
+        present = {str(m) for (m,) in store.select_in(store.Member, "member_id", ids, "member_id")}
+        digests = {str(m): str(d) for m, d in store.select_in(ImportedMember, "member_id", ids, "member_id",
+                                                              "digest")}
+        card_owner = {str(c): str(m) for c, m in store.select_in(LegacyCard, "card_number", cards, "card_number",
+                                                                 "member_id")}
         members: list[dict[str, Any]] = []
         words: list[dict[str, str]] = []
         staged: list[dict[str, Any]] = []
@@ -208,7 +205,7 @@ def _members(found: Iterable[rows.MemberRow | rows.Refusal], report: Report, *, 
             report.file_points += row.points
         for model, data in ((store.Member, members), (store.MemberNameWord, words), (ImportedMember, staged),
                             (LegacyCard, legacy)):
-            bulk_insert(model, data, ignore_conflicts=model is store.MemberNameWord)
+            store.bulk_insert(model, data, ignore_conflicts=model is store.MemberNameWord)
         _record_consents(staged, now)
 
 
@@ -227,25 +224,6 @@ def _record_consents(staged: list[dict[str, Any]], now: int) -> None:
         if consents:
             given[row["member_id"]] = consents
     member_facts.record_new_members_consents(given, at_ms=now, source="import")
-
-
-def bulk_insert(model: type[peewee.Model], rows_: list[dict[str, Any]], *, ignore_conflicts: bool = False) -> None:
-    """Insert ``rows_`` (same keys, the model's field names) with one prepared statement: peewee's ``insert_many``
-    spent three quarters of an import building SQL text. Values go through each field's ``db_value``."""
-    if not rows_:
-        return
-    fields = [model._meta.fields[name] for name in rows_[0]]
-    p = store.db.param
-    columns = ", ".join(f'"{f.column_name}"' for f in fields)
-    marks = ", ".join(p for _ in fields)
-    sql = (f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({marks})'
-           + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""))
-    params = [[f.db_value(row[f.name]) for f in fields] for row in rows_]
-    store.db.cursor().executemany(sql, params)
-
-
-def _tuples(query: Any) -> list[tuple[Any, ...]]:
-    return list(query.tuples())
 
 
 def source_name(name: str, data: bytes) -> str:
