@@ -25,6 +25,18 @@ def _read(path: Path | None) -> tuple[str, bytes] | None:
         raise LedgerError(f"cannot read {path}: {exc.strerror}", orig=exc) from exc
 
 
+def _members_file(path: Path | None) -> tuple[str, Path] | None:
+    """The members file by path: the import streams it (it can hold millions of rows)."""
+    if path is None:
+        return None
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise LedgerError(f"{path} is larger than 1 GiB; split it")
+    except OSError as exc:
+        raise LedgerError(f"cannot read {path}: {exc.strerror}", orig=exc) from exc
+    return path.name, path
+
+
 def report_text(report: dict[str, Any], shown: int = 50) -> str:
     currency = report["currency"]
     lines = []
@@ -58,9 +70,10 @@ def _import(args: argparse.Namespace) -> int:
 
     if args.merchants is None and args.stores is None and args.members is None:
         raise LedgerError("nothing to import: give --merchants, --stores and/or --members FILE.csv")
-    files = [_read(args.merchants), _read(args.stores), _read(args.members)]
+    files = [_read(args.merchants), _read(args.stores)]
+    members = _members_file(args.members)
     _open(args)
-    report = import_program(merchants_csv=files[0], stores_csv=files[1], members_csv=files[2],
+    report = import_program(merchants_csv=files[0], stores_csv=files[1], members_csv=members,
                             actor=args.actor).as_dict()
     emit(report, args.json, report_text(report))
     return 0 if report["reconciled"] and not report["refused"] else 1

@@ -13,14 +13,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 import peewee
 
 from ledger import member_facts, pii, store
+from ledger.errors import LedgerError
 from ledger.home import current
 from ledger.importer import rows
 from ledger.importer.staging import MODELS, ImportedMember, LegacyCard
@@ -133,11 +136,12 @@ def _refuse(report: Report, count: FileCount, file: str, line: int, reason: str)
     report.refused.append(rows.Refusal(file, line, reason))
 
 
-def _batches(items: Iterable[rows.MemberRow | rows.Refusal]) -> Iterator[list[rows.MemberRow | rows.Refusal]]:
+def _batches(items: Iterable[rows.MemberRow | rows.Refusal],
+             size: int = BATCH) -> Iterator[list[rows.MemberRow | rows.Refusal]]:
     batch: list[rows.MemberRow | rows.Refusal] = []
     for item in items:
         batch.append(item)
-        if len(batch) >= BATCH:
+        if len(batch) >= size:
             yield batch
             batch = []
     if batch:
@@ -145,11 +149,11 @@ def _batches(items: Iterable[rows.MemberRow | rows.Refusal]) -> Iterator[list[ro
 
 
 def _members(found: Iterable[rows.MemberRow | rows.Refusal], report: Report, *, source: str, file: str,
-             version: Callable[[], int]) -> None:
+             version: Callable[[], int], chunk: int = BATCH) -> None:
     keys = pii.active()
     now = current().now_ms()
     stores = {str(s.store_id) for s in Store.select(Store.store_id)}
-    for batch in _batches(found):
+    for batch in _batches(found, chunk):
         ids = [r.member_id for r in batch if isinstance(r, rows.MemberRow)]
         cards = [r.card_number for r in batch if isinstance(r, rows.MemberRow) and r.card_number]
         present = {str(m) for (m,) in store.select_in(store.Member, "member_id", ids, "member_id")}
@@ -230,16 +234,51 @@ def source_name(name: str, data: bytes) -> str:
     return f"{name} sha256:{hashlib.sha256(data).hexdigest()[:16]}"
 
 
+MembersFile = tuple[str, bytes | Path]
+"""The members file: its name, and its content or its path (a path is streamed: read in blocks to check and hash
+it, then a line at a time, so memory stays bounded whatever the file's size)."""
+
+READ_BLOCK = 1 << 20
+
+
+def _open_text(path: Path) -> TextIO:
+    try:
+        return path.open(encoding="utf-8", newline="")
+    except OSError as exc:
+        raise LedgerError(f"cannot read {path}: {exc.strerror}", orig=exc) from exc
+
+
+def _checked_members_file(given: MembersFile, currency: str) -> tuple[str, str | Path]:
+    """(the source name, what to read the rows from: the whole text when given as bytes, else the path), the file
+    checked to be UTF-8 with a good header before anything changes (raises ``ImportFileError``)."""
+    name, data = given
+    content: str | Path
+    if isinstance(data, bytes):
+        content = rows.decode(data, name)
+        header, source = content[:content.find("\n")] if "\n" in content else content, source_name(name, data)
+    else:
+        content = data
+        try:
+            with data.open("rb") as binary:
+                digest = rows.check_utf8(iter(lambda: binary.read(READ_BLOCK), b""), name)
+        except OSError as exc:
+            raise LedgerError(f"cannot read {data}: {exc.strerror}", orig=exc) from exc
+        with _open_text(data) as stream:
+            header, source = stream.readline(), f"{name} sha256:{digest[:16]}"
+    next(iter(rows.read_members(header, currency, name)), None)  # the header alone: raises for a bad one
+    return source, content
+
+
 def import_program(*, merchants_csv: tuple[str, bytes] | None = None, stores_csv: tuple[str, bytes] | None = None,
-                   members_csv: tuple[str, bytes] | None = None, actor: str = "admin") -> Report:
-    """Import the files given (name, content) into the open ledger in one transaction; returns the report.
-    A file that cannot be read at all raises ``ImportFileError`` before anything changes."""
+                   members_csv: MembersFile | None = None, actor: str = "admin", chunk: int = BATCH) -> Report:
+    """Import the files given (name, content or path) into the open ledger in one transaction; returns the report.
+    Members are checked and written ``chunk`` rows at a time. A file that cannot be read at all raises
+    ``ImportFileError`` before anything changes."""
     ensure_tables()
     currency = str(merchants.program_settings().currency)
     report = Report(currency=currency)
     merchant_rows: list[rows.MerchantRow] = []
     store_rows: list[rows.StoreRow] = []
-    member_text = None
     if merchants_csv is not None:
         merchant_rows, refused = rows.read_merchants(rows.decode(merchants_csv[1], merchants_csv[0]), merchants_csv[0])
         report.merchants.read = len(merchant_rows) + len(refused)
@@ -250,16 +289,16 @@ def import_program(*, merchants_csv: tuple[str, bytes] | None = None, stores_csv
         report.stores.read = len(store_rows) + len(refused)
         report.stores.refused += len(refused)
         report.refused += refused
+    sources = [source_name(*given) for given in (merchants_csv, stores_csv) if given is not None]
     if members_csv is not None:
-        member_text = rows.decode(members_csv[1], members_csv[0])
-        next(iter(rows.read_members(member_text.split("\n", 1)[0], currency, members_csv[0])), None)  # the header
-    sources = [source_name(*given) for given in (merchants_csv, stores_csv, members_csv) if given is not None]
+        members_source, member_content = _checked_members_file(members_csv, currency)
+        sources.append(members_source)
     with store.atomic_write():
         report.before_balance, report.before_points = member_totals()
         _merchants(merchant_rows, report, actor)
         if stores_csv is not None:
             _stores(store_rows, report, actor, stores_csv[0])
-        if members_csv is not None and member_text is not None:
+        if members_csv is not None:
             bumped: list[int] = []
 
             def version() -> int:  # one new members version, and only when a member is added
@@ -267,8 +306,12 @@ def import_program(*, merchants_csv: tuple[str, bytes] | None = None, stores_csv
                     bumped.append(store.bump("members"))
                 return bumped[0]
 
-            _members(rows.read_members(member_text, currency, members_csv[0]), report,
-                     source=source_name(*members_csv), file=members_csv[0], version=version)
+            opened: contextlib.AbstractContextManager[str | TextIO] = (
+                contextlib.nullcontext(member_content) if isinstance(member_content, str)
+                else _open_text(member_content))
+            with opened as lines:
+                _members(rows.read_members(lines, currency, members_csv[0]), report, source=members_source,
+                         file=members_csv[0], version=version, chunk=chunk)
         report.after_balance, report.after_points = member_totals()
         report.liability_after = sum(books.outstanding_at(2**62).values())
         _audit(actor, "import", "; ".join(sources), **{k: v for k, v in report.as_dict().items() if k != "refused"},
