@@ -154,11 +154,10 @@ def _members(found: Iterable[rows.MemberRow | rows.Refusal], report: Report, *, 
     now = current().now_ms()
     stores = {str(s.store_id) for s in Store.select(Store.store_id)}
     for batch in _batches(found, chunk):
-        ids = [r.member_id for r in batch if isinstance(r, rows.MemberRow)]
-        cards = [r.card_number for r in batch if isinstance(r, rows.MemberRow) and r.card_number]
-        present = {str(m) for (m,) in store.select_in(store.Member, "member_id", ids, "member_id")}
-        digests = {str(m): str(d) for m, d in store.select_in(ImportedMember, "member_id", ids, "member_id",
-                                                              "digest")}
+        present = _present([r.member_id for r in batch if isinstance(r, rows.MemberRow)])
+        digests = {member_id: digest for member_id, digest in present.items() if digest is not None}
+        cards = [r.card_number for r in batch
+                 if isinstance(r, rows.MemberRow) and r.card_number and r.member_id not in present]
         card_owner = {str(c): str(m) for c, m in store.select_in(LegacyCard, "card_number", cards, "card_number",
                                                                  "member_id")}
         members: list[dict[str, Any]] = []
@@ -211,6 +210,18 @@ def _members(found: Iterable[rows.MemberRow | rows.Refusal], report: Report, *, 
                             (LegacyCard, legacy)):
             store.bulk_insert(model, data, ignore_conflicts=model is store.MemberNameWord)
         _record_consents(staged, now)
+
+
+def _present(ids: list[str]) -> dict[str, str | None]:
+    """Which of ``ids`` the ledger holds, each with the digest of the row it was imported from (None: a member the
+    import did not bring): one query per chunk."""
+    if not ids:
+        return {}
+    member, imported = store.Member._meta.table_name, ImportedMember._meta.table_name
+    marks = ", ".join(store.db.param for _ in ids)
+    found = store.db.execute_sql(f'SELECT m."member_id", i."digest" FROM "{member}" m LEFT JOIN "{imported}" i '
+                                 f'ON i."member_id" = m."member_id" WHERE m."member_id" IN ({marks})', ids)
+    return {str(member_id): None if digest is None else str(digest) for member_id, digest in found.fetchall()}
 
 
 CHANNEL_OF = {"email": "mail"}
