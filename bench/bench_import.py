@@ -5,8 +5,8 @@ Figures, on SQLite and on PostgreSQL (baseline measured in the same run, on the 
   check every row, encrypt and index personal data, stage consents and card numbers, one transaction,
   reconciliation) as a ratio to a bare bulk insert of the same file's rows' clear fields into a plain table
   (``csv.reader`` over the file, one transaction, ``executemany`` on SQLite and multi-row VALUES on PostgreSQL,
-  the import's own bulk methods: what loading the CSV without any of that costs), by wall clock (``ratio``) and by this process's CPU time (``cpu_ratio``: steadier on a shared machine;
-  PostgreSQL's own CPU is in neither);
+  the import's own bulk methods: what loading the CSV without any of that costs), by wall clock (``ratio``) and
+  by this process's CPU time (``cpu_ratio``: steadier on a shared machine; PostgreSQL's own CPU is in neither);
 - the second run of the same file (every row recognised, nothing written) against the same baseline;
 - whether the import reconciled to the cent.
 Run: .venv/bin/python -m bench --only bench_import   (or ``python -m bench.bench_import [--quick] [--sqlite]``)
