@@ -12,7 +12,9 @@ them too.
 from __future__ import annotations
 
 import json
+import operator
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -559,12 +561,17 @@ def bulk_insert(model: type[peewee.Model], rows: list[dict[str, Any]], *, ignore
         return
     names = list(rows[0])
     fields = [model._meta.fields[name] for name in names]
-    columns: list[list[Any]] = [[row[name] for row in rows] for name in names]
+    params: list[tuple[Any, ...]] = [tuple(row[name] for name in names) for row in rows] if len(names) == 1 \
+        else list(map(operator.itemgetter(*names), rows))
+    columns: list[Sequence[Any]] = list(zip(*params, strict=True))
+    converted = False
     for index, field in enumerate(fields):
         plain = _PLAIN_TYPES.get(type(field))
         if plain is None or not set(map(type, columns[index])) <= {plain, type(None)}:
             columns[index] = [field.db_value(value) for value in columns[index]]
-    params = list(zip(*columns, strict=True))
+            converted = True
+    if converted:
+        params = list(zip(*columns, strict=True))
     names_sql = ", ".join(f'"{f.column_name}"' for f in fields)
     conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     cursor = db.cursor()
