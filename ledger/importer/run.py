@@ -247,9 +247,10 @@ def source_name(name: str, data: bytes) -> str:
 
 MembersFile = tuple[str, bytes | Path]
 """The members file: its name, and its content or its path (a path is streamed: read in blocks to check and hash
-it, then a line at a time, so memory stays bounded whatever the file's size)."""
+it, then a line at a time, never held whole)."""
 
 READ_BLOCK = 1 << 20
+MAX_HEADER_CHARS = 1 << 16  # a header line is a few dozen column names; the check reads no more than this
 
 
 def _open_text(path: Path) -> TextIO:
@@ -275,7 +276,7 @@ def _checked_members_file(given: MembersFile, currency: str) -> tuple[str, str |
         except OSError as exc:
             raise LedgerError(f"cannot read {data}: {exc.strerror}", orig=exc) from exc
         with _open_text(data) as stream:
-            header, source = stream.readline(), f"{name} sha256:{digest[:16]}"
+            header, source = stream.readline(MAX_HEADER_CHARS), f"{name} sha256:{digest[:16]}"
     next(iter(rows.read_members(header, currency, name)), None)  # the header alone: raises for a bad one
     return source, content
 
