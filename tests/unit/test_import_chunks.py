@@ -58,7 +58,7 @@ def _snapshot() -> dict[str, Any]:
     personal data decrypted, every lookup hash checked against what it should hash."""
     keys = pii.active()
     members = []
-    for member in store.Member.select().order_by(store.Member.member_id):
+    for member in store.Member.select():
         details = keys.details_of(member)
         phone, email = pii.normal_phone(details.phone), pii.normal_email(details.email)
         assert member.phone_hash == (keys.lookup_hash("phone", phone) if phone else None)
@@ -69,11 +69,11 @@ def _snapshot() -> dict[str, Any]:
         members.append((member.member_id, details.name, details.phone, details.email, details.notes,
                         member.store_id, member.opening_tier, member.currency, int(member.opening_balance),
                         int(member.opening_points), member.created_ms, member.version))
-    return {
-        "members": members,
-        "staged": [(m.member_id, m.digest, m.consents, m.source, m.line, m.imported_ms)
-                   for m in ImportedMember.select().order_by(ImportedMember.member_id)],
-        "cards": [(c.card_number, c.member_id) for c in LegacyCard.select().order_by(LegacyCard.card_number)],
+    return {  # sorted here, not by the database (PostgreSQL's collation is not SQLite's byte order)
+        "members": sorted(members),
+        "staged": sorted((m.member_id, m.digest, m.consents, m.source, m.line, m.imported_ms)
+                         for m in ImportedMember.select()),
+        "cards": sorted((c.card_number, c.member_id) for c in LegacyCard.select()),
         "consents": sorted((c.member_id, c.channel, c.granted, c.at_ms, c.source, c.actor)
                            for c in member_facts.ConsentEvent.select()),
         "facts": sorted((f.member_id, f.updated_ms) for f in member_facts.MemberFactsRow.select()),
@@ -81,10 +81,11 @@ def _snapshot() -> dict[str, Any]:
     }
 
 
-def _import_into(root: Path, chunk: int, members: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+def _import_into(root: Path, chunk: int, members: str | Path,
+                 db_url: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """A fresh ledger with one member already there, the members file imported with ``chunk``-row chunks and
     then again; (the first report, what the ledger holds) and the second report is checked to be a no-op."""
-    home = init_ledger(root, issuer="acme", clock=lambda: T0_MS)
+    home = init_ledger(root, db_url, issuer="acme", clock=lambda: T0_MS)
     home.randbytes = random.Random(5).randbytes
     try:
         admin.add_member("Clash", store_id="store-1", member_id="CLASH", balance=500, points=5)
@@ -112,6 +113,14 @@ def test_chunk_boundaries_anywhere_give_the_same_members_report_and_reconciliati
         report, held = _import_into(tmp_path / f"chunks-of-{chunk}", chunk, text)
         assert report == whole, f"chunks of {chunk}"
         assert held == whole_held, f"chunks of {chunk}"
+
+
+@pytest.mark.postgres
+def test_small_chunks_on_postgresql_give_what_one_chunk_gives_on_sqlite(tmp_path: Path, postgres_server: Any) -> None:
+    text = members_file()
+    on_sqlite = _import_into(tmp_path / "sqlite", 1000, text)
+    on_postgres = _import_into(tmp_path / "postgres", 7, text, postgres_server.url(postgres_server.create_database()))
+    assert on_postgres == on_sqlite
 
 
 def test_a_bad_row_in_a_chunk_loses_none_of_the_good_rows_around_it(tmp_path: Path) -> None:
