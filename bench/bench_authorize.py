@@ -11,13 +11,18 @@ terminals enrolled over HTTP that sign requests with their own keys.
 - **Authorization under batch load**: p99 of authorizations from 5 terminals while 50 other terminals push
   100-op batches at full speed (``bench_ledger_load``'s batches), on SQLite and on PostgreSQL with two workers;
   baseline: the same authorizations with no batch load, same run; target p99 ≤ 250 ms. The batches' own p99 is
-  reported with it.
+  reported with it, and so is ``/v1/health``'s p99, polled every 5 ms beside the authorizations (no target here:
+  the ``timing`` test holds health to 50 ms under a lighter load; this shows it is not queued behind batches).
+
+Every row carries the machine's load average (1 min) at its start and end: the machine is shared, and a wall-clock
+p99 says little without it.
 
 ``run(quick=True)`` uses fewer sales, rounds and batches.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import tempfile
@@ -27,6 +32,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from bench import bench_ledger_load as load
 from cardkit.config import Settings
@@ -46,6 +53,25 @@ BIG_BALANCE = 10**12
 def _p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+def _load_average() -> float:
+    return os.getloadavg()[0]
+
+
+def _with_load(rows: list[dict[str, Any]], before: float) -> list[dict[str, Any]]:
+    """``rows`` with the load average (1 min) at the start and the end of what they measured."""
+    after = _load_average()
+    return [{**row, "load_average": f"{before:.1f}-{after:.1f}"} for row in rows]
+
+
+def _poll_health(url: str, latencies: list[float], stop: threading.Event) -> None:
+    session = requests.Session()
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        session.get(url + "/v1/health", timeout=10).raise_for_status()
+        latencies.append(1000 * (time.perf_counter() - t0))
+        stop.wait(0.005)
 
 
 # -- added to a sale ----------------------------------------------------------------------------------------------
@@ -171,11 +197,24 @@ def _under_load(base: Path, name: str, *, db_url: str | None, workers: int, batc
             for thread in threads:
                 thread.join()
 
+        def probe_with_health(latencies: list[float], errors: list[str], stop: Callable[[], bool], rounds: int,
+                              health: list[float]) -> None:
+            health_done = threading.Event()
+            poller = threading.Thread(target=_poll_health, args=(server.url, health, health_done))
+            poller.start()
+            try:
+                probe(latencies, errors, stop, rounds)
+            finally:
+                health_done.set()
+                poller.join()
+
         quiet: list[float] = []
         quiet_errors: list[str] = []
-        probe(quiet, quiet_errors, lambda: False, QUIET_ROUNDS)
+        quiet_health: list[float] = []
+        probe_with_health(quiet, quiet_errors, lambda: False, QUIET_ROUNDS, quiet_health)
         loaded: list[float] = []
         loaded_errors: list[str] = []
+        loaded_health: list[float] = []
         pushed: dict[str, Any] = {}
         done = threading.Event()
 
@@ -186,23 +225,28 @@ def _under_load(base: Path, name: str, *, db_url: str | None, workers: int, batc
         pusher = threading.Thread(target=push)
         pusher.start()
         time.sleep(0.5)  # the batches are flowing
-        probe(loaded, loaded_errors, done.is_set, probe_rounds)
+        probe_with_health(loaded, loaded_errors, done.is_set, probe_rounds, loaded_health)
         pusher.join()
     finally:
         server.stop()
     return {"quiet_p99": _p99(quiet), "p99": _p99(loaded), "n": len(loaded), "errors": len(loaded_errors),
             "first_error": loaded_errors[0] if loaded_errors else "", "batch_p99": pushed.get("p99_ms", 0.0),
-            "batch_errors": pushed.get("errors", 0)}
+            "batch_errors": pushed.get("errors", 0), "health_p99": _p99(loaded_health),
+            "quiet_health_p99": _p99(quiet_health), "health_n": len(loaded_health)}
 
 
-def _load_row(label: str, result: dict[str, Any]) -> dict[str, Any]:
-    return {"figure": f"authorization p99 while {CONCURRENT} terminals push {load.BATCH}-op batches, {label} "
+def _load_rows(label: str, result: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"figure": f"authorization p99 while {CONCURRENT} terminals push {load.BATCH}-op batches, {label} "
                       f"({result['n']} authorizations; batch p99 {result['batch_p99']:.0f} ms)",
             "value": result["p99"], "unit": "ms", "baseline": result["quiet_p99"],
             "baseline_label": "same authorizations, no batches", "ratio": result["p99"] / result["quiet_p99"],
             "target": f"≤ {UNDER_LOAD_TARGET_MS:g} ms, 0 errors",
             "passed": result["p99"] <= UNDER_LOAD_TARGET_MS and result["errors"] == 0 and result["batch_errors"] == 0,
-            "errors": result["errors"], "first_error": result["first_error"]}
+            "errors": result["errors"], "first_error": result["first_error"]},
+            {"figure": f"/v1/health p99 beside them, {label} ({result['health_n']} requests)",
+             "value": result["health_p99"], "unit": "ms", "baseline": result["quiet_health_p99"],
+             "baseline_label": "same polling, no batches", "ratio": result["health_p99"] / result["quiet_health_p99"],
+             "target": "informational", "passed": True}]
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -210,19 +254,23 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     sales, rounds, batches, probe_rounds = (100, 5, 2, 400) if quick else (300, 20, 4, 2000)
     rows: list[dict[str, Any]] = []
     try:
-        rows += _sale_rows(base, sales)
-        rows += _concurrent_rows(base, rounds)
-        rows.append(_load_row("SQLite", _under_load(base, "load-sqlite", db_url=None, workers=1, batches=batches,
-                                                    probe_rounds=probe_rounds)))
+        before = _load_average()
+        rows += _with_load(_sale_rows(base, sales), before)
+        before = _load_average()
+        rows += _with_load(_concurrent_rows(base, rounds), before)
+        before = _load_average()
+        rows += _with_load(_load_rows("SQLite", _under_load(base, "load-sqlite", db_url=None, workers=1,
+                                                             batches=batches, probe_rounds=probe_rounds)), before)
         from tests.fixtures.postgres import start_postgres, stop_postgres
 
         pg = start_postgres()
         try:
+            before = _load_average()
             result = _under_load(base, "load-pg", db_url=pg.url(pg.create_database()), workers=2, batches=batches,
                                  probe_rounds=probe_rounds)
         finally:
             stop_postgres(pg)
-        rows.append(_load_row("PostgreSQL, 2 workers", result))
+        rows += _with_load(_load_rows("PostgreSQL, 2 workers", result), before)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return rows

@@ -19,22 +19,26 @@ handler runs (``ledger.edge``, which ``ledger.server`` wraps around this app): 4
 ``unsupported_media_type``, 408 ``timeout``. The OpenAPI schema is served at ``/openapi.json`` only when asked for
 (``ledger serve --openapi``); there is no ``/docs`` or ``/redoc`` page (they load scripts from a CDN).
 The database is peewee (blocking), so the
-handlers are plain functions FastAPI runs in its thread pool; each thread keeps its own connection. A database
+handlers are plain functions FastAPI runs in its thread pool; each thread keeps its own connection. Three
+exceptions keep the latencies issue 14 names under batch load: ``/v1/health`` is answered on the event loop,
+batch ingests run at most ``INGEST_THREADS`` at a time per process (the rest wait on the loop, holding no thread),
+and authorizations run on threads of their own (``ledger.authorize_api``). A database
 failure under any request is answered 503 with ``Retry-After``: ``busy`` (locked or a conflicting transaction)
 or ``storage`` (a full disk, a read-only or damaged file, a lost connection); the log says which file or server.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cardkit import answers, wire
@@ -51,6 +55,13 @@ log = logging.getLogger("cardpos.ledger.api")
 MAX_BATCH_BYTES = MAX_ENVELOPE_BYTES  # ledger.edge refuses larger bodies (413) before they are read
 MAX_VERSION = (1 << 63) - 1  # a document version the database can hold; larger is malformed, not a server error
 OPENAPI_PATH = "/openapi.json"
+INGEST_THREADS = 2
+"""Batches one ledger process ingests at once; the others wait their turn on the event loop, holding no thread.
+
+One write lock (SQLite's file lock; PostgreSQL's ``members`` counter row) lets one batch apply at a time anyway,
+so a second thread only overlaps one batch's decrypting and decoding with another's apply. Every thread more is
+one more CPU-bound thread taking the GIL in turns with the event loop and the authorization threads: with fifty
+batches in fifty threads, an online authorization waited 375 ms p99 for its turns (docs/benchmarks.md, #14)."""
 RETRY_AFTER_S = 1  # busy: a lock or a conflicting transaction clears in a moment
 STORAGE_RETRY_AFTER_S = 10  # a full disk, a read-only file or a lost server takes a person to fix
 INTERNAL_MESSAGE = "the ledger failed to handle the request; see its log"
@@ -154,6 +165,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
                   description="Central ledger of cardpos terminals: enrollment, batch ingest, signed pulls.",
                   docs_url=None, redoc_url=None, openapi_url=OPENAPI_PATH if openapi else None)
     app.state.ledger = ledger
+    ingest_limiter = anyio.CapacityLimiter(INGEST_THREADS)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -196,7 +208,8 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         return error(500, "internal", INTERNAL_MESSAGE)
 
     @app.get(wire.HEALTH_PATH)
-    def health() -> dict[str, bool]:
+    async def health() -> dict[str, bool]:
+        # On the event loop: no thread to wait for and no second GIL hand-over, whatever the batches are doing.
         return {"ok": True}
 
     @app.post(wire.ENROLL_PATH, response_model=EnrollResponse, responses={**_ERRORS, 429: {"model": ErrorBody}})
@@ -219,7 +232,9 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         if not envelope or len(envelope) > MAX_BATCH_BYTES:  # the edge already refused larger ones (413)
             return error(400, "malformed", f"a batch is 1 to {MAX_BATCH_BYTES} bytes of CBOR")
         try:
-            result = await run_in_threadpool(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger)
+            result = await anyio.to_thread.run_sync(
+                functools.partial(ingest_batch, envelope, now_ms=ledger.now_ms(), ledger=ledger),
+                limiter=ingest_limiter)
         except IngestRejected as exc:
             _note_batch_refusal(request, exc)
             extra: dict[str, Any] = {"acked_seq": exc.acked_seq} if exc.acked_seq is not None else {}

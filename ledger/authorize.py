@@ -135,8 +135,10 @@ def _write_transaction() -> Iterator[None]:
 
 def _lock_member(member_id: str) -> None:
     if store.is_postgres():
-        store.db.execute_sql("SET LOCAL synchronous_commit = off")  # see "Durability" in the module doc
-        store.db.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"cardpos-member:{member_id}",))
+        # One round trip for both (each is a wait for the server and for the GIL back, under load): the commit
+        # does not wait for the disk (see "Durability" in the module doc), and the member's lock is taken.
+        store.db.execute_sql("SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(hashtext(%s))",
+                             (f"cardpos-member:{member_id}",))
 
 
 @dataclass(frozen=True)

@@ -9,21 +9,43 @@ nonce. Errors are the API's JSON ``{"error", "message"}``: 400 ``malformed``, 40
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anyio
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from cardkit import authorization, wire
-from ledger import authorize
+from ledger import authorize, store
 from ledger.enroll import RequestRefused, authenticate
 from ledger.home import Ledger
 
-AUTHORIZE_THREADS = 8
-"""Threads of a ledger process that decide authorizations (apart from the pool every other request shares)."""
+AUTHORIZE_THREADS = 4
+"""Threads of a ledger process that decide authorizations, apart from the pool every other request shares. They
+live as long as the process, each with its database connections open from the start: a thread from the shared
+pool may be new (anyio ends threads idle for 10 s), and its first query then opens a connection, which on
+PostgreSQL under batch load took longer than the authorization itself. On SQLite authorizations take the holds
+file's write lock one at a time anyway; on PostgreSQL four threads serve four members at once per worker."""
+WARM_UP_TIMEOUT_S = 10.0
+
+
+def _authorization_threads() -> ThreadPoolExecutor:
+    """``AUTHORIZE_THREADS`` threads, started now, each with its ledger and holds connections already open."""
+    executor = ThreadPoolExecutor(max_workers=AUTHORIZE_THREADS, thread_name_prefix="authorize")
+    started = threading.Barrier(AUTHORIZE_THREADS, timeout=WARM_UP_TIMEOUT_S)
+
+    def connect() -> None:
+        started.wait()  # every thread holds one task at once: the executor starts all of them
+        store.db.connect(reuse_if_open=True)
+        authorize.holds_db.connect(reuse_if_open=True)
+
+    for future in [executor.submit(connect) for _ in range(AUTHORIZE_THREADS)]:
+        future.result(timeout=2 * WARM_UP_TIMEOUT_S)
+    return executor
 
 
 class AuthorizeResponse(BaseModel):
@@ -38,7 +60,7 @@ def mount(app: FastAPI, ledger: Ledger, responses: dict[int | str, dict[str, Any
     """Add ``POST /v1/authorize`` to the API over ``ledger`` (the holds table is opened here)."""
     authorize.open_holds()
     authorize.install()
-    limiter = anyio.CapacityLimiter(AUTHORIZE_THREADS)
+    threads = _authorization_threads()
 
     @app.post(wire.AUTHORIZE_PATH, response_model=AuthorizeResponse, responses=responses)
     async def authorize_request(request: Request, digest: str = Query("", max_length=64)) -> Any:
@@ -61,8 +83,9 @@ def mount(app: FastAPI, ledger: Ledger, responses: dict[int | str, dict[str, Any
             return caller.terminal_id, parsed, body_digest, outcome
 
         try:
-            # Its own threads: never queued behind batch ingests that fill the shared pool waiting for a write lock.
-            terminal_id, parsed, body_digest, outcome = await anyio.to_thread.run_sync(handle, limiter=limiter)
+            # Its own threads: never queued behind batch ingests, never a new thread or connection to open.
+            terminal_id, parsed, body_digest, outcome = await asyncio.get_running_loop().run_in_executor(
+                threads, handle)
         except authorize.AuthorizationConflict as exc:
             return JSONResponse({"error": "uuid_reused", "message": exc.message}, status_code=409)
         # No TerminalSeen event here: its observers may write, and an authorization must never wait on a write lock.
