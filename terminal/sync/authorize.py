@@ -19,12 +19,14 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import ssl
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import requests.utils
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cardkit import answers, authorization, wire
@@ -84,7 +86,7 @@ class LedgerChannel:
     def _connect(self, timeout_s: float) -> http.client.HTTPConnection:
         if self._https:
             return http.client.HTTPSConnection(self._host, self._port, timeout=timeout_s,
-                                               context=ssl.create_default_context())
+                                               context=ssl.create_default_context(cafile=_ca_bundle()))
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout_s)
 
     def close(self) -> None:
@@ -172,3 +174,9 @@ def authorizer_for(settings: Settings, data_dir: Path) -> OnlineAuthorizer | Non
     except SyncError as exc:  # cannot sign or no usable URL: every operation is decided offline (sync says why)
         log.warning("online authorization off: %s", exc)
         return None
+
+
+def _ca_bundle() -> str:
+    """The CA bundle the rest of the sync client (requests) trusts, so both paths accept the same ledger certificate."""
+    return (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            or requests.utils.DEFAULT_CA_BUNDLE_PATH)
