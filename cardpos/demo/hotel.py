@@ -20,6 +20,7 @@ from cardkit.core.rules import Rules
 from cardkit.journal import GENESIS_HASH, JournalEntry, make_entry
 from ledger import admin, apply, projection, publish, store
 from ledger.merchants import admin as merchants
+from ledger.merchants import rules as merchant_rules
 from ledger.merchants.overrides import rules_for_merchant
 
 HOTEL = "Grand Hotel 大酒店"
@@ -59,10 +60,9 @@ def _card(member_id: str) -> str:
 
 
 def _coupons(member_id: str) -> list[Coupon]:
-    return [Coupon(coupon_id=str(c.coupon_id), amount_off=Money(int(c.amount_off), str(c.currency))
-                   if c.amount_off is not None else None, percent_off_bp=c.percent_off_bp,
-                   valid_from=int(c.valid_from), valid_until=int(c.valid_until), stackable=bool(c.stackable))
-            for c in store.Coupon.select().where(store.Coupon.member_id == member_id)]
+    rows = list(store.Coupon.select().where(store.Coupon.member_id == member_id))
+    funders = merchant_rules.merchant_funders([str(c.coupon_id) for c in rows])
+    return [publish.coupon_of(c, funders.get(str(c.coupon_id))) for c in rows]
 
 
 def seed_hotel(member_ids: list[str], *, now_s: int, clock_ms: Callable[[], int]) -> list[str]:
@@ -89,7 +89,7 @@ def seed_hotel(member_ids: list[str], *, now_s: int, clock_ms: Callable[[], int]
         return projection.projected_state(store.Member.get_by_id(member))
 
     def local(merchant_id: str) -> Rules:
-        return rules_for_merchant(rules, merchants.merchant_overrides(merchant_id))
+        return rules_for_merchant(rules, merchants.merchant_overrides(merchant_id), merchant_id)
 
     shop, spa = tills["shop"], tills["spa"]
     # Zhang Min tops up 500.00 at the shop (50.00 bonus) and spends 120.00 of it at the spa.

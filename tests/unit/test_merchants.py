@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cardkit.core.members import Tier
-from cardkit.core.rules import Rules
+from cardkit.core.rules import Gift, MerchantRules, Rules
 from cardkit.errors import ConfigError
 from ledger import admin, store
 from ledger.errors import LedgerError
@@ -97,7 +97,7 @@ def test_rules_for_a_merchant_override_only_what_merchants_may() -> None:
     rules = Rules.default()
     overrides = overrides_from_mapping({"tier_discount_bp": {"gold": 2000}, "earn_minor_per_point": 250,
                                         "coupons": ["shop"], "gifts": ["towel"]})
-    local = rules_for_merchant(rules, overrides)
+    local = rules_for_merchant(rules, overrides, "spa")
     assert local.tier(Tier.GOLD).discount_bp == 2000
     assert local.tier(Tier.STANDARD) == rules.tier(Tier.STANDARD)
     assert local.points.earn_minor_per_point == 250
@@ -105,8 +105,13 @@ def test_rules_for_a_merchant_override_only_what_merchants_may() -> None:
     assert local.topup_bonuses == rules.topup_bonuses
     assert accepts_coupon(overrides, "spa", "shop") and accepts_coupon(overrides, "spa", "spa")
     assert not accepts_coupon(overrides, "spa", PROGRAM)
-    assert offers_gift(overrides, "towel") and not offers_gift(overrides, "robe")
-    assert offers_gift(MerchantOverrides(), "anything")
+    towel = Gift(item_id="towel", points=50, names={"en": "Spa towel"})
+    robe = Gift(item_id="robe", points=90, names={"en": "Bath robe"})
+    assert offers_gift(overrides, towel) and not offers_gift(overrides, robe)
+    assert offers_gift(MerchantOverrides(), robe)
+    assert offers_gift(overrides_from_mapping({"gifts": ["Bath robe"]}), robe)  # by name too
+    assert local.gifts == ()  # the default catalogue holds no towel
+    assert local.merchant == MerchantRules(merchant_id="spa", coupons=("shop",))
     with pytest.raises(ConfigError, match="unknown merchant override"):
         overrides_from_mapping({"stored_value": 1})
 
