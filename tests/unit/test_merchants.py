@@ -116,24 +116,23 @@ def test_rules_for_a_merchant_override_only_what_merchants_may() -> None:
         overrides_from_mapping({"stored_value": 1})
 
 
-def test_the_demo_is_a_hotel_whose_day_settles(tmp_path: Path) -> None:
+def test_the_demo_is_a_hotel_with_a_till_to_enroll_at_each_merchant(tmp_path: Path) -> None:
+    """The seed alone: merchants, stores, the shop's and the spa's tills waiting for enrollment and the spa's own
+    coupon (the day itself is made at the live tills: tests/integration/test_demo_hotel.py)."""
     from cardpos.demo.seed import seed_demo
     from ledger.home import open_ledger
-    from ledger.settlement import books, periods
 
     setup = seed_demo(tmp_path / "demo")
     home = open_ledger(setup.ledger_dir)
     try:
         assert [m["merchant_id"] for m in merchants.list_merchants()] == ["restaurant", "shop", "spa"]
         assert merchants.terminal_merchants([setup.terminal_id]) == {setup.terminal_id: "restaurant"}
-        day = books.draft(periods.period_of(home.now_ms()))
-        nets = {p["party"]: p["net"] for p in day["positions"]}
-        assert sum(nets.values()) == 0 and nets["shop"] < 0 < nets["spa"]
-        rows = {r["party"]: r for r in day["parties"]}
-        assert (rows["shop"]["sv_taken_in"], rows["spa"]["sv_taken_in"]) == (50_000, 20_000)
-        assert rows["spa"]["coupons_funded"] == rows["spa"]["coupons_honoured"] == 3_000
-        li = setup.member_ids[0]
-        assert store.MemberProjection.get_or_none(store.MemberProjection.member_id == li) is None  # his own story
+        tills = {t.merchant_id: t for t in setup.hotel_tills}
+        assert sorted(tills) == ["shop", "spa"]
+        assert merchants.terminal_merchants([t.terminal_id for t in tills.values()]) == {
+            tills["shop"].terminal_id: "shop", tills["spa"].terminal_id: "spa"}
+        assert merchants.coupon_funders([setup.spa_coupon]) == {setup.spa_coupon: "spa"}
+        assert sorted(setup.member_cards) == ["Chen", "Li", "Wang", "Zhang"]
         assert admin.verify_ledger() == []
     finally:
         home.database.close()
