@@ -15,8 +15,11 @@ A store that belongs to no merchant gets the program's rules under the program's
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
+
+import peewee
 
 from ledger import store
 from ledger.merchants.models import CouponFunder, Merchant, RulesStamp, Store
@@ -63,20 +66,26 @@ NO_MERCHANT = StoreRules(merchant_id=None, overrides=MerchantOverrides(), stamp=
 
 
 def store_rules(store_id: str) -> StoreRules:
-    """The merchant part of ``store_id``'s rules (two small reads by primary key)."""
-    assigned = Store.get_or_none(Store.store_id == store_id)
+    """The merchant part of ``store_id``'s rules (two small reads: the store with its merchant, and the stamps;
+    every pull asks)."""
+    assigned: Any = (Store.select(Store.merchant_id, Merchant.overrides)
+                     .join(Merchant, peewee.JOIN.LEFT_OUTER, on=(Merchant.merchant_id == Store.merchant_id))
+                     .where(Store.store_id == store_id).tuples().first())
     if assigned is None:
         return NO_MERCHANT
-    merchant_id = str(assigned.merchant_id)
-    row = Merchant.get_or_none(Merchant.merchant_id == merchant_id)
-    overrides = overrides_from_mapping(row.overrides or {}) if row is not None else MerchantOverrides()
-    stamps = {str(r.scope): (int(r.stamp), int(r.changed_ms)) for r in RulesStamp.select().where(
-        RulesStamp.scope.in_([_scope("merchant", merchant_id), _scope("store", store_id)]))}
-    merchant_stamp = stamps.get(_scope("merchant", merchant_id), (0, 0))
-    store_stamp = stamps.get(_scope("store", store_id), (0, 0))
+    merchant_id, raw = str(assigned[0]), assigned[1]
+    overrides = overrides_from_mapping(_mapping(raw)) if raw else MerchantOverrides()
+    scopes = (_scope("merchant", merchant_id), _scope("store", store_id))
+    stamps: Any = (RulesStamp.select(RulesStamp.stamp, RulesStamp.changed_ms)
+                   .where(RulesStamp.scope.in_(scopes)).tuples())
+    found = [(int(stamp), int(changed)) for stamp, changed in stamps]
     return StoreRules(merchant_id=merchant_id, overrides=overrides,
-                      stamp=max(merchant_stamp[0], store_stamp[0]),
-                      changed_ms=max(merchant_stamp[1], store_stamp[1]))
+                      stamp=max((f[0] for f in found), default=0), changed_ms=max((f[1] for f in found), default=0))
+
+
+def _mapping(raw: Any) -> dict[str, Any]:
+    """The overrides column as read by a ``tuples()`` query (JSON text on SQLite, already decoded elsewhere)."""
+    return dict(json.loads(raw) if isinstance(raw, (str, bytes)) else raw)
 
 
 def merchant_funders(coupon_ids: list[str] | None) -> dict[str, str]:
