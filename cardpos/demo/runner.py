@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -110,6 +113,16 @@ class DemoRunner:
         if proc.returncode != 0:
             raise ChildError(f"enrolling the demo terminal failed: {proc.stderr.strip() or proc.stdout.strip()}")
 
+    def _enroll_here(self, data_dir: Path, code: str) -> None:
+        """``cardpos terminal enroll`` run in this process (a process of its own costs seconds to start), with the
+        demo's config; what it prints is not the demo's to show."""
+        from terminal.commands.terminal_sync import cmd_enroll
+
+        args = argparse.Namespace(config=self.config_path, data_dir=data_dir, ledger=self.ledger_url, code=code,
+                                  suite="x25519", root_key=None, json=True)
+        with contextlib.redirect_stdout(io.StringIO()):
+            cmd_enroll(args)
+
     def _start_hotel_tills(self) -> None:
         """The shop's and the spa's live tills: enrolled in ``<demo>/<merchant>``, their morning made at them and
         synced (``cardpos.demo.hotel.run_demo_day``), then kept in sync by a ``terminal sync`` process each."""
@@ -118,7 +131,7 @@ class DemoRunner:
         for till in self.setup.hotel_tills:
             data_dir = self.till_dir(till.merchant_id)
             data_dir.mkdir(parents=True, exist_ok=True)
-            self._enroll(data_dir, till.code)
+            self._enroll_here(data_dir, till.code)
             self._add_cashiers(data_dir)
             settings = Settings(data_dir=data_dir)
             settings.sync.ledger_url = self.ledger_url
