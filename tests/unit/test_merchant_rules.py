@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cardkit.core.loyalty import quote_sale
 from cardkit.core.members import Coupon, Tier
@@ -19,11 +21,13 @@ from cardkit.core.money import Money
 from cardkit.core.rules import MerchantRules, Rules
 from cardkit.core.state import MemberState
 from cardkit.errors import ConfigError, DomainError
+from cardkit.journal import JournalEntry
 from cardkit.pulldocs import coupon_from_mapping, load_rules_document
 from ledger import admin, publish, store
 from ledger.errors import LedgerError
 from ledger.home import Ledger, init_ledger
 from ledger.merchants import admin as merchants
+from ledger.semantics import CardFacts, Checker, Limits, MemberFacts, TerminalFacts, check_batch
 from terminal.i18n import words_for
 from tests.fixtures.ledger import InProcessTill, enroll_in_process, sale
 
@@ -188,3 +192,45 @@ def test_the_ledger_judges_a_coupon_by_the_merchant_of_the_till(ledger: Ledger, 
     spa.append("sale", sale(member, 1_000, coupons=[shop_coupon]))
     assert spa.ingest(4, 4).quarantined == []
     assert admin.verify_ledger() == []
+
+
+def test_a_merchants_gift_list_narrows_the_catalogue_its_tills_get(ledger: Ledger) -> None:
+    hotel()
+    merchants.update_merchant("spa", overrides={"gifts": ["mug", "Folding umbrella"]})  # by id or by name
+    assert [g.item_id for g in publish.rules_for_store("spa-1").gifts] == ["mug", "umbrella"]
+    assert len(publish.rules_for_store("shop-1").gifts) == len(publish.current_rules().gifts)
+
+
+FUNDERS = ("program", "shop", "spa", "bar")
+
+
+@given(policy=st.one_of(st.sampled_from(["all", "own"]),
+                        st.lists(st.sampled_from(FUNDERS), max_size=3).map(tuple)),
+       funder=st.sampled_from(FUNDERS))
+def test_the_till_and_the_ledger_apply_one_coupon_rule(policy: str | tuple[str, ...], funder: str) -> None:
+    """Whatever the merchant's policy and the coupon's funder, the till declines exactly the sales the ledger would
+    quarantine: one rule (``MerchantRules.accepts_coupon``) on both sides."""
+    merchant = MerchantRules("spa", policy)
+    rules = Rules.from_mapping({**Rules.default().to_mapping(), "merchant": merchant.to_mapping()})
+    member = MemberState(member_id="m-1", currency="CNY", balance=100_000)
+    coupon = Coupon("c-1", amount_off=Money(500, "CNY"), funder=None if funder == "program" else funder)
+    try:
+        quote = quote_sale(member, [coupon], rules, amount=Money(10_000, "CNY"), coupon_ids=["c-1"], tender="sv",
+                           now=T0_MS // 1000, card_id="card-1", offline=False)
+    except DomainError as exc:
+        assert exc.code == "coupon_not_accepted"
+        till_takes, payload = False, {"card": "card-1", "member": "m-1", "cur": "CNY", "gross": 10_000,
+                                      "tier_disc": 0, "coupon_disc": 500, "pts_disc": 0, "net": 9_500,
+                                      "tender": "sv", "sv": 9_500, "pts_earn": 95, "pts_redeem": 0,
+                                      "coupons": ["c-1"], "offline": False}
+    else:
+        till_takes, payload = True, quote.payload
+    entry = JournalEntry(terminal_id="t-1", seq=1, uuid="u-1", prev_hash=b"", wall_ms=T0_MS + 1_000, mono_ns=1,
+                         cashier_id="c1", kind="sale", payload=payload, hash=b"")
+    checker = Checker(limits=Limits(), members={"m-1": MemberFacts("m-1", "CNY")},
+                      cards={"card-1": CardFacts("card-1", "m-1")},
+                      funders={} if funder == "program" else {"c-1": funder})
+    terminal = TerminalFacts("t-1", "spa-1", enrolled_ms=T0_MS, merchant=merchant, merchant_since_ms=T0_MS)
+    verdicts = check_batch([entry], terminal, checker, T0_MS + 2_000)
+    assert (1 not in verdicts) is till_takes
+    assert till_takes or verdicts[1].code == "coupon_not_accepted"
