@@ -137,12 +137,14 @@ def open_sealed_member_snapshot(data: bytes, root_public_key: bytes, *, terminal
 
 
 def coupon_to_mapping(coupon: Coupon, currency: str) -> dict[str, Any]:
-    """A coupon as a member snapshot carries it: amounts in minor units of ``currency``."""
+    """A coupon as a member snapshot carries it: amounts in minor units of ``currency``, and ``funder`` (the
+    merchant that funds it) when a merchant does."""
     return {"coupon_id": coupon.coupon_id, "currency": currency,
             "amount_off": coupon.amount_off.minor if coupon.amount_off is not None else None,
             "percent_off_bp": coupon.percent_off_bp,
             "min_spend": coupon.min_spend.minor if coupon.min_spend is not None else None,
-            "valid_from": coupon.valid_from, "valid_until": coupon.valid_until, "stackable": coupon.stackable}
+            "valid_from": coupon.valid_from, "valid_until": coupon.valid_until, "stackable": coupon.stackable,
+            **({"funder": coupon.funder} if coupon.funder is not None else {})}
 
 
 def coupon_from_mapping(data: Mapping[str, Any]) -> Coupon:
@@ -159,4 +161,5 @@ def coupon_from_mapping(data: Mapping[str, Any]) -> Coupon:
         valid_from=int(data.get("valid_from", 0)),
         valid_until=int(data.get("valid_until", 2**62)),
         stackable=bool(data.get("stackable", False)),
+        funder=str(data["funder"]) if data.get("funder") is not None else None,
     )

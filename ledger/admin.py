@@ -454,6 +454,9 @@ def load_rules(toml_text: str, actor: str = "admin") -> int:
         rules = rules_from_toml(toml_text)
     except CardposError as exc:
         raise LedgerError(str(exc), orig=exc) from exc
+    if rules.merchant is not None:
+        raise LedgerError("rules: [merchant] is not part of the program's rules; a merchant's own rules are its "
+                          "overrides (cardpos ledger merchant update)")
     with store.atomic_write():
         version = max(publish.rules_version(), 1) + 1  # version 1 is the built-in default
         mapping = Rules.from_mapping({**rules.to_mapping(), "version": version}).to_mapping()

@@ -277,7 +277,8 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
         if nonce_bytes is None:
             raise RequestRefused(400, "malformed", f"the {wire.NONCE_PARAM} is 0 to {wire.MAX_NONCE_BYTES} bytes of "
                                                    "lowercase hex")
-        versions = publish.current_versions()  # read once: the signed versions and the null documents agree
+        # read once: the signed versions and the null documents agree
+        versions = publish.current_versions(caller.store_id)
         members_doc, shown = members_document(ledger, caller, members, versions["members"])
         if shown and not audit_members_sent(request, caller, shown):
             members_doc = None  # no unaudited read: the snapshots wait for the next pull, the rest goes out now
@@ -285,7 +286,7 @@ def create_app(ledger_dir: Path, db_url: str | None = None, *, clock: Clock = sy
             "trust_list": publish.signed_trust_list(ledger) if versions["trust"] > trust else None,
             "revocations": publish.signed_revocation_delta(ledger, revocations)
             if versions["revocations"] != revocations else None,
-            "rules": publish.signed_rules(ledger) if versions["rules"] > rules else None,
+            "rules": publish.signed_rules(ledger, caller.store_id) if versions["rules"] > rules else None,
             "members": members_doc,
         }
         out: dict[str, Any] = {name: b64(doc) if doc is not None else None for name, doc in docs.items()}

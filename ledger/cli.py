@@ -412,10 +412,16 @@ def _plain(value: Any) -> str:
 def _member_find(args: argparse.Namespace) -> int:
     from ledger import admin
 
-    if args.phone is None and args.email is None and args.name is None:
-        raise LedgerError("nothing to look up: give --phone, --email or --name")
+    if args.phone is None and args.email is None and args.name is None and args.legacy_card is None:
+        raise LedgerError("nothing to look up: give --phone, --email, --name or --legacy-card")
     _open(args)
-    found = admin.find_members(phone=args.phone, email=args.email, name=args.name)
+    by_details = args.phone is not None or args.email is not None or args.name is not None
+    found = admin.find_members(phone=args.phone, email=args.email, name=args.name) if by_details else []
+    if args.legacy_card is not None:  # all given must match: the old number's member, if the details found them
+        from ledger.importer.legacy import legacy_card_member
+
+        owner = legacy_card_member(args.legacy_card)
+        found = [owner] if not by_details or owner["member_id"] in {m["member_id"] for m in found} else []
     text = "\n".join(f"{m['member_id']}  {m['name']}  (store {m['store_id']})" for m in found) or "no member found"
     emit({"members": found}, args.json, text)
     return 0
@@ -456,7 +462,12 @@ def _card_issue(args: argparse.Namespace) -> int:
 
     _open(args)
     wallet = _open_wallet(args)
-    issued = admin.issue_card(args.member, _tier(args.tier), challenge=args.challenge, expires_days=args.expires_days,
+    member_id = args.member
+    if args.legacy_card is not None:
+        from ledger.importer.legacy import member_of_legacy_card
+
+        member_id = member_of_legacy_card(args.legacy_card)
+    issued = admin.issue_card(member_id, _tier(args.tier), challenge=args.challenge, expires_days=args.expires_days,
                               actor=args.actor)
     _to_wallet(args, wallet, issued)
     emit(_card_result(issued), args.json, issued.token_text)
@@ -700,6 +711,8 @@ def register(subparsers: Subparsers) -> None:
     p.add_argument("--phone", help="any way of writing the number: only its digits count")
     p.add_argument("--email", help="any case")
     p.add_argument("--name", help="one or more whole words of the name, any case and order")
+    p.add_argument("--legacy-card", metavar="NUMBER", help="the member's card number in the previous system "
+                                                            "(imported by 'cardpos ledger import')")
     p = _command(members, "signups", "members signed up at the tills: created, or merged onto the member with the "
                                      "same phone (a conflict the ledger resolved)", _member_signups)
     p.add_argument("--conflicts", action="store_true", help="only the merged ones")
@@ -712,7 +725,10 @@ def register(subparsers: Subparsers) -> None:
 
     cards = _group(subparsers, "card", "cards: issue, revoke, hold, unhold, replace, requests")
     p = _command(cards, "issue", "issue a card token (prints its text form)", _card_issue)
-    p.add_argument("--member", required=True)
+    whose = p.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--member")
+    whose.add_argument("--legacy-card", metavar="NUMBER",
+                       help="the member whose imported card number from the previous system this is")
     p.add_argument("--tier", default=None, help="default: the member's tier; another tier moves the member")
     p.add_argument("--challenge", action="store_true", help="a challenge-response card with its own key")
     p.add_argument("--expires-days", type=int, default=730)

@@ -98,7 +98,7 @@ def enroll_terminal(ledger: Ledger, fields: Mapping[str, Any], *, source: str,
         terminal_id=terminal_id, store_id=outcome.store_id, issuer=ledger.issuer, suite=proof.suite,
         ledger_hpke_key=ledger.keys.hpke().public[proof.suite], root_key=ledger.keys.root_public(),
         identity_key=proof.identity_key, terminal_hpke_key=proof.terminal_hpke_key, nonce=proof.nonce,
-        trust_list=publish.signed_trust_list(ledger), rules=publish.signed_rules(ledger),
+        trust_list=publish.signed_trust_list(ledger), rules=publish.signed_rules(ledger, outcome.store_id),
         revocations=publish.signed_revocation_delta(ledger, 0))
     if not _consume(ledger, proof, terminal_id, now, source):
         # another request used the code, or it expired, or the terminal was disabled, since the check

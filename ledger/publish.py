@@ -4,7 +4,9 @@ All are COSE_Sign1 by the ledger root key, signed by the kernel's one implementa
 terminal checks them with the same modules):
 - trust list: ``cardkit.cards.trust`` (version = the ``trust`` counter);
 - revocation delta: ``cardkit.cards.revocation`` from version V to the ``revocations`` counter;
-- rules: ``cardkit.pulldocs.sign_rules_document``, whose ``version`` is the ledger's rules version;
+- rules: ``cardkit.pulldocs.sign_rules_document`` of the program's rules with the overrides of the terminal's
+  store's merchant applied (``rules_for_store``), whose ``version`` is that store's rules version
+  (``ledger.merchants.rules``);
 - member snapshots: ``cardkit.pulldocs.sign_member_snapshot`` of a ``MemberSnapshot`` holding every member of
   the store changed after S (S = 0: all), plus ``{"member_id": id, "deleted": true}`` for members who moved to
   another store after S. Each snapshot: ``member_id, name, phone, email, notes, prefs, tier, balance,
@@ -17,6 +19,7 @@ A terminal gets its member snapshots sealed to the HPKE key it registered at enr
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from peewee import SQL, fn
@@ -36,6 +39,8 @@ from cardkit.pulldocs import (
 from ledger import keys as ledger_keys
 from ledger import pii, projection, store
 from ledger.home import Ledger
+from ledger.merchants import rules as merchant_rules
+from ledger.merchants.overrides import rules_for_merchant
 
 
 def trust_version() -> int:
@@ -98,8 +103,30 @@ def current_rules() -> Rules:
     return Rules.from_mapping({**row.mapping, "version": int(row.version)})
 
 
-def signed_rules(ledger: Ledger) -> bytes:
-    return sign_rules_document(current_rules(), ledger.keys.root())
+def rules_for_store(store_id: str | None) -> Rules:
+    """The rules ``store_id``'s terminals get: the program's with the overrides of the store's merchant applied,
+    under the store's rules version (``ledger.merchants.rules``); the program's own for a store of no merchant."""
+    program = current_rules()
+    if store_id is None:
+        return program
+    part = merchant_rules.store_rules(store_id)
+    if part.merchant_id is None:
+        return program
+    return dataclasses.replace(rules_for_merchant(program, part.overrides, part.merchant_id),
+                               version=program.version + part.stamp)
+
+
+def store_rules_version(store_id: str | None) -> int:
+    """The version of the rules ``store_id``'s terminals get (the defaults count as program version 1)."""
+    program = max(rules_version(), 1)
+    if store_id is None:
+        return program
+    return program + merchant_rules.store_rules(store_id).stamp
+
+
+def signed_rules(ledger: Ledger, store_id: str | None = None) -> bytes:
+    """The signed rules for ``store_id``'s terminals (None: the program's own)."""
+    return sign_rules_document(rules_for_store(store_id), ledger.keys.root())
 
 
 # -- member snapshots -----------------------------------------------------------------------------------------
@@ -121,6 +148,7 @@ def member_snapshots(members: list[store.Member], now_s: int) -> list[dict[str, 
         coupons: dict[str, list[store.Coupon]] = {}
         for c in store.Coupon.select().where(store.Coupon.member_id.in_(ids)).order_by(store.Coupon.coupon_id):
             coupons.setdefault(c.member_id, []).append(c)
+        funders = merchant_rules.merchant_funders([c.coupon_id for rows in coupons.values() for c in rows])
         cards: dict[str, list[str]] = {}
         for card in (store.Card.select(store.Card.card_id, store.Card.member_id)
                      .where(store.Card.member_id.in_(ids) & store.Card.status.in_(["active", "on_hold"]))
@@ -134,7 +162,7 @@ def member_snapshots(members: list[store.Member], now_s: int) -> list[dict[str, 
                 "email": details.email, "notes": details.notes, "prefs": dict(details.prefs), "tier": state.tier.value,
                 "balance": state.balance, "points": state.points, "currency": state.currency,
                 "yearly_spend": state.yearly_spend,
-                "coupons": [coupon_mapping(c) for c in coupons.get(member.member_id, [])
+                "coupons": [coupon_mapping(c, funders.get(c.coupon_id)) for c in coupons.get(member.member_id, [])
                             if c.coupon_id not in state.used_coupons and int(c.valid_until) > now_s],
                 "card_ids": cards.get(member.member_id, []),
                 "state": state.to_mapping(),
@@ -146,8 +174,9 @@ def member_snapshot(member: store.Member, now_s: int) -> dict[str, Any]:
     return member_snapshots([member], now_s)[0]
 
 
-def coupon_of(row: store.Coupon) -> Coupon:
-    """The kernel's coupon for a stored row (amounts in the row's currency)."""
+def coupon_of(row: store.Coupon, funder: str | None = None) -> Coupon:
+    """The kernel's coupon for a stored row (amounts in the row's currency), funded by ``funder`` (a merchant id;
+    None: the program)."""
     currency = str(row.currency)
     return Coupon(
         coupon_id=str(row.coupon_id),
@@ -155,12 +184,13 @@ def coupon_of(row: store.Coupon) -> Coupon:
         percent_off_bp=int(row.percent_off_bp) if row.percent_off_bp is not None else None,
         min_spend=Money(int(row.min_spend), currency) if row.min_spend is not None else None,
         valid_from=int(row.valid_from), valid_until=int(row.valid_until), stackable=bool(row.stackable),
+        funder=funder,
     )
 
 
-def coupon_mapping(row: store.Coupon) -> dict[str, Any]:
-    """A stored coupon as member snapshots carry it."""
-    return coupon_to_mapping(coupon_of(row), str(row.currency))
+def coupon_mapping(row: store.Coupon, funder: str | None = None) -> dict[str, Any]:
+    """A stored coupon as member snapshots carry it (with the merchant funding it, when one does)."""
+    return coupon_to_mapping(coupon_of(row, funder), str(row.currency))
 
 
 VISITOR_DAYS = 30
@@ -221,8 +251,8 @@ def members_document(ledger: Ledger, snapshot: MemberSnapshot, seal_to: tuple[st
 
 
 # -- the ledger's versions, as a signed pull answer states them ---------------------------------------------------
-def current_versions() -> dict[str, int]:
-    """The version of each kind a terminal pulls (rules: the defaults count as version 1), read once per pull so the
-    answer's null documents and its signed ``versions`` agree."""
-    return {"trust": trust_version(), "revocations": revocation_version(), "rules": max(rules_version(), 1),
+def current_versions(store_id: str | None = None) -> dict[str, int]:
+    """The version of each kind a terminal of ``store_id`` pulls (rules: the store's, ``store_rules_version``),
+    read once per pull so the answer's null documents and its signed ``versions`` agree."""
+    return {"trust": trust_version(), "revocations": revocation_version(), "rules": store_rules_version(store_id),
             "members": members_version()}

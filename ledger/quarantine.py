@@ -13,8 +13,10 @@ from typing import Any
 
 import cbor2
 
+from cardkit.core.rules import MerchantRules
 from cardkit.journal import EntryKind, JournalEntry, canonical_cbor
 from ledger import semantics, store
+from ledger.merchants import rules as merchant_rules
 from ledger.semantics import CardFacts, Checker, Limits, MemberFacts, Original, Quarantine, TerminalFacts
 
 CHUNK = 400  # parameters per IN (...) list, well under SQLite's limit
@@ -51,9 +53,28 @@ def current_limits() -> Limits:
 
 
 # -- facts -------------------------------------------------------------------------------------------------------
-def terminal_facts(row: store.Terminal) -> TerminalFacts:
+def terminal_facts(row: store.Terminal, *, with_merchant: bool = True) -> TerminalFacts:
+    """A terminal's facts; ``with_merchant``: with the coupon policy of its store's merchant, read only when a
+    batch has a coupon to judge by it."""
+    merchant, since_ms = None, 0
+    if with_merchant:
+        part = merchant_rules.store_rules(str(row.store_id))
+        if part.merchant_id is not None and part.overrides.coupons != "all":
+            merchant = MerchantRules(merchant_id=part.merchant_id, coupons=part.overrides.coupons)
+            since_ms = part.changed_ms
     return TerminalFacts(terminal_id=str(row.terminal_id), store_id=str(row.store_id),
-                         enrolled_ms=None if row.enrolled_ms is None else int(row.enrolled_ms))
+                         enrolled_ms=None if row.enrolled_ms is None else int(row.enrolled_ms),
+                         merchant=merchant, merchant_since_ms=since_ms)
+
+
+def sale_coupons(entries: Iterable[JournalEntry]) -> list[str]:
+    """The coupon ids the sales of ``entries`` name."""
+    out: list[str] = []
+    for entry in entries:
+        coupons = entry.payload.get("coupons") if entry.kind == EntryKind.SALE else None
+        if isinstance(coupons, list):
+            out += [c for c in coupons if type(c) is str and 0 < len(c) <= semantics.MAX_CARD_ID]
+    return out
 
 
 def load_members(member_ids: Iterable[str] | None = None) -> dict[str, MemberFacts]:
@@ -186,7 +207,12 @@ def judge(entries: Sequence[JournalEntry], terminal: store.Terminal, now_ms: int
         # refunding one sale at once see each other. SQLite's write lock already covers the whole batch.
         store.db.execute_sql(f'SELECT "value" FROM "{store.VersionCounter._meta.table_name}" WHERE "name" = %s '
                              "FOR UPDATE", ("members",))
-    return semantics.check_batch(entries, terminal_facts(terminal), checker_for(entries), now_ms)
+    coupons = sale_coupons(entries)
+    facts = terminal_facts(terminal, with_merchant=bool(coupons))
+    checker = checker_for(entries)
+    if facts.merchant is not None:
+        checker.funders = merchant_rules.merchant_funders(coupons)
+    return semantics.check_batch(entries, facts, checker, now_ms)
 
 
 # -- keeping and finding quarantined entries ---------------------------------------------------------------------

@@ -25,6 +25,8 @@ The rules (docs/security.md, "Semantic checks and quarantine"), each with the co
   currency; a refund never returns more than is left of the sale (partial refunds add up: amount, stored value and
   redeemed points each), a void returns exactly what the original took and only while nothing was refunded.
 - ``bad_entry``: the payload otherwise does not fold (``cardkit.core.state.apply_entry`` refuses it).
+- ``coupon_not_accepted``: a sale uses only coupons the merchant of the terminal's store accepts, by that
+  merchant's rules (the ones its terminals pull), for entries stamped after those rules took effect at the ledger.
 
 Pure: callers load the facts (``TerminalFacts``, ``MemberFacts``, ``CardFacts``, ``Original``) and hand them in.
 The ingest loads just what one batch names; ``ledger verify`` loads everything and re-checks all of history.
@@ -37,6 +39,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cardkit.core.rules import PROGRAM_FUNDER, MerchantRules
 from cardkit.core.state import MONEY_KINDS, MemberState, apply_entry
 from cardkit.errors import DomainError
 from cardkit.journal import EntryKind, JournalEntry
@@ -104,6 +107,10 @@ class TerminalFacts:
     terminal_id: str
     store_id: str
     enrolled_ms: int | None
+    merchant: MerchantRules | None = None
+    """The coupon policy of the merchant the terminal's store belongs to (None: no merchant, or not needed)."""
+    merchant_since_ms: int = 0
+    """When that policy took effect at the ledger: entries stamped earlier were made under an older one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +266,8 @@ class Checker:
     members: Mapping[str, MemberFacts]
     cards: Mapping[str, CardFacts]
     originals: dict[str, Original] = field(default_factory=dict)
+    funders: Mapping[str, str] = field(default_factory=dict)
+    """The merchant funding each coupon a sale names that a merchant funds (the others: the program)."""
     track: frozenset[str] | None = None
     """When set, only sales and top-ups with these uuids are remembered as originals (``ledger verify`` passes
     the uuids refunds and voids name, so a long history does not fill memory)."""
@@ -268,6 +277,9 @@ class Checker:
         """None when ``entry`` may be applied, else why not."""
         found = (self._generic(entry, terminal, now_ms)
                  or (self._member_entry(entry, terminal) if entry.kind in MEMBER_KINDS else None))
+        if found is None and entry.kind == EntryKind.SALE and terminal.merchant is not None \
+                and entry.wall_ms >= terminal.merchant_since_ms:
+            found = self._coupons_accepted(entry.payload, terminal.merchant)
         return found
 
     def applied(self, entry: JournalEntry) -> None:
@@ -329,6 +341,16 @@ class Checker:
                 return Quarantine("bad_entry", _shown(str(exc), MAX_REASON))
         if kind in (EntryKind.REFUND, EntryKind.VOID):
             return self._reversal(kind, p, member)
+        return None
+
+    def _coupons_accepted(self, p: Mapping[str, Any], merchant: MerchantRules) -> Quarantine | None:
+        """A sale uses only coupons the merchant of the terminal's store accepts (its rules as the terminal pulled
+        them refuse the others; docs/merchants.md, "Rules at the counter")."""
+        for coupon_id in p.get("coupons") or ():
+            if type(coupon_id) is str and not merchant.accepts_coupon(self.funders.get(coupon_id)):
+                funder = self.funders.get(coupon_id, PROGRAM_FUNDER)
+                return Quarantine("coupon_not_accepted", f"coupon {_shown(coupon_id)} (funded by {funder}) is not "
+                                                         f"accepted at merchant {merchant.merchant_id}'s stores")
         return None
 
     def _card(self, kind: str, p: Mapping[str, Any], member_id: str) -> Quarantine | None:

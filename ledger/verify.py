@@ -33,6 +33,7 @@ from ledger import pii, projection, quarantine, store
 from ledger import semantics as _semantics
 from ledger.apply import LEDGER_TERMINAL_ID
 from ledger.errors import LedgerError
+from ledger.merchants import rules as merchant_rules
 
 _Link = tuple[str, int, int, Any]  # terminal, seq, 0 applied / 1 quarantined, the row
 
@@ -187,7 +188,9 @@ def verify_members(*, semantics: bool = True, folded: dict[str, MemberState] | N
     sums = {mid: _Sums(int(m.opening_balance), int(m.opening_points)) for mid, m in members.items()}
     terminals = {str(t.terminal_id): quarantine.terminal_facts(t) for t in store.Terminal.select()}
     checker = (_semantics.Checker(limits=quarantine.current_limits(), members=quarantine.load_members(),
-                                  cards=quarantine.load_cards(), track=_referenced_originals()) if semantics else None)
+                                  cards=quarantine.load_cards(), track=_referenced_originals(),
+                                  funders=merchant_rules.merchant_funders(None))
+               if semantics else None)
     e = store.AppliedEntry
     query = (e.select(e.terminal_id, e.seq, e.uuid, e.wall_ms, e.mono_ns, e.cashier_id, e.kind, e.payload,
                       e.member_id, e.applied_ms)

@@ -192,6 +192,10 @@ def _coupon_discount(
         if coupon is None:
             raise _decline("coupon_unknown", f"Coupon {coupon_id} is not one of this member's coupons",
                            coupon=coupon_id)
+        if not rules.accepts_coupon(coupon.funder):
+            raise _decline("coupon_not_accepted",
+                           f"Coupon {coupon_id} is not accepted at this merchant's stores; remove it from the sale",
+                           coupon=coupon_id)
         if coupon_id in state.used_coupons:
             raise _decline("coupon_used", f"Coupon {coupon_id} has already been used; remove it from the sale",
                            coupon=coupon_id)

@@ -50,3 +50,5 @@ class Coupon:
     valid_from: int = 0  # epoch seconds
     valid_until: int = 2**62
     stackable: bool = False
+    funder: str | None = None
+    """The merchant that issued and funds it (None: the program); a merchant's rules may refuse others' coupons."""

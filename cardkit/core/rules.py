@@ -119,6 +119,40 @@ class OfflineLimits:
         return self.sv_per_member_per_day if self.sv_per_member_per_day is not None else self.sv_per_card_per_day
 
 
+PROGRAM_FUNDER = "program"
+"""Who funds a coupon no merchant issued: the program operator (``Coupon.funder`` None means the same)."""
+COUPON_POLICIES = ("all", "own")
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantRules:
+    """Which merchant's stores these rules are for, and what of the program's rules only that merchant decides
+    beyond the figures already folded into the tiers, points and gifts (docs/merchants.md, "Rules at the
+    counter"). Absent from the program's own rules; the ledger adds it to the rules it sends a merchant's store."""
+
+    merchant_id: str
+    coupons: str | tuple[str, ...] = "all"
+    """Coupons accepted here: ``all`` of the program's, only the merchant's ``own``, or those funded by the listed
+    funders (merchant ids, or ``program``) besides its own."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.coupons, str):
+            object.__setattr__(self, "coupons", tuple(sorted(set(self.coupons))))
+
+    def accepts_coupon(self, funder: str | None) -> bool:
+        """Whether a coupon funded by ``funder`` (a merchant id; None or ``program``: the program) is taken here."""
+        funder = funder or PROGRAM_FUNDER
+        if self.coupons == "all" or funder == self.merchant_id:
+            return True
+        if self.coupons == "own":
+            return False
+        return funder in self.coupons
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {"id": self.merchant_id,
+                "coupons": self.coupons if isinstance(self.coupons, str) else list(self.coupons)}
+
+
 def _frozen_map(mapping: Mapping[Any, Any]) -> Mapping[Any, Any]:
     return MappingProxyType(dict(mapping))
 
@@ -136,6 +170,8 @@ class Rules:
     """Thresholds for the ledger's anomaly detectors, by detector name (see docs/loyalty-rules.md)."""
     gifts: tuple[Gift, ...] = ()
     """The gift catalogue: what points buy, in the order the till lists it."""
+    merchant: MerchantRules | None = None
+    """Set in the rules the ledger sends a merchant's store (its overrides applied); None: the program's rules."""
 
     def __post_init__(self) -> None:
         # Read-only views so a shared Rules value cannot be changed behind a quote's back.
@@ -157,6 +193,10 @@ class Rules:
 
     def money(self, minor: int) -> Money:
         return Money(minor, self.currency)
+
+    def accepts_coupon(self, funder: str | None) -> bool:
+        """Whether a coupon funded by ``funder`` is taken under these rules (the program's own rules take all)."""
+        return self.merchant is None or self.merchant.accepts_coupon(funder)
 
     # -- construction -------------------------------------------------------------------------------------
     @classmethod
@@ -183,7 +223,7 @@ class Rules:
                 out["annual_fee"] = rule.annual_fee.to_decimal_string()
             return out
 
-        return {
+        out: dict[str, Any] = {
             "version": self.version,
             "currency": self.currency,
             "tiers": {tier.value: tier_map(self.tiers[tier]) for tier in Tier},
@@ -210,6 +250,9 @@ class Rules:
             "anomalies": dict(sorted(self.anomalies.items())),
             "gifts": [_gift_map(gift) for gift in self.gifts],
         }
+        if self.merchant is not None:
+            out["merchant"] = self.merchant.to_mapping()
+        return out
 
 
 def _optional_money(fields: Mapping[str, Money | None]) -> dict[str, str]:
@@ -291,7 +334,7 @@ class _Parser:
     def rules(self) -> Rules:
         data = self.data
         known = {"version", "currency", "tiers", "topup_bonuses", "points", "coupons", "offline", "anomalies",
-                 "gifts"}
+                 "gifts", "merchant"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"rules: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -314,6 +357,7 @@ class _Parser:
             offline=self.offline(),
             anomalies=self.anomalies(),
             gifts=self.gifts(),
+            merchant=self.merchant(),
         )
 
     def tiers(self) -> dict[Tier, TierRule]:
@@ -396,6 +440,21 @@ class _Parser:
         return out
 
 
+    def merchant(self) -> MerchantRules | None:
+        raw = self.data.get("merchant")
+        if raw is None:
+            return None
+        table = self.table(self.data, "merchant", "merchant", {"id", "coupons"})
+        merchant_id = table.get("id")
+        if not isinstance(merchant_id, str) or not _MERCHANT_ID.fullmatch(merchant_id):
+            raise self.fail("merchant.id", "must be a merchant id (1-32 lower-case letters, digits, - or _)")
+        coupons = table.get("coupons", "all")
+        if isinstance(coupons, list) and all(isinstance(c, str) and _MERCHANT_ID.fullmatch(c) for c in coupons):
+            return MerchantRules(merchant_id=merchant_id, coupons=tuple(coupons))
+        if coupons not in COUPON_POLICIES:
+            raise self.fail("merchant.coupons", "must be all, own or a list of merchant ids")
+        return MerchantRules(merchant_id=merchant_id, coupons=coupons)
+
     def gifts(self) -> tuple[Gift, ...]:
         raw = self.data.get("gifts", [])
         if not isinstance(raw, list):
@@ -431,6 +490,7 @@ class _Parser:
 
 
 _GIFT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_MERCHANT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _GIFT_LANGUAGES = ("en", "zh")
 """The languages a gift's name may be given in: ``name`` (English, required) and ``name_zh``."""
 _GIFT_FIELDS = {"id", "points", "stores", *(f"name_{lang}" for lang in _GIFT_LANGUAGES[1:]), "name"}

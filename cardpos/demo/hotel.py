@@ -1,27 +1,35 @@
 """The demo program is a hotel: one membership across its restaurant, shop and spa (issue 17).
 
-The restaurant owns ``store-1``, where the demo's live counter stands. The shop and the spa each have a till of
-their own, registered at their store with a recorded demo day: members who also eat at the restaurant topped up at
-the shop, spent at the spa, used a spa coupon at the shop. Those tills are recorded history, not running
-counters, so they are disabled once their day is in (a disabled till's syncs are refused).
-The settlement of the demo day is then one command away (``settle_command``).
+The restaurant owns ``store-1``, where the demo's counter app stands. The shop and the spa each have a live till
+of their own: enrolled with the ledger into ``<demo>/shop`` and ``<demo>/spa``, pricing with their merchant's
+rules as they pulled them (the shop earns a point per 2.00, the spa gives gold and platinum members more and takes
+only its own coupons), and kept in sync by a ``cardpos terminal sync`` process each while the demo runs. The
+morning's operations are made at those tills when the demo starts (``run_demo_day``): members who also eat at
+the restaurant topped up at the shop, spent at the spa, used the spa's own coupon there. Anyone can then work
+them with ``cardpos terminal op ... --data-dir <demo>/shop``. The settlement of the demo day is one command away
+(``settle_command``).
 """
 
 from __future__ import annotations
 
 import datetime
-import uuid
+import random
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cardkit.core.loyalty import Quote, quote_sale, quote_topup
-from cardkit.core.members import Coupon
+from cardkit.cards.textform import token_from_text
+from cardkit.cards.verdict import CardClaims
+from cardkit.config import Settings
 from cardkit.core.money import Money
-from cardkit.core.rules import Rules
-from cardkit.journal import GENESIS_HASH, JournalEntry, make_entry
-from ledger import admin, apply, projection, publish, store
+from cardkit.errors import ConfigError
+from ledger import admin
 from ledger.merchants import admin as merchants
-from ledger.merchants.overrides import rules_for_merchant
 
+if TYPE_CHECKING:
+    from terminal.service.counter import Counter
+
+DEMO_CASHIER = "1001"
 HOTEL = "Grand Hotel 大酒店"
 MERCHANTS: tuple[tuple[str, str, str, dict[str, object]], ...] = (  # id, name, store, overrides
     ("restaurant", "Restaurant 餐厅", "store-1", {}),
@@ -30,87 +38,91 @@ MERCHANTS: tuple[tuple[str, str, str, dict[str, object]], ...] = (  # id, name, 
 )
 
 
-class _Till:
-    """A till's recorded entries, applied the way ingest applies a synced batch."""
+@dataclass(frozen=True)
+class HotelTill:
+    """A merchant's till registered for the demo: enrolled by the runner into ``<demo>/<merchant_id>``."""
 
-    def __init__(self, terminal_id: str, clock_ms: Callable[[], int]) -> None:
-        self.terminal_id = terminal_id
-        self.head: JournalEntry | None = None
-        self.clock_ms = clock_ms
-
-    def record(self, quote: Quote, wall_ms: int) -> JournalEntry:
-        head = self.head
-        entry = make_entry(terminal_id=self.terminal_id, seq=head.seq + 1 if head else 1,
-                           prev_hash=head.hash if head else GENESIS_HASH, wall_ms=wall_ms, mono_ns=0,
-                           cashier_id="demo", kind=quote.kind.value, payload=quote.payload,
-                           entry_uuid=str(uuid.uuid4()))
-        with store.atomic_write():
-            apply.apply_entries([entry], batch_id=f"demo-{self.terminal_id}-{entry.seq}", now_ms=self.clock_ms())
-            store.Terminal.update(last_seq=entry.seq, last_hash=entry.hash, last_seen_ms=self.clock_ms()).where(
-                store.Terminal.terminal_id == self.terminal_id).execute()
-        self.head = entry
-        return entry
+    merchant_id: str
+    store_id: str
+    name: str
+    terminal_id: str
+    code: str
 
 
-def _card(member_id: str) -> str:
-    row = (store.Card.select().where((store.Card.member_id == member_id) & (store.Card.status == "active"))
-           .order_by(store.Card.issued_at).first())
-    return str(row.card_id) if row is not None else ""
-
-
-def _coupons(member_id: str) -> list[Coupon]:
-    return [Coupon(coupon_id=str(c.coupon_id), amount_off=Money(int(c.amount_off), str(c.currency))
-                   if c.amount_off is not None else None, percent_off_bp=c.percent_off_bp,
-                   valid_from=int(c.valid_from), valid_until=int(c.valid_until), stackable=bool(c.stackable))
-            for c in store.Coupon.select().where(store.Coupon.member_id == member_id)]
-
-
-def seed_hotel(member_ids: list[str], *, now_s: int, clock_ms: Callable[[], int]) -> list[str]:
-    """Merchants, stores, tills and the recorded demo day; returns the shop's and the spa's till ids.
-    ``member_ids``: the demo members, Li Wei first (left alone: the live counter's own story is about him)."""
+def seed_hotel(member_ids: list[str]) -> tuple[list[HotelTill], str]:
+    """Merchants, stores, the shop's and the spa's tills (to enroll) and the spa's own coupon for Wang Fang;
+    returns the tills and the coupon's id. ``member_ids``: the demo members, Li Wei first."""
     merchants.set_program(name=HOTEL, point_cost=(1, 1), reserve_bp=3000, actor="demo")
     for merchant_id, name, store_id, overrides in MERCHANTS:
         merchants.add_merchant(name, merchant_id=merchant_id, overrides=overrides, actor="demo")
         merchants.assign_store(store_id, merchant_id, name=name, actor="demo")
-    rules = publish.current_rules()
-    tills = {}
+    tills = []
     for merchant_id, name, store_id, _ in MERCHANTS[1:]:
-        terminal_id, _code = admin.add_terminal(f"{name} till", store_id, actor="demo")
-        tills[merchant_id] = _Till(terminal_id, clock_ms)
-    _li, zhang, chen, wang = member_ids
+        terminal_id, code = admin.add_terminal(f"{name} till", store_id, actor="demo")
+        tills.append(HotelTill(merchant_id, store_id, name, terminal_id, code))
+    wang = member_ids[3]
     spa_coupon = admin.issue_coupon(wang, amount_off=3_000, min_spend=10_000, actor="demo")
     merchants.set_coupon_funder(spa_coupon, "spa", actor="demo")
-    day = int(datetime.datetime.fromtimestamp(now_s, datetime.UTC).replace(hour=0, minute=0, second=0)
-              .timestamp()) * 1000
-    at = [day + hours * 3_600_000 for hours in (1, 2, 3, 4, 5)]
-    at = [min(t, now_s * 1000 - 60_000 + i) for i, t in enumerate(at)]  # never in the future
+    return tills, spa_coupon
 
-    def state(member: str) -> projection.MemberState:
-        return projection.projected_state(store.Member.get_by_id(member))
 
-    def local(merchant_id: str) -> Rules:
-        return rules_for_merchant(rules, merchants.merchant_overrides(merchant_id))
+def run_demo_day(tills: dict[str, Settings], cards: dict[str, str], spa_coupon: str) -> None:
+    """The hotel's morning, made at the shop's and the spa's own tills (enrolled, each priced by its merchant's
+    rules as it pulled them, members looked up online) and synced to the ledger as it goes.
+    ``tills``: each till's settings by merchant id; ``cards``: a demo member's card text by first name."""
+    from terminal.compose import attach_lookups
+    from terminal.documents import require_enrollment
+    from terminal.service.loader import open_counter
 
-    shop, spa = tills["shop"], tills["spa"]
+    def at(merchant_id: str, operation: Callable[[Counter, Callable[[str], CardClaims]], object]) -> None:
+        settings = tills[merchant_id]
+        enrollment = require_enrollment(settings.data_dir)
+        counter = open_counter(settings)
+        lookups = attach_lookups(counter, settings, enrollment)
+        try:
+            def tap(name: str) -> CardClaims:
+                found = counter.tap(token_from_text(cards[name]))
+                if not found.accepted:
+                    raise ConfigError(f"the demo's {merchant_id} till refused {name}'s card")
+                return found.claims
+
+            operation(counter, tap)
+        finally:
+            lookups.close()
+            counter.close()
+        sync_once(settings)
+
+    for settings in tills.values():  # their first pull: members, and a successful sync for the offline limits
+        sync_once(settings)
+
+    def cny(minor: int) -> Money:
+        return Money(minor, "CNY")
+
     # Zhang Min tops up 500.00 at the shop (50.00 bonus) and spends 120.00 of it at the spa.
-    shop.record(quote_topup(state(zhang), rules, amount=Money(50_000, "CNY"), tender="cash", card_id=_card(zhang),
-                            offline=False), at[0])
-    spa.record(quote_sale(state(zhang), _coupons(zhang), local("spa"),
-                          amount=Money(12_000, "CNY"), tender="sv", now=clock_ms() // 1000, card_id=_card(zhang),
-                          offline=False), at[1])
+    at("shop", lambda c, tap: c.topup(tap("Zhang"), cny(50_000), tender="cash", cashier_id=DEMO_CASHIER))
+    at("spa", lambda c, tap: c.sale(tap("Zhang"), cny(12_000), tender="sv", cashier_id=DEMO_CASHIER))
     # Chen Jing tops up 200.00 at the spa (10.00 bonus) and buys a 45.00 gift at the shop with stored value.
-    spa.record(quote_topup(state(chen), rules, amount=Money(20_000, "CNY"), tender="bank_card", card_id=_card(chen),
-                           offline=False), at[2])
-    shop.record(quote_sale(state(chen), _coupons(chen), local("shop"),
-                           amount=Money(4_500, "CNY"), tender="sv", now=clock_ms() // 1000, card_id=_card(chen),
-                           offline=False), at[3])
+    at("spa", lambda c, tap: c.topup(tap("Chen"), cny(20_000), tender="bank_card", cashier_id=DEMO_CASHIER))
+    at("shop", lambda c, tap: c.sale(tap("Chen"), cny(4_500), tender="sv", cashier_id=DEMO_CASHIER))
     # Wang Fang pays a 680.00 spa day from stored value with the spa's own 30.00 coupon.
-    spa.record(quote_sale(state(wang), _coupons(wang), local("spa"),
-                          amount=Money(68_000, "CNY"), coupon_ids=[spa_coupon], tender="sv", now=clock_ms() // 1000,
-                          card_id=_card(wang), offline=False), at[4])
-    for till in tills.values():
-        admin.disable_terminal(till.terminal_id, actor="demo")
-    return [till.terminal_id for till in tills.values()]
+    at("spa", lambda c, tap: c.sale(tap("Wang"), cny(68_000), tender="sv", coupon_ids=[spa_coupon],
+                                    cashier_id=DEMO_CASHIER))
+
+
+def sync_once(settings: Settings) -> None:
+    """One sync of a demo till (push its journal, pull its documents); a failure stops the demo's set-up."""
+    from terminal.documents import require_enrollment
+    from terminal.offline.store import TerminalStore
+    from terminal.sync.service import SyncService, load_identity_key
+
+    enrollment = require_enrollment(settings.data_dir)
+    with TerminalStore.open(settings.data_dir, enrollment.terminal_id) as till_store:
+        service = SyncService(till_store, enrollment, load_identity_key(settings.data_dir), settings=settings.sync,
+                              rng=random.SystemRandom())
+        try:
+            service.sync_once()
+        finally:
+            service.client.close()
 
 
 def settle_command(ledger_dir: str, now_s: int) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -14,7 +17,7 @@ from cardkit.config import Settings
 from cardkit.errors import ConfigError
 from cardkit.wallet import Wallet
 from cardpos.demo.children import CARDPOS, Child, ChildError
-from cardpos.demo.hotel import settle_command
+from cardpos.demo.hotel import run_demo_day, settle_command
 from cardpos.demo.seed import DEMO_ADMIN, DemoSetup, seed_demo
 from cardpos.demo.tapper import SimTapper
 from cardpos.parentdeath import env_for_child
@@ -55,6 +58,8 @@ class DemoRunner:
         self.wallet: Wallet | None = None
         self.app: CashierApp | None = None
         self.pty_path = ""
+        self.till_syncs: list[Child] = []
+        """The shop's and the spa's ``terminal sync`` processes."""
         self._stop_lock = threading.Lock()
         # Children must not read the user's own config; everything they need is on their command line.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("CARDPOS_")}
@@ -66,7 +71,8 @@ class DemoRunner:
     def start(self) -> None:
         """Seed, start the ledger, enroll the terminal, add cashiers, start the simulator."""
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text("# cardpos demo: defaults only; the demo passes paths and ports on command lines\n")
+        self.config_path.write_text("# cardpos demo: the demo passes paths and ports on command lines; its tills sync "
+                                    "often\n[sync]\ninterval_s = 5.0\n")
         self.terminal_dir.mkdir(parents=True, exist_ok=True)
         self.setup = seed_demo(self.root)
         # Children are started from this (the main) thread: their parent-death signal is tied to it.
@@ -78,9 +84,10 @@ class DemoRunner:
                                          "127.0.0.1", "--port", self.console_url.rsplit(":", 1)[1]],
                              env=self.env, stderr_path=self.logs / "console.log")
         self.console.wait_for("cardpos-console: listening", timeout_s=60)
-        self._enroll()
-        self._add_cashiers()
+        self._enroll(self.terminal_dir, self.setup.enroll_code)
+        self._add_cashiers(self.terminal_dir)
         self._add_test_card()
+        self._start_hotel_tills()
         self.wallet = Wallet.load(self.setup.wallet_path)
         self.sim = Child("simulator", ["sim", "--wallet", str(self.setup.wallet_path)],
                          env=self.env, stderr_path=self.logs / "sim.log")
@@ -97,22 +104,56 @@ class DemoRunner:
         # Its stdout says each ticket it rendered; read it so a long demo never fills the pipe and stalls it.
         threading.Thread(target=_drain, args=(printer,), name="demo printer output", daemon=True).start()
 
-    def _enroll(self) -> None:
-        assert self.setup is not None
+    def _enroll(self, data_dir: Path, code: str) -> None:
         proc = subprocess.run(
-            [*CARDPOS, "terminal", "enroll", "--data-dir", str(self.terminal_dir), "--ledger", self.ledger_url,
-             "--code", self.setup.enroll_code],
+            [*CARDPOS, "terminal", "enroll", "--data-dir", str(data_dir), "--ledger", self.ledger_url,
+             "--code", code],
             env={**self.env, **env_for_child()}, capture_output=True, text=True, timeout=60,
         )
         if proc.returncode != 0:
             raise ChildError(f"enrolling the demo terminal failed: {proc.stderr.strip() or proc.stdout.strip()}")
 
-    def _add_cashiers(self) -> None:
+    def _enroll_here(self, data_dir: Path, code: str) -> None:
+        """``cardpos terminal enroll`` run in this process (a process of its own costs seconds to start), with the
+        demo's config; what it prints is not the demo's to show."""
+        from terminal.commands.terminal_sync import cmd_enroll
+
+        args = argparse.Namespace(config=self.config_path, data_dir=data_dir, ledger=self.ledger_url, code=code,
+                                  suite="x25519", root_key=None, json=True)
+        with contextlib.redirect_stdout(io.StringIO()):
+            cmd_enroll(args)
+
+    def _start_hotel_tills(self) -> None:
+        """The shop's and the spa's live tills: enrolled in ``<demo>/<merchant>``, their morning made at them and
+        synced (``cardpos.demo.hotel.run_demo_day``), then kept in sync by a ``terminal sync`` process each."""
+        assert self.setup is not None
+        tills: dict[str, Settings] = {}
+        for till in self.setup.hotel_tills:
+            data_dir = self.till_dir(till.merchant_id)
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._enroll_here(data_dir, till.code)
+            self._add_cashiers(data_dir)
+            settings = Settings(data_dir=data_dir)
+            settings.sync.ledger_url = self.ledger_url
+            tills[till.merchant_id] = settings
+        run_demo_day(tills, self.setup.member_cards, self.setup.spa_coupon)
+        for merchant_id, settings in tills.items():
+            child = Child(f"{merchant_id} till sync", ["terminal", "sync", "--data-dir", str(settings.data_dir)],
+                          env=self.env, stderr_path=self.logs / f"{merchant_id}-sync.log")
+            self.till_syncs.append(child)
+            threading.Thread(target=_drain, args=(child,), name=f"demo {merchant_id} sync output",
+                             daemon=True).start()
+
+    def till_dir(self, merchant_id: str) -> Path:
+        """Where a hotel merchant's till keeps its data (``--data-dir`` for ``cardpos terminal op``)."""
+        return self.root / merchant_id
+
+    def _add_cashiers(self, data_dir: Path) -> None:
         from terminal.documents import require_enrollment
         from terminal.offline.store import TerminalStore
 
-        enrollment = require_enrollment(self.terminal_dir)
-        store = TerminalStore.open(self.terminal_dir, enrollment.terminal_id)
+        enrollment = require_enrollment(data_dir)
+        store = TerminalStore.open(data_dir, enrollment.terminal_id)
         try:
             for cashier_id, name, role, pin in DEMO_CASHIERS:
                 store.cashiers.add(cashier_id, name, role, pin)
@@ -139,6 +180,9 @@ class DemoRunner:
         return (f"cardpos demo: ledger {self.ledger_url}, reader simulator on {self.pty_path}\n"
                 f"cardpos demo: admin console {self.console_url}, sign in as {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}\n"
                 f"cardpos demo: sign in as {cashiers}; F2 taps a wallet card; Ctrl+Q quits\n"
+                f"cardpos demo: the hotel's shop and spa tills (cards: {self.root / 'wallet.json'}): "
+                f"cardpos terminal op sale 12.00 --card CARD_TEXT --data-dir {self.till_dir('shop')} "
+                f"(or {self.till_dir('spa')})\n"
                 f"cardpos demo: the day's settlement between the hotel's merchants: "
                 f"{settle_command(str(self.root / 'ledger'), int(time.time()))}\n"
                 f"cardpos demo: receipts print to the simulated printer: {self.printed_dir}/ticket-NNNN.txt\n"
@@ -163,7 +207,7 @@ class DemoRunner:
     def stop(self) -> None:
         """Stop the simulator and the ledger (idempotent; a signal's thread and the demo's clean-up may race)."""
         with self._stop_lock:
-            for child in (self.printer, self.sim, self.console, self.ledger):
+            for child in (*self.till_syncs, self.printer, self.sim, self.console, self.ledger):
                 if child is not None:
                     child.stop()
 

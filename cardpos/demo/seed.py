@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -18,6 +18,7 @@ from cardkit.cards.token import TOKEN_VERSION, new_card_id, sign_card_token
 from cardkit.cards.verdict import CardClaims
 from cardkit.core.members import Tier
 from cardkit.wallet import Wallet, WalletCard
+from cardpos.demo.hotel import HotelTill, seed_hotel
 from ledger import admin
 from ledger.home import init_ledger, open_ledger
 
@@ -45,6 +46,12 @@ class DemoSetup:
     member_ids: list[str]
     test_card_text: str
     """The technician's self-test card (a genuine card of a test member, not in the wallet)."""
+    hotel_tills: list[HotelTill] = field(default_factory=list)
+    """The shop's and the spa's tills, to enroll (``cardpos.demo.hotel``)."""
+    member_cards: dict[str, str] = field(default_factory=dict)
+    """Each demo member's first card, as text, by first name (``Li``, ``Zhang`` ...)."""
+    spa_coupon: str = ""
+    """The spa's own coupon, Wang Fang's."""
 
 
 def seed_demo(root: Path, *, now_s: Callable[[], int] | None = None) -> DemoSetup:
@@ -58,11 +65,13 @@ def seed_demo(root: Path, *, now_s: Callable[[], int] | None = None) -> DemoSetu
     try:
         wallet = Wallet()
         member_ids = []
+        member_cards: dict[str, str] = {}
         for name, tier, balance, points, notes, prefs in DEMO_MEMBERS:
             member_id = admin.add_member(name, tier=tier, balance=balance, points=points, notes=notes,
                                          prefs=prefs, phone="138-0000-0000", actor="demo")
             member_ids.append(member_id)
             card = admin.issue_card(member_id, actor="demo")
+            member_cards[name.split()[0]] = card.token_text
             wallet.add(WalletCard(f"{name.split()[0]} {name.split()[1]} ({tier.value})", "valid", card.token_text))
         li, zhang, chen, _wang = member_ids
         admin.issue_coupon(li, amount_off=1_000, min_spend=5_000, actor="demo")
@@ -101,9 +110,7 @@ def seed_demo(root: Path, *, now_s: Callable[[], int] | None = None) -> DemoSetu
         test_card = admin.issue_card(tester, actor="demo")
 
         terminal_id, code = admin.add_terminal("demo counter 1", "store-1", actor="demo")
-        from cardpos.demo.hotel import seed_hotel
-
-        seed_hotel(member_ids, now_s=now, clock_ms=lambda: clock_s() * 1000)
+        hotel_tills, spa_coupon = seed_hotel(member_ids)
         from ledger.console import accounts, models
 
         models.create_tables()
@@ -113,7 +120,8 @@ def seed_demo(root: Path, *, now_s: Callable[[], int] | None = None) -> DemoSetu
     finally:
         ledger.database.close()
     return DemoSetup(ledger_dir=ledger_dir, wallet_path=wallet_path, terminal_id=terminal_id, enroll_code=code,
-                     member_ids=member_ids, test_card_text=test_card.token_text)
+                     member_ids=member_ids, test_card_text=test_card.token_text, hotel_tills=hotel_tills,
+                     member_cards=member_cards, spa_coupon=spa_coupon)
 
 
 def _wall_s() -> int:

@@ -14,10 +14,10 @@ from cardkit.errors import CardposError
 from ledger import store
 from ledger.errors import LedgerError
 from ledger.home import current
+from ledger.merchants import rules
 from ledger.merchants.models import FLOAT_HOLDERS, PROGRAM, CouponFunder, Merchant, ProgramSettings, Store
-from ledger.merchants.overrides import MerchantOverrides, overrides_from_mapping
+from ledger.merchants.overrides import MERCHANT_ID, MerchantOverrides, overrides_from_mapping
 
-MERCHANT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 LEDGER_TERMINAL_ID = "ledger"  # ledger.apply's own chain: its entries are the program's own
 
 
@@ -130,6 +130,7 @@ def update_merchant(merchant_id: str, *, name: str | None = None, status: str | 
             merged = {**(row.overrides or {}), **overrides}
             merged = {k: v for k, v in merged.items() if v is not None}
             row.overrides = changes["overrides"] = _checked_overrides(merged).to_mapping()
+            rules.stamp_merchant(merchant_id, current().now_ms())  # its stores' terminals pull the change
         row.updated_ms = current().now_ms()
         row.save()
         _audit(actor, "merchant_update", merchant_id, **changes)
@@ -174,6 +175,8 @@ def assign_store(store_id: str, merchant_id: str, *, name: str | None = None, ac
             if name is not None:
                 row.name = name.strip()
             row.save()
+        if before != merchant_id:
+            rules.stamp_store(store_id, now)  # the store's terminals pull their new merchant's rules
         _audit(actor, "store_assign", store_id, merchant_id=merchant_id, previous=before)
 
 
@@ -220,10 +223,14 @@ def set_coupon_funder(coupon_id: str, merchant_id: str, *, actor: str = "admin")
     right after it)."""
     with store.atomic_write():
         _merchant(merchant_id)
-        if store.Coupon.get_or_none(store.Coupon.coupon_id == coupon_id) is None:
+        coupon = store.Coupon.get_or_none(store.Coupon.coupon_id == coupon_id)
+        if coupon is None:
             raise LedgerError(f"there is no coupon {coupon_id!r}")
         CouponFunder.insert(coupon_id=coupon_id, merchant_id=merchant_id).on_conflict(
             conflict_target=[CouponFunder.coupon_id], update={CouponFunder.merchant_id: merchant_id}).execute()
+        # The member's snapshot carries the funder (a merchant's till may refuse others' coupons): send it again.
+        store.Member.update(version=store.bump("members")).where(
+            store.Member.member_id == coupon.member_id).execute()
         _audit(actor, "coupon_funder", coupon_id, merchant_id=merchant_id)
 
 

@@ -62,5 +62,15 @@ class CouponFunder(store.BaseModel):
     merchant_id = peewee.CharField(max_length=32, index=True)
 
 
-MODELS: list[type[peewee.Model]] = [ProgramSettings, Merchant, Store, CouponFunder]
+class RulesStamp(store.BaseModel):
+    """When a merchant's overrides or a store's merchant last changed, as a number from one counter for all of
+    them (``ledger.merchants.rules``): the rules a store's terminals pull carry the program's rules version plus
+    the larger stamp of their store and its merchant, so such a change reaches exactly those terminals."""
+
+    scope = peewee.CharField(primary_key=True, max_length=80)  # "merchant:<id>" or "store:<id>"
+    stamp = peewee.BigIntegerField()
+    changed_ms = peewee.BigIntegerField()
+
+
+MODELS: list[type[peewee.Model]] = [ProgramSettings, Merchant, Store, CouponFunder, RulesStamp]
 store.register_models(*MODELS)

@@ -7,21 +7,26 @@ its redemption value, membership fees) is program-wide and cannot be overridden.
 Mapping form (stored as JSON on the merchant, every field optional)::
 
     {"tier_discount_bp": {"gold": 1500}, "earn_minor_per_point": 200,
-     "coupons": "all" | "own" | ["merchant-id", ...], "gifts": ["spa towel", ...]}
+     "coupons": "all" | "own" | ["merchant-id" or "program", ...], "gifts": ["towel", "Spa towel", ...]}
+
+The terminals of a merchant's stores pull the program's rules with these applied (``rules_for_merchant``,
+``ledger.merchants.rules``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cardkit.core.members import Tier
-from cardkit.core.rules import BP_ONE, Rules
+from cardkit.core.rules import BP_ONE, COUPON_POLICIES, Gift, MerchantRules, Rules
 from cardkit.errors import ConfigError
 
-COUPON_POLICIES = ("all", "own")
+MERCHANT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+"""A merchant id (``ledger.merchants.admin`` makes them; the kernel's rules parser reads them back)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +36,7 @@ class MerchantOverrides:
     coupons: str | tuple[str, ...] = "all"
     """``all`` coupons of the program, only its ``own``, or those funded by the listed merchants (and its own)."""
     gifts: tuple[str, ...] = ()
-    """Gift items redeemable for points at this merchant; empty: the program's whole catalogue."""
+    """Gift items (by id or name) redeemable for points at this merchant; empty: the program's whole catalogue."""
 
     def to_mapping(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -71,7 +76,7 @@ def overrides_from_mapping(data: Mapping[str, Any]) -> MerchantOverrides:
         raise ConfigError("earn_minor_per_point must be a whole number of minor units from 1 up")
     coupons = data.get("coupons", "all")
     if isinstance(coupons, list):
-        if not all(isinstance(c, str) and c for c in coupons):
+        if not all(isinstance(c, str) and MERCHANT_ID.fullmatch(c) for c in coupons):
             raise ConfigError("coupons must be all, own or a list of merchant ids")
         coupons = tuple(sorted(set(coupons)))
     elif coupons not in COUPON_POLICIES:
@@ -83,24 +88,29 @@ def overrides_from_mapping(data: Mapping[str, Any]) -> MerchantOverrides:
                              gifts=tuple(sorted({g.strip() for g in gifts})))
 
 
-def rules_for_merchant(rules: Rules, overrides: MerchantOverrides) -> Rules:
-    """The program's rules as they apply at this merchant's stores."""
+def rules_for_merchant(rules: Rules, overrides: MerchantOverrides, merchant_id: str) -> Rules:
+    """The program's rules as they apply at ``merchant_id``'s stores: its tier discounts and earning rate folded
+    into the tiers and points, its gift list narrowing the catalogue, and its coupon policy (with its id) in
+    ``Rules.merchant``, which the counter's pure rules engine checks each coupon against."""
     tiers = {tier: dataclasses.replace(rule, discount_bp=overrides.tier_discount_bp.get(tier, rule.discount_bp))
              for tier, rule in rules.tiers.items()}
     points = rules.points
     if overrides.earn_minor_per_point is not None:
         points = dataclasses.replace(points, earn_minor_per_point=overrides.earn_minor_per_point)
-    return dataclasses.replace(rules, tiers=tiers, points=points)
+    gifts = tuple(gift for gift in rules.gifts if offers_gift(overrides, gift))
+    return dataclasses.replace(rules, tiers=tiers, points=points, gifts=gifts,
+                               merchant=MerchantRules(merchant_id=merchant_id, coupons=overrides.coupons))
 
 
 def accepts_coupon(overrides: MerchantOverrides, merchant_id: str, funder: str) -> bool:
-    """Whether a coupon funded by ``funder`` (a merchant id, or the program) is accepted at ``merchant_id``."""
-    if overrides.coupons == "all" or funder == merchant_id:
+    """Whether a coupon funded by ``funder`` (a merchant id, or the program) is accepted at ``merchant_id`` (the
+    kernel's one rule, ``MerchantRules.accepts_coupon``)."""
+    return MerchantRules(merchant_id=merchant_id, coupons=overrides.coupons).accepts_coupon(funder)
+
+
+def offers_gift(overrides: MerchantOverrides, gift: Gift) -> bool:
+    """Whether the merchant gives out ``gift``: its gift list names the item's id or one of its names (an empty
+    list: the program's whole catalogue)."""
+    if not overrides.gifts:
         return True
-    if overrides.coupons == "own":
-        return False
-    return funder in overrides.coupons
-
-
-def offers_gift(overrides: MerchantOverrides, item: str) -> bool:
-    return not overrides.gifts or item.strip() in overrides.gifts
+    return gift.item_id in overrides.gifts or any(name in overrides.gifts for name in gift.names.values())

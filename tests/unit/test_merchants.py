@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cardkit.core.members import Tier
-from cardkit.core.rules import Rules
+from cardkit.core.rules import Gift, MerchantRules, Rules
 from cardkit.errors import ConfigError
 from ledger import admin, store
 from ledger.errors import LedgerError
@@ -97,7 +97,7 @@ def test_rules_for_a_merchant_override_only_what_merchants_may() -> None:
     rules = Rules.default()
     overrides = overrides_from_mapping({"tier_discount_bp": {"gold": 2000}, "earn_minor_per_point": 250,
                                         "coupons": ["shop"], "gifts": ["towel"]})
-    local = rules_for_merchant(rules, overrides)
+    local = rules_for_merchant(rules, overrides, "spa")
     assert local.tier(Tier.GOLD).discount_bp == 2000
     assert local.tier(Tier.STANDARD) == rules.tier(Tier.STANDARD)
     assert local.points.earn_minor_per_point == 250
@@ -105,30 +105,34 @@ def test_rules_for_a_merchant_override_only_what_merchants_may() -> None:
     assert local.topup_bonuses == rules.topup_bonuses
     assert accepts_coupon(overrides, "spa", "shop") and accepts_coupon(overrides, "spa", "spa")
     assert not accepts_coupon(overrides, "spa", PROGRAM)
-    assert offers_gift(overrides, "towel") and not offers_gift(overrides, "robe")
-    assert offers_gift(MerchantOverrides(), "anything")
+    towel = Gift(item_id="towel", points=50, names={"en": "Spa towel"})
+    robe = Gift(item_id="robe", points=90, names={"en": "Bath robe"})
+    assert offers_gift(overrides, towel) and not offers_gift(overrides, robe)
+    assert offers_gift(MerchantOverrides(), robe)
+    assert offers_gift(overrides_from_mapping({"gifts": ["Bath robe"]}), robe)  # by name too
+    assert local.gifts == ()  # the default catalogue holds no towel
+    assert local.merchant == MerchantRules(merchant_id="spa", coupons=("shop",))
     with pytest.raises(ConfigError, match="unknown merchant override"):
         overrides_from_mapping({"stored_value": 1})
 
 
-def test_the_demo_is_a_hotel_whose_day_settles(tmp_path: Path) -> None:
+def test_the_demo_is_a_hotel_with_a_till_to_enroll_at_each_merchant(tmp_path: Path) -> None:
+    """The seed alone: merchants, stores, the shop's and the spa's tills waiting for enrollment and the spa's own
+    coupon (the day itself is made at the live tills: tests/integration/test_demo_hotel.py)."""
     from cardpos.demo.seed import seed_demo
     from ledger.home import open_ledger
-    from ledger.settlement import books, periods
 
     setup = seed_demo(tmp_path / "demo")
     home = open_ledger(setup.ledger_dir)
     try:
         assert [m["merchant_id"] for m in merchants.list_merchants()] == ["restaurant", "shop", "spa"]
         assert merchants.terminal_merchants([setup.terminal_id]) == {setup.terminal_id: "restaurant"}
-        day = books.draft(periods.period_of(home.now_ms()))
-        nets = {p["party"]: p["net"] for p in day["positions"]}
-        assert sum(nets.values()) == 0 and nets["shop"] < 0 < nets["spa"]
-        rows = {r["party"]: r for r in day["parties"]}
-        assert (rows["shop"]["sv_taken_in"], rows["spa"]["sv_taken_in"]) == (50_000, 20_000)
-        assert rows["spa"]["coupons_funded"] == rows["spa"]["coupons_honoured"] == 3_000
-        li = setup.member_ids[0]
-        assert store.MemberProjection.get_or_none(store.MemberProjection.member_id == li) is None  # his own story
+        tills = {t.merchant_id: t for t in setup.hotel_tills}
+        assert sorted(tills) == ["shop", "spa"]
+        assert merchants.terminal_merchants([t.terminal_id for t in tills.values()]) == {
+            tills["shop"].terminal_id: "shop", tills["spa"].terminal_id: "spa"}
+        assert merchants.coupon_funders([setup.spa_coupon]) == {setup.spa_coupon: "spa"}
+        assert sorted(setup.member_cards) == ["Chen", "Li", "Wang", "Zhang"]
         assert admin.verify_ledger() == []
     finally:
         home.database.close()
