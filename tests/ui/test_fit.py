@@ -64,7 +64,7 @@ NAMES = ("Cashier One", "Supervisor One", "Tech One", "Li Na", "Wang Wei", LONG_
 LONG_COUPONS = ("SPRING-WELCOME-2026", "BIRTHDAY-GOLD-15PCT", "STORE-OPENING-ANNIV")
 """Coupon ids as long as a campaign writes them."""
 SCREENS = ("signin", "signin-refused", "idle", "manual", "refusal", "demo-wallet", "member", "sale", "declined",
-           "receipt-sale", "topup", "gift", "fee", "notes", "reverse", "supervisor", "member-history",
+           "receipt-sale", "topup", "gift", "receipt-gift", "fee", "notes", "reverse", "supervisor", "member-history",
            "confirm-upgrade", "idle-offline", "zreport", "confirm-close", "technician")
 
 
@@ -178,6 +178,7 @@ async def test_every_screen_fits_80x24_with_the_longest_labels(
         await shot(pilot, "gift", RedeemScreen)
         await pilot.press("down", "down", "down", "enter")
         await settle(pilot)
+        await shot(pilot, "receipt-gift", ReceiptScreen)
         await pilot.press("enter", "f")
         await settle(pilot)
         await pilot.press("down", "down")

@@ -307,6 +307,7 @@ async def test_a_gift_is_chosen_from_the_catalogue_and_spends_its_points(ui_worl
         await settle(pilot)
         assert isinstance(app.screen, ReceiptScreen)
         assert "POINTS REDEMPTION" in text_of(app, "#receipt-text")
+        assert "Canvas tote bag" in text_of(app, "#receipt-text")  # the gift's name, not its code
         await pilot.press("enter")
         await settle(pilot)
         assert "Points: 200" in text_of(app, "#member-money")
