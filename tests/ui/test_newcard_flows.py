@@ -251,7 +251,8 @@ async def test_without_a_reader_the_issued_card_is_shown_as_a_qr_code_and_printe
         assert "No reader writes cards here" in text_of(app, "#newcard-result")
         qr = text_of(app, "#newcard-qr")
         assert app.screen.query_one("#newcard-qr-box").display
-        assert set(qr) <= {" ", "\n", "\u2580", "\u2584", "\u2588"} and len(qr.splitlines()) > 10
+        blocks = {" ", "\n", "\u258c", "\u2590", "\u2588", *map(chr, range(0x1FB00, 0x1FB3C))}  # sextants
+        assert set(qr) <= blocks and len(qr.splitlines()) > 10
         assert not screen.check_action("write_again", ())  # nothing to retry without a reader
         _, printed = printer.wait_tickets(2)  # the upgrade's receipt, then the new card
         assert "NEW MEMBER CARD" in printed and state.card.card_id in printed
