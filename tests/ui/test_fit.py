@@ -48,8 +48,8 @@ from tests.fixtures.counter import member_snapshots
 from tests.fixtures.english import english_runs, screen_text
 from tests.fixtures.fit import cuts, steady_text
 from tests.fixtures.printer import PrinterSimFactory
-from tests.fixtures.ui import SUPERVISOR_PIN, TECHNICIAN_PIN, UiWorld, settle, sign_in, tap
-from tests.ui.test_reader import SimTapper, wait_until
+from tests.fixtures.ui import SUPERVISOR_PIN, TECHNICIAN_PIN, UiWorld, settle, sign_in, tap, wait_until
+from tests.ui.test_reader import SimTapper
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,7 @@ PIN, tier upgrade, notes/preferences, shift close with a Z-report, and the techn
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input
 
 from terminal.ui.screens.dialogs import DeclineScreen, SupervisorScreen
 from terminal.ui.screens.fee import FeeScreen
@@ -15,13 +15,10 @@ from terminal.ui.screens.redeem import RedeemScreen
 from terminal.ui.screens.sale import SaleScreen
 from terminal.ui.screens.signin import SignInScreen
 from terminal.ui.screens.technician import TechnicianScreen
-from tests.fixtures.ui import SUPERVISOR_PIN, TECHNICIAN_PIN, UiWorld, settle, sign_in, tap
+from tests.fixtures.ui import SUPERVISOR_PIN, TECHNICIAN_PIN, UiWorld, settle, sign_in, tap, text_of
 
 pytestmark = pytest.mark.anyio
 
-
-def text_of(app, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
 
 
 def entries(ui_world: UiWorld, kind: str) -> list:
