@@ -15,6 +15,15 @@ from typing import Any
 Measure = Callable[[str, "str | None", Path, int], list[dict[str, Any]]]
 
 
+def figure_row(figure: str, value: float, unit: str, baseline: float, label: str, target: str, passed: bool, *,
+               ratio_digits: int = 3) -> dict[str, Any]:
+    """One result row: a figure, its baseline measured in the same run, their ratio, the target and whether it
+    was met."""
+    return {"figure": figure, "value": round(value, 3), "unit": unit, "baseline": round(baseline, 3),
+            "baseline_label": label, "ratio": round(value / baseline, ratio_digits) if baseline else 0.0,
+            "target": target, "passed": passed}
+
+
 def on_sqlite_and_postgres(measure: Measure, count: int, prefix: str) -> list[dict[str, Any]]:
     """``measure(label, db_url, root, count)`` on SQLite (db_url None) and then on a PostgreSQL server started for
     it, in one temporary folder removed afterwards."""

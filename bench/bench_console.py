@@ -23,10 +23,13 @@ import statistics
 import tempfile
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import cbor2
+
+from bench import figure_row
 
 MEMBERS = 1_000_000
 ENTRIES = 1_000_000
@@ -149,11 +152,7 @@ def _timed(fn: Any, rounds: int) -> list[float]:
     return out
 
 
-def _row(figure: str, value: float, unit: str, baseline: float, label: str, target: str,
-         passed: bool) -> dict[str, Any]:
-    return {"figure": figure, "value": round(value, 3), "unit": unit, "baseline": round(baseline, 3),
-            "baseline_label": label, "ratio": round(value / baseline, 2) if baseline else 0.0, "target": target,
-            "passed": passed}
+_row = partial(figure_row, ratio_digits=2)  # ratios as this benchmark has always shown them
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:

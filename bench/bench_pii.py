@@ -26,6 +26,8 @@ from typing import Any
 
 import peewee
 
+from bench import figure_row
+
 LOOKUP_TARGET = 3.0  # a keyed lookup costs at most three plain ones (both well under a millisecond)
 CHUNK = 1_000
 
@@ -78,13 +80,6 @@ def _best_interleaved(fns: list[Callable[[str], object]], queries: list[str], re
         for i, fn in enumerate(fns):
             best[i] = min(best[i], _per_call(fn, queries))
     return best
-
-
-def _figure(figure: str, value: float, unit: str, baseline: float, label: str, target: str,
-            passed: bool) -> dict[str, Any]:
-    return {"figure": figure, "value": round(value, 3), "unit": unit, "baseline": round(baseline, 3),
-            "baseline_label": label, "ratio": round(value / baseline, 3) if baseline else 0.0, "target": target,
-            "passed": passed}
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -140,9 +135,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         shutil.rmtree(root, ignore_errors=True)
     label = f"{n_members:,} members"
     return [
-        _figure(f"lookup by phone, keyed hash + decrypt ({label})", keyed_s * 1e6, "us/lookup", plain_s * 1e6,
-                "plain indexed lookup of the clear phone", f"<= {LOOKUP_TARGET:g}x",
-                keyed_s <= LOOKUP_TARGET * plain_s),
-        _figure(f"write one member's details encrypted ({label})", write_sealed_s * 1e6, "us/member",
-                write_plain_s * 1e6, "the same details in clear", "reported", True),
+        figure_row(f"lookup by phone, keyed hash + decrypt ({label})", keyed_s * 1e6, "us/lookup", plain_s * 1e6,
+                   "plain indexed lookup of the clear phone", f"<= {LOOKUP_TARGET:g}x",
+                   keyed_s <= LOOKUP_TARGET * plain_s),
+        figure_row(f"write one member's details encrypted ({label})", write_sealed_s * 1e6, "us/member",
+                   write_plain_s * 1e6, "the same details in clear", "reported", True),
     ]

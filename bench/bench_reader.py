@@ -20,10 +20,12 @@ import statistics
 import threading
 import time
 import tty
+from functools import partial
 from typing import Any
 
 from hwsim.testcards import make_test_wallet
 
+from bench import figure_row
 from cardkit.cards.verify import CardVerifier
 from cardkit.frames import FrameDecoder, MessageType, card_present_payload, encode_frame
 from terminal.reader.device import ReaderDevice
@@ -146,11 +148,7 @@ def _cpu_path_us(repeats: int) -> float:
     return best * 1e6
 
 
-def _figure(figure: str, value: float, unit: str, baseline: float, label: str, target: str,
-            passed: bool) -> dict[str, Any]:
-    return {"figure": figure, "value": round(value, 3), "unit": unit, "baseline": round(baseline, 3),
-            "baseline_label": label, "ratio": round(value / baseline, 4) if baseline else 0.0, "target": target,
-            "passed": passed}
+_figure = partial(figure_row, ratio_digits=4)  # ratios as this benchmark has always shown them
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:

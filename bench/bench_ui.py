@@ -28,8 +28,11 @@ import sys
 import tempfile
 import termios
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+from bench import figure_row
 
 REPO = Path(__file__).resolve().parent.parent
 START_TARGET_S = 1.5
@@ -344,11 +347,7 @@ def _empty_config(root: Path) -> Path:
     return path
 
 
-def _figure(figure: str, value: float, unit: str, baseline: float, label: str, target: str,
-            passed: bool) -> dict[str, Any]:
-    return {"figure": figure, "value": round(value, 3), "unit": unit, "baseline": round(baseline, 3),
-            "baseline_label": label, "ratio": round(value / baseline, 2) if baseline else 0.0, "target": target,
-            "passed": passed}
+_figure = partial(figure_row, ratio_digits=2)  # ratios as this benchmark has always shown them
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:

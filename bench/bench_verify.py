@@ -20,6 +20,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from bench import figure_row
 from cardkit.cards.keys import IssuerKey, private_key_from_bytes, public_key_bytes, public_key_from_bytes
 from cardkit.cards.revocation import RevocationDelta, RevocationList
 from cardkit.cards.token import decode_card_token, sign_card_token
@@ -51,13 +52,6 @@ def _best_per_call(fn: Callable[[], object], calls: int, repeats: int) -> float:
             fn()
         best = min(best, (time.perf_counter() - started) / calls)
     return best
-
-
-def _figure(figure: str, value: float, unit: str, baseline: float, label: str, target: str,
-            passed: bool) -> dict[str, Any]:
-    return {"figure": figure, "value": round(value, 3), "unit": unit, "baseline": round(baseline, 3),
-            "baseline_label": label, "ratio": round(value / baseline, 3) if baseline else 0.0, "target": target,
-            "passed": passed}
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -121,16 +115,16 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     n = f"{count:,}"
     mb = 1_000_000
     return [
-        _figure(f"card verify incl. revocation lookup ({n} revoked ids loaded)", verify_s * 1e6, "us",
-                bare_s * 1e6, "one bare Ed25519 verify (cryptography/OpenSSL)", "<= 1.3x",
-                verify_s <= 1.3 * bare_s),
-        _figure(f"revocation lookup, card not revoked ({n} ids)", lookup_s * 1e6, "us", set_s * 1e6,
-                "Python set[int] membership of the same ids", "O(1), < 5 us", lookup_s < 5e-6),
-        _figure(f"RevocationList memory for {n} revoked ids (tracemalloc)", list_bytes / mb, "MB", set_bytes / mb,
-                "Python set[int] of the same ids (hash table only)", "<= 20 MB at 1M ids",
-                list_bytes / mb <= 20),
-        _figure(f"revocations.bin load for {n} ids ({len(stored) / mb:.1f} MB file)", load_s * 1e3, "ms",
-                len(stored) / mb, "file size in MB (not a time)", "< 1 s", load_s < 1.0),
+        figure_row(f"card verify incl. revocation lookup ({n} revoked ids loaded)", verify_s * 1e6, "us",
+                   bare_s * 1e6, "one bare Ed25519 verify (cryptography/OpenSSL)", "<= 1.3x",
+                   verify_s <= 1.3 * bare_s),
+        figure_row(f"revocation lookup, card not revoked ({n} ids)", lookup_s * 1e6, "us", set_s * 1e6,
+                   "Python set[int] membership of the same ids", "O(1), < 5 us", lookup_s < 5e-6),
+        figure_row(f"RevocationList memory for {n} revoked ids (tracemalloc)", list_bytes / mb, "MB", set_bytes / mb,
+                   "Python set[int] of the same ids (hash table only)", "<= 20 MB at 1M ids",
+                   list_bytes / mb <= 20),
+        figure_row(f"revocations.bin load for {n} ids ({len(stored) / mb:.1f} MB file)", load_s * 1e3, "ms",
+                   len(stored) / mb, "file size in MB (not a time)", "< 1 s", load_s < 1.0),
     ]
 
 

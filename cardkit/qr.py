@@ -1,6 +1,7 @@
 """QR codes for card numbers and enrollment codes, drawn two ways from one module matrix: inline SVG (the ledger's
-console pages) and text (the terminal's screen, two module rows per line with half blocks). The ``qrcode``
-package computes the modules; this module only draws them, so both applications show the same code."""
+console pages) and text (the terminal's screen, two modules across and three down a character, with sextant
+blocks). The ``qrcode`` package computes the modules; this module only draws them, so both applications show the
+same code."""
 
 from __future__ import annotations
 
@@ -40,16 +41,33 @@ def qr_svg(data: str, title: str, *, border: int = 2) -> str:
             f'<rect width="{size}" height="{size}" fill="#fff"/><path d="{"".join(runs)}" fill="#000"/></svg>')
 
 
-# Upper module, lower module -> the character (dark modules drawn as blank on a light-on-dark terminal would read
-# inverted, so dark is drawn as the block: scanners read dark-on-light and reversed codes alike).
-_HALF_BLOCKS = {(False, False): " ", (True, False): "\u2580", (False, True): "\u2584", (True, True): "\u2588"}
+def _sextant(dark: int) -> str:
+    """The block character whose sixths ``dark`` marks: bit 0 the upper left, 1 upper right, 2 middle left,
+    3 middle right, 4 lower left, 5 lower right (Unicode's BLOCK SEXTANT-N numbering, less one)."""
+    if dark in _WHOLE_COLUMNS:
+        return _WHOLE_COLUMNS[dark]
+    return chr(0x1FB00 + dark - 1 - (dark > 0b010101) - (dark > 0b101010))  # the block leaves out ▌ and ▐
+
+
+_WHOLE_COLUMNS = {0: " ", 0b010101: "\u258c", 0b101010: "\u2590", 0b111111: "\u2588"}
+_SEXTANTS = [_sextant(dark) for dark in range(64)]
 
 
 def qr_text(data: str, *, border: int = 1) -> str:
-    """The code as lines of half-block characters (one line per two module rows), at low error correction so a
-    card's text form fits a terminal screen."""
+    """The code as lines of sextant block characters, two modules across and three down a character, at low
+    error correction.
+
+    A card's text form needs a version 7 to 9 code (45 to 53 modules a side): at two modules a line (half
+    blocks) that is 24 to 28 lines, more than an 80x24 screen holds; at three it is 16 to 19. A terminal's cell
+    is about twice as tall as wide, so a module comes out a third taller than wide, which readers take in their
+    stride (zbar reads it). Dark modules are ink: the screens show the code dark on light."""
     matrix = qr_matrix(data, border=border, level="L")
-    if len(matrix) % 2:
-        matrix.append([False] * len(matrix[0]))
-    return "\n".join("".join(_HALF_BLOCKS[(top, bottom)] for top, bottom in zip(upper, lower, strict=True))
-                     for upper, lower in zip(matrix[::2], matrix[1::2], strict=True))
+    width, height = len(matrix[0]) + len(matrix[0]) % 2, -(-len(matrix) // 3) * 3
+    grid = [[*row, *[False] * (width - len(row))] for row in matrix] + [[False] * width] * (height - len(matrix))
+    return "\n".join("".join(_SEXTANTS[sum(1 << bit for bit, (dy, dx) in enumerate(_SIXTHS) if grid[y + dy][x + dx])]
+                             for x in range(0, width, 2))
+                     for y in range(0, height, 3))
+
+
+_SIXTHS = ((0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1))
+"""(row, column) of each sixth of a character, in the bit order of ``_sextant``."""

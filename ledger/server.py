@@ -1,7 +1,8 @@
 """Running the ledger API under uvicorn: one process, or several workers sharing one (PostgreSQL) database.
 
 Once the server answers, ``cardpos-ledger: listening http://HOST:PORT`` is printed as the first line on
-stdout (scripts and tests wait for it). SIGTERM and SIGINT stop it cleanly (uvicorn finishes open requests).
+stdout (scripts and tests wait for it). SIGTERM and SIGINT stop it cleanly (uvicorn finishes open requests); the
+listener's running is ``ledger.listener``'s, shared with the console.
 Workers are separate processes, each building its app from ``worker_app`` with the settings passed in the
 environment, and each installing the alert observers for its own ingests.
 
@@ -23,27 +24,21 @@ import http.client
 import json
 import logging
 import os
-import signal
 import sys
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
 import h11
-import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ledger.api import create_app
 from ledger.edge import MAX_HEAD_BYTES, ASGIApp, EdgeGuard, count_connection_refusal
 from ledger.home import open_ledger
+from ledger.listener import listening_url, probe_host, run_listener
 
 ENV_DIR = "CARDPOS_LEDGER_SERVE_DIR"
 ENV_DB = "CARDPOS_LEDGER_SERVE_DB"
 ENV_OPENAPI = "CARDPOS_LEDGER_SERVE_OPENAPI"
-READY_TIMEOUT_S = 60.0
 HEAD_TIMEOUT_S = 5.0
 """Longest time from connecting (or from the previous answer) to a complete request line and headers."""
 KEEP_ALIVE_TIMEOUT_S = 5
@@ -138,12 +133,8 @@ def worker_app() -> ASGIApp:
                      openapi=os.environ.get(ENV_OPENAPI) == "1")
 
 
-def _probe_host(host: str) -> str:
-    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-
-
 def _answers(host: str, port: int) -> bool:
-    conn = http.client.HTTPConnection(_probe_host(host), port, timeout=1.0)
+    conn = http.client.HTTPConnection(probe_host(host), port, timeout=1.0)
     try:
         conn.request("GET", "/v1/health")
         return conn.getresponse().status == 200
@@ -153,60 +144,19 @@ def _answers(host: str, port: int) -> bool:
         conn.close()
 
 
-def announce_when_ready(ready: Callable[[], bool], line: str, out: TextIO, stopped: threading.Event) -> None:
-    """Print ``line`` (the ``listening`` line tests and the demo wait for) once ``ready()`` says the server answers;
-    give up after READY_TIMEOUT_S or when ``stopped``. Used by the ledger's and the console's listeners."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline and not stopped.is_set():
-        if ready():
-            out.write(line + "\n")
-            out.flush()
-            return
-        stopped.wait(0.05)
-
-
-def _listening_line(host: str, port: int) -> str:
-    shown = f"[{host}]" if ":" in host else host
-    return f"cardpos-ledger: listening http://{shown}:{port}"
-
-
-def _stop_requested(signum: int, frame: FrameType | None) -> None:
-    """Runs only after uvicorn has finished shutting down (see ``serve``): nothing left to do."""
-
-
 def serve(ledger_dir: Path, db_url: str | None, *, host: str = "127.0.0.1", port: int = 8750, workers: int = 1,
           out: TextIO = sys.stdout, openapi: bool = False) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit code. ``openapi``: also serve ``/openapi.json``."""
-    stopped = threading.Event()
-    common = {"host": host, "port": port, "log_level": "warning", "access_log": False,
-              "timeout_graceful_shutdown": 10, "http": EdgeH11Protocol, "server_header": False,
-              "timeout_keep_alive": KEEP_ALIVE_TIMEOUT_S, "h11_max_incomplete_event_size": MAX_HEAD_BYTES}
-    if workers <= 1:
-        app = build_app(ledger_dir, db_url, openapi=openapi)
-        server = uvicorn.Server(uvicorn.Config(app, **common))  # type: ignore[arg-type]
-        watcher = threading.Thread(target=announce_when_ready, name="ledger-ready", daemon=True,
-                                   args=(lambda: bool(server.started), _listening_line(host, port), out, stopped))
-        watcher.start()
-        # uvicorn re-raises the stopping signal once shut down, to whatever handler was there before it; a quiet
-        # handler here makes a requested stop an orderly exit (status 0) instead of a death by signal.
-        previous = {sig: signal.signal(sig, _stop_requested) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            server.run()
-        finally:
-            stopped.set()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        return 0 if server.started else 1
-    open_ledger(ledger_dir, db_url)  # fail here, in the parent, with one clear sentence if it cannot open
-    os.environ[ENV_DIR] = str(ledger_dir)
-    if db_url:
-        os.environ[ENV_DB] = db_url
-    os.environ[ENV_OPENAPI] = "1" if openapi else "0"
-    watcher = threading.Thread(target=announce_when_ready, name="ledger-ready", daemon=True,
-                               args=(lambda: _answers(host, port), _listening_line(host, port), out, stopped))
-    watcher.start()
-    try:
-        uvicorn.run("ledger.server:worker_app", factory=True, workers=workers, **common)  # type: ignore[arg-type]
-    finally:
-        stopped.set()
-    return 0
+    options = {"host": host, "port": port, "log_level": "warning", "access_log": False,
+               "timeout_graceful_shutdown": 10, "http": EdgeH11Protocol, "server_header": False,
+               "timeout_keep_alive": KEEP_ALIVE_TIMEOUT_S, "h11_max_incomplete_event_size": MAX_HEAD_BYTES}
+    if workers > 1:
+        open_ledger(ledger_dir, db_url)  # fail here, in the parent, with one clear sentence if it cannot open
+        os.environ[ENV_DIR] = str(ledger_dir)
+        if db_url:
+            os.environ[ENV_DB] = db_url
+        os.environ[ENV_OPENAPI] = "1" if openapi else "0"
+    return run_listener(lambda: build_app(ledger_dir, db_url, openapi=openapi), "ledger.server:worker_app",
+                        workers=workers, options=options,
+                        line=f"cardpos-ledger: listening {listening_url('http', host, port)}",
+                        answers=lambda: _answers(host, port), out=out, name="ledger")

@@ -16,17 +16,8 @@ from contextlib import contextmanager
 
 import peewee
 
+from cardkit.sqlite_failures import sqlite_failure
 from ledger.errors import LedgerStorageError, StorageFailure
-
-# Primary SQLite result codes (the low byte of an extended code).
-SQLITE_BUSY = 5
-SQLITE_LOCKED = 6
-SQLITE_READONLY = 8
-SQLITE_IOERR = 10
-SQLITE_CORRUPT = 11
-SQLITE_FULL = 13
-SQLITE_CANTOPEN = 14
-SQLITE_NOTADB = 26
 
 # PostgreSQL SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html).
 PG_CONFLICTS = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
@@ -103,21 +94,7 @@ def _classify_driver(err: BaseException) -> StorageFailure:
 
 
 def _classify_sqlite(err: sqlite3.Error) -> StorageFailure:
-    code = (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF
-    text = str(err)
-    if code == SQLITE_FULL or "disk is full" in text:
-        return StorageFailure.FULL
-    if code == SQLITE_READONLY or "readonly" in text:
-        return StorageFailure.READ_ONLY
-    if code in (SQLITE_CORRUPT, SQLITE_NOTADB) or "malformed" in text or "not a database" in text:
-        return StorageFailure.DAMAGED
-    if code in (SQLITE_BUSY, SQLITE_LOCKED) or "locked" in text:
-        return StorageFailure.LOCKED
-    if code == SQLITE_CANTOPEN or "unable to open" in text:
-        return StorageFailure.CANNOT_OPEN
-    if code == SQLITE_IOERR or "disk I/O error" in text:
-        return StorageFailure.IO_ERROR
-    return StorageFailure.OTHER
+    return StorageFailure[sqlite_failure(err).name]  # the kernel reads SQLite's failures for both applications
 
 
 def _classify_postgres(err: BaseException) -> StorageFailure:

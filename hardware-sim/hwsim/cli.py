@@ -11,27 +11,24 @@ SIGTERM, SIGINT or SIGHUP (or a scripted ``quit``), so ``cardpos sim < /dev/null
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import queue
 import random
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import TextIO
 
 from cardkit.cliutil import Subparsers
 from cardkit.wallet import Wallet
 from hwsim import smsgateway
-from hwsim.console import HELP, Console, Quit
+from hwsim.console import HELP, Console
 from hwsim.errors import SimulatorError
-from hwsim.line import Line, PtyLine, TcpLine
 from hwsim.printer_cli import register as register_printer
 from hwsim.reader import SimReader
 from hwsim.script import Step, load_script
+from hwsim.session import ReplyLines, answer, line_for, open_announced, run_console, stopping_on
 
 
 def register(subparsers: Subparsers) -> None:
@@ -60,27 +57,12 @@ def register(subparsers: Subparsers) -> None:
     register_sim_sms(subparsers)
 
 
-class _Out:
-    """Reply lines from the console and the script thread, never interleaved, flushed at once."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-
-    def line(self, text: str) -> None:
-        # Nobody reading our output any more (a closed pipe) must not stop the reader the terminal talks to.
-        with self._lock, contextlib.suppress(OSError, ValueError):
-            self._stream.write(text + "\n")
-            self._stream.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     if args.baud < 50:
         raise SimulatorError("the baud rate must be at least 50")
     if args.heartbeat < 0 or args.dwell < 0:
         raise SimulatorError("--heartbeat and --dwell must not be negative")
-    if args.tcp is not None and not 0 <= args.tcp <= 65535:
-        raise SimulatorError(f"--tcp: a port number is 0 to 65535, not {args.tcp}")
+    line = line_for(args.tcp, args.link)
     wallet = Wallet.load(args.wallet) if args.wallet is not None else Wallet()
     try:
         steps = load_script(args.script) if args.script is not None else None
@@ -91,7 +73,6 @@ def run(args: argparse.Namespace) -> int:
         name = step.command.split()[0].lower()
         if not hasattr(Console, f"_cmd_{name}"):
             raise SimulatorError(f"{args.script} line {step.line_no}: unknown command {name!r} ({HELP})")
-    line: Line = TcpLine(args.tcp) if args.tcp is not None else PtyLine(args.link)
     hex_log: TextIO | None = None
     if args.hex_log is not None:
         try:
@@ -101,70 +82,33 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise SimulatorError(f"cannot open the hex log {args.hex_log}: {exc.strerror}", orig=exc) from exc
     stop = threading.Event()
+    with stopping_on(stop, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        out = ReplyLines(sys.stdout)
+        open_announced(line, out)
+        reader = SimReader(line, baud=args.baud, heartbeat_s=args.heartbeat, dwell_s=args.dwell, hex_log=hex_log,
+                           rng=random.Random(args.seed))
+        console = Console(reader, wallet, args.wallet)
+        commands_lock = threading.Lock()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        def execute(command: str) -> None:
+            with commands_lock:
+                answer(console.execute, command, out, stop)
 
-    # Before announcing the port: whoever reads the announcement may signal us at once.
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    line.open()
-    out = _Out(sys.stdout)
-    out.line(f"cardpos-sim: {line.describe()}")
-    if args.link is not None and args.tcp is None:
-        out.line(f"cardpos-sim: link {args.link}")
-    reader = SimReader(line, baud=args.baud, heartbeat_s=args.heartbeat, dwell_s=args.dwell, hex_log=hex_log,
-                       rng=random.Random(args.seed))
-    console = Console(reader, wallet, args.wallet)
-    commands_lock = threading.Lock()
-
-    def execute(command: str) -> None:
-        with commands_lock:
-            try:
-                out.line(console.execute(command))
-            except Quit:
-                out.line("ok bye")
-                stop.set()
-
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_read_stdin, args=(sys.stdin, lines), name="hwsim stdin", daemon=True).start()
-    reader.start()
-    if steps is not None:
-        threading.Thread(target=_run_script, args=(steps, execute, reader, stop, args.stay, out),
-                         name="hwsim script", daemon=True).start()
-    try:
-        stdin_open = True
-        while not stop.is_set():
-            if not stdin_open:
-                stop.wait(0.2)
-                continue
-            try:
-                command = lines.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if command is None:  # EOF: no console from here on; keep playing the reader until a signal
-                stdin_open = False
-                continue
-            if command.strip():
-                execute(command)
-    finally:
-        reader.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if hex_log is not None:
-            hex_log.close()
+        reader.start()
+        if steps is not None:
+            threading.Thread(target=_run_script, args=(steps, execute, reader, stop, args.stay, out),
+                             name="hwsim script", daemon=True).start()
+        try:
+            run_console(execute, stop, poll_s=0.2)
+        finally:
+            reader.stop()
+            if hex_log is not None:
+                hex_log.close()
     return 0
 
 
-def _read_stdin(stream: TextIO | None, lines: queue.Queue[str | None]) -> None:
-    if stream is not None:  # None: started with stdin closed
-        with contextlib.suppress(OSError, ValueError):
-            for text in stream:
-                lines.put(text)
-    lines.put(None)
-
-
 def _run_script(steps: list[Step], execute: Callable[[str], None], reader: SimReader, stop: threading.Event, stay: bool,
-                out: _Out) -> None:
+                out: ReplyLines) -> None:
     import time
 
     started = time.monotonic()
@@ -244,34 +188,19 @@ def run_sim_sms(args: argparse.Namespace) -> int:
                                   receipt=args.receipt_status)
     record = smsgateway.open_record(args.out) if args.out is not None else None
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    # Before announcing the URL: whoever reads the announcement may signal us at once.
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    out = ReplyLines(sys.stdout)  # the gateway runs without a console too
     server: smsgateway.GatewayServer | None = None
-    try:
-        server = smsgateway.GatewayServer(smsgateway.Gateway(settings, fault, record), args.port)
-        server.start()
-        _announce(f"cardpos-sim-sms: listening {server.url}")
-        while not stop.wait(0.5):
-            pass
-    finally:
-        if server is not None:
-            server.stop()
-        if record is not None:
-            record.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    _announce("cardpos-sim-sms: stopped")
+    with stopping_on(stop, signal.SIGTERM, signal.SIGINT):
+        try:
+            server = smsgateway.GatewayServer(smsgateway.Gateway(settings, fault, record), args.port)
+            server.start()
+            out.line(f"cardpos-sim-sms: listening {server.url}")
+            while not stop.wait(0.5):
+                pass
+        finally:
+            if server is not None:
+                server.stop()
+            if record is not None:
+                record.close()
+    out.line("cardpos-sim-sms: stopped")
     return 0
-
-
-def _announce(text: str) -> None:
-    """A status line on stdout, if there is one: the gateway runs without a console too."""
-    if sys.stdout is None:
-        return
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()

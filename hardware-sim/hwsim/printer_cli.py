@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import queue
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
-from types import FrameType
-from typing import TextIO
 
 from cardkit.cliutil import Subparsers
-from hwsim.console import Quit
 from hwsim.errors import SimulatorError
-from hwsim.line import Line, PtyLine, TcpLine
 from hwsim.printer import PrinterMechanism, SimPrinter, Ticket
 from hwsim.printer_console import HELP, PrinterConsole
+from hwsim.session import ReplyLines, answer, line_for, open_announced, run_console, stopping_on
 
 CONTROL_POLL_S = 0.1
 CONTROL_SETTLE_S = 0.5  # a control file without a final newline is taken once it has not changed for this long
@@ -55,29 +51,15 @@ def register(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-class _Out:
-    """Reply and notice lines from several threads, never interleaved, flushed at once."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-
-    def line(self, text: str) -> None:
-        with self._lock, contextlib.suppress(OSError, ValueError):
-            self._stream.write(text + "\n")
-            self._stream.flush()
-
-
 def run(args: argparse.Namespace) -> int:
-    if args.tcp is not None and not 0 <= args.tcp <= 65535:
-        raise SimulatorError(f"--tcp: a port number is 0 to 65535, not {args.tcp}")
     if args.tcp is not None and args.link is not None:
         raise SimulatorError("--link names a pty; a simulator with --tcp has none")
+    line = line_for(args.tcp, args.link)
     if not 8 <= args.columns <= 255:
         raise SimulatorError(f"--columns: a printer line is 8 to 255 characters, not {args.columns}")
     from hwsim.ticket import TicketWriter  # Pillow: loaded by this command only, not by every cardpos command
 
-    out = _Out(sys.stdout)
+    out = ReplyLines(sys.stdout)
     writer = TicketWriter(args.out, columns=args.columns, font_path=args.font)
 
     def on_ticket(ticket: Ticket) -> None:
@@ -89,62 +71,32 @@ def run(args: argparse.Namespace) -> int:
         out.line(f"cardpos-sim: ticket {writer.next_number - 1} {path.name} ({len(ticket.lines)} lines)")
 
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    # Before announcing the port: whoever reads the announcement may signal us at once.
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    line: Line = TcpLine(args.tcp) if args.tcp is not None else PtyLine(args.link)
-    try:
-        line.open()
-        out.line(f"cardpos-sim: {line.describe()}")
-        if args.link is not None:
-            out.line(f"cardpos-sim: link {args.link}")
-        out.line(f"cardpos-sim: tickets {args.out}")
-        printer = SimPrinter(line, PrinterMechanism(args.columns), on_ticket)
-        console = PrinterConsole(printer, str(args.out))
-        printer.start()
+    with stopping_on(stop, signal.SIGTERM, signal.SIGINT):
         try:
-            _serve(console, stop, out, args.control)
+            open_announced(line, out)
+            out.line(f"cardpos-sim: tickets {args.out}")
+            printer = SimPrinter(line, PrinterMechanism(args.columns), on_ticket)
+            console = PrinterConsole(printer, str(args.out))
+            printer.start()
+            try:
+                _serve(console, stop, out, args.control)
+            finally:
+                printer.stop()
         finally:
-            printer.stop()
-    finally:
-        line.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            line.close()
     return 0
 
 
-def _serve(console: PrinterConsole, stop: threading.Event, out: _Out, control: Path | None) -> None:
+def _serve(console: PrinterConsole, stop: threading.Event, out: ReplyLines, control: Path | None) -> None:
     """Run console and control-file commands until stopped."""
-    lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_read_stdin, args=(sys.stdin, lines), name="hwsim printer stdin", daemon=True).start()
-    stdin_open = True
-    while not stop.is_set():
+
+    def take_control_file() -> None:
         if control is not None:
             for written in _take_control(control):
-                try:
-                    out.line(f"cardpos-sim: control {console.execute(written)}")
-                except Quit:
-                    out.line("cardpos-sim: control ok bye")
-                    stop.set()
-        if not stdin_open:
-            stop.wait(CONTROL_POLL_S)
-            continue
-        try:
-            command = lines.get(timeout=CONTROL_POLL_S)
-        except queue.Empty:
-            continue
-        if command is None:  # EOF: no console any more; keep printing until a signal or a control-file quit
-            stdin_open = False
-            continue
-        if command.strip():
-            try:
-                out.line(console.execute(command))
-            except Quit:
-                out.line("ok bye")
-                stop.set()
+                answer(console.execute, written, out, stop, prefix="cardpos-sim: control ")
+
+    run_console(lambda command: answer(console.execute, command, out, stop), stop, poll_s=CONTROL_POLL_S,
+                each_poll=take_control_file)
 
 
 def _take_control(path: Path) -> list[str]:
@@ -160,10 +112,3 @@ def _take_control(path: Path) -> list[str]:
         path.unlink()
     return [command for command in text.splitlines() if command.strip()]
 
-
-def _read_stdin(stream: TextIO | None, lines: queue.Queue[str | None]) -> None:
-    if stream is not None:  # None: started with stdin closed
-        with contextlib.suppress(OSError, ValueError):
-            for text in stream:
-                lines.put(text)
-    lines.put(None)

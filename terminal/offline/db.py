@@ -19,6 +19,7 @@ from pathlib import Path
 from peewee import SqliteDatabase
 
 from cardkit.errors import JournalError
+from cardkit.sqlite_failures import SqliteFailure, sqlite_failure
 
 database = SqliteDatabase(None)
 
@@ -30,16 +31,6 @@ PRAGMAS: dict[str, object] = {
     "foreign_keys": 1,
     "busy_timeout": BUSY_TIMEOUT_MS,
 }
-
-# Primary SQLite result codes (the low byte of an extended code).
-SQLITE_BUSY = 5
-SQLITE_LOCKED = 6
-SQLITE_READONLY = 8
-SQLITE_IOERR = 10
-SQLITE_CORRUPT = 11
-SQLITE_FULL = 13
-SQLITE_CANTOPEN = 14
-SQLITE_NOTADB = 26
 
 
 def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
@@ -66,23 +57,23 @@ def wrap_error(exc: BaseException, path: Path | str, action: str) -> JournalErro
     if isinstance(exc, JournalError):
         return exc
     err = _sqlite_error(exc)
-    code = (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF
     text = str(err or exc)
-    if code == SQLITE_FULL or "disk is full" in text:
+    failure = sqlite_failure(err or exc)
+    if failure is SqliteFailure.FULL:
         message = f"the disk is full: nothing was recorded; free space and retry ({action}, {path})"
-    elif code == SQLITE_READONLY or "readonly" in text:
+    elif failure is SqliteFailure.READ_ONLY:
         message = (f"the database {path} is read-only: nothing was recorded; "
                    "check the file and folder permissions and the disk mount")
-    elif code in (SQLITE_CORRUPT, SQLITE_NOTADB) or "malformed" in text or "not a database" in text:
+    elif failure is SqliteFailure.DAMAGED:
         message = (f"database file is damaged: {path} ({text}); nothing was recorded; "
                    "restore it from a backup or move it aside and resync")
-    elif code in (SQLITE_BUSY, SQLITE_LOCKED) or "locked" in text:
+    elif failure is SqliteFailure.LOCKED:
         message = (f"the database {path} is locked by another program for longer than "
                    f"{BUSY_TIMEOUT_MS // 1000} s: nothing was recorded; retry")
-    elif code == SQLITE_CANTOPEN:
+    elif failure is SqliteFailure.CANNOT_OPEN:
         message = (f"cannot open the database {path}: the folder must exist and be writable "
                    "(the write-ahead log is kept beside the file); nothing was recorded")
-    elif code == SQLITE_IOERR:
+    elif failure is SqliteFailure.IO_ERROR:
         message = f"the disk reported an input/output error on {path} ({action}): nothing was recorded"
     else:
         message = f"database error while {action} ({path}): {text}"

@@ -108,8 +108,9 @@ def redeem(desk: Desk, card: CardClaims, points: int, item: str, *, cashier_id: 
             desk, card, lambda off: loyalty.quote_redeem(state, desk.rules, points=points, item=item,
                                                          card_id=card.card_id, offline=off),
             lambda quote: (0, quote.points, ()))
-        return record(desk, q, cashier_id, receipt_lines.redeem_lines(q.payload, after=q.after), offline,
-                      manual=manual, path=path, entry_uuid=entry_uuid)
+        gift = desk.rules.gift(item, desk.store_id)  # an item of the catalogue is named on the receipt
+        return record(desk, q, cashier_id, receipt_lines.redeem_lines(q.payload, gift=gift, after=q.after),
+                      offline, manual=manual, path=path, entry_uuid=entry_uuid)
 
 
 def redeem_gift(desk: Desk, card: CardClaims, item_id: str, *, cashier_id: str | None = None,

@@ -26,5 +26,7 @@ def receipt_copy(desk: Desk, uuid: str) -> Receipt:
     if entry.kind == EntryKind.VOID:
         original = journal.get(str(entry.payload.get("orig")))
         original_kind = original.kind if original is not None else None
-    return Receipt(entry=entry, lines=tuple(copy_lines(entry, original_kind=original_kind)), after=None,
+    # The whole catalogue, not this store's part: a gift given out here keeps its name on a copy.
+    gift = desk.rules.gift(str(entry.payload.get("item")), None) if entry.kind == EntryKind.REDEEM else None
+    return Receipt(entry=entry, lines=tuple(copy_lines(entry, original_kind=original_kind, gift=gift)), after=None,
                    offline=False, copy=True)

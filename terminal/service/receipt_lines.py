@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from cardkit.core.money import Money
+from cardkit.core.rules import Gift
 from cardkit.core.state import MemberState
 from cardkit.journal import EntryKind, JournalEntry
-from terminal.i18n import Phrase, Text, phrase
+from terminal.i18n import LANGUAGES, Phrase, Text, phrase
 
 Line = tuple[Text, Text]
 RULE: Line = ("-", "")
@@ -101,8 +102,16 @@ def void_lines(p: Mapping[str, Any], *, original_kind: str | None = None,
     return lines + figures_after(after)
 
 
-def redeem_lines(p: Mapping[str, Any], *, after: MemberState | None = None) -> list[Line]:
-    lines: list[Line] = [(label("gift"), str(p["item"])), (label("points_spent"), str(p["pts"]))]
+def gift_name(gift: Gift) -> Phrase:
+    """The gift's catalogue name, said in the receipt's language (its English name where it has no other)."""
+    return phrase("receipt.value.gift", **{lang: gift.name(lang) for lang in LANGUAGES})
+
+
+def redeem_lines(p: Mapping[str, Any], *, gift: Gift | None = None, after: MemberState | None = None) -> list[Line]:
+    """``gift``: the catalogue's item the points went to, named on the receipt (without it, the item as the
+    journal holds it: an item typed freely, or one no longer in the catalogue)."""
+    item: Text = gift_name(gift) if gift is not None else str(p["item"])
+    lines: list[Line] = [(label("gift"), item), (label("points_spent"), str(p["pts"]))]
     if after is not None:
         lines.append((label("points_now"), str(after.points)))
     return lines
@@ -131,8 +140,9 @@ RECEIPT_KINDS = frozenset({EntryKind.SALE, EntryKind.TOPUP, EntryKind.REFUND, En
 """The entry kinds that have a receipt."""
 
 
-def copy_lines(entry: JournalEntry, *, original_kind: str | None = None) -> list[Line]:
-    """The lines of a receipt reprinted from its journal entry alone (``original_kind``: a void's original)."""
+def copy_lines(entry: JournalEntry, *, original_kind: str | None = None, gift: Gift | None = None) -> list[Line]:
+    """The lines of a receipt reprinted from its journal entry (``original_kind``: a void's original; ``gift``:
+    the catalogue's item a redemption was for)."""
     p = entry.payload
     if entry.kind == EntryKind.SALE:
         return sale_lines(p)
@@ -143,7 +153,7 @@ def copy_lines(entry: JournalEntry, *, original_kind: str | None = None) -> list
     if entry.kind == EntryKind.VOID:
         return void_lines(p, original_kind=original_kind)
     if entry.kind == EntryKind.REDEEM:
-        return redeem_lines(p)
+        return redeem_lines(p, gift=gift)
     if entry.kind == EntryKind.TIER_UPGRADE:
         return tier_upgrade_lines(p)
     if entry.kind == EntryKind.MEMBERSHIP_FEE:

@@ -58,6 +58,28 @@ def test_a_sale_receipt_and_the_z_report_print_in_english_and_chinese(counter_wo
     assert row(zh_report, "消费", "1") and row(zh_report, "  储值", "78.00 CNY") and row(zh_report, "发放积分", "117")
 
 
+def test_a_gift_receipt_names_the_gift_in_the_receipts_language_on_paper_and_on_its_copy(
+        counter_world: CounterWorld, printer_sim: PrinterSimFactory) -> None:
+    sim = printer_sim()
+    printer = ReceiptPrinter(sim.port)
+    counter = counter_world.counter()
+    claims = counter.tap(counter_world.token()).claims
+    receipt = counter.redeem_gift(claims, "tote", cashier_id="c1")
+    copy = counter.receipt_copy(receipt.uuid)  # the reprint from the journal names it too
+    for words in (EN, ZH):
+        printer.print_lines(receipt.printed(words, printer.columns))
+        printer.print_lines(copy.printed(words, printer.columns))
+    en_gift, en_copy, zh_gift, zh_copy = sim.wait_tickets(4)
+    for ticket in (en_gift, en_copy):
+        gift = [line for line in ticket.splitlines() if line.startswith("Gift ")]
+        assert len(gift) == 1 and gift[0].endswith(" Canvas tote bag"), ticket
+    for ticket in (zh_gift, zh_copy):
+        gift = [line for line in ticket.splitlines() if line.startswith("礼品 ")]
+        assert len(gift) == 1 and gift[0].endswith(" 帆布袋"), ticket
+    assert "tote" not in zh_gift  # the name, not the catalogue's code
+    assert receipt.to_dict()["lines"][0] == ["Gift", "Canvas tote bag"]
+
+
 # -- cardpos terminal op ------------------------------------------------------------------------------------------
 def op(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CARDPOS, "terminal", "op", *args, "--json"], env=env, capture_output=True, text=True,

@@ -1,7 +1,7 @@
 """Issue 13, "Enrollment" and "Pulled member data travels in clear", tried as a network attacker would.
 
 A real ``cardpos ledger serve`` process, real terminal data dirs enrolled and synced with the real ``cardpos
-terminal`` commands, and an intercepting proxy (``tests/fixtures/mitm.py``) on 127.0.0.1 playing the attacker on
+terminal`` commands, and an intercepting proxy (``tests/fixtures/answer_proxy.py``) on 127.0.0.1 playing the attacker on
 the path. The attacker never learns the code; what it does with what it sees is written protocol-agnostic where
 it can be (if a request carried the code, the attacker would use it), so each test fails on the code before the
 enrollment proof and sealed member snapshots, for the reason the issue names.
@@ -32,13 +32,14 @@ from cardkit.cards.revocation import load_revocation_delta, sign_revocation_delt
 from cardkit.cards.trust import load_trust_list, sign_trust_list
 from cardkit.pulldocs import load_rules_document, sign_rules_document
 from tests.conftest import REPO_ROOT
+from tests.fixtures.answer_proxy import AnswerProxy, Exchange, answer_json, http_answer
 from tests.fixtures.ledger import HTTP_TIMEOUT_S, LedgerServer, make_ledger
-from tests.fixtures.mitm import Exchange, MitmProxy
 from tests.fixtures.sync import SyncWorld
 
 CODE_FORMS = (lambda c: c, lambda c: c.replace("-", ""), lambda c: c.lower(), lambda c: c.replace("-", "").lower())
 MAX_BAD_PROOFS = 5  # ledger.enroll_guard.MAX_BAD_PROOFS, as docs/sync-protocol.md states it
 SOURCE_LIMIT = 10  # ledger.enroll_guard.SOURCE_LIMIT
+ProxyFactory = Callable[[tuple[str, int]], AnswerProxy]
 
 
 @pytest.fixture
@@ -92,7 +93,7 @@ def alerts(server: LedgerServer, rule: str) -> list[dict[str, Any]]:
 def attacker_request(captured: Exchange, guess: str | None) -> dict[str, Any]:
     """What an attacker sends after seeing a terminal's enrollment request: its own identity key in place of the
     terminal's, and the code if the request showed it, else a proof made with ``guess``."""
-    seen = json.loads(captured.request_body)
+    seen = json.loads(captured.body)
     identity = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
     if "code" in seen:  # the code travelled in clear: nothing to guess
         return {**seen, "identity_key": identity.hex()}
@@ -105,14 +106,14 @@ def attacker_request(captured: Exchange, guess: str | None) -> dict[str, Any]:
 
 # -- a network attacker without the code cannot enroll ----------------------------------------------------------
 def test_the_code_never_crosses_the_network_and_a_replayed_request_enrolls_nobody(
-        world: SyncWorld, server: LedgerServer, mitm: Callable[[str], MitmProxy]) -> None:
+        world: SyncWorld, server: LedgerServer, answer_proxy_factory: ProxyFactory) -> None:
     terminal_id, code = add_terminal(server)
-    proxy = mitm(server.url)
+    proxy = answer_proxy_factory(("127.0.0.1", server.port))
     till = data_dir(world, "till")
     done = enroll(world, till, proxy.url, code)
     assert done.returncode == 0, done.stderr
     [captured] = proxy.sent("/v1/enroll")
-    wire = captured.request_body + captured.response_body
+    wire = captured.head + captured.body + (captured.answer or b"")
     for form in CODE_FORMS:
         assert form(code).encode() not in wire, "the one-time code crossed the network"
     # Replaying what was seen, with the attacker's own key, gets nowhere (and the code is used up anyway).
@@ -124,10 +125,10 @@ def test_the_code_never_crosses_the_network_and_a_replayed_request_enrolls_nobod
 
 
 def test_guessing_the_code_is_refused_audited_locked_and_alerted(
-        world: SyncWorld, server: LedgerServer, mitm: Callable[[str], MitmProxy]) -> None:
+        world: SyncWorld, server: LedgerServer, answer_proxy_factory: ProxyFactory) -> None:
     terminal_id, code = add_terminal(server)
-    proxy = mitm(server.url)
-    proxy.on_request = lambda exchange: (503, b'{"error": "busy", "message": "try later"}')  # swallowed
+    proxy = answer_proxy_factory(("127.0.0.1", server.port))
+    proxy.intercept = lambda request: http_answer(503, {"error": "busy", "message": "try later"})  # swallowed
     till = data_dir(world, "till")
     assert enroll(world, till, proxy.url, code).returncode == 1
     [captured] = proxy.sent("/v1/enroll")
@@ -149,7 +150,7 @@ def test_guessing_the_code_is_refused_audited_locked_and_alerted(
     assert [r["subject"] for r in rows if r["action"] == "terminal_enroll_locked"] == [terminal_id]
     text = json.dumps(rows)
     assert not any(form(code) in text for form in CODE_FORMS)
-    assert json.loads(captured.request_body)["code_id"] not in text  # no secret, nor what would test one
+    assert json.loads(captured.body)["code_id"] not in text  # no secret, nor what would test one
     locked = alerts(server, "enroll_code_locked")
     assert len(locked) == 1 and locked[0]["severity"] == "critical" and locked[0]["subject_id"] == terminal_id
     assert len(alerts(server, "enroll_failures")) == 1  # the source crossed the alert threshold once
@@ -194,12 +195,12 @@ def resigned_documents(trust: bytes, rules: bytes, revocations: bytes, root: byt
             sign_revocation_delta(load_revocation_delta(revocations, root), ATTACKER_ROOT))
 
 
-def substitute(exchange: Exchange, what: str) -> tuple[int, bytes] | None:
+def substitute(answer: bytes, what: str) -> bytes:
     """The attacker's rewrite of an enrollment answer: its own HPKE key, or its own root key (with every
     document and signature it can make redone under it)."""
-    if exchange.status != 200:
-        return None
-    body = json.loads(exchange.response_body)
+    if int(answer.split(b" ", 2)[1]) != 200:
+        return answer
+    body = answer_json(answer)
     if "answer" not in body:  # the answer carries the keys in plain JSON
         if what == "hpke":
             body["ledger_hpke_public_key"] = ATTACKER_HPKE.hex()
@@ -210,7 +211,7 @@ def substitute(exchange: Exchange, what: str) -> tuple[int, bytes] | None:
             body.update(zip(("trust_list", "rules", "revocations"), (base64.b64encode(d).decode() for d in docs),
                             strict=True))
             body["root_public_key"] = ATTACKER_ROOT.public_key().public_bytes_raw().hex()
-        return 200, json.dumps(body).encode()
+        return http_answer(200, body)
     answer = cbor2.loads(base64.b64decode(body["answer"]))
     if what == "hpke":
         answer["ledger_hpke_key"] = ATTACKER_HPKE
@@ -221,15 +222,15 @@ def substitute(exchange: Exchange, what: str) -> tuple[int, bytes] | None:
     data = cbor2.dumps(answer, canonical=True)
     body["answer"] = base64.b64encode(data).decode()
     body["signature"] = ATTACKER_ROOT.sign(b"cardpos-enroll-answer-sig-v2" + data).hex()  # all it can redo
-    return 200, json.dumps(body).encode()
+    return http_answer(200, body)
 
 
 @pytest.mark.parametrize("what", ["hpke", "root"])
 def test_a_substituted_enrollment_answer_is_refused_and_nothing_is_written(
-        world: SyncWorld, server: LedgerServer, mitm: Callable[[str], MitmProxy], what: str) -> None:
+        world: SyncWorld, server: LedgerServer, answer_proxy_factory: ProxyFactory, what: str) -> None:
     _terminal_id, code = add_terminal(server)
-    proxy = mitm(server.url)
-    proxy.on_response = lambda exchange: substitute(exchange, what)
+    proxy = answer_proxy_factory(("127.0.0.1", server.port))
+    proxy.intercept = lambda request: substitute(request.forward(), what)
     till = data_dir(world, "till")
     done = enroll(world, till, proxy.url, code)
     assert done.returncode == 1, f"the terminal accepted the attacker's {what} key: {done.stdout}"
@@ -274,11 +275,11 @@ def readable_forms(data: bytes) -> bytes:
 
 
 def test_a_captured_pull_shows_no_member_personal_data(world: SyncWorld, server: LedgerServer,
-                                                        mitm: Callable[[str], MitmProxy]) -> None:
+                                                        answer_proxy_factory: ProxyFactory) -> None:
     member_id = server.admin("member", "add", ANN["name"], "--phone", ANN["phone"], "--email", ANN["email"],
                              "--notes", ANN["notes"]).stdout.strip()
     _terminal_id, code = add_terminal(server)
-    proxy = mitm(server.url)
+    proxy = answer_proxy_factory(("127.0.0.1", server.port))
     till = data_dir(world, "till")
     assert enroll(world, till, proxy.url, code).returncode == 0
     synced = world.cardpos(till, "terminal", "sync", "--once", "--json")
@@ -286,7 +287,7 @@ def test_a_captured_pull_shows_no_member_personal_data(world: SyncWorld, server:
     assert json.loads(synced.stdout)["pulled"]["members"] >= 1
     pulls = proxy.sent("/v1/pull")
     assert pulls and all(p.status == 200 for p in pulls)
-    captured = b"\n".join(readable_forms(p.response_body) for p in pulls)
+    captured = b"\n".join(readable_forms(p.answer_body) for p in pulls)
     for value in ANN.values():
         assert value.encode() not in captured, f"{value!r} crossed the network in clear"
     # ... while the terminal itself opened the snapshot and holds Ann in its member cache.

@@ -13,13 +13,10 @@ from terminal.ui.screens.manual import ManualEntryScreen
 from terminal.ui.screens.member import MemberScreen
 from terminal.ui.screens.refusal import RefusalScreen
 from tests.fixtures.cards import DAY, key_from_seed
-from tests.fixtures.ui import UiWorld, settle, sign_in, tap
+from tests.fixtures.ui import UiWorld, settle, sign_in, tap, text_of
 
 pytestmark = pytest.mark.anyio
 
-
-def text_of(app, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
 
 
 def screen_text(app) -> str:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from cardpos.demo.runner import DEMO_CASHIERS
 from terminal.reader.device import ReaderDevice
@@ -17,7 +17,7 @@ from terminal.ui.screens.dialogs import SupervisorScreen
 from terminal.ui.screens.idle import IdleScreen
 from terminal.ui.screens.signin import SignInScreen
 from terminal.ui.screens.technician import TechnicianScreen
-from tests.fixtures.ui import TECHNICIAN_PIN, UiWorld, settle, sign_in
+from tests.fixtures.ui import TECHNICIAN_PIN, UiWorld, settle, sign_in, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -40,9 +40,6 @@ def demo_app(world: UiWorld, lang: str = "en") -> CashierApp:
         world.counter.store.cashiers.add(cashier_id, name, role, pin)
     return world.app(lang, demo=DemoAccounts())
 
-
-def text_of(app: CashierApp, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
 
 
 def notices(app: CashierApp) -> list[str]:

@@ -4,9 +4,6 @@ the entry to the real ledger (``cardpos ledger serve``), whose ack marks it sync
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +15,11 @@ from terminal.compose import build_services
 from terminal.ui.app import CashierApp
 from terminal.ui.screens.member import MemberScreen
 from terminal.ui.screens.receipt import ReceiptScreen
-from tests.conftest import REPO_ROOT
 from tests.fixtures.sync import SyncWorld
-from tests.fixtures.ui import settle, sign_in
+from tests.fixtures.ui import settle, sign_in, wait_until
 
 pytestmark = pytest.mark.anyio
 
-
-async def wait_until(pilot: Any, condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def enrolled_terminal(world: SyncWorld, member_id: str) -> tuple[Path, str]:
@@ -42,13 +31,7 @@ def enrolled_terminal(world: SyncWorld, member_id: str) -> tuple[Path, str]:
     world.open_admin()
     card = admin.issue_card(member_id)
     _, data_dir = world.enroll("ui-e2e", server.url)
-    env = {**world.terminal_env(data_dir), "CASHIER_PIN": "1111"}
-    added = subprocess.run([sys.executable, "-m", "cardpos", "terminal", "cashier", "add", "c1", "--name", "Ana",
-                            "--role", "cashier", "--pin-env", "CASHIER_PIN"], env=env, cwd=REPO_ROOT,
-                           capture_output=True, text=True, timeout=60)
-    assert added.returncode == 0, added.stderr
-    synced = world.cardpos(data_dir, "terminal", "sync", "--once")
-    assert synced.returncode == 0, synced.stderr
+    world.add_cashier_and_sync(data_dir)
     return data_dir, card.token_text
 
 

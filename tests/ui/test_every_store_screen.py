@@ -5,11 +5,7 @@ the unknown-balance path with a clear screen."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from textual.widgets import Static
@@ -18,23 +14,12 @@ from cardkit.config import load_settings
 from terminal.compose import build_services
 from terminal.ui.app import CashierApp
 from terminal.ui.screens.member import MemberScreen
-from tests.conftest import REPO_ROOT
 from tests.fixtures.sync import SyncWorld
-from tests.fixtures.ui import settle, sign_in, tap
+from tests.fixtures.ui import settle, sign_in, tap, text_of, wait_until
 
 pytestmark = pytest.mark.anyio
 
 
-def text_of(app: Any, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
-
-
-async def wait_until(pilot: Any, condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def store2_terminal(world: SyncWorld) -> Path:
@@ -48,13 +33,7 @@ def store2_terminal(world: SyncWorld) -> Path:
     data_dir.mkdir()
     enrolled = world.cardpos(data_dir, "terminal", "enroll", "--ledger", server.url, "--code", code)
     assert enrolled.returncode == 0, enrolled.stderr
-    env = {**world.terminal_env(data_dir), "CASHIER_PIN": "1111"}
-    added = subprocess.run([sys.executable, "-m", "cardpos", "terminal", "cashier", "add", "c1", "--name", "Ana",
-                            "--role", "cashier", "--pin-env", "CASHIER_PIN"], env=env, cwd=REPO_ROOT,
-                           capture_output=True, text=True, timeout=60)
-    assert added.returncode == 0, added.stderr
-    synced = world.cardpos(data_dir, "terminal", "sync", "--once")
-    assert synced.returncode == 0, synced.stderr
+    world.add_cashier_and_sync(data_dir)
     return data_dir
 
 

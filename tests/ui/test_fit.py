@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,8 @@ from tests.fixtures.counter import member_snapshots
 from tests.fixtures.english import english_runs, screen_text
 from tests.fixtures.fit import cuts, steady_text
 from tests.fixtures.printer import PrinterSimFactory
-from tests.fixtures.ui import SUPERVISOR_PIN, TECHNICIAN_PIN, UiWorld, settle, sign_in, tap
-from tests.ui.test_reader import SimTapper, wait_until
+from tests.fixtures.ui import SUPERVISOR_PIN, TECHNICIAN_PIN, UiWorld, settle, sign_in, tap, wait_until
+from tests.ui.test_reader import SimTapper
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +65,7 @@ NAMES = ("Cashier One", "Supervisor One", "Tech One", "Li Na", "Wang Wei", LONG_
 LONG_COUPONS = ("SPRING-WELCOME-2026", "BIRTHDAY-GOLD-15PCT", "STORE-OPENING-ANNIV")
 """Coupon ids as long as a campaign writes them."""
 SCREENS = ("signin", "signin-refused", "idle", "manual", "refusal", "demo-wallet", "member", "sale", "declined",
-           "receipt-sale", "topup", "gift", "fee", "notes", "reverse", "supervisor", "member-history",
+           "receipt-sale", "topup", "gift", "receipt-gift", "fee", "notes", "reverse", "supervisor", "member-history",
            "confirm-upgrade", "idle-offline", "zreport", "confirm-close", "technician")
 
 
@@ -178,6 +179,7 @@ async def test_every_screen_fits_80x24_with_the_longest_labels(
         await shot(pilot, "gift", RedeemScreen)
         await pilot.press("down", "down", "down", "enter")
         await settle(pilot)
+        await shot(pilot, "receipt-gift", ReceiptScreen)
         await pilot.press("enter", "f")
         await settle(pilot)
         await pilot.press("down", "down")
@@ -272,3 +274,59 @@ async def test_every_screen_fits_80x24_with_the_longest_labels(
     assert shot.problems == [], "\n".join(shot.problems)
     assert changed == [], "screens differ from their golden text (CARDPOS_UPDATE_SNAPSHOTS=1 to accept):\n" + \
         "\n".join(changed)
+
+
+QR_CHARACTERS = frozenset(" ▌▐█") | {chr(code) for code in range(0x1FB00, 0x1FB3C)}
+
+
+def masked_qr(text: str, qr: str) -> str:
+    """The screen's text with each line of the card's QR code as a run of ▒ as wide, and the provisional member
+    id (random) as ``Pxxxxxxxxxx``: the golden file keeps where the code stands and how big it is; what it holds
+    is the card's signed token, drawn by ``cardkit.qr`` (tests/unit/test_qr_text.py reads it back)."""
+    for line in qr.splitlines():
+        text = text.replace(line, "▒" * len(line), 1)
+    return re.sub(r"\bP[0-9a-f]{10}\b", "P" + "x" * 10, text)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_the_sign_up_screen_with_the_cards_qr_code_fits_80x24(ui_world: UiWorld, lang: str) -> None:
+    """No reader here: the new member's card, issued by the ledger, is shown as a QR code of its text form, whole
+    on the screen beside the sign-up's result (no scrolling), in both languages."""
+    from cardkit.card_issue import NewCard
+    from terminal.service.newcard import NewCardState, Stage
+    from terminal.ui.messages import SignupCardDone
+    from terminal.ui.screens.signup import SignupScreen
+
+    world = ui_world.world
+    app = ui_world.app(lang=lang)
+    async with app.run_test(size=(80, 24), notifications=False) as pilot:
+        await sign_in(pilot)
+        await pilot.press("n")
+        await settle(pilot)
+        await pilot.press(*LONG_NAME, "enter", *"139 1234 5678", "enter", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, SignupScreen) and screen.card_state is not None  # queued: no ledger here
+        member = screen.card_state.member_id
+        # The ledger's answer as the card worker posts it once the terminal is online: the card issued, no reader.
+        token = world.token(card_id="00000000000000c9", member_id="M0042")
+        issued = NewCardState(old_card="", request=member, member_id=member, tier="standard", stage=Stage.ISSUED,
+                              card=NewCard(request=member, old_card="", card_id="00000000000000c9",
+                                           member_id="M0042", tier="standard", token=token), kind="signup")
+        screen.post_message(SignupCardDone(issued))
+        await settle(pilot)
+        qr = str(screen.query_one("#signup-qr").render())
+        assert screen.query_one("#signup-qr-box").display
+        assert set(qr) <= QR_CHARACTERS | {"\n"} and 13 <= len(qr.splitlines()) <= 19, qr
+        text = screen_text(app)
+        problems = cuts(app)
+        if lang == "zh":
+            problems += [f"English: {run}" for run in english_runs(text, NAMES)]
+        assert all(line in text for line in qr.splitlines()), "the QR code is not whole on the screen"
+    golden = SNAPSHOTS / f"signup-qr-{lang}.txt"
+    steady = steady_text(masked_qr(text, qr))
+    if UPDATE or not golden.exists():
+        golden.write_text(steady, encoding="utf-8")
+    assert problems == [], "\n".join(problems)
+    assert golden.read_text(encoding="utf-8") == steady, "".join(difflib.unified_diff(
+        golden.read_text(encoding="utf-8").splitlines(True), steady.splitlines(True), golden.name, "now"))

@@ -12,9 +12,6 @@ enrolled with the real CLI, the reader simulator on a pty driven by the app's ow
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,12 +31,11 @@ from terminal.ui.screens.newcard import NewCardScreen
 from terminal.ui.screens.receipt import ReceiptScreen
 from terminal.ui.screens.refusal import RefusalScreen
 from terminal.ui.screens.signup import SignupScreen
-from tests.conftest import REPO_ROOT
 from tests.fixtures.english import english_runs
 from tests.fixtures.printer import PrinterSimFactory
 from tests.fixtures.sim import SimFactory
 from tests.fixtures.sync import SyncWorld, init_world
-from tests.fixtures.ui import settle, sign_in
+from tests.fixtures.ui import settle, sign_in, text_of, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -55,13 +51,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncWorld]:
         built.stop_all()
 
 
-async def wait_until(pilot: Any, condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await pilot.pause(0.05)
-
 
 def lift(sim: Any) -> None:
     """Take whatever card is on the simulated reader off it (a tapped card may have left on its own already)."""
@@ -76,20 +65,11 @@ async def key_in(pilot: Any, app: CashierApp, card_text: str) -> None:
     await pilot.press("enter")
 
 
-def text_of(app: CashierApp, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
-
 
 def terminal_for(world: SyncWorld, name: str) -> Path:
     """A terminal enrolled with the real CLI, cashier c1 (PIN 1111) added with it, and a first sync."""
     _, data_dir = world.enroll(name, world.server().url)
-    env = {**world.terminal_env(data_dir), "CASHIER_PIN": "1111"}
-    added = subprocess.run([sys.executable, "-m", "cardpos", "terminal", "cashier", "add", "c1", "--name", "Ana",
-                            "--role", "cashier", "--pin-env", "CASHIER_PIN"], env=env, cwd=REPO_ROOT,
-                           capture_output=True, text=True, timeout=60)
-    assert added.returncode == 0, added.stderr
-    synced = world.cardpos(data_dir, "terminal", "sync", "--once")
-    assert synced.returncode == 0, synced.stderr
+    world.add_cashier_and_sync(data_dir)
     return data_dir
 
 
@@ -251,7 +231,8 @@ async def test_without_a_reader_the_issued_card_is_shown_as_a_qr_code_and_printe
         assert "No reader writes cards here" in text_of(app, "#newcard-result")
         qr = text_of(app, "#newcard-qr")
         assert app.screen.query_one("#newcard-qr-box").display
-        assert set(qr) <= {" ", "\n", "\u2580", "\u2584", "\u2588"} and len(qr.splitlines()) > 10
+        blocks = {" ", "\n", "\u258c", "\u2590", "\u2588", *map(chr, range(0x1FB00, 0x1FB3C))}  # sextants
+        assert set(qr) <= blocks and len(qr.splitlines()) > 10
         assert not screen.check_action("write_again", ())  # nothing to retry without a reader
         _, printed = printer.wait_tickets(2)  # the upgrade's receipt, then the new card
         assert "NEW MEMBER CARD" in printed and state.card.card_id in printed

@@ -5,7 +5,7 @@ PIN, tier upgrade, notes/preferences, shift close with a Z-report, and the techn
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input
 
 from terminal.ui.screens.dialogs import DeclineScreen, SupervisorScreen
 from terminal.ui.screens.fee import FeeScreen
@@ -15,13 +15,10 @@ from terminal.ui.screens.redeem import RedeemScreen
 from terminal.ui.screens.sale import SaleScreen
 from terminal.ui.screens.signin import SignInScreen
 from terminal.ui.screens.technician import TechnicianScreen
-from tests.fixtures.ui import SUPERVISOR_PIN, TECHNICIAN_PIN, UiWorld, settle, sign_in, tap
+from tests.fixtures.ui import SUPERVISOR_PIN, TECHNICIAN_PIN, UiWorld, settle, sign_in, tap, text_of
 
 pytestmark = pytest.mark.anyio
 
-
-def text_of(app, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
 
 
 def entries(ui_world: UiWorld, kind: str) -> list:
@@ -307,6 +304,7 @@ async def test_a_gift_is_chosen_from_the_catalogue_and_spends_its_points(ui_worl
         await settle(pilot)
         assert isinstance(app.screen, ReceiptScreen)
         assert "POINTS REDEMPTION" in text_of(app, "#receipt-text")
+        assert "Canvas tote bag" in text_of(app, "#receipt-text")  # the gift's name, not its code
         await pilot.press("enter")
         await settle(pilot)
         assert "Points: 200" in text_of(app, "#member-money")

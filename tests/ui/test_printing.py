@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from textual.widgets import Static
 
 from terminal.printer.device import ReceiptPrinter
 from terminal.ui.screens.member import MemberScreen
@@ -16,13 +15,10 @@ from terminal.ui.screens.shift import ShiftScreen
 from terminal.ui.screens.signin import SignInScreen
 from terminal.ui.widgets.status import StatusBar
 from tests.fixtures.printer import PrinterSimFactory
-from tests.fixtures.ui import UiWorld, settle, sign_in, tap
+from tests.fixtures.ui import UiWorld, settle, sign_in, tap, text_of
 
 pytestmark = pytest.mark.anyio
 
-
-def text_of(app, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
 
 
 def status_text(app) -> str:

@@ -3,7 +3,6 @@ panel (F2) tapping wallet cards through the simulator's console, as ``cardpos de
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from terminal.ui.screens.member import MemberScreen
 from terminal.ui.screens.refusal import RefusalScreen
 from terminal.ui.widgets.status import StatusBar
 from tests.fixtures.cards import key_from_seed
-from tests.fixtures.ui import UiWorld, settle, sign_in
+from tests.fixtures.ui import UiWorld, settle, sign_in, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -40,13 +39,6 @@ class SimTapper:
         reply = self.sim.command(f"tap {index}")
         assert reply.startswith("ok"), reply
 
-
-async def wait_until(pilot: Any, condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await pilot.pause(0.05)
 
 
 @pytest.fixture

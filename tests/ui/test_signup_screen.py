@@ -8,13 +8,10 @@ from textual.widgets import Input, Static
 from terminal.ui.screens.dialogs import DeclineScreen
 from terminal.ui.screens.idle import IdleScreen
 from terminal.ui.screens.signup import SignupScreen
-from tests.fixtures.ui import UiWorld, settle, sign_in
+from tests.fixtures.ui import UiWorld, settle, sign_in, text_of
 
 pytestmark = pytest.mark.anyio
 
-
-def text_of(app, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
 
 
 def signups(ui_world: UiWorld) -> list:

@@ -15,13 +15,10 @@ from terminal.ui.screens.dialogs import DeclineScreen
 from terminal.ui.screens.member import MemberScreen
 from terminal.ui.screens.receipt import ReceiptScreen
 from terminal.ui.screens.sale import SaleScreen
-from tests.fixtures.ui import UiWorld, settle, sign_in, tap
+from tests.fixtures.ui import UiWorld, settle, sign_in, tap, text_of
 
 pytestmark = pytest.mark.anyio
 
-
-def text_of(app, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
 
 
 def unreachable_ledger(ui_world: UiWorld) -> LedgerLookup:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 
 from terminal.ui.screens.base import CashierScreen
@@ -43,8 +43,8 @@ class NewCardScreen(CashierScreen):
             with Vertical(id="newcard-text"):
                 yield Plain("", id="newcard-result")
                 yield Plain("", id="newcard-keys", classes="hint")
-            with VerticalScroll(id="newcard-qr-box"):
-                yield Plain("", id="newcard-qr")
+            with Vertical(id="newcard-qr-box"):
+                yield Plain("", id="newcard-qr", classes="qr")
 
     def on_mount(self) -> None:
         super().on_mount()

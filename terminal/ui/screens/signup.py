@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Input
 
@@ -47,16 +47,18 @@ class SignupScreen(CashierScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         tr = self.tr
-        for field, label in zip(FIELDS, ("signup.name", "signup.phone", "signup.birthday"), strict=True):
-            with Horizontal(classes="signup-row"):
-                yield Plain(tr(label), classes="signup-label")
-                yield Input(id=field, placeholder=tr(f"{label}_placeholder"))
-        yield Plain("", id="signup-choices")
-        yield Plain("", id="signup-wording", classes="hint")
-        yield Plain("", id="signup-result")
-        yield Plain(tr("signup.keys"), id="signup-keys", classes="hint")
-        with VerticalScroll(id="signup-qr-box"):  # the issued card's text form, when no reader wrote it
-            yield Plain("", id="signup-qr")
+        with Horizontal(id="signup-body"):
+            with Vertical(id="signup-form"):
+                for field, label in zip(FIELDS, ("signup.name", "signup.phone", "signup.birthday"), strict=True):
+                    with Horizontal(classes="signup-row signup-entry"):
+                        yield Plain(tr(label), classes="signup-label")
+                        yield Input(id=field, placeholder=tr(f"{label}_placeholder"))
+                yield Plain("", id="signup-choices", classes="signup-entry")
+                yield Plain("", id="signup-wording", classes="hint signup-entry")
+                yield Plain("", id="signup-result", classes="prose")
+                yield Plain(tr("signup.keys"), id="signup-keys", classes="hint")
+            with Vertical(id="signup-qr-box"):  # the issued card's text form, when no reader wrote it
+                yield Plain("", id="signup-qr", classes="qr")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -150,7 +152,10 @@ class SignupScreen(CashierScreen):
         self.asking = False
         qr_box = self.query_one("#signup-qr-box")
         qr_box.display = False
-        if state.stage.value == "issued" and state.card is not None:
+        shows_qr = state.stage.value == "issued" and state.card is not None
+        for entry in self.query(".signup-entry"):  # the form is done: the card's code takes its room
+            entry.display = not shows_qr
+        if shows_qr and state.card is not None:
             text = token_to_text(state.card.token)
             self.query_one("#signup-qr", Plain).update(qr_text(text))
             qr_box.display = True
@@ -161,6 +166,9 @@ class SignupScreen(CashierScreen):
         head = tr("signup.done", member=state.member_id)
         if state.stage.value == "written":
             line = tr("signup.card_written", card=state.card.card_id if state.card else "", member=member)
+        elif state.stage.value == "issued" and not self.ops.has_reader:
+            line = tr("signup.card_no_reader", card=state.card.card_id if state.card else "")
+            self.query_one("#signup-keys", Plain).update(tr("signup.keys_done_no_reader"))  # no F8 without one
         elif state.stage.value == "issued":
             line = tr("signup.card_not_written", card=state.card.card_id if state.card else "",
                       reason=state.last_error or tr("signup.no_reader"))
