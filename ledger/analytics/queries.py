@@ -21,9 +21,22 @@ YEAR_DAYS = 365
 
 
 @dataclass(frozen=True, slots=True)
+class Calibration:
+    """One member as of one horizon before the period's end (``day``): the RFM inputs over the 365 days up to
+    ``day``, and the net visits after it (to the period's end), for the projected lifetime value's retention."""
+
+    day: int
+    visits: int
+    spend: int
+    last_day: int | None
+    visits_after: int
+
+
+@dataclass(frozen=True, slots=True)
 class MemberFigures:
-    """One member's aggregates: ``period_*`` over the report's period, ``life_spend`` from joining to its end,
-    ``year_*`` over the 365 days to its end, ``prior_visits`` over the 365 days before those."""
+    """One member's aggregates: ``period_*`` over the report's period, ``life_*`` from joining to its end,
+    ``year_*`` over the 365 days to its end, ``prior_visits`` over the 365 days before those; ``calibration``
+    when asked for (``member_figures(..., calibration_day=...)``)."""
 
     member_id: str
     currency: str
@@ -36,14 +49,19 @@ class MemberFigures:
     year_spend: int
     year_visits: int
     prior_visits: int
+    home_store: str = ""
+    life_visits: int = 0
+    year_last: int | None = None  # last day with a visit in the 365 days to the period's end
+    calibration: Calibration | None = None
 
 
-def member_figures(period: Period, scope: Scope) -> Iterator[MemberFigures]:
+def member_figures(period: Period, scope: Scope, calibration_day: int | None = None) -> Iterator[MemberFigures]:
     """Every member who had joined by the end of ``period`` (in a store scope: whose home store is in it, or who
     bought there), with their aggregates. Streamed: a million members never sit in one list.
 
     One pass over the members in key order, each joined to its own rows of ``analytics_member_day`` by the
-    table's key (a third faster than grouping the table first and joining the groups to the members)."""
+    table's key (a third faster than grouping the table first and joining the groups to the members). With
+    ``calibration_day`` the same pass also sums each member as of that day (``Calibration``)."""
     p = store.db.param
     days, member, proj = (MemberDay._meta.table_name, store.Member._meta.table_name,
                           store.MemberProjection._meta.table_name)
@@ -53,31 +71,51 @@ def member_figures(period: Period, scope: Scope) -> Iterator[MemberFigures]:
         seen, home_args = f' HAVING COUNT(d."member_id") > 0 OR {scope.condition("m.store_id")}', list(scope.stores)
     year_from = period.last_day - YEAR_DAYS + 1
     prior_from = year_from - YEAR_DAYS
+    columns = [
+        f'SUM(CASE WHEN d."day" >= {p} THEN d."visits" ELSE 0 END)',
+        f'SUM(CASE WHEN d."day" >= {p} THEN d."spend" ELSE 0 END)',
+        f'MAX(CASE WHEN d."day" >= {p} AND d."visits" > 0 THEN d."day" END)',
+        'SUM(d."spend")',
+        f'SUM(CASE WHEN d."day" >= {p} THEN d."spend" ELSE 0 END)',
+        f'SUM(CASE WHEN d."day" >= {p} THEN d."visits" ELSE 0 END)',
+        f'SUM(CASE WHEN d."day" >= {p} AND d."day" < {p} THEN d."visits" ELSE 0 END)',
+        'SUM(d."visits")',
+        f'MAX(CASE WHEN d."day" >= {p} AND d."visits" > 0 THEN d."day" END)']
+    args: list[object] = [period.first_day, period.first_day, period.first_day, year_from, year_from, prior_from,
+                          year_from, year_from]
+    if calibration_day is not None:
+        calibration_from = calibration_day - YEAR_DAYS + 1
+        window = f'd."day" >= {p} AND d."day" <= {p}'
+        columns += [f'SUM(CASE WHEN {window} THEN d."visits" ELSE 0 END)',
+                    f'SUM(CASE WHEN {window} THEN d."spend" ELSE 0 END)',
+                    f'MAX(CASE WHEN {window} AND d."visits" > 0 THEN d."day" END)',
+                    f'SUM(CASE WHEN d."day" > {p} THEN d."visits" ELSE 0 END)']
+        args += [calibration_from, calibration_day] * 3 + [calibration_day]
     sql = (
-        f'SELECT m."member_id", m."currency", m."created_ms", COALESCE(pr."tier", m."opening_tier"), '
-        f'SUM(CASE WHEN d."day" >= {p} THEN d."visits" ELSE 0 END), '
-        f'SUM(CASE WHEN d."day" >= {p} THEN d."spend" ELSE 0 END), '
-        f'MAX(CASE WHEN d."day" >= {p} AND d."visits" > 0 THEN d."day" END), '
-        f'SUM(d."spend"), '
-        f'SUM(CASE WHEN d."day" >= {p} THEN d."spend" ELSE 0 END), '
-        f'SUM(CASE WHEN d."day" >= {p} THEN d."visits" ELSE 0 END), '
-        f'SUM(CASE WHEN d."day" >= {p} AND d."day" < {p} THEN d."visits" ELSE 0 END) '
+        f'SELECT m."member_id", m."currency", m."created_ms", COALESCE(pr."tier", m."opening_tier"), m."store_id", '
+        f'{", ".join(columns)} '
         f'FROM "{member}" m LEFT JOIN "{proj}" pr ON pr."member_id" = m."member_id" '
         f'LEFT JOIN "{days}" d ON d."member_id" = m."member_id" AND +d."day" <= {p}{in_stores} '
         f'WHERE m."created_ms" < {p} '
-        f'GROUP BY m."member_id", m."currency", m."created_ms", pr."tier", m."opening_tier"{seen}')
-    args = [period.first_day, period.first_day, period.first_day, year_from, year_from, prior_from, year_from,
-            period.last_day, *store_args, period.end_ms, *home_args]
+        f'GROUP BY m."member_id", m."currency", m."created_ms", pr."tier", m."opening_tier", m."store_id"{seen}')
+    args += [period.last_day, *store_args, period.end_ms, *home_args]
     cursor = store.db.execute_sql(sql, args)
     day_ms = calendar.DAY_MS
     while True:
         rows = cursor.fetchmany(FETCH)
         if not rows:
             return
-        for member_id, currency, created_ms, tier, pv, ps, pl, ls, ys, yv, qv in rows:
+        for row in rows:
+            member_id, currency, created_ms, tier, home, pv, ps, pl, ls, ys, yv, qv, lv, yl = row[:14]
+            calibration = None
+            if calibration_day is not None:
+                cv, cs, cl, av = row[14:]
+                calibration = Calibration(calibration_day, int(cv or 0), int(cs or 0),
+                                          None if cl is None else int(cl), int(av or 0))
             yield MemberFigures(str(member_id), str(currency), int(created_ms) // day_ms, str(tier),
                                 int(pv or 0), int(ps or 0), None if pl is None else int(pl), int(ls or 0),
-                                int(ys or 0), int(yv or 0), int(qv or 0))
+                                int(ys or 0), int(yv or 0), int(qv or 0), str(home), int(lv or 0),
+                                None if yl is None else int(yl), calibration)
 
 
 def bare_member_aggregate(period: Period) -> int:
