@@ -33,7 +33,8 @@ class LifetimeReport:
 
     @property
     def period(self) -> Period:
-        return Period(self.as_of_day, self.as_of_day)
+        """The year up to the as-of day: the RFM window each member's segment is taken over."""
+        return Period.ending(self.as_of_day, queries.YEAR_DAYS)
 
     def totals(self, currency: str, grouping: str) -> dict[str, tuple[int, int, int]]:
         """Group → (members, to date, future); a home store of no merchant is under ``NO_MERCHANT``."""
@@ -134,9 +135,10 @@ def lifetime_report(as_of_day: int, scope: Scope, horizon: projection.Horizon = 
     from ledger.merchants import admin as merchants_admin
 
     catchup.catch_up()
-    period = Period(as_of_day, as_of_day)
-    figures = queries.member_figures(period, scope, calibration_day=as_of_day - horizon.days)
-    groups = gather(figures, as_of_day, as_of_day, keep_ids=per_member, lifetime=True)
+    period = Period.ending(as_of_day, queries.YEAR_DAYS)  # its figures are then the year's: summed once
+    figures = queries.member_figures(period, scope, calibration_day=as_of_day - horizon.days,
+                                     life_visits=per_member)
+    groups = gather(figures, period.first_day, period.last_day, keep_ids=per_member, lifetime=True)
     valuations = {cur: g.valuation(as_of_day, horizon) for cur, g in groups.items()}
     merchant_of = {str(s["store_id"]): str(s["merchant_id"]) for s in merchants_admin.list_stores()}
     return LifetimeReport(as_of_day, scope, horizon, groups, valuations, merchant_of, per_member)

@@ -25,10 +25,6 @@ def _day(value: int | None) -> int:
     return NO_DAY if value is None else value
 
 
-def _or_none(value: int) -> int | None:
-    return None if value == NO_DAY else value
-
-
 @dataclass
 class LifetimeColumns:
     """Per member, what the projected lifetime value needs (``projection``): spend and visits to date, the RFM
@@ -84,32 +80,44 @@ class LifetimeColumns:
         counts: dict[str, list[int]] = {s: [0, 0] for s in projection.SEGMENTS}
         if day is None:
             return {}
-        rows = [i for i in range(len(join_days)) if join_days[i] <= day]
-        cuts = rfm.cuts_of((self.then_lasts[i], self.then_visits[i], self.then_spends[i]) for i in rows
-                           if self.then_visits[i] > 0 and self.then_lasts[i] != NO_DAY)
+        then = [(join, last, visits, spend, after) for join, last, visits, spend, after in zip(
+            join_days, self.then_lasts, self.then_visits, self.then_spends, self.visits_after, strict=True)
+            if join <= day]
+        cuts = rfm.cuts_of((last, visits, spend) for _, last, visits, spend, _ in then
+                           if visits > 0 and last != NO_DAY)
         classify = rfm.Classifier(cuts, day).segment_of
-        for i in rows:
-            cell = counts[classify(join_days[i], _or_none(self.then_lasts[i]), self.then_visits[i],
-                                   self.then_spends[i])]
+        for join, last, visits, spend, after in then:
+            cell = counts[classify(join, None if last == NO_DAY else last, visits, spend)]
             cell[0] += 1
-            if self.visits_after[i] > 0:
+            if after > 0:
                 cell[1] += 1
         return {s: (c[0], c[1]) for s, c in counts.items()}
 
     def valuation(self, join_days: array[int], as_of_day: int, horizon: projection.Horizon) -> Valuation:
         table = projection.retention_table(self.calibration(join_days))
-        cuts = rfm.cuts_of((self.year_lasts[i], self.year_visits[i], self.year_spends[i])
-                           for i in range(len(join_days)) if self.year_visits[i] > 0 and self.year_lasts[i] != NO_DAY)
+        cuts = rfm.cuts_of((last, visits, spend) for last, visits, spend in zip(
+            self.year_lasts, self.year_visits, self.year_spends, strict=True) if visits > 0 and last != NO_DAY)
         classify = rfm.Classifier(cuts, as_of_day).segment_of
         future = projection.Projector(table, horizon, as_of_day).future
         index = {s: k for k, s in enumerate(projection.SEGMENTS)}
         segments, futures = array("b"), array("q")
-        for join_day, last, visits, spend, life in zip(join_days, self.year_lasts, self.year_visits,
-                                                       self.year_spends, self.life_spends, strict=True):
-            segment = classify(join_day, _or_none(last), visits, spend)
-            segments.append(index[segment])
-            futures.append(future(segment, life, join_day))
-        return Valuation(as_of_day, horizon, self.calibration_day, table, segments, futures, self)
+        cells: dict[tuple[int, int, int], list[int]] = {}  # (tier, segment, home) → members, to date, future
+        for join_day, last, visits, spend, life, tier, home in zip(
+                join_days, self.year_lasts, self.year_visits, self.year_spends, self.life_spends, self.tier_of,
+                self.home_of, strict=True):
+            segment = classify(join_day, None if last == NO_DAY else last, visits, spend)
+            k = index[segment]
+            value = future(segment, life, join_day)
+            segments.append(k)
+            futures.append(value)
+            cell = cells.get((tier, k, home))
+            if cell is None:
+                cell = cells[(tier, k, home)] = [0, 0, 0]
+            cell[0] += 1
+            cell[1] += life
+            cell[2] += value
+        return Valuation(as_of_day, horizon, self.calibration_day, table, segments, futures, self,
+                         {key: (c[0], c[1], c[2]) for key, c in cells.items()})
 
 
 @dataclass
@@ -124,40 +132,39 @@ class Valuation:
     segments: array[int]
     futures: array[int]
     columns: LifetimeColumns
+    cells: dict[tuple[int, int, int], tuple[int, int, int]]  # (tier, segment, home) → members, to date, future
 
     @property
     def future_total(self) -> int:
-        return sum(self.futures)
+        return sum(c[2] for c in self.cells.values())
 
     @property
     def to_date_total(self) -> int:
-        return sum(self.columns.life_spends)
+        return sum(c[1] for c in self.cells.values())
 
     def totals_by(self, key: str, merchant_of: dict[str, str] | None = None) -> dict[str, tuple[int, int, int]]:
         """Group → (members, to date, future) with ``key`` one of tier, segment, store (the member's home
-        store) or merchant (its home store's merchant, from ``merchant_of``)."""
+        store) or merchant (its home store's merchant, from ``merchant_of``; '' for none): sums of the members'
+        own figures, so every grouping adds up to the same total."""
         c = self.columns
         if key == "tier":
-            names, of = c.tiers, c.tier_of
+            names, position = c.tiers, 0
         elif key == "segment":
-            names, of = list(projection.SEGMENTS), self.segments
-        elif key in ("store", "merchant"):
-            names, of = c.homes, c.home_of
-            if key == "merchant":
-                mapping = merchant_of or {}
-                names = [mapping.get(home, "") for home in c.homes]
+            names, position = list(projection.SEGMENTS), 1
+        elif key == "store":
+            names, position = c.homes, 2
+        elif key == "merchant":
+            mapping = merchant_of or {}
+            names, position = [mapping.get(home, "") for home in c.homes], 2
         else:
             raise ValueError(f"no grouping {key!r}")
-        sums: dict[str, list[int]] = {}
-        for k, life, future in zip(of, c.life_spends, self.futures, strict=True):
-            cell = sums.get(names[k])
-            if cell is None:
-                cell = sums[names[k]] = [0, 0, 0]
-            cell[0] += 1
-            cell[1] += life
-            cell[2] += future
+        sums: dict[str, tuple[int, int, int]] = {}
+        for cell_key, (members, life, future) in self.cells.items():
+            name = names[cell_key[position]]
+            n, total_life, total_future = sums.get(name, (0, 0, 0))
+            sums[name] = (n + members, total_life + life, total_future + future)
         order = list(projection.SEGMENTS) if key == "segment" else sorted(sums)
-        return {name: (sums[name][0], sums[name][1], sums[name][2]) for name in order if name in sums}
+        return {name: sums[name] for name in order if name in sums}
 
 
 @dataclass

@@ -8,6 +8,7 @@ index it sorted every row of the period and took five times as long."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -55,13 +56,64 @@ class MemberFigures:
     calibration: Calibration | None = None
 
 
-def member_figures(period: Period, scope: Scope, calibration_day: int | None = None) -> Iterator[MemberFigures]:
+VISITED = 'd."visits" > 0'
+
+
+class _Columns:
+    """The aggregate expressions of one member pass, each written once: a figure asked for twice over the same
+    days (the period is the last year; a 12-month horizon's calibration window is the year before it) is summed
+    once and read twice. Every row is already limited to the period's end by the join."""
+
+    def __init__(self, param: str) -> None:
+        self.param = param
+        self.expressions: list[str] = []
+        self.args: list[int] = []
+        self._index: dict[tuple[str, int | None, int | None], int] = {}
+
+    def _add(self, what: str, low: int | None, high: int | None) -> int:
+        key = (what, low, high)
+        if key in self._index:
+            return self._index[key]
+        p, conditions, args = self.param, [], []
+        if low is not None:
+            conditions.append(f'd."day" >= {p}')
+            args.append(low)
+        if high is not None:
+            conditions.append(f'd."day" <= {p}')
+            args.append(high)
+        if what == "last":
+            expression = f'MAX(CASE WHEN {" AND ".join([*conditions, VISITED])} THEN d."day" END)'
+        elif conditions:
+            expression = f'SUM(CASE WHEN {" AND ".join(conditions)} THEN d."{what}" ELSE 0 END)'
+        else:
+            expression = f'SUM(d."{what}")'
+        self._index[key] = len(self.expressions)
+        self.expressions.append(expression)
+        self.args += args
+        return self._index[key]
+
+    def sum(self, column: str, low: int | None = None, high: int | None = None) -> int:
+        return self._add(column, low, high)
+
+    def null(self) -> int:
+        if "NULL" not in self.expressions:
+            self.expressions.append("NULL")
+        return self.expressions.index("NULL")
+
+    def last(self, low: int | None = None, high: int | None = None) -> int:
+        """The last day with a visit."""
+        return self._add("last", low, high)
+
+
+def member_figures(period: Period, scope: Scope, calibration_day: int | None = None, *,
+                   life_visits: bool = False) -> Iterator[MemberFigures]:
     """Every member who had joined by the end of ``period`` (in a store scope: whose home store is in it, or who
     bought there), with their aggregates. Streamed: a million members never sit in one list.
 
     One pass over the members in key order, each joined to its own rows of ``analytics_member_day`` by the
     table's key (a third faster than grouping the table first and joining the groups to the members). With
-    ``calibration_day`` the same pass also sums each member as of that day (``Calibration``)."""
+    ``calibration_day`` the same pass also sums each member as of that day (``Calibration``) and the last visit
+    in the year; ``life_visits`` adds the visits to date (shown per member; each figure costs a column)."""
     p = store.db.param
     days, member, proj = (MemberDay._meta.table_name, store.Member._meta.table_name,
                           store.MemberProjection._meta.table_name)
@@ -71,26 +123,20 @@ def member_figures(period: Period, scope: Scope, calibration_day: int | None = N
         seen, home_args = f' HAVING COUNT(d."member_id") > 0 OR {scope.condition("m.store_id")}', list(scope.stores)
     year_from = period.last_day - YEAR_DAYS + 1
     prior_from = year_from - YEAR_DAYS
-    columns = [
-        f'SUM(CASE WHEN d."day" >= {p} THEN d."visits" ELSE 0 END)',
-        f'SUM(CASE WHEN d."day" >= {p} THEN d."spend" ELSE 0 END)',
-        f'MAX(CASE WHEN d."day" >= {p} AND d."visits" > 0 THEN d."day" END)',
-        'SUM(d."spend")',
-        f'SUM(CASE WHEN d."day" >= {p} THEN d."spend" ELSE 0 END)',
-        f'SUM(CASE WHEN d."day" >= {p} THEN d."visits" ELSE 0 END)',
-        f'SUM(CASE WHEN d."day" >= {p} AND d."day" < {p} THEN d."visits" ELSE 0 END)',
-        'SUM(d."visits")',
-        f'MAX(CASE WHEN d."day" >= {p} AND d."visits" > 0 THEN d."day" END)']
-    args: list[object] = [period.first_day, period.first_day, period.first_day, year_from, year_from, prior_from,
-                          year_from, year_from]
+    c = _Columns(p)
+    wanted = [c.sum("visits", period.first_day), c.sum("spend", period.first_day), c.last(period.first_day),
+              c.sum("spend"), c.sum("spend", year_from), c.sum("visits", year_from),
+              c.sum("visits", prior_from, year_from - 1)]
+    wanted += [c.sum("visits") if life_visits else -1, c.last(year_from) if calibration_day is not None else -1]
     if calibration_day is not None:
         calibration_from = calibration_day - YEAR_DAYS + 1
-        window = f'd."day" >= {p} AND d."day" <= {p}'
-        columns += [f'SUM(CASE WHEN {window} THEN d."visits" ELSE 0 END)',
-                    f'SUM(CASE WHEN {window} THEN d."spend" ELSE 0 END)',
-                    f'MAX(CASE WHEN {window} AND d."visits" > 0 THEN d."day" END)',
-                    f'SUM(CASE WHEN d."day" > {p} THEN d."visits" ELSE 0 END)']
-        args += [calibration_from, calibration_day] * 3 + [calibration_day]
+        wanted += [c.sum("visits", calibration_from, calibration_day), c.sum("spend", calibration_from,
+                                                                             calibration_day),
+                   c.last(calibration_from, calibration_day), c.sum("visits", calibration_day + 1)]
+    if -1 in wanted:  # a figure not asked for: read as NULL
+        wanted = [c.null() if i == -1 else i for i in wanted]
+    pick = operator.itemgetter(*(5 + i for i in wanted))
+    columns, args = c.expressions, list[object](c.args)
     sql = (
         f'SELECT m."member_id", m."currency", m."created_ms", COALESCE(pr."tier", m."opening_tier"), m."store_id", '
         f'{", ".join(columns)} '
@@ -106,10 +152,11 @@ def member_figures(period: Period, scope: Scope, calibration_day: int | None = N
         if not rows:
             return
         for row in rows:
-            member_id, currency, created_ms, tier, home, pv, ps, pl, ls, ys, yv, qv, lv, yl = row[:14]
+            member_id, currency, created_ms, tier, home = row[:5]
+            pv, ps, pl, ls, ys, yv, qv, lv, yl, *then = pick(row)
             calibration = None
             if calibration_day is not None:
-                cv, cs, cl, av = row[14:]
+                cv, cs, cl, av = then
                 calibration = Calibration(calibration_day, int(cv or 0), int(cs or 0),
                                           None if cl is None else int(cl), int(av or 0))
             yield MemberFigures(str(member_id), str(currency), int(created_ms) // day_ms, str(tier),
