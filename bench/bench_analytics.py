@@ -206,8 +206,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                          entries / fold_s, "itself", "informative", True))
         rows[0]["note"] = f"top quarter made {report['top_quarter']['share_percent']} % of sales"
         retention = ", ".join(f"{r['segment']} {r['used_percent']} %" for r in ltv["retention"])
-        rows[1]["note"] = (f"projected LTV {ltv['projected_average'] / 100:.2f} per member (to date "
-                           f"{ltv['to_date_total'] // members / 100:.2f}); retention {retention}; peak RSS "
+        average, to_date = ltv["projected_average"], ltv["to_date_total"] // members
+        rows[1]["note"] = (f"projected LTV {average // 100}.{average % 100:02d} per member (to date "
+                           f"{to_date // 100}.{to_date % 100:02d}); retention {retention}; peak RSS "
                            f"{rss_before:.0f} MiB before the projection reports, {rss_after:.0f} MiB after")
         ledger.database.close()
         return rows
