@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import sys
 from collections.abc import Callable
@@ -90,12 +89,10 @@ def _handler(kind: str) -> Callable[[argparse.Namespace], int]:
             json.dump(report.to_json(), sys.stdout, ensure_ascii=False, sort_keys=True)
             sys.stdout.write("\n")
         elif output == "csv":
-            header, rows = report.table()
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
+            header, rows = report.rows() if isinstance(report, lifetime.LifetimeReport) else report.table()
+            writer = csv.writer(sys.stdout, lineterminator="\n")  # streamed: a row per member can be a million
             writer.writerow(header)
             writer.writerows(rows)
-            sys.stdout.write(buffer.getvalue())
         else:
             print("\n".join(report.lines()))
         return 0

@@ -85,20 +85,29 @@ class LifetimeReport:
                 "min_tenure_days": projection.MIN_TENURE_DAYS,
                 "currencies": [self.currency_json(cur) for cur in self.valuations]}
 
-    def table(self) -> Table:
+    MEMBER_KEYS = ("member_id", "segment", "tier", "store", "joined", "to_date", "visits", "spend_per_visit",
+                   "visits_per_year", "yearly_spend", "retention_percent", "future", "projected")
+
+    def rows(self) -> tuple[list[str], Iterator[list[Any]]]:
+        """The table with its rows streamed: one per member (``per_member``) or per group, as ``table``."""
         if self.per_member:
-            keys = ["member_id", "segment", "tier", "store", "joined", "to_date", "visits", "spend_per_visit",
-                    "visits_per_year", "yearly_spend", "retention_percent", "future", "projected"]
-            return (["currency", *keys], [[cur, *(row[k] for k in keys)] for cur in self.valuations
-                                         for row in self.member_rows(cur)])
-        rows: list[list[Any]] = []
+            keys = self.MEMBER_KEYS
+            return (["currency", *keys], ([cur, *(row[k] for k in keys)] for cur in self.valuations
+                                          for row in self.member_rows(cur)))
+        return (["currency", "grouping", "group", "members", "to_date", "future", "projected"],
+                self._group_rows())
+
+    def _group_rows(self) -> Iterator[list[Any]]:
         for cur in self.valuations:
             for g in GROUPINGS:
                 for name, (n, life, fut) in self.totals(cur, g).items():
-                    rows.append([cur, g, name, n, life, fut, life + fut])
+                    yield [cur, g, name, n, life, fut, life + fut]
             for r in self.valuations[cur].retention.values():
-                rows.append([cur, "retention", r.segment, r.members, r.kept, "", percent(r.rate)])
-        return ["currency", "grouping", "group", "members", "to_date", "future", "projected"], rows
+                yield [cur, "retention", r.segment, r.members, r.kept, "", percent(r.rate)]
+
+    def table(self) -> Table:
+        header, rows = self.rows()
+        return header, list(rows)
 
     def lines(self) -> list[str]:
         h = self.horizon
