@@ -213,6 +213,11 @@ def test_console_lifetime_value_tab(world: tuple[Ledger, LtvWorkload, Path]) -> 
                            page.text)
     assert dict(retention) == {"new": "75.0", "champions": "50.0", "active": "50.0", "at_risk": "33.3",
                                "lapsed": "20.0"}
+    spa = marketing.get("/analytics?view=ltv&merchant=spa")
+    assert spa.status_code == 200 and "merchant spa" in spa.text
+    spa_total = sum(s.spend for s in w.sales if s.store_id == "store-2")
+    assert f"{spa_total // 100}.{spa_total % 100:02d}" in spa.text.split('id="ltv-figures"')[1].split("</table>")[0]
+    assert marketing.get("/analytics?view=ltv&merchant=nobody").status_code == 400
     page = marketing.get("/analytics?view=ltv&horizon=0")
     assert page.status_code == 400 and "the horizon is 1 to 120 months" in page.text
     page = marketing.get("/analytics?view=members")

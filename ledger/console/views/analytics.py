@@ -25,11 +25,12 @@ def analytics(page: Page) -> Response:
     view = page.query("view", "members")
     view = view if view in VIEWS else "members"
     chosen = {"view": view, "from": page.query("from"), "to": page.query("to"), "store": page.query("store"),
+              "merchant": page.query("merchant"),
               "horizon": page.query("horizon", str(projection.DEFAULT_MONTHS)), "discount": page.query("discount", "0")}
     values: dict[str, Any] = {"chosen": chosen, "views": VIEWS, "error": None, "report": None, "data": None}
     try:
         models.create_tables()
-        scope = Scope.of(store_id=chosen["store"].strip() or None)
+        scope = Scope.of(store_id=chosen["store"].strip() or None, merchant=chosen["merchant"].strip() or None)
         period = period_from(chosen["from"] or None, chosen["to"] or None, today=calendar.day_of_ms(page.now_ms),
                              default_days=reports.DEFAULT_DAYS[view])
         horizon = projection.Horizon(_whole(chosen["horizon"], "the horizon (months)"),
