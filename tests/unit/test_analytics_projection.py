@@ -99,8 +99,9 @@ member_rows = st.tuples(st.integers(100, 1500),  # days a member
                         st.sampled_from(["standard", "gold"]), st.sampled_from(["store-1", "store-2", "store-3"]))
 
 
-def population(rows: list[tuple[int, int, int | None, int, int | None, int, str, str]]) -> list[MemberFigures]:
-    then_day = T - 365
+def population(rows: list[tuple[int, int, int | None, int, int | None, int, str, str]],
+               then_day: int) -> list[MemberFigures]:
+    """Members as one pass over the database would give them, calibrated one horizon back (``then_day``)."""
     out = []
     for i, (age, spend, since, visits, since_then, after, tier, home) in enumerate(rows):
         then = Calibration(then_day, 1 if since_then is not None else 0, 500 if since_then is not None else 0,
@@ -119,7 +120,7 @@ def test_a_lapsed_member_projects_less_than_an_identical_active_one(
     ago and the other not in the last year: the lapsed one never projects more, and projects less wherever the
     programme's data kept lapsed members less often than active ones."""
     then = Calibration(T - horizon.days, 0, 0, None, 0)
-    members = [*population(rows), figures("probe-active", T - 800, spend, T - 10, visits, then),
+    members = [*population(rows, T - horizon.days), figures("probe-active", T - 800, spend, T - 10, visits, then),
                figures("probe-lapsed", T - 800, spend, None, 0, then)]
     group = gather(members, T, T, keep_ids=True, lifetime=True)["CNY"]
     valuation = group.valuation(T, horizon)
@@ -138,7 +139,7 @@ def test_a_lapsed_member_projects_less_than_an_identical_active_one(
 @given(st.lists(member_rows, min_size=1, max_size=60), horizons)
 def test_every_grouping_adds_up_to_the_total(rows: list[tuple[int, int, int | None, int, int | None, int, str, str]],
                                              horizon: projection.Horizon) -> None:
-    group = gather(population(rows), T, T, lifetime=True)["CNY"]
+    group = gather(population(rows, T - horizon.days), T, T, lifetime=True)["CNY"]
     valuation = group.valuation(T, horizon)
     total = (len(rows), valuation.to_date_total, valuation.future_total)
     assert valuation.to_date_total == sum(spend for _, spend, *_ in rows)
