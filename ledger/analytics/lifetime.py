@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 from ledger.analytics import calendar, catchup, projection, queries
@@ -42,20 +41,28 @@ class LifetimeReport:
         return {(name or NO_MERCHANT) if grouping == "merchant" else name: v for name, v in got.items()}
 
     def member_rows(self, currency: str) -> Iterator[dict[str, Any]]:
-        """Each member's figures (``per_member`` reports only): the model's inputs and its answer."""
+        """Each member's figures (``per_member`` reports only): the model's inputs and its answer. Visits per
+        year to two places, rounded half up; yearly spend rounded down (shown only: the future value is
+        computed from the exact fraction)."""
         group, v = self.groups[currency], self.valuations[currency]
         c = v.columns
+        kept = {k: percent(v.retention[s].rate) for k, s in enumerate(projection.SEGMENTS)}
+        labels: dict[int, str] = {}
+        year, floor_days, as_of = projection.YEAR_DAYS, projection.MIN_TENURE_DAYS, self.as_of_day
         for i, member_id in enumerate(group.ids):
-            segment = projection.SEGMENTS[v.segments[i]]
-            life, visits, join_day = c.life_spends[i], c.life_visits[i], group.join_days[i]
-            tenure = projection.tenure_days(join_day, self.as_of_day)
-            yield {"member_id": member_id, "segment": segment, "tier": c.tiers[c.tier_of[i]],
-                   "store": c.homes[c.home_of[i]], "joined": calendar.day_label(join_day), "to_date": life,
-                   "visits": visits, "spend_per_visit": life // visits if visits > 0 and life > 0 else 0,
-                   "visits_per_year": ratio_text(Fraction(max(0, visits) * projection.YEAR_DAYS, tenure)),
-                   "yearly_spend": int(projection.yearly_spend(life, join_day, self.as_of_day)),
-                   "retention_percent": percent(v.retention[segment].rate), "future": v.futures[i],
-                   "projected": life + v.futures[i]}
+            k = v.segments[i]
+            life, visits, join_day, future = c.life_spends[i], c.life_visits[i], group.join_days[i], v.futures[i]
+            tenure = max(floor_days, as_of - join_day + 1)
+            per_year = (max(0, visits) * year * 200 + tenure) // (2 * tenure)  # hundredths, half up
+            label = labels.get(join_day)
+            if label is None:
+                label = labels[join_day] = calendar.day_label(join_day)
+            yield {"member_id": member_id, "segment": projection.SEGMENTS[k], "tier": c.tiers[c.tier_of[i]],
+                   "store": c.homes[c.home_of[i]], "joined": label, "to_date": life, "visits": visits,
+                   "spend_per_visit": life // visits if visits > 0 and life > 0 else 0,
+                   "visits_per_year": f"{per_year // 100}.{per_year % 100:02d}",
+                   "yearly_spend": max(0, life) * year // tenure, "retention_percent": kept[k], "future": future,
+                   "projected": life + future}
 
     def currency_json(self, currency: str) -> dict[str, Any]:
         v = self.valuations[currency]

@@ -96,6 +96,7 @@ def test_retention_and_every_member_as_worked_by_hand(world: tuple[Ledger, LtvWo
     # one member spelled out: 300.00 over 1001 days, a champion kept at 1/2: floor(30000 × 365 / 1001 / 2)
     assert rows["steady-0"]["future"] == 5469 and rows["steady-0"]["yearly_spend"] == 10939
     assert rows["fresh-0"]["future"] == 0 and rows["young-0"]["visits"] == 2
+    assert rows["young-0"]["visits_per_year"] == "1.82" and rows["young-0"]["spend_per_visit"] == 4000  # 730/401
     counts: dict[str, int] = defaultdict(int)
     for segment in w.segment_now.values():
         counts[segment] += 1
