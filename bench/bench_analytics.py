@@ -6,9 +6,15 @@ SQLite, as a ratio to the bare aggregate query in the same run; the other report
   two years, spend skewed by member so the top quarter matters), inserted in key order, 200,000 rows a
   transaction. The fold from applied entries is measured apart (**catch-up**): 200,000 real applied entries
   (CBOR payloads) folded by ``catchup.catch_up``, as entries per second.
-- **members report**: ``reports.members_report`` over the last 365 days (every member: RFM inputs, spend per
-  tier, visit frequency, top-quarter share, lifetime value); baseline: the bare ``GROUP BY member_id`` sum of
-  spend and visits over the same days (``queries.bare_member_aggregate``), best of two each.
+- **members report**: ``reports.members_report`` over the last 365 days, rendered (``to_json``: every member's
+  RFM inputs, spend per tier, visit frequency, top-quarter share, lifetime value to date and projected over 12
+  months with its retention calibrated a year back); baseline: the bare ``GROUP BY member_id`` sum of spend and
+  visits over the same days (``queries.bare_member_aggregate``). Beside it, the same members pass without the
+  projection (no calibration columns, no valuation), so the projection's own cost is a ratio in the same run.
+- **ltv report**: ``lifetime.lifetime_report`` (projected lifetime value per tier, segment, home store and
+  merchant) against the same baseline; and its ``--per-member`` rows streamed (every member's figures).
+- These four take turns for two rounds (best of each, wall and CPU time: the CPU ratios hold better when other
+  jobs share the machine).
 - segments, cohorts and sales reports: one run each, against the same baseline.
 Run: .venv/bin/python -m bench --only bench_analytics (add --quick for 100,000 members / 1,000,000 sales).
 """
@@ -124,12 +130,30 @@ def _best(fn: Any, rounds: int = 2) -> float:
     return best
 
 
+def _interleaved(runs: dict[str, Any], rounds: int = 2) -> dict[str, tuple[float, float]]:
+    """Best wall and best CPU seconds of each run, the runs taking turns round by round."""
+    best = {name: (float("inf"), float("inf")) for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    return best
+
+
 _row = partial(figure_row, ratio_digits=2)  # ratios as this benchmark has always shown them
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
     from ledger import store
-    from ledger.analytics import calendar, catchup, models, queries, reports
+    from ledger.analytics import calendar, catchup, lifetime, models, population, queries, reports
     from ledger.analytics.scope import Period, Scope
     from ledger.home import init_ledger
 
@@ -150,10 +174,24 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         models.AnalyticsCursor.update(last_id=last_id).execute()
         year = Period.ending(end_day, 365)
         scope = Scope()
-        bare_s = _best(lambda: queries.bare_member_aggregate(year))
-        members_s = _best(lambda: reports.members_report(year, scope))
+        # interleaved rounds (bare, without, with, ltv, bare, ...): on a shared machine a load swing then hits
+        # every figure alike; CPU time beside wall time, since SQLite runs in this process
+        timed = _interleaved({
+            "bare": lambda: queries.bare_member_aggregate(year),
+            "without": lambda: population.gather(queries.member_figures(year, scope), year.first_day,
+                                                 year.last_day)["CNY"].top_quarter(),
+            "members": lambda: reports.members_report(year, scope).to_json(),
+            "ltv": lambda: lifetime.lifetime_report(end_day, scope).to_json()})
+        bare_s, without_s, members_s, ltv_s = (timed[k][0] for k in ("bare", "without", "members", "ltv"))
+        cpu = {k: v[1] for k, v in timed.items()}
         report = reports.members_report(year, scope).to_json()["currencies"][0]
         assert report["members"] == members, report["members"]
+        ltv = lifetime.lifetime_report(end_day, scope).to_json()["currencies"][0]
+        assert ltv["members"] == members and ltv["future_total"] > 0, ltv
+        rss_before = _peak_rss_mib()
+        per_member_s = _best(lambda: sum(1 for _ in lifetime.lifetime_report(end_day, scope, per_member=True)
+                                         .rows()[1]), rounds=1)
+        rss_after = _peak_rss_mib()
         segments_s = _best(lambda: reports.segments_report(year, scope), rounds=1)
         cohorts_s = _best(lambda: reports.cohorts_report(year, scope), rounds=1)
         sales_s = _best(lambda: reports.sales_report(Period.ending(end_day, 30), scope), rounds=1)
@@ -163,6 +201,22 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             _row(f"generate {scale}", generated_s, "s", generated_s, "itself", "informative", True),
             _row(f"members report, {scale}, 365 days", members_s, "s", bare_s, label, "ratio <= 4", members_s <=
                  4 * bare_s),
+            _row("members report without the projection (same pass, no calibration or valuation)", without_s, "s",
+                 bare_s, label, "informative", True),
+            _row("members report with the projection, against the same report without it", members_s, "s",
+                 without_s, "members report without the projection, same run", "informative", True),
+            _row(f"ltv report (projected 12 months; per tier, segment, store, merchant), {scale}", ltv_s, "s",
+                 bare_s, label, "ratio <= 4", ltv_s <= 4 * bare_s),
+            _row("ltv report, one row per member (rows streamed, as the CLI's CSV)", per_member_s, "s", bare_s,
+                 label, "informative", True),
+            _row("CPU time: members report with the projection", cpu["members"], "s CPU", cpu["bare"],
+                 "bare aggregate, CPU time, same rounds", "informative", True),
+            _row("CPU time: members report without the projection", cpu["without"], "s CPU", cpu["bare"],
+                 "bare aggregate, CPU time, same rounds", "informative", True),
+            _row("CPU time: the projection's cost in the members report", cpu["members"], "s CPU", cpu["without"],
+                 "members report without the projection, CPU time", "informative", True),
+            _row("CPU time: ltv report", cpu["ltv"], "s CPU", cpu["bare"], "bare aggregate, CPU time, same rounds",
+                 "informative", True),
             _row("segments report (RFM, 365 days)", segments_s, "s", bare_s, label, "ratio <= 4",
                  segments_s <= 4 * bare_s),
             _row("cohorts report (12 months)", cohorts_s, "s", bare_s, label, "informative", True),
@@ -177,6 +231,11 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         rows.append(_row(f"catch-up: {entries:,} applied entries folded", entries / fold_s, "entries/s",
                          entries / fold_s, "itself", "informative", True))
         rows[0]["note"] = f"top quarter made {report['top_quarter']['share_percent']} % of sales"
+        retention = ", ".join(f"{r['segment']} {r['used_percent']} %" for r in ltv["retention"])
+        average, to_date = ltv["projected_average"], ltv["to_date_total"] // members
+        rows[1]["note"] = (f"projected LTV {average // 100}.{average % 100:02d} per member (to date "
+                           f"{to_date // 100}.{to_date % 100:02d}); retention {retention}; peak RSS "
+                           f"{rss_before:.0f} MiB after the reports, {rss_after:.0f} MiB after the per-member rows")
         ledger.database.close()
         return rows
     finally:

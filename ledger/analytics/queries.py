@@ -8,6 +8,7 @@ index it sorted every row of the period and took five times as long."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,9 +22,22 @@ YEAR_DAYS = 365
 
 
 @dataclass(frozen=True, slots=True)
+class Calibration:
+    """One member as of one horizon before the period's end (``day``): the RFM inputs over the 365 days up to
+    ``day``, and the net visits after it (to the period's end), for the projected lifetime value's retention."""
+
+    day: int
+    visits: int
+    spend: int
+    last_day: int | None
+    visits_after: int
+
+
+@dataclass(frozen=True, slots=True)
 class MemberFigures:
-    """One member's aggregates: ``period_*`` over the report's period, ``life_spend`` from joining to its end,
-    ``year_*`` over the 365 days to its end, ``prior_visits`` over the 365 days before those."""
+    """One member's aggregates: ``period_*`` over the report's period, ``life_*`` from joining to its end,
+    ``year_*`` over the 365 days to its end, ``prior_visits`` over the 365 days before those; ``calibration``
+    when asked for (``member_figures(..., calibration_day=...)``)."""
 
     member_id: str
     currency: str
@@ -36,14 +50,70 @@ class MemberFigures:
     year_spend: int
     year_visits: int
     prior_visits: int
+    home_store: str = ""
+    life_visits: int = 0
+    year_last: int | None = None  # last day with a visit in the 365 days to the period's end
+    calibration: Calibration | None = None
 
 
-def member_figures(period: Period, scope: Scope) -> Iterator[MemberFigures]:
+VISITED = 'd."visits" > 0'
+
+
+class _Columns:
+    """The aggregate expressions of one member pass, each written once: a figure asked for twice over the same
+    days (the period is the last year; a 12-month horizon's calibration window is the year before it) is summed
+    once and read twice. Every row is already limited to the period's end by the join."""
+
+    def __init__(self, param: str) -> None:
+        self.param = param
+        self.expressions: list[str] = []
+        self.args: list[int] = []
+        self._index: dict[tuple[str, int | None, int | None], int] = {}
+
+    def _add(self, what: str, low: int | None, high: int | None) -> int:
+        key = (what, low, high)
+        if key in self._index:
+            return self._index[key]
+        p, conditions, args = self.param, [], []
+        if low is not None:
+            conditions.append(f'd."day" >= {p}')
+            args.append(low)
+        if high is not None:
+            conditions.append(f'd."day" <= {p}')
+            args.append(high)
+        if what == "last":
+            expression = f'MAX(CASE WHEN {" AND ".join([*conditions, VISITED])} THEN d."day" END)'
+        elif conditions:
+            expression = f'SUM(CASE WHEN {" AND ".join(conditions)} THEN d."{what}" ELSE 0 END)'
+        else:
+            expression = f'SUM(d."{what}")'
+        self._index[key] = len(self.expressions)
+        self.expressions.append(expression)
+        self.args += args
+        return self._index[key]
+
+    def sum(self, column: str, low: int | None = None, high: int | None = None) -> int:
+        return self._add(column, low, high)
+
+    def null(self) -> int:
+        if "NULL" not in self.expressions:
+            self.expressions.append("NULL")
+        return self.expressions.index("NULL")
+
+    def last(self, low: int | None = None, high: int | None = None) -> int:
+        """The last day with a visit."""
+        return self._add("last", low, high)
+
+
+def member_figures(period: Period, scope: Scope, calibration_day: int | None = None, *,
+                   life_visits: bool = False) -> Iterator[MemberFigures]:
     """Every member who had joined by the end of ``period`` (in a store scope: whose home store is in it, or who
     bought there), with their aggregates. Streamed: a million members never sit in one list.
 
     One pass over the members in key order, each joined to its own rows of ``analytics_member_day`` by the
-    table's key (a third faster than grouping the table first and joining the groups to the members)."""
+    table's key (a third faster than grouping the table first and joining the groups to the members). With
+    ``calibration_day`` the same pass also sums each member as of that day (``Calibration``) and the last visit
+    in the year; ``life_visits`` adds the visits to date (shown per member; each figure costs a column)."""
     p = store.db.param
     days, member, proj = (MemberDay._meta.table_name, store.Member._meta.table_name,
                           store.MemberProjection._meta.table_name)
@@ -53,31 +123,46 @@ def member_figures(period: Period, scope: Scope) -> Iterator[MemberFigures]:
         seen, home_args = f' HAVING COUNT(d."member_id") > 0 OR {scope.condition("m.store_id")}', list(scope.stores)
     year_from = period.last_day - YEAR_DAYS + 1
     prior_from = year_from - YEAR_DAYS
+    c = _Columns(p)
+    wanted = [c.sum("visits", period.first_day), c.sum("spend", period.first_day), c.last(period.first_day),
+              c.sum("spend"), c.sum("spend", year_from), c.sum("visits", year_from),
+              c.sum("visits", prior_from, year_from - 1)]
+    wanted += [c.sum("visits") if life_visits else -1, c.last(year_from) if calibration_day is not None else -1]
+    if calibration_day is not None:
+        calibration_from = calibration_day - YEAR_DAYS + 1
+        wanted += [c.sum("visits", calibration_from, calibration_day), c.sum("spend", calibration_from,
+                                                                             calibration_day),
+                   c.last(calibration_from, calibration_day), c.sum("visits", calibration_day + 1)]
+    if -1 in wanted:  # a figure not asked for: read as NULL
+        wanted = [c.null() if i == -1 else i for i in wanted]
+    pick = operator.itemgetter(*(5 + i for i in wanted))
+    columns, args = c.expressions, list[object](c.args)
     sql = (
-        f'SELECT m."member_id", m."currency", m."created_ms", COALESCE(pr."tier", m."opening_tier"), '
-        f'SUM(CASE WHEN d."day" >= {p} THEN d."visits" ELSE 0 END), '
-        f'SUM(CASE WHEN d."day" >= {p} THEN d."spend" ELSE 0 END), '
-        f'MAX(CASE WHEN d."day" >= {p} AND d."visits" > 0 THEN d."day" END), '
-        f'SUM(d."spend"), '
-        f'SUM(CASE WHEN d."day" >= {p} THEN d."spend" ELSE 0 END), '
-        f'SUM(CASE WHEN d."day" >= {p} THEN d."visits" ELSE 0 END), '
-        f'SUM(CASE WHEN d."day" >= {p} AND d."day" < {p} THEN d."visits" ELSE 0 END) '
+        f'SELECT m."member_id", m."currency", m."created_ms", COALESCE(pr."tier", m."opening_tier"), m."store_id", '
+        f'{", ".join(columns)} '
         f'FROM "{member}" m LEFT JOIN "{proj}" pr ON pr."member_id" = m."member_id" '
         f'LEFT JOIN "{days}" d ON d."member_id" = m."member_id" AND +d."day" <= {p}{in_stores} '
         f'WHERE m."created_ms" < {p} '
-        f'GROUP BY m."member_id", m."currency", m."created_ms", pr."tier", m."opening_tier"{seen}')
-    args = [period.first_day, period.first_day, period.first_day, year_from, year_from, prior_from, year_from,
-            period.last_day, *store_args, period.end_ms, *home_args]
+        f'GROUP BY m."member_id", m."currency", m."created_ms", pr."tier", m."opening_tier", m."store_id"{seen}')
+    args += [period.last_day, *store_args, period.end_ms, *home_args]
     cursor = store.db.execute_sql(sql, args)
     day_ms = calendar.DAY_MS
     while True:
         rows = cursor.fetchmany(FETCH)
         if not rows:
             return
-        for member_id, currency, created_ms, tier, pv, ps, pl, ls, ys, yv, qv in rows:
+        for row in rows:
+            member_id, currency, created_ms, tier, home = row[:5]
+            pv, ps, pl, ls, ys, yv, qv, lv, yl, *then = pick(row)
+            calibration = None
+            if calibration_day is not None:
+                cv, cs, cl, av = then
+                calibration = Calibration(calibration_day, int(cv or 0), int(cs or 0),
+                                          None if cl is None else int(cl), int(av or 0))
             yield MemberFigures(str(member_id), str(currency), int(created_ms) // day_ms, str(tier),
                                 int(pv or 0), int(ps or 0), None if pl is None else int(pl), int(ls or 0),
-                                int(ys or 0), int(yv or 0), int(qv or 0))
+                                int(ys or 0), int(yv or 0), int(qv or 0), str(home), int(lv or 0),
+                                None if yl is None else int(yl), calibration)
 
 
 def bare_member_aggregate(period: Period) -> int:

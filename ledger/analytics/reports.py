@@ -6,52 +6,40 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from cardkit.core.money import Money
-from ledger.analytics import calendar, catchup, queries, rfm
+from ledger.analytics import calendar, catchup, projection, queries, rfm
 from ledger.analytics.cohorts import Cohort, cohorts, percent
-from ledger.analytics.population import VISIT_BANDS, CurrencyGroup, band_label, gather
+from ledger.analytics.formatting import Table, head, money, ratio_text, share
+from ledger.analytics.lifetime import LifetimeReport, lifetime_report
+from ledger.analytics.population import VISIT_BANDS, CurrencyGroup, Valuation, band_label, gather
 from ledger.analytics.scope import Period, Scope
 
-Table = tuple[list[str], list[list[Any]]]
-KINDS = ("members", "sales", "segments", "cohorts")
-DEFAULT_DAYS = {"members": 30, "sales": 30, "segments": rfm.WINDOW_DAYS, "cohorts": 365}
-
-
-def money(minor: int, currency: str) -> str:
-    return str(Money(minor, currency)) if currency else str(minor)
-
-
-def ratio_text(value: Fraction, places: int = 2) -> str:
-    """A non-negative ratio to ``places`` decimals, rounded half up, without a float."""
-    scale = 10**places
-    scaled = (value * scale + Fraction(1, 2)).__floor__()
-    return f"{scaled // scale}.{scaled % scale:0{places}d}"
-
-
-def _share(part: int, whole: int) -> str:
-    return percent(Fraction(part, whole)) if whole else "0.0"
-
-
-def _head(kind: str, period: Period, scope: Scope) -> dict[str, Any]:
-    return {"report": kind, "scope": scope.label, "stores": list(scope.stores) if scope.stores else None,
-            "from": calendar.day_label(period.first_day), "to": calendar.day_label(period.last_day)}
-
-
+KINDS = ("members", "sales", "segments", "cohorts", "ltv")
+DEFAULT_DAYS = {"members": 30, "sales": 30, "segments": rfm.WINDOW_DAYS, "cohorts": 365, "ltv": 1}
 # -- members -----------------------------------------------------------------------------------------------------
 @dataclass
 class MembersReport:
     period: Period
     scope: Scope
     groups: dict[str, CurrencyGroup]
+    horizon: projection.Horizon = field(default_factory=projection.Horizon)
+    valuations: dict[str, Valuation] | None = None
+
+    def valuation(self, g: CurrencyGroup) -> Valuation:
+        if self.valuations is None:
+            self.valuations = {}
+        if g.currency not in self.valuations:
+            self.valuations[g.currency] = g.valuation(self.period.last_day, self.horizon)
+        return self.valuations[g.currency]
 
     def currency_json(self, g: CurrencyGroup) -> dict[str, Any]:
         top = g.top_quarter()
         churn = g.churn
-        projected = g.projected_total()
+        future = self.valuation(g).future_total
+        projected = g.life_spend + future
         return {
             "currency": g.currency, "members": g.members, "new_members": g.new_members, "buyers": g.buyers,
             "visits": g.visits, "net_sales": g.spend,
@@ -61,8 +49,10 @@ class MembersReport:
                             "buyers_sales": top.total_spend, "share_percent": top.percent()},
             "lifetime_value": {
                 "to_date_total": g.life_spend, "to_date_average": g.life_spend // g.members if g.members else 0,
-                "projected_total": projected, "projected_average": projected // g.members if g.members else 0,
-                "annual_churn_percent": percent(churn.rate), "expected_years": ratio_text(churn.expected_years)},
+                "horizon_months": self.horizon.months, "discount_bp": self.horizon.discount_bp,
+                "future_total": future, "projected_total": projected,
+                "projected_average": projected // g.members if g.members else 0,
+                "annual_churn_percent": percent(churn.rate)},
             "tiers": [{"tier": name, "members": t.members, "buyers": t.buyers, "visits": t.visits,
                        "net_sales": t.spend, "sales_per_member": t.spend // t.members if t.members else 0}
                       for name, t in sorted(g.tiers.items())],
@@ -71,7 +61,7 @@ class MembersReport:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {**_head("members", self.period, self.scope),
+        return {**head("members", self.period, self.scope),
                 "currencies": [self.currency_json(g) for g in self.groups.values()]}
 
     def table(self) -> Table:
@@ -102,14 +92,14 @@ class MembersReport:
             top, life = d["top_quarter"], d["lifetime_value"]
             out += [
                 f"[{cur}] members {g.members}, new {g.new_members}, bought {g.buyers} "
-                f"({_share(g.buyers, g.members)} %)",
+                f"({share(g.buyers, g.members)} %)",
                 f"  net sales {money(g.spend, cur)} in {g.visits} visits; {d['visits_per_buyer']} visits per buyer, "
                 f"{money(d['sales_per_visit'], cur)} per visit",
                 f"  top quarter ({top['top_members']} of {top['buyers']} buyers) made {top['share_percent']} % of "
                 f"their sales ({money(top['top_sales'], cur)} of {money(top['buyers_sales'], cur)})",
                 f"  lifetime value: to date {money(life['to_date_average'], cur)} per member, projected "
-                f"{money(life['projected_average'], cur)} (annual churn {life['annual_churn_percent']} %, "
-                f"{life['expected_years']} years expected)",
+                f"{money(life['projected_average'], cur)} with the next {life['horizon_months']} months "
+                f"(annual churn {life['annual_churn_percent']} %; `ledger report ltv` for the model)",
                 "  per tier:"]
             for t in d["tiers"]:
                 out.append(f"    {t['tier']:<10} {t['members']:>8} members {t['buyers']:>8} bought "
@@ -119,10 +109,12 @@ class MembersReport:
         return out
 
 
-def members_report(period: Period, scope: Scope) -> MembersReport:
+def members_report(period: Period, scope: Scope, horizon: projection.Horizon = projection.Horizon()
+                   ) -> MembersReport:
     catchup.catch_up()
-    return MembersReport(period, scope, gather(queries.member_figures(period, scope), period.first_day,
-                                               period.last_day))
+    figures = queries.member_figures(period, scope, calibration_day=period.last_day - horizon.days)
+    return MembersReport(period, scope, gather(figures, period.first_day, period.last_day, lifetime=True),
+                         horizon)
 
 
 # -- segments ----------------------------------------------------------------------------------------------------
@@ -139,10 +131,10 @@ class SegmentsReport:
         return sum(self.counts.values())
 
     def to_json(self) -> dict[str, Any]:
-        return {**_head("segments", self.period, self.scope), "as_of": calendar.day_label(self.period.last_day),
+        return {**head("segments", self.period, self.scope), "as_of": calendar.day_label(self.period.last_day),
                 "members": self.total,
                 "segments": [{"segment": name, "members": self.counts[name],
-                              "share_percent": _share(self.counts[name], self.total),
+                              "share_percent": share(self.counts[name], self.total),
                               "net_sales": {cur: amount for (cur, seg), amount in sorted(self.spend.items())
                                             if seg == name}} for name in rfm.SEGMENTS],
                 "cut_points": {cur: {"recency_last_visit": [calendar.day_label(d) for d in c.recency],
@@ -153,14 +145,14 @@ class SegmentsReport:
 
     def table(self) -> Table:
         return (["segment", "members", "share_percent"],
-                [[name, self.counts[name], _share(self.counts[name], self.total)] for name in rfm.SEGMENTS])
+                [[name, self.counts[name], share(self.counts[name], self.total)] for name in rfm.SEGMENTS])
 
     def lines(self) -> list[str]:
         out = [f"segments as of {calendar.day_label(self.period.last_day)}, {self.scope.label}, "
                f"RFM window {self.period.label()}"]
         for name in rfm.SEGMENTS:
             sales = ", ".join(money(a, cur) for (cur, seg), a in sorted(self.spend.items()) if seg == name and a)
-            out.append(f"  {name:<10} {self.counts[name]:>9}  {_share(self.counts[name], self.total):>5} %"
+            out.append(f"  {name:<10} {self.counts[name]:>9}  {share(self.counts[name], self.total):>5} %"
                        + (f"  net sales {sales}" if sales else ""))
         for cur, c in self.cuts.items():
             out.append(f"  [{cur}] cut points: visits {list(c.frequency)}, net sales "
@@ -208,9 +200,9 @@ class SalesReport:
         return dict(sorted(out.items()))
 
     def to_json(self) -> dict[str, Any]:
-        return {**_head("sales", self.period, self.scope),
+        return {**head("sales", self.period, self.scope),
                 "stores": [{"store": s, "currency": c, "net_sales": t[0], "visits": t[1], "member_sales": t[2],
-                            "member_visits": t[3], "member_share_percent": _share(t[2], t[0])}
+                            "member_visits": t[3], "member_share_percent": share(t[2], t[0])}
                            for (s, c), t in self.totals().items()],
                 "days": [{"day": calendar.day_label(r.day), "store": r.store_id, "currency": r.currency,
                           "net_sales": r.spend, "visits": r.visits, "member_sales": r.member_spend,
@@ -228,7 +220,7 @@ class SalesReport:
             return [*out, "no sales"]
         for (s, c), t in totals.items():
             out.append(f"  {s:<16} net sales {money(t[0], c):>16} in {t[1]:>7} visits; members "
-                       f"{money(t[2], c)} ({_share(t[2], t[0])} %)")
+                       f"{money(t[2], c)} ({share(t[2], t[0])} %)")
         return out
 
     def daily(self) -> list[tuple[int, dict[str, int]]]:
@@ -257,7 +249,7 @@ class CohortsReport:
         return max((self.last_month - c.month + 1 for c in self.cohorts), default=0)
 
     def to_json(self) -> dict[str, Any]:
-        return {**_head("cohorts", self.period, self.scope),
+        return {**head("cohorts", self.period, self.scope),
                 "cohorts": [{"cohort": c.label, "members": c.size,
                              "active": [c.active.get(k, 0) for k in range(self.last_month - c.month + 1)],
                              "retention_percent": [percent(c.retention(k))
@@ -291,12 +283,15 @@ def cohorts_report(period: Period, scope: Scope) -> CohortsReport:
                                                 last_month), last_month)
 
 
-AnyReport = MembersReport | SalesReport | SegmentsReport | CohortsReport
+AnyReport = MembersReport | SalesReport | SegmentsReport | CohortsReport | LifetimeReport
 
 
-def build(kind: str, period: Period, scope: Scope) -> AnyReport:
+def build(kind: str, period: Period, scope: Scope, horizon: projection.Horizon = projection.Horizon()
+          ) -> AnyReport:
+    if kind == "ltv":
+        return lifetime_report(period.last_day, scope, horizon)
     if kind == "members":
-        return members_report(period, scope)
+        return members_report(period, scope, horizon)
     if kind == "sales":
         return sales_report(period, scope)
     if kind == "segments":
