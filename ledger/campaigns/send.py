@@ -109,11 +109,14 @@ def _claim(rows: Sequence[CampaignMessage], now_ms: int) -> list[CampaignMessage
     claimed = []
     with store.atomic_write():
         for row in rows:
-            taken = (CampaignMessage.update(next_attempt_ms=now_ms + LEASE_MS)
+            # the gateway reference is written with the claim, before anything is sent: a receipt can only
+            # come for a row that has it, and a resend after a crash carries the same one (it is the key's hash)
+            reference = model.gateway_reference(str(row.key))
+            taken = (CampaignMessage.update(next_attempt_ms=now_ms + LEASE_MS, reference=reference)
                      .where((CampaignMessage.id == row.id) & (CampaignMessage.status == MessageStatus.PENDING.value)
                             & (CampaignMessage.next_attempt_ms == row.next_attempt_ms)).execute())
             if taken:
-                row.next_attempt_ms = now_ms + LEASE_MS
+                row.next_attempt_ms, row.reference = now_ms + LEASE_MS, reference
                 claimed.append(row)
     return claimed
 
