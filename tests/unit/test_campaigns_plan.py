@@ -80,7 +80,7 @@ def test_a_promotion_planned_twice_adds_only_new_members(planner: AlertLedger) -
     first = [admin.add_member(f"M{i}") for i in range(5)]
     promo = plan.create_campaign(spec("p", Kind.PROMOTION, segment="at_risk"), actor="t", now_ms=1)
     assert plan.plan_promotion(promo, Listed(first), now_ms=2).planned == 5
-    assert plan.plan_promotion(promo, Listed([*first, "m-new"]), now_ms=3).planned == 6
+    assert plan.plan_promotion(promo, Listed([*first, "m-new", "m-new", first[0]]), now_ms=3).planned == 6
     assert CampaignMessage.select().where(CampaignMessage.campaign_id == promo).count() == 6
     with pytest.raises(admin.LedgerError, match="segment"):
         plan.create_campaign(spec("p", Kind.PROMOTION), actor="t", now_ms=1)
