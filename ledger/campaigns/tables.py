@@ -106,12 +106,14 @@ def upgrade_message_table() -> None:
             with store.atomic_write():
                 store.db.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "reference" DROP NOT NULL')
         return
-    columns = {row[1]: row for row in store.db.execute_sql(f'PRAGMA table_info("{table}")').fetchall()}
-    if not columns.get("reference", (0, "", "", 0))[3]:
+    if not _reference_not_null_sqlite(table):
         return
     # SQLite cannot drop NOT NULL: rebuild the table under its own name, indexes and all, in one transaction
-    fields = ", ".join(f'"{name}"' for name in columns)
     with store.atomic_write():
+        if not _reference_not_null_sqlite(table):
+            return  # another process (a second worker starting) did it while this one waited for the lock
+        columns = [row[1] for row in store.db.execute_sql(f'PRAGMA table_info("{table}")').fetchall()]
+        fields = ", ".join(f'"{name}"' for name in columns)
         for (index,) in store.db.execute_sql(
                 "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
                 (table,)).fetchall():
@@ -121,6 +123,11 @@ def upgrade_message_table() -> None:
         store.db.execute_sql(f'INSERT INTO "{table}" ({fields}) SELECT {fields} FROM "{table}_before_upgrade"')
         store.db.execute_sql(f'DROP TABLE "{table}_before_upgrade"')  # its length triggers go with it
         store.enforce_lengths([CampaignMessage])
+
+
+def _reference_not_null_sqlite(table: str) -> bool:
+    columns = {row[1]: row for row in store.db.execute_sql(f'PRAGMA table_info("{table}")').fetchall()}
+    return bool(columns.get("reference", (0, "", "", 0))[3])
 
 
 store.register_models(*MODELS)
