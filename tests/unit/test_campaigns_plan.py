@@ -140,3 +140,34 @@ def test_a_message_table_from_before_the_unique_key_is_upgraded_with_its_rows(pl
 
     assert plan.plan_promotion(promo, Listed(), now_ms=6).planned == 2  # the old row is the member's: one more
     assert CampaignMessage.select().where(CampaignMessage.reference.is_null()).count() == 1
+
+
+def test_two_planners_of_one_promotion_at_once_plan_each_member_once(planner: AlertLedger) -> None:
+    import threading
+
+    members = [admin.add_member(f"P{i:02d}") for i in range(40)]
+    promo = plan.create_campaign(spec("race", Kind.PROMOTION, segment="all", holdout_bp=1000, seed="r"),
+                                 actor="t", now_ms=1)
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def run() -> None:
+        try:
+            start.wait()
+            plan.plan_promotion(promo, DefaultSegments(), now_ms=2)
+        except BaseException as exc:  # the test reports it below
+            errors.append(exc)
+        finally:
+            store.db.close()  # this thread's connection
+
+    plan.INSERT_ROWS, saved = 6, plan.INSERT_ROWS  # many small chunks, so the two interleave
+    try:
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        plan.INSERT_ROWS = saved
+    assert errors == []
+    assert sorted(str(r.member_id) for r in CampaignMessage.select()) == sorted(members)
