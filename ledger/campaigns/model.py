@@ -7,6 +7,7 @@ No I/O here: every rule is tested with plain values (tests/unit/test_campaigns_m
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import re
 import string
@@ -14,6 +15,7 @@ import zoneinfo
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from ledger.errors import LedgerError
 
@@ -155,14 +157,24 @@ def holdout_draw(seed: str, share_bp: int) -> Callable[[str], bool]:
     """``in_holdout`` for one campaign, fast: the seed's part of the hash is computed once (a million draws)."""
     if share_bp <= 0:
         return lambda member_id: False
-    base = hashlib.sha256(f"{seed}\x00".encode())
+    return lambda member_id: holdout_bucket(seed, member_id) < share_bp
 
-    def draw(member_id: str) -> bool:
-        h = base.copy()
-        h.update(member_id.encode())
-        return int.from_bytes(h.digest()[:8], "big") % 10_000 < share_bp
 
-    return draw
+HOLDOUT_BUCKETS = 10_000
+
+
+def holdout_bucket(seed: str, member_id: str) -> int:
+    """The member's bucket (0 to 9,999) in the campaign's draw: the first 8 bytes of SHA-256(seed, NUL, member id),
+    big-endian, modulo 10,000. The holdout is the buckets below its share in basis points. Planning computes the
+    same in SQL (``ledger.campaigns.plan``); tests hold the two to agreeing."""
+    h = _seed_hash(seed).copy()
+    h.update(member_id.encode())
+    return int.from_bytes(h.digest()[:8], "big") % HOLDOUT_BUCKETS
+
+
+@functools.lru_cache(maxsize=64)
+def _seed_hash(seed: str) -> Any:
+    return hashlib.sha256(f"{seed}\x00".encode())
 
 
 def reference_maker(campaign_id: str, occasion: str, channel: str) -> Callable[[str], str]:

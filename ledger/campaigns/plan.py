@@ -1,7 +1,7 @@
 """Creating campaigns and planning their messages: the daily greetings and a promotion to a segment.
 
 Planning only inserts ``CampaignMessage`` rows, each under its idempotency key (campaign + member + occasion +
-channel; its hash, the gateway reference, is a unique column) with ``INSERT ... ON CONFLICT DO NOTHING``: the
+channel, a unique index) with ``INSERT ... ON CONFLICT DO NOTHING``: the
 daily job run twice, or restarted in the middle, plans nothing twice. Members drawn into the holdout get a row
 with status ``holdout`` that is never sent, so results compare the two groups. Sending is ``ledger.campaigns.send``.
 """
@@ -9,6 +9,7 @@ with status ``holdout`` that is never sent, so results compare the two groups. S
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import zoneinfo
 from collections.abc import Iterable, Iterator
@@ -21,12 +22,12 @@ from ledger import member_facts, store
 from ledger.campaigns import model
 from ledger.campaigns.config import CampaignConfig
 from ledger.campaigns.model import Kind, MessageStatus, Occasion
-from ledger.campaigns.segments import SegmentSource
-from ledger.campaigns.tables import Campaign, CampaignMessage
+from ledger.campaigns.segments import DefaultSegments, SegmentSource
+from ledger.campaigns.tables import KEY_COLUMNS, Campaign, CampaignMessage
 from ledger.errors import LedgerError
 
 INSERT_ROWS = 20_000
-"""Message rows per transaction (one commit, so one fsync, per this many)."""
+"""Message rows per transaction (one commit, so one fsync, per this many; the write lock is held for one chunk)."""
 MEMBER_PAGE = 5_000
 
 
@@ -125,18 +126,28 @@ def schedule(campaign_id: str, at_ms: int, *, actor: str, now_ms: int) -> None:
 
 
 # -- rows -------------------------------------------------------------------------------------------------------
-Row = tuple[str, str, str, str, str, int, int, int, str, str]
+Row = tuple[str, str, str, str, str, int, int, int, str]
+
+ROW_FIELDS = ("campaign_id", "member_id", "channel", "occasion", "status", "attempts", "next_attempt_ms",
+              "created_ms", "last_error")
 
 
 def _row(campaign: Campaign, member_id: str, occasion: str, status: MessageStatus, now_ms: int) -> Row:
     """One message row, in ``ROW_FIELDS`` order."""
-    key = model.message_key(str(campaign.campaign_id), member_id, occasion, str(campaign.channel))
     return (str(campaign.campaign_id), member_id, str(campaign.channel), occasion, status.value, 0, now_ms,
-            now_ms, model.gateway_reference(key), "")
+            now_ms, "")
 
 
-ROW_FIELDS = ("campaign_id", "member_id", "channel", "occasion", "status", "attempts", "next_attempt_ms",
-              "created_ms", "reference", "last_error")
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def _insert_head() -> str:
+    return f'INSERT INTO "{CampaignMessage._meta.table_name}" ({_quoted(ROW_FIELDS)}) '
+
+
+def _on_conflict() -> str:
+    return f" ON CONFLICT ({_quoted(KEY_COLUMNS)}) DO NOTHING"
 
 
 def _insert(rows: list[Row]) -> None:
@@ -144,23 +155,10 @@ def _insert(rows: list[Row]) -> None:
     building a 20,000-value query object cost several times what SQLite takes to store the rows."""
     if not rows:
         return
-    table = CampaignMessage._meta.table_name
     p = store.db.param
-    sql = (f'INSERT INTO "{table}" ({", ".join(chr(34) + f + chr(34) for f in ROW_FIELDS)}) '
-           f'VALUES ({", ".join(p for _ in ROW_FIELDS)}) ON CONFLICT ("reference") DO NOTHING')
+    sql = _insert_head() + f'VALUES ({", ".join(p for _ in ROW_FIELDS)})' + _on_conflict()
     with store.atomic_write():
         store.db.cursor().executemany(sql, rows)
-
-
-def _chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 @dataclass(slots=True)
@@ -172,32 +170,128 @@ class PlanReport:
         return {"planned": self.planned, "holdout": self.holdout}
 
 
+# -- a promotion, set-based -------------------------------------------------------------------------------------
+HOLDOUT_FUNCTION = "cardpos_holdout_bucket"
+
+
+def _status_sql(seed: str, share_bp: int, member_column: str) -> tuple[str, list[Any]]:
+    """SQL for a planned row's status, ``holdout`` or ``pending``: ``model.holdout_bucket`` computed by the
+    database. PostgreSQL hashes in SQL (``sha256``); SQLite calls the Python function registered on its
+    connection (no SHA-256 of its own), which still spares building and binding a Python row per member."""
+    pending, holdout = MessageStatus.PENDING.value, MessageStatus.HOLDOUT.value
+    if share_bp <= 0:
+        return f"'{pending}'", []
+    if store.is_postgres():
+        # the first 8 bytes of the digest as an unsigned 64-bit number (bit(64) → bigint is signed), mod 10,000
+        bucket = (f"mod(mod(('x' || substr(encode(sha256(%s::bytea || convert_to({member_column}, 'UTF8')), "
+                  f"'hex'), 1, 16))::bit(64)::bigint::numeric + 18446744073709551616, 18446744073709551616), "
+                  f"{model.HOLDOUT_BUCKETS})")
+        params: list[Any] = [seed.encode() + b"\x00"]
+    else:
+        # on this thread's connection too when it is open already (idempotent)
+        store.db.obj.register_function(model.holdout_bucket, HOLDOUT_FUNCTION, 2, deterministic=True)
+        bucket = f"{HOLDOUT_FUNCTION}(?, {member_column})"
+        params = [seed]
+    p = store.db.param
+    return f"CASE WHEN {bucket} < {p} THEN '{holdout}' ELSE '{pending}' END", [*params, share_bp]
+
+
+def _select_head(campaign: Campaign, now_ms: int, member_column: str) -> tuple[str, list[Any]]:
+    """``SELECT <one message row per member>``, in ``ROW_FIELDS`` order, reading ``member_column``."""
+    status, status_params = _status_sql(str(campaign.seed), int(campaign.holdout_bp), member_column)
+    p = store.db.param
+    sql = f"SELECT {p}, {member_column}, {p}, '', {status}, 0, {p}, {p}, '' "
+    return sql, [str(campaign.campaign_id), str(campaign.channel), *status_params, now_ms, now_ms]
+
+
+def _lock_campaign(campaign: Campaign) -> None:
+    """PostgreSQL: hold the campaign's planning lock until this transaction ends; planners are the only writers of
+    a campaign's rows, so while it is held nobody adds one (see ``_plan_all``)."""
+    key = int.from_bytes(hashlib.sha256(f"campaign-plan:{campaign.campaign_id}".encode()).digest()[:8], "big",
+                         signed=True)
+    store.db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+
+def _plan_all(campaign: Campaign, now_ms: int) -> None:
+    """Every member: one ``INSERT ... SELECT`` per ``INSERT_ROWS`` members (a range of member ids found first),
+    each its own transaction, so other writers wait for one chunk at most.
+
+    On PostgreSQL ``ON CONFLICT`` makes every row a speculative insertion (1.6 times a plain insert of a million
+    rows here), so a range in which the campaign has no row yet (one probe of the unique key, under the
+    campaign's planning lock) is inserted plainly; a range planned before (a re-plan) keeps ``ON CONFLICT``."""
+    member = store.Member._meta.table_name
+    table = CampaignMessage._meta.table_name
+    p = store.db.param
+    select, params = _select_head(campaign, now_ms, '"member_id"')
+    boundary_sql = (f'SELECT "member_id" FROM "{member}" WHERE "member_id" > {p} ORDER BY "member_id" '
+                    f"LIMIT 1 OFFSET {INSERT_ROWS - 1}")
+    planned_sql = (f'SELECT 1 FROM "{table}" WHERE "campaign_id" = {p} AND "member_id" > {p} '
+                   f'AND ({p} IS NULL OR "member_id" <= {p}) LIMIT 1')
+    insert = _insert_head() + select + f'FROM "{member}" WHERE "member_id" > {p}'
+    postgres = store.is_postgres()
+    last = ""
+    while True:
+        found = store.db.execute_sql(boundary_sql, (last,)).fetchone()
+        end = None if found is None else str(found[0])
+        with store.atomic_write():
+            tail = _on_conflict()
+            if postgres:
+                _lock_campaign(campaign)
+                seen = store.db.execute_sql(planned_sql, (str(campaign.campaign_id), last, end, end)).fetchone()
+                tail = _on_conflict() if seen else ""
+            if end is None:
+                store.db.execute_sql(insert + tail, (*params, last))
+                return
+            store.db.execute_sql(insert + f' AND "member_id" <= {p}' + tail, (*params, last, end))
+        last = end
+
+
+LISTED_PER_STATEMENT = 500
+
+
+def _plan_listed(campaign: Campaign, member_ids: Iterable[str], now_ms: int) -> None:
+    """Members a segment listed: ``INSERT ... SELECT`` from a ``VALUES`` list of ``LISTED_PER_STATEMENT`` ids,
+    ``INSERT_ROWS`` per transaction; the same rows and the same holdout draw as ``_plan_all``."""
+    select, params = _select_head(campaign, now_ms, "listed.column1")
+    p = store.db.param
+    rows: list[str] = []
+
+    def flush(ids: list[str]) -> None:
+        with store.atomic_write():
+            for start in range(0, len(ids), LISTED_PER_STATEMENT):
+                part = ids[start:start + LISTED_PER_STATEMENT]
+                values = ", ".join(f"({p})" for _ in part)
+                store.db.execute_sql(_insert_head() + select + f"FROM (VALUES {values}) AS listed WHERE TRUE"
+                                     + _on_conflict(), (*params, *part))
+
+    for member_id in member_ids:
+        rows.append(member_id)
+        if len(rows) >= INSERT_ROWS:
+            flush(rows)
+            rows = []
+    if rows:
+        flush(rows)
+
+
 def plan_promotion(campaign_id: str, segments: SegmentSource, *, now_ms: int, actor: str = "scheduler") -> PlanReport:
-    """Every member of the segment gets a message row (or a holdout row); bounded memory: members are read and
-    inserted in pages. Planning again adds only members who are new to the campaign."""
+    """Every member of the segment gets a message row (or a holdout row), written by the database from the
+    member table (``all``) or from the segment's list, in chunks: bounded memory, no Python object per member for
+    ``all``. Planning again adds only members who are new to the campaign."""
     campaign = get_campaign(campaign_id)
     if campaign.kind != Kind.PROMOTION.value:
         raise LedgerError("only a promotion is planned to a segment")
+    if str(campaign.segment) == "all" and isinstance(segments, DefaultSegments):
+        _plan_all(campaign, now_ms)
+    else:
+        _plan_listed(campaign, segments.members(str(campaign.segment), now_ms), now_ms)
     report = PlanReport()
-    rows: list[Row] = []
-    cid, channel = str(campaign.campaign_id), str(campaign.channel)
-    held_out = model.holdout_draw(str(campaign.seed), int(campaign.holdout_bp))
-    reference = model.reference_maker(cid, "", channel)
-    pending, holdout = MessageStatus.PENDING.value, MessageStatus.HOLDOUT.value
-    for member_id in segments.members(str(campaign.segment), now_ms):  # the hot loop of a million-member plan
-        held = held_out(member_id)
-        rows.append((cid, member_id, channel, "", holdout if held else pending, 0, now_ms, now_ms,
-                     reference(member_id), ""))
-        if held:
-            report.holdout += 1
-        if len(rows) >= INSERT_ROWS:
-            _insert(rows)
-            rows = []
-    _insert(rows)
-    report.planned = CampaignMessage.select().where(
-        (CampaignMessage.campaign_id == cid) & (CampaignMessage.status != holdout)).count()
-    report.holdout = CampaignMessage.select().where(
-        (CampaignMessage.campaign_id == cid) & (CampaignMessage.status == holdout)).count()
+    M = CampaignMessage
+    for status, count in tuples(M.select(M.status, peewee.fn.COUNT(M.id)).where(M.campaign_id == campaign_id)
+                                .group_by(M.status)):
+        if status == MessageStatus.HOLDOUT.value:
+            report.holdout += int(count)
+        else:
+            report.planned += int(count)
     with store.atomic_write():
         campaign.status, campaign.planned_ms = "planned", campaign.planned_ms or now_ms
         campaign.save()

@@ -8,7 +8,7 @@ Rules, in the order they are checked for each message:
 - inside the quiet hours of the channel in the member's zone → postponed to their end (no attempt counted);
 - a promotion past the member's frequency cap → ``capped``;
 - otherwise the coupon (if the campaign has one) is issued under an id derived from the message key (issued once
-  however often the message is retried), and the message goes out.
+  however often the message is retried; a round's coupons in one transaction), and the message goes out.
 
 Throttling: a gateway answering 429 / ``Retry-After`` postpones this message and every other SMS of the round to
 the time it asked for, without counting an attempt: nothing is lost and nothing is sent twice. A failure that may
@@ -109,11 +109,14 @@ def _claim(rows: Sequence[CampaignMessage], now_ms: int) -> list[CampaignMessage
     claimed = []
     with store.atomic_write():
         for row in rows:
-            taken = (CampaignMessage.update(next_attempt_ms=now_ms + LEASE_MS)
+            # the gateway reference is written with the claim, before anything is sent: a receipt can only
+            # come for a row that has it, and a resend after a crash carries the same one (it is the key's hash)
+            reference = model.gateway_reference(str(row.key))
+            taken = (CampaignMessage.update(next_attempt_ms=now_ms + LEASE_MS, reference=reference)
                      .where((CampaignMessage.id == row.id) & (CampaignMessage.status == MessageStatus.PENDING.value)
                             & (CampaignMessage.next_attempt_ms == row.next_attempt_ms)).execute())
             if taken:
-                row.next_attempt_ms = now_ms + LEASE_MS
+                row.next_attempt_ms, row.reference = now_ms + LEASE_MS, reference
                 claimed.append(row)
     return claimed
 
@@ -215,26 +218,50 @@ def coupon_id_for(key: str) -> str:
     return "cc" + hashlib.sha256(b"coupon\x00" + key.encode("utf-8")).hexdigest()[:14]
 
 
-def ensure_coupon(campaign: Campaign, row: CampaignMessage, currency: str, now_ms: int) -> str:
-    """The message's coupon, issued once (its id is derived from the message key); pushed to terminals with the
-    member's next pull (the member's version moves)."""
-    if campaign.coupon_amount_off is None and campaign.coupon_percent_bp is None:
-        return ""
-    coupon_id = coupon_id_for(str(row.key))
+def has_coupon(campaign: Campaign) -> bool:
+    return campaign.coupon_amount_off is not None or campaign.coupon_percent_bp is not None
+
+
+def issue_coupons(wanted: Sequence[tuple[Campaign, CampaignMessage, str]], now_ms: int) -> None:
+    """The coupons of a round's messages about to go out, (campaign, message, the member's currency) each, issued
+    in one transaction: each coupon's id is derived from its message's key, so a coupon is issued once however
+    often its message is retried; one version bump pushes them all to terminals with the members' next pull; one
+    audit entry per campaign lists them. Sets ``coupon_id`` on each message (row and object)."""
+    wanted = [(c, r, currency) for c, r, currency in wanted if has_coupon(c)]
+    if not wanted:
+        return
+    by_id = {coupon_id_for(str(r.key)): (c, r, currency) for c, r, currency in wanted}
     with store.atomic_write():
-        if store.Coupon.get_or_none(store.Coupon.coupon_id == coupon_id) is None:
-            now_s = now_ms // 1000
-            store.Coupon.create(coupon_id=coupon_id, member_id=row.member_id, currency=currency,
-                                amount_off=campaign.coupon_amount_off, percent_off_bp=campaign.coupon_percent_bp,
-                                min_spend=campaign.coupon_min_spend, valid_from=now_s,
-                                valid_until=now_s + int(campaign.coupon_days) * DAY_S, stackable=False,
-                                issued_ms=now_ms)
+        existing: set[str] = set()
+        ids = sorted(by_id)
+        for start in range(0, len(ids), 400):
+            query: Any = store.Coupon.select(store.Coupon.coupon_id).where(
+                store.Coupon.coupon_id.in_(ids[start:start + 400]))
+            existing.update(str(found) for (found,) in query.tuples())
+        now_s = now_ms // 1000
+        fresh = [{"coupon_id": coupon_id, "member_id": r.member_id, "currency": currency,
+                  "amount_off": c.coupon_amount_off, "percent_off_bp": c.coupon_percent_bp,
+                  "min_spend": c.coupon_min_spend, "valid_from": now_s,
+                  "valid_until": now_s + int(c.coupon_days) * DAY_S, "stackable": False, "issued_ms": now_ms}
+                 for coupon_id, (c, r, currency) in sorted(by_id.items()) if coupon_id not in existing]
+        for start in range(0, len(fresh), 400):
+            store.Coupon.insert_many(fresh[start:start + 400]).execute()
+        if fresh:
             version = store.bump("members")
-            store.Member.update(version=version).where(store.Member.member_id == row.member_id).execute()
-            store.AuditLog.create(at_ms=now_ms, actor="campaign", action="coupon_issue", subject=coupon_id,
-                                  details={"member_id": row.member_id, "campaign_id": campaign.campaign_id})
-        CampaignMessage.update(coupon_id=coupon_id).where(CampaignMessage.id == row.id).execute()
-    return coupon_id
+            members = sorted({str(coupon["member_id"]) for coupon in fresh})
+            for start in range(0, len(members), 400):
+                store.Member.update(version=version).where(
+                    store.Member.member_id.in_(members[start:start + 400])).execute()
+            per_campaign: dict[str, list[str]] = {}
+            for coupon in fresh:
+                per_campaign.setdefault(str(by_id[str(coupon["coupon_id"])][0].campaign_id), []).append(
+                    str(coupon["coupon_id"]))
+            for campaign_id, coupon_ids in sorted(per_campaign.items()):
+                store.AuditLog.create(at_ms=now_ms, actor="campaign", action="campaign_coupons_issue",
+                                      subject=campaign_id, details={"count": len(coupon_ids), "coupons": coupon_ids})
+        for coupon_id, (_, message, _) in by_id.items():
+            CampaignMessage.update(coupon_id=coupon_id).where(CampaignMessage.id == message.id).execute()
+            message.coupon_id = coupon_id
 
 
 # -- outcomes ---------------------------------------------------------------------------------------------------
@@ -267,7 +294,12 @@ def _failed_attempt(row: CampaignMessage, sender: Sender, now_ms: int, error: st
 
 # -- one round --------------------------------------------------------------------------------------------------
 def deliver_due(sender: Sender, now_ms: int) -> SendReport:
-    """Send the due messages once (at most ``config.batch``); returns what happened."""
+    """Send the due messages once (at most ``config.batch``); returns what happened.
+
+    First every claimed message is decided (the rules above, in order); the outcomes that send nothing are
+    written together in one transaction, and the coupons of the messages about to go out are issued together in
+    another. Then each message goes out, its outcome committed on its own (it follows something the gateway or
+    the relay did, which a crash must not forget)."""
     report = SendReport()
     rows = _claim(_due(now_ms, sender.config.batch), now_ms)
     if not rows:
@@ -279,34 +311,42 @@ def deliver_due(sender: Sender, now_ms: int) -> SendReport:
     people = recipients(member_ids, sender.config)
     cap = sender.config.frequency_cap
     recent = _recent_sends(member_ids, now_ms - cap.days * model.DAY_MS)
-    sms_blocked_until = 0
+    settled: list[tuple[CampaignMessage, MessageStatus, str]] = []  # final without sending
+    postponed: list[tuple[CampaignMessage, int]] = []  # quiet hours
+    going: list[tuple[Campaign, CampaignMessage, Recipient]] = []
     for row in rows:
         campaign = campaigns.get(str(row.campaign_id))
         person = people.get(str(row.member_id))
         channel = str(row.channel)
         if campaign is None or person is None:
-            _finish(row, MessageStatus.FAILED, last_error="the campaign or the member no longer exists")
+            settled.append((row, MessageStatus.FAILED, "the campaign or the member no longer exists"))
             report.failed += 1
-            continue
-        if str(row.member_id) not in consent[channel]:
-            _finish(row, MessageStatus.OPTED_OUT)
+        elif str(row.member_id) not in consent[channel]:
+            settled.append((row, MessageStatus.OPTED_OUT, ""))
             report.opted_out += 1
-            continue
-        contact = model.sms_number(person.phone) if channel == "sms" else person.email
-        if not contact:
-            _finish(row, MessageStatus.NO_CONTACT)
+        elif not (model.sms_number(person.phone) if channel == "sms" else person.email):
+            settled.append((row, MessageStatus.NO_CONTACT, ""))
             report.no_contact += 1
-            continue
-        allowed = sender.config.quiet_hours[channel].next_allowed_ms(now_ms, person.zone)
-        if allowed > now_ms:
-            _postpone(row, allowed)
+        elif (allowed := sender.config.quiet_hours[channel].next_allowed_ms(now_ms, person.zone)) > now_ms:
+            postponed.append((row, allowed))
             report.postponed += 1
-            continue
-        if campaign.kind == Kind.PROMOTION.value and not cap.allows(recent.get(person.member_id, []), now_ms):
-            _finish(row, MessageStatus.CAPPED)
+        elif campaign.kind == Kind.PROMOTION.value and not cap.allows(recent.get(person.member_id, []), now_ms):
+            settled.append((row, MessageStatus.CAPPED, ""))
             report.capped += 1
-            continue
-        if channel == "sms":
+        else:
+            going.append((campaign, row, person))
+            recent.setdefault(person.member_id, []).append(now_ms)
+    if settled or postponed:
+        with store.atomic_write():
+            for row, status, error in settled:
+                CampaignMessage.update(status=status.value, last_error=error).where(
+                    CampaignMessage.id == row.id).execute()
+            for row, until_ms in postponed:
+                CampaignMessage.update(next_attempt_ms=until_ms).where(CampaignMessage.id == row.id).execute()
+    issue_coupons([(campaign, row, person.currency) for campaign, row, person in going], now_ms)
+    sms_blocked_until = 0
+    for campaign, row, person in going:
+        if str(row.channel) == "sms":
             if sms_blocked_until:
                 _postpone(row, sms_blocked_until)
                 report.throttled += 1
@@ -314,7 +354,6 @@ def deliver_due(sender: Sender, now_ms: int) -> SendReport:
             sms_blocked_until = _send_sms(sender, campaign, row, person, now_ms, report)
         else:
             _send_mail(sender, campaign, row, person, now_ms, report)
-        recent.setdefault(person.member_id, []).append(now_ms)
     report.throttle_until_ms = sms_blocked_until
     return report
 
@@ -325,8 +364,7 @@ def _send_sms(sender: Sender, campaign: Campaign, row: CampaignMessage, person: 
     if sender.sms is None:
         _failed_attempt(row, sender, now_ms, "no SMS gateway is configured ([sms] in campaigns.toml)", False, report)
         return 0
-    coupon = ensure_coupon(campaign, row, person.currency, now_ms)
-    text = render_sms(campaign, person, coupon, now_ms)
+    text = render_sms(campaign, person, str(row.coupon_id or ""), now_ms)
     result = sender.sms.send(model.sms_number(person.phone), text, str(row.reference))
     if result.outcome is SendOutcome.ACCEPTED:
         _finish(row, MessageStatus.SENT, sent_ms=now_ms, provider_id=result.message_id,
@@ -347,7 +385,7 @@ def _send_mail(sender: Sender, campaign: Campaign, row: CampaignMessage, person:
     if sender.mailer is None or sender.config.mail is None:
         _failed_attempt(row, sender, now_ms, "no mail relay is configured ([mail] in campaigns.toml)", False, report)
         return
-    coupon = ensure_coupon(campaign, row, person.currency, now_ms)
+    coupon = str(row.coupon_id or "")
     url = unsubscribe_url(sender, person.member_id, "mail", str(campaign.campaign_id))
     message = render_mail(campaign, person, coupon, now_ms, sender=sender.config.mail.sender, unsubscribe_url=url,
                           reference=str(row.reference))

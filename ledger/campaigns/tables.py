@@ -33,12 +33,19 @@ class Campaign(store.BaseModel):
     created_by = peewee.TextField()
 
 
+KEY_COLUMNS = ("campaign_id", "member_id", "occasion", "channel")
+"""A message's idempotency key, unique."""
+
+
 class CampaignMessage(store.BaseModel):
     """One message to one member for one occasion on one channel. Its idempotency key is
-    campaign:member:occasion:channel (``key``); ``reference``, the key's hash, is the unique column, so planning
-    it again (a restart, a retry, the daily job run twice) inserts nothing, and a gateway's receipt (which echoes
-    the reference) finds its row. The key itself is not stored and there are four indexes only: planning a
-    million rows pays for every byte and every index of every row."""
+    campaign:member:occasion:channel (``key``), a unique index over those four columns: planning it again (a
+    restart, a retry, the daily job run twice) inserts nothing. A plan inserts members in id order, so that index
+    (and every other one) grows at its end: planning a million rows touches each index page about once.
+
+    ``reference``, the key's hash sent to the SMS gateway (which echoes it in receipts), is written when the
+    message is claimed for sending, not when it is planned: a unique index on a million scattered hashes filled
+    at plan time rewrote most of its pages on every commit. Unsent rows hold NULL there (NULLs never conflict)."""
 
     id = peewee.BigAutoField()
     campaign_id = peewee.CharField(max_length=40)
@@ -50,7 +57,7 @@ class CampaignMessage(store.BaseModel):
     next_attempt_ms = peewee.BigIntegerField()
     created_ms = peewee.BigIntegerField()
     sent_ms = peewee.BigIntegerField(null=True)
-    reference = peewee.CharField(max_length=64, unique=True)
+    reference = peewee.CharField(max_length=64, null=True, unique=True)  # set when claimed for sending
     provider_id = peewee.CharField(max_length=128, null=True)
     coupon_id = peewee.CharField(max_length=40, null=True)
     last_error = peewee.TextField(default="")
@@ -63,7 +70,7 @@ class CampaignMessage(store.BaseModel):
 
     class Meta:
         table_name = "campaign_message"
-        indexes = ((("status", "next_attempt_ms"), False), (("campaign_id", "status"), False))
+        indexes = ((KEY_COLUMNS, True), (("status", "next_attempt_ms"), False), (("campaign_id", "status"), False))
 
 
 class SmsCallbackSeen(store.BaseModel):
@@ -81,7 +88,46 @@ def create_tables() -> None:
 
     member_facts.create_tables()
     store.register_models(*MODELS)
+    upgrade_message_table()
     store.db.create_tables(MODELS, safe=True)
+
+
+def upgrade_message_table() -> None:
+    """A ledger whose ``campaign_message`` was made before references were written at send time (``reference``
+    NOT NULL and the only unique column) gets the nullable column and the unique key, its rows kept."""
+    table = CampaignMessage._meta.table_name
+    if not store.db.table_exists(table):
+        return
+    if store.is_postgres():
+        not_null = store.db.execute_sql(
+            "SELECT is_nullable = 'NO' FROM information_schema.columns WHERE table_name = %s AND column_name = "
+            "'reference' AND table_schema = current_schema()", (table,)).fetchone()
+        if not_null and not_null[0]:
+            with store.atomic_write():
+                store.db.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "reference" DROP NOT NULL')
+        return
+    if not _reference_not_null_sqlite(table):
+        return
+    # SQLite cannot drop NOT NULL: rebuild the table under its own name, indexes and all, in one transaction
+    with store.atomic_write():
+        if not _reference_not_null_sqlite(table):
+            return  # another process (a second worker starting) did it while this one waited for the lock
+        columns = [row[1] for row in store.db.execute_sql(f'PRAGMA table_info("{table}")').fetchall()]
+        fields = ", ".join(f'"{name}"' for name in columns)
+        for (index,) in store.db.execute_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+                (table,)).fetchall():
+            store.db.execute_sql(f'DROP INDEX "{index}"')
+        store.db.execute_sql(f'ALTER TABLE "{table}" RENAME TO "{table}_before_upgrade"')
+        store.db.create_tables([CampaignMessage])
+        store.db.execute_sql(f'INSERT INTO "{table}" ({fields}) SELECT {fields} FROM "{table}_before_upgrade"')
+        store.db.execute_sql(f'DROP TABLE "{table}_before_upgrade"')  # its length triggers go with it
+        store.enforce_lengths([CampaignMessage])
+
+
+def _reference_not_null_sqlite(table: str) -> bool:
+    columns = {row[1]: row for row in store.db.execute_sql(f'PRAGMA table_info("{table}")').fetchall()}
+    return bool(columns.get("reference", (0, "", "", 0))[3])
 
 
 store.register_models(*MODELS)

@@ -2,7 +2,8 @@
 
 - A member asks for a code with their phone or email. Whatever they type, the answer is the same ("if it is on
   file, a code is on its way"), and a sign-in attempt is recorded either way, so nobody learns who is a member.
-  Only when exactly one member has that phone or email is a code sent (by SMS; to the number on file).
+  Only when exactly one member has that phone or email is a code sent: by SMS to the number on file for a phone,
+  by mail to the address on file for an email (``member_codes``, off the request path).
 - A code is 6 digits, valid ``CODE_TTL_MS`` (10 minutes), works once, and is bound to the browser that asked for
   it (the attempt token in a cookie; only hashes are stored).
 - ``MAX_WRONG`` (5) wrong codes lock the phone or email for ``LOCK_MS`` (15 minutes): no code is sent and no
@@ -131,16 +132,21 @@ def locked(subject_hash: str, now_ms: int) -> bool:
 @dataclass(frozen=True)
 class CodeRequest:
     attempt_token: str  # for the browser's cookie
-    send_to: str | None  # the phone on file, when a code is to be sent
+    send_to: str | None  # the phone or email on file, when a code is to be sent
     code: str
     member_id: str | None
+    channel: str = "sms"  # sms for a phone, mail for an email
 
 
 def request_code(text: str, *, origin: str, now_ms: int) -> CodeRequest:
-    """Record a sign-in attempt for what was typed; say where to send its code (None: send nothing)."""
+    """Record a sign-in attempt for what was typed; say where to send its code (None: send nothing). A phone
+    gets its code by SMS, an email by mail, each to what is on file. A member and a stranger cost the same here:
+    one transaction (the member's audit entry is written inside it), no sending (``member_codes`` does that)."""
     subject = read_subject(text)
     token = secrets.token_urlsafe(24)
     code = f"{secrets.randbelow(10**6):06d}"
+    channel = "mail" if subject.kind == "email" else "sms"
+    send_to = None
     with store.atomic_write():
         fresh = _count(f"origin:{_sha(origin)}", CODES_PER_ORIGIN, now_ms)
         fresh = _count(f"subject:{subject.subject_hash}", CODES_PER_SUBJECT, now_ms) and fresh
@@ -149,12 +155,12 @@ def request_code(text: str, *, origin: str, now_ms: int) -> CodeRequest:
         SigninAttempt.create(attempt_hash=_sha(token), subject_hash=subject.subject_hash,
                              member_id=member.member_id if member is not None else None,
                              code_hash=_sha(f"{token}:{code}"), created_ms=now_ms)
-    send_to = None
-    if member is not None and subject.kind == "phone":
-        send_to = balance_query.phone_on_file(member)
-        admin.audit_event("member_code_sent", member.member_id, actor=f"member:{member.member_id}", via="sms",
-                          origin=origin)
-    return CodeRequest(token, send_to, code, member.member_id if member is not None else None)
+        if member is not None:
+            send_to = (balance_query.phone_on_file(member) if channel == "sms"
+                       else pii.details_of(member).email) or None
+            store.AuditLog.create(at_ms=now_ms, actor=f"member:{member.member_id}", action="member_code_sent",
+                                  subject=str(member.member_id), details={"via": channel, "origin": origin})
+    return CodeRequest(token, send_to, code, member.member_id if member is not None else None, channel)
 
 
 @dataclass(frozen=True)

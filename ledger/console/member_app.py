@@ -1,6 +1,7 @@
 """The members' own page, served by the console process beside the admins' pages (issue 18): ``/me``.
 
-A member signs in with their phone (or email) and a one-time code (``member_access``), then sees their balance,
+A member signs in with their phone (or email) and a one-time code (``member_access``; sent by SMS to a phone, by
+mail to an email, through ``member_codes`` off the request path), then sees their balance,
 points, tier, coupons, history across stores, preferences and consent. Mobile first; the console's stylesheet,
 nothing from outside. Its own cookies (path ``/me``) and CSRF token (double submit: a cookie and the form field),
 never the admins' session. Every view of the account is audited as a member read (``member_view`` through
@@ -8,7 +9,8 @@ never the admins' session. Every view of the account is audited as a member read
 
 Consent per channel is the member's to change here (``ledger.member_facts``, source ``member_page``). A member's
 ``BAL`` text is answered by ``ledger.sms.balance_query``, registered with the one SMS callback
-(``ledger.campaigns.web`` → ``ledger.sms.inbound``). The gateway is the campaigns' (``campaigns.toml`` ``[sms]``).
+(``ledger.campaigns.web`` → ``ledger.sms.inbound``). The gateway and the mail relay are the campaigns'
+(``campaigns.toml`` ``[sms]`` and ``[mail]``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from cardkit.core.money import Money
 from ledger import admin, member_facts, store
 from ledger.campaigns import config as campaign_config
-from ledger.console import fmt, i18n, member_access
+from ledger.console import fmt, i18n, member_access, member_codes
 from ledger.console.web import Console, bounded_body, cross_site, parse_form
 from ledger.errors import LedgerError
 from ledger.home import Clock
@@ -66,8 +68,10 @@ def mount(app: FastAPI, console: Console, clock: Clock) -> None:
     """Add the member page and the SMS callback to the console app."""
     member_access.create_tables()
     balance_query.create_tables()
-    config = campaign_config.load(console.ledger_dir).sms
-    provider: SmsProvider | None = HttpSmsProvider(config) if config is not None else None
+    settings = campaign_config.load(console.ledger_dir)
+    provider: SmsProvider | None = HttpSmsProvider(settings.sms) if settings.sms is not None else None
+    courier = member_codes.CodeCourier(provider, settings.mail)
+    app.state.member_codes = courier
 
     def answer_balance(message: InboundMessage, now_ms: int) -> bool:
         outcome = balance_query.handle(message, provider, now_ms=now_ms)
@@ -147,11 +151,10 @@ def mount(app: FastAPI, console: Console, clock: Clock) -> None:
             asked = await run_in_threadpool(work)
         except LedgerError:
             return render(request, "member_signin.html", 400, step="who", message="bad_who", sms=provider is not None)
-        if asked.send_to is not None and provider is not None:
-            text = f"cardpos: {asked.code} 是您的登录验证码，10 分钟内有效 / is your sign-in code, valid 10 minutes."
-            result = await run_in_threadpool(provider.send, asked.send_to, text, f"code-{asked.attempt_token[:20]}")
-            if not result.ok:
-                log.warning("member sign-in code not sent", extra={"fields": {"reason": result.reason}})
+        # handed to the courier, never sent here: a member's answer must not take longer than a stranger's
+        courier.hand_over(member_codes.CodeDelivery(asked.channel, asked.send_to, asked.code,
+                                                    f"code-{asked.attempt_token[:20]}")
+                          if asked.send_to is not None and courier.can_send(asked.channel) else None)
         response = RedirectResponse("/me?step=code", status_code=303)
         _cookie(request, response, ATTEMPT_COOKIE, asked.attempt_token, max_age=member_access.CODE_TTL_MS // 1000)
         return response

@@ -1,13 +1,20 @@
 """The members' own page and the SMS balance query over real processes (a ledger, its console, the SMS gateway
-simulator, a terminal): codes by SMS, no enumeration, five wrong codes lock, every view audited, BAL answered
-only to the phone on file."""
+simulator, a real SMTP server with STARTTLS, a terminal): codes by SMS and by mail, no enumeration, five wrong
+codes lock, every view audited, BAL answered only to the phone on file."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-from tests.fixtures.member_page import MEMBER_ID, MEMBER_SENDER, STRANGER_SENDER, MemberClient, MemberPageWorld
+from tests.fixtures.member_page import (
+    MEMBER_EMAIL,
+    MEMBER_ID,
+    MEMBER_SENDER,
+    STRANGER_SENDER,
+    MemberClient,
+    MemberPageWorld,
+)
 
 
 def _answers(world: MemberPageWorld, to: str) -> list[str]:
@@ -53,6 +60,58 @@ def test_a_stranger_gets_the_same_answer_and_no_code(member_page_world: MemberPa
     assert strip[0] == strip[1]  # the same page, whoever asked
     assert _wait(lambda: len(world.gateway.messages()) == sent_before + 1)
     assert not [m for m in world.gateway.messages() if m["to"] == STRANGER_SENDER]
+
+
+def _same_page(a: str, b: str) -> bool:
+    """The two answers are the same page but for their CSRF tokens."""
+    strip = [t.replace('value="' + t.split('name="csrf" value="')[1].split('"')[0] + '"', "") for t in (a, b)]
+    return strip[0] == strip[1]
+
+
+def test_a_code_by_mail_over_tls_signs_the_member_in_and_a_stranger_gets_the_same_page_and_no_mail(
+        member_page_world: MemberPageWorld) -> None:
+    world = member_page_world
+    member, stranger = MemberClient(world.url), MemberClient(world.url)
+    member.get()
+    stranger.get()
+    mails_before, sms_before = len(world.mails_to()), len(world.gateway.messages())
+    a = member.post("/me/code", who=" Han@Example.COM ")  # as typed on a phone: the address on file gets it
+    b = stranger.post("/me/code", who="nobody@example.com")
+    assert a.status_code == b.status_code == 200 and _same_page(a.text, b.text)
+    code = world.wait_for_mailed_code(mails_before)
+    mail = world.mails_to()[-1]
+    assert mail["From"] == "club@cardpos.test" and mail["Auto-Submitted"] == "auto-generated"
+    assert "sign-in code" in mail["Subject"] and "10 minutes" in mail.get_content()
+    page = member.post("/me/signin", code=code)
+    assert page.status_code == 200 and 'id="balance"' in page.text and "Han Meimei" in page.text
+    time.sleep(0.5)
+    with world.smtp.lock:  # the relay requires STARTTLS before any mail: what it took came over TLS
+        assert [to for _, tos in world.smtp.envelopes for to in tos if to != MEMBER_EMAIL] == []
+    assert len(world.gateway.messages()) == sms_before  # an email's code goes by mail only
+    audit = world.ledger.admin_json("audit", "--limit", "20")["rows"]
+    assert any(r["action"] == "member_code_sent" and r["subject"] == MEMBER_ID and r["details"]["via"] == "mail"
+               for r in audit)
+
+
+def test_five_wrong_codes_lock_a_sign_in_by_mail(member_page_world: MemberPageWorld) -> None:
+    world = member_page_world
+    browser = MemberClient(world.url)
+    browser.get()
+    before = len(world.mails_to())
+    browser.post("/me/code", who=MEMBER_EMAIL)
+    code = world.wait_for_mailed_code(before)
+    wrong = f"{(int(code) + 3) % 10**6:06d}"
+    for attempt in range(4):
+        assert browser.post("/me/signin", code=wrong).status_code == 400, attempt
+    answer = browser.post("/me/signin", code=wrong)
+    assert answer.status_code == 429 and "locked for 15 minutes" in answer.text
+    assert browser.post("/me/signin", code=code).status_code == 429
+    again = MemberClient(world.url)
+    again.get()
+    count = len(world.mails_to())
+    assert again.post("/me/code", who=MEMBER_EMAIL).status_code == 200
+    time.sleep(1.0)
+    assert len(world.mails_to()) == count  # locked: no mail, and the same answer
 
 
 def test_five_wrong_codes_lock_the_sign_in(member_page_world: MemberPageWorld) -> None:

@@ -1,16 +1,18 @@
 """A promotion to a segment, end to end with real processes: the ledger server, the campaign job, the SMS
 gateway simulator and a real enrolled terminal (its own CLI and data directory). Coupons issued to recipients
 reach the terminal with its pull and are accepted at the till; the campaign's results show the redemption and the
-sales uplift against the holdout group, also on the console's campaign page."""
+sales uplift against the holdout group, also on the console's campaign page. On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from cardkit.core.money import Money
 from ledger import admin, member_facts, store
@@ -20,7 +22,7 @@ from ledger.campaigns.tables import CampaignMessage
 from ledger.home import open_ledger
 from tests.conftest import REPO_ROOT
 from tests.fixtures.console import PASSWORD, ConsoleClient, ConsoleServer
-from tests.fixtures.ledger import LedgerServer
+from tests.fixtures.ledger import LedgerServer, make_ledger
 from tests.fixtures.smsgateway import SMS_TOKEN, SmsGatewayFactory
 
 SEED = "seed-at-risk-1"
@@ -37,13 +39,26 @@ class AtRisk:
         return iter(self.chosen)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def promotion_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerServer]:
+    """The ledger server on SQLite and on PostgreSQL (a database of its own on the session's server)."""
+    db_url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    server = make_ledger(tmp_path / "ledger-home", db_url=db_url).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def test_promotion_coupons_are_accepted_after_the_pull_and_results_show_uplift(
-        ledger_server: LedgerServer, sms_gateway: SmsGatewayFactory, tmp_path: Path) -> None:
+        promotion_ledger: LedgerServer, sms_gateway: SmsGatewayFactory, tmp_path: Path) -> None:
+    ledger_server = promotion_ledger
     gateway = sms_gateway()
     (ledger_server.ledger_dir / "campaigns.toml").write_text(
         f'[quiet_hours]\nsms = "00:00-00:00"\n[sms]\nurl = "{gateway.url}/messages"\ntoken = "{SMS_TOKEN}"\n',
         encoding="utf-8")
     ledger = open_ledger(ledger_server.ledger_dir)
+    assert store.is_postgres() == (ledger_server.db_url is not None)
     tables.create_tables()
     try:
         members = [admin.add_member(f"会员{i}", phone=f"+86139000{i:05d}", actor="test") for i in range(24)]

@@ -1,8 +1,9 @@
 """Greetings and promotions end to end: the real ``cardpos ledger campaigns`` job as a process, the SMS gateway
 simulator as a process, a real SMTP server (aiosmtpd) and, for callbacks and unsubscribes, the console process.
 
-Members, facts and campaigns are set up in this process through the ledger's own Python API on the same SQLite
-file (seconds faster than a CLI run each); everything that sends runs as the real command."""
+Each test runs on SQLite and on PostgreSQL. Members, facts and campaigns are set up in this process through the
+ledger's own Python API on the same database (seconds faster than a CLI run each); everything that sends runs as
+the real command."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ class World:
     def open(self) -> None:
         from ledger.home import open_ledger
 
-        open_ledger(self.ledger.ledger_dir)
+        open_ledger(self.ledger.ledger_dir, self.ledger.db_url)
         tables.create_tables()
 
     def configure(self, *, extra: str = "", unsubscribe_url: str = "http://127.0.0.1:9/unsubscribe") -> None:
@@ -88,10 +89,15 @@ class World:
                 CampaignMessage.select().where(CampaignMessage.campaign_id == campaign_id)}
 
 
-@pytest.fixture
-def world(tmp_path: Path, smtp_server: SmtpServer, sms_gateway: SmsGatewayFactory) -> Iterator[World]:
-    made = World(make_ledger(tmp_path / "w"), smtp=smtp_server)
+@pytest.fixture(params=["sqlite", "postgres"])
+def world(request: pytest.FixtureRequest, tmp_path: Path, smtp_server: SmtpServer,
+          sms_gateway: SmsGatewayFactory) -> Iterator[World]:
+    """A ledger on SQLite and on PostgreSQL (a database of its own on the session's server): the job and the
+    console find it from the ledger directory's settings."""
+    db_url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    made = World(make_ledger(tmp_path / "w", db_url=db_url), smtp=smtp_server)
     made.open()
+    assert store.is_postgres() == (request.param == "postgres")
     try:
         yield made
     finally:
@@ -275,6 +281,7 @@ def test_preview_test_send_and_the_frequency_cap(world: World, sms_gateway: SmsG
     assert any(r["action"] == "campaign_test_send" and r["subject"] == first for r in admin.audit_log(20))
 
 
+@pytest.mark.parametrize("world", ["sqlite"], indirect=True)  # the command line's checks: one database is enough
 def test_bad_inputs_are_one_line_errors(world: World) -> None:
     world.configure()
     member = world.member("Someone", phone="+8613800000031", sms=True)
