@@ -215,7 +215,9 @@ def fund_entry(kind: str, payload: Mapping[str, Any], *, merchant: str, lots: Lo
         lines += [Line("sv_out", merchant, issuer, amount) for issuer, amount in taken]
         lines.append(Line("pts_issued", merchant, points=_int(payload, "pts_earn")))
         lines.append(Line("pts_redeemed", merchant, points=_int(payload, "pts_redeem")))
-        lines += _coupon_lines(merchant, _int(payload, "coupon_disc"), coupon_weights)
+        coupon_disc = _int(payload, "coupon_disc")
+        if coupon_disc:  # no discount, no coupon lines (whatever the weights)
+            lines += _coupon_lines(merchant, coupon_disc, coupon_weights)
     elif kind in (EntryKind.REFUND, EntryKind.VOID):
         lines, lots = _reverse(kind, payload, merchant, lots, original)
     elif kind == EntryKind.REDEEM:
