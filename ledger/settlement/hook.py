@@ -54,20 +54,24 @@ def record_funding(entries: Sequence[JournalEntry], members: Mapping[str, Funded
     for mid, text in stored:  # tuples, not models: this runs for every batch a terminal syncs
         lots[str(mid)] = tuple((str(i), int(a)) for i, a in json.loads(text))
     originals = _Originals([str(e.payload["orig"]) for e in funded if isinstance(e.payload.get("orig"), str)])
-    funders = merchants.coupon_funders(sorted({c for e in funded for c in _coupons(e)}))
+    funders = merchants.coupon_funders(sorted({c for e in funded if e.payload.get("coupons") for c in _coupons(e)}))
     closed = {str(p.period) for p in ClosedPeriod.select(ClosedPeriod.period)}
     rows: list[tuple[Any, ...]] = []
     periods_of = _PeriodCache()
     for e in funded:
-        mid = str(e.payload["member"])
-        orig = e.payload.get("orig") if isinstance(e.payload.get("orig"), str) else None
-        result = funding.fund_entry(e.kind, e.payload, merchant=by_terminal[e.terminal_id], lots=lots[mid],
+        payload = e.payload
+        mid = str(payload["member"])
+        orig = payload.get("orig")
+        if not isinstance(orig, str):
+            orig = None
+        merchant = by_terminal[e.terminal_id]
+        result = funding.fund_entry(e.kind, payload, merchant=merchant, lots=lots[mid],
                                     original=originals.get(orig) if orig else None,
-                                    coupon_weights=_coupon_weights(e, funders))
+                                    coupon_weights=_coupon_weights(e, funders) if payload.get("coupons") else ())
         lots[mid] = result.lots
         period, late_from = periods_of.get(e.wall_ms, closed)
-        currency = str(e.payload.get("cur") or members[mid].currency)
-        originals.add(e, by_terminal[e.terminal_id], result.lines)
+        currency = str(payload.get("cur") or members[mid].currency)
+        originals.add(e, merchant, result.lines)
         rows += [(e.terminal_id, e.seq, e.uuid, orig, mid, e.kind, line.flow, line.merchant, line.issuer,
                   line.amount, line.points, currency, period, late_from, e.wall_ms) for line in result.lines]
     _insert(rows)
