@@ -51,12 +51,13 @@ def _authorized(ops: list[tuple[str, dict[str, Any], str]], rng: random.Random) 
 
 def _drain_sales(rng: random.Random, members: list[tuple[str, str]], n_ops: int) -> list[tuple[str, dict[str, Any],
                                                                                                  str]]:
-    """``bench_sync``'s load: sales only, a third from stored value."""
-    import uuid
-
+    """``bench_sync``'s load: sales only, a third from stored value, with time-ordered (v7) uuids as a terminal's
+    journal makes them (random ones would spread every batch over the uuid indexes)."""
     from bench.bench_sync import _sale
+    from terminal.offline.store import time_ordered_uuid
 
-    return [("sale", _sale(rng, members), str(uuid.UUID(int=rng.getrandbits(128), version=4))) for _ in range(n_ops)]
+    start_ms = time.time_ns() // 1_000_000 - 3_600_000
+    return [("sale", _sale(rng, members), time_ordered_uuid(start_ms + i * 20, rng.randbytes)) for i in range(n_ops)]
 
 
 def prepare(root: Path, n_ops: int, load: str = "day", per_batch: int = 2_000) -> tuple[Path, list[bytes]]:
