@@ -32,10 +32,9 @@ def _ledger(root: Path) -> tuple[Path, list[tuple[str, str]], str, Any, bytes]:
     the ledger's HPKE public key)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from cardkit.cards.keys import public_key_bytes
     from ledger import admin
-    from ledger.enroll import enroll_terminal
     from ledger.home import init_ledger
+    from tests.fixtures.ledger import enroll_in_process
 
     ledger_dir = root / "ledger"
     ledger = init_ledger(ledger_dir, issuer="bench")
@@ -45,7 +44,7 @@ def _ledger(root: Path) -> tuple[Path, list[tuple[str, str]], str, Any, bytes]:
         members.append((member_id, admin.issue_card(member_id).card_id))
     _, code = admin.add_terminal("bench till", "store-1")
     key = Ed25519PrivateKey.generate()
-    body = enroll_terminal(ledger, code, public_key_bytes(key).hex(), "x25519")
+    body = enroll_in_process(ledger, code, key)
     ledger.database.close()
     return ledger_dir, members, body["terminal_id"], key, bytes.fromhex(body["ledger_hpke_public_key"])
 

@@ -8,8 +8,10 @@ also serialises every read-modify-write of a projection.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cardkit.journal import GENESIS_HASH, EntryKind, JournalEntry, make_entry
@@ -22,6 +24,7 @@ LEDGER_TERMINAL_ID = "ledger"
 ENTRY_COLUMNS = ("terminal_id", "seq", "uuid", "prev_hash", "hash", "wall_ms", "mono_ns", "cashier_id", "kind",
                  "payload", "pii", "member_id", "batch_id", "applied_ms")
 PG_PAGE = 500
+IN_CHUNK = 400  # parameters per IN (...) list, well under SQLite's limit
 
 
 def entry_member(entry: JournalEntry) -> str | None:
@@ -47,8 +50,10 @@ def _insert_entries(rows: list[tuple[Any, ...]]) -> None:
         cursor.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', rows)
 
 
-def apply_entries(entries: Sequence[JournalEntry], *, batch_id: str, now_ms: int) -> set[str]:
-    """Insert ``entries`` (contiguous, new) and update what they touch. Returns the member ids changed."""
+def apply_entries(entries: Sequence[JournalEntry], *, batch_id: str, now_ms: int, judged: bool = False) -> set[str]:
+    """Insert ``entries`` (contiguous, new) and update what they touch. Returns the member ids changed.
+    ``judged``: the semantic checks passed every entry (``ledger.ingest``), so each money entry of a known member
+    is known to fold (the checks fold it on the same member and currency)."""
     rows = [(e.terminal_id, e.seq, e.uuid, e.prev_hash, e.hash, e.wall_ms, e.mono_ns, e.cashier_id, e.kind,
              *pii.stored_payload(e), entry_member(e), batch_id, now_ms) for e in entries]
     _insert_entries(rows)
@@ -68,27 +73,75 @@ def apply_entries(entries: Sequence[JournalEntry], *, batch_id: str, now_ms: int
     if not known.exists():
         return set()
     version = store.bump("members")  # takes the counter lock before any member row is read for update
-    members = {m.member_id: m for m in store.Member.select().where(store.Member.member_id.in_(sorted(by_member)))}
-    cached = {row.member_id: row for row in store.MemberProjection.select().where(
-        store.MemberProjection.member_id.in_(sorted(members)))}
+    members = _opening_facts(sorted(by_member))
+    cached = _projected_states(sorted(members))
     folded: list[tuple[projection.MemberState, int]] = []
     for member_id in sorted(members):
         member = members[member_id]
         mine = by_member[member_id]
-        row = cached.get(member_id)
-        state = projection.opening_state(member) if row is None else projection.state_from_row(row)
+        state = cached.get(member_id)
+        if state is None:
+            state = projection.opening_state(member)
         result = projection.fold_entries(state, ((e.terminal_id, e.seq, e.kind, e.payload) for e in mine))
         folded.append((result.state, len(mine)))
-        _apply_member_edits(member, mine)
+        if any(e.kind == EntryKind.MEMBER_UPDATE for e in mine):
+            _apply_member_edits(store.Member.get_by_id(member_id), mine)
     projection.save_projections(folded)
-    _record_funding(entries, members)
-    store.Member.update(version=version).where(store.Member.member_id.in_(sorted(members))).execute()
+    _record_funding(entries, members, judged)
+    _set_member_versions(sorted(members), version)
     return set(members)
 
 
-def _record_funding(entries: Sequence[JournalEntry], members: dict[str, store.Member]) -> None:
+@dataclass(frozen=True, slots=True)
+class OpeningFacts:
+    """What applying entries reads of a member row: who, the currency, and the opening figures the fold and the
+    funding lots start from (the encrypted personal columns are read only for a ``member_update``)."""
+
+    member_id: str
+    currency: str
+    opening_balance: int
+    opening_points: int
+    opening_tier: str
+
+
+def _in_chunks(sql: str, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (ending in ``IN ``) for ``ids``, a chunk of parameters at a time (SQLite's limit).
+    Plain DB-API: the query builder and model rows cost more than reading the rows (once per batch, but for
+    every member the batch names)."""
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), IN_CHUNK):
+        chunk = ids[start:start + IN_CHUNK]
+        marks = ", ".join(store.db.param for _ in chunk)
+        rows += store.db.execute_sql(f"{sql}({marks})", list(chunk)).fetchall()
+    return rows
+
+
+def _opening_facts(member_ids: Sequence[str]) -> dict[str, OpeningFacts]:
+    table = store.Member._meta.table_name
+    rows = _in_chunks(f'SELECT "member_id", "currency", "opening_balance", "opening_points", "opening_tier" '
+                      f'FROM "{table}" WHERE "member_id" IN ', member_ids)
+    return {str(m): OpeningFacts(str(m), str(c), int(b), int(p), str(t)) for m, c, b, p, t in rows}
+
+
+def _projected_states(member_ids: Sequence[str]) -> dict[str, projection.MemberState]:
+    """The cached projections of these members (``projection.state_from_row`` without the model rows)."""
+    table = store.MemberProjection._meta.table_name
+    rows = _in_chunks(f'SELECT "member_id", "state" FROM "{table}" WHERE "member_id" IN ', member_ids)
+    return {str(m): projection.MemberState.from_mapping(json.loads(state)) for m, state in rows}
+
+
+def _set_member_versions(member_ids: Sequence[str], version: int) -> None:
+    table = store.Member._meta.table_name
+    for start in range(0, len(member_ids), IN_CHUNK):
+        chunk = member_ids[start:start + IN_CHUNK]
+        marks = ", ".join(store.db.param for _ in chunk)
+        store.db.execute_sql(f'UPDATE "{table}" SET "version" = {store.db.param} WHERE "member_id" IN ({marks})',
+                             [version, *chunk])
+
+
+def _record_funding(entries: Sequence[JournalEntry], members: Mapping[str, OpeningFacts], judged: bool) -> None:
     """Who funded what (issue 17): the funding lines of every money entry, in the transaction that applies it."""
-    funding_hook.record_funding(entries, members)
+    funding_hook.record_funding(entries, members, folds_known=judged)
 
 
 def _apply_member_edits(member: store.Member, entries: Sequence[JournalEntry]) -> None:

@@ -237,7 +237,7 @@ def _apply_locked(opened: OpenedBatch, now_ms: int, semantic_checks: bool = True
         if new:
             applied = [e for e in new if e.seq not in verdicts] if verdicts else new
             if applied:
-                apply.apply_entries(applied, batch_id=opened.batch_id, now_ms=now_ms)
+                apply.apply_entries(applied, batch_id=opened.batch_id, now_ms=now_ms, judged=semantic_checks)
             if verdicts:
                 quarantine.keep(new, verdicts, batch_id=opened.batch_id, now_ms=now_ms)
                 quarantined += sorted(verdicts)

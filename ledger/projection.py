@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cardkit.core.members import Tier
 from cardkit.core.state import MONEY_KINDS, MemberState, apply_entry
@@ -19,7 +19,22 @@ from cardkit.errors import DomainError
 from ledger import store
 
 
-def opening_state(member: store.Member) -> MemberState:
+class MemberOpening(Protocol):
+    """What the opening state is made of: a ``store.Member`` row, or ``ledger.apply``'s narrower read of one."""
+
+    @property
+    def member_id(self) -> Any: ...
+    @property
+    def currency(self) -> Any: ...
+    @property
+    def opening_balance(self) -> Any: ...
+    @property
+    def opening_points(self) -> Any: ...
+    @property
+    def opening_tier(self) -> Any: ...
+
+
+def opening_state(member: MemberOpening) -> MemberState:
     return MemberState(member_id=str(member.member_id), currency=str(member.currency),
                        balance=int(member.opening_balance), points=int(member.opening_points),
                        tier=Tier(str(member.opening_tier)))

@@ -210,12 +210,17 @@ def fund_entry(kind: str, payload: Mapping[str, Any], *, merchant: str, lots: Lo
         amount, bonus = _int(payload, "amount"), _int(payload, "bonus")
         lines += [Line("sv_in", merchant, merchant, amount), Line("bonus", merchant, merchant, bonus)]
         lots = _compact([*lots, (merchant, amount + bonus)])
-    elif kind == EntryKind.SALE:
+    elif kind == EntryKind.SALE:  # the most common entry by far: no line is made only to be dropped below
         taken, lots = spend(lots, _int(payload, "sv"))
         lines += [Line("sv_out", merchant, issuer, amount) for issuer, amount in taken]
-        lines.append(Line("pts_issued", merchant, points=_int(payload, "pts_earn")))
-        lines.append(Line("pts_redeemed", merchant, points=_int(payload, "pts_redeem")))
-        lines += _coupon_lines(merchant, _int(payload, "coupon_disc"), coupon_weights)
+        earned, redeemed = _int(payload, "pts_earn"), _int(payload, "pts_redeem")
+        coupon_disc = _int(payload, "coupon_disc")
+        if earned:
+            lines.append(Line("pts_issued", merchant, points=earned))
+        if redeemed:
+            lines.append(Line("pts_redeemed", merchant, points=redeemed))
+        if coupon_disc:  # no discount, no coupon lines (whatever the weights)
+            lines += _coupon_lines(merchant, coupon_disc, coupon_weights)
     elif kind in (EntryKind.REFUND, EntryKind.VOID):
         lines, lots = _reverse(kind, payload, merchant, lots, original)
     elif kind == EntryKind.REDEEM:

@@ -234,14 +234,14 @@ _field_values = st.one_of(st.integers(-5, 5), st.text(max_size=2), st.none(), st
                                                 "bonus", "pts_back", "pts_rev"]), _field_values | st.just(...),
                                max_size=4))
 def test_the_fast_fold_check_agrees_with_the_fold(kind: str, changes: dict[str, Any]) -> None:
-    """``_folds_plainly`` may only say yes where ``apply_entry`` accepts (it skips the fold for speed)."""
+    """``folds_plainly`` may only say yes where ``apply_entry`` accepts (it skips the fold for speed)."""
     from cardkit.core.state import apply_entry
     from cardkit.errors import DomainError
-    from ledger.semantics import _folds_plainly
+    from ledger.semantics import folds_plainly
 
     base = {"sale": sale(), "topup": topup(), "refund": refund(str(uuid.uuid4()), 10)}[kind]
     payload = {k: v for k, v in {**base, **changes}.items() if v is not ...}
-    if _folds_plainly(kind, payload, "CNY"):
+    if folds_plainly(kind, payload, "CNY"):
         try:
             apply_entry(MemberState("ann", "CNY"), kind, payload)
         except DomainError as exc:
