@@ -126,15 +126,28 @@ def sweep(now_ms: int) -> SweepReport:
             return SweepReport(skipped=True)
         counts = authorize.sweep(now_ms, limit=SWEEP_LIMIT)
         uuids = [str(row["entry_uuid"]) for row in due]
-        closed_now = {str(u) for (u,) in _tuples(Authorization.select(Authorization.entry_uuid).where(
-            Authorization.entry_uuid.in_(uuids) & (Authorization.state == EXPIRED)
-            & (Authorization.closed_ms == now_ms)))}
+        closed_now: set[str] = set()
+        for start in range(0, len(uuids), authorize.IN_CHUNK):  # SQLite's parameter limit
+            closed_now.update(str(u) for (u,) in _tuples(Authorization.select(Authorization.entry_uuid).where(
+                Authorization.entry_uuid.in_(uuids[start:start + authorize.IN_CHUNK])
+                & (Authorization.state == EXPIRED) & (Authorization.closed_ms == now_ms))))
         expired = [row for row in due if str(row["entry_uuid"]) in closed_now]
-        if expired:
-            store.AuditLog.insert_many([
-                {"at_ms": now_ms, "actor": SWEEP_ACTOR, "action": "hold_expire", "subject": str(row["auth_id"]),
-                 "details": _audit_details(row)} for row in expired]).execute()
+        _audit_expiries(expired, now_ms)
     return SweepReport(settled=counts[SETTLED], expired=[str(row["auth_id"]) for row in expired])
+
+
+def _audit_expiries(expired: list[dict[str, Any]], now_ms: int) -> None:
+    """One audit line per expired hold, in bulk on the transaction's cursor (plain DB-API: the query builder's
+    ``insert_many`` cost four times what the database spent storing the rows)."""
+    if not expired:
+        return
+    p = store.db.param
+    details = store.AuditLog.details
+    rows = [(now_ms, SWEEP_ACTOR, "hold_expire", str(row["auth_id"]), details.db_value(_audit_details(row)))
+            for row in expired]
+    store.db.cursor().executemany(
+        f'INSERT INTO "{store.AuditLog._meta.table_name}" ("at_ms", "actor", "action", "subject", "details") '
+        f"VALUES ({p}, {p}, {p}, {p}, {p})", rows)
 
 
 def _tuples(query: Any) -> list[tuple[Any, ...]]:

@@ -8,8 +8,7 @@ cashier (``cashier_manual_entries``). A stored-value payment, points redemption 
 ledger online when it answers within ``sync.authorize_timeout_s`` (docs/sync-protocol.md, "Online authorization"),
 like in the app; a card whose member this terminal was not sent is looked up at the ledger (members at every
 store, docs/sync-protocol.md "Members at every store") and, when the ledger cannot be reached, served on the
-unknown-balance path with the app's words; a refund or void of an operation recorded elsewhere fetches the
-original from the ledger, as in the app; ``upgrade``, ``signup`` and ``newcard`` reach the ledger for a new card
+unknown-balance path with the app's words; ``upgrade``, ``signup`` and ``newcard`` reach the ledger for a new card
 (``terminal.commands.newcard_ops``); otherwise, and for everything else, a headless operation is an offline operation.
 
 Exit status: 0 done; 1 declined, card rejected, not authorised or not recorded (the reason on one line, or as JSON
@@ -227,7 +226,7 @@ def _run(args: argparse.Namespace, handler: Callable[[Counter, argparse.Namespac
         counter = open_counter(settings)
     except CardposError as exc:
         return _fail(args, EXIT_DECLINED, "not_ready", str(exc))
-    lookups = _attach_lookups(counter, settings)
+    lookups = _attach_lookups(counter, settings) if getattr(args, "card", None) is not None else None
     try:
         if args.cashier is not None and counter.store.cashiers.get(args.cashier) is None:
             raise BadInput(f"no cashier with id {args.cashier}; add one with 'cardpos terminal cashier add'")
@@ -254,9 +253,10 @@ def _run(args: argparse.Namespace, handler: Callable[[Counter, argparse.Namespac
 
 
 def _attach_lookups(counter: Counter, settings: Settings) -> LedgerLookup | None:
-    """The app's online look-ups on the op's counter (``terminal.compose.attach_lookups``): members this terminal
-    was not sent, originals recorded elsewhere. Nothing is asked until a tap or a reversal needs it; a terminal
-    that cannot sign (no identity key) asks nothing and serves unknown members on the unknown-balance path."""
+    """The app's online look-ups on the counter of an op that taps a card (``terminal.compose.attach_lookups``):
+    a member this terminal was not sent is looked up when tapped. Refunds and voids stay this terminal's own:
+    the op's counter is offline as far as reversals go (``terminal.service.reversals``). A terminal that cannot
+    sign (no identity key) asks nothing and serves unknown members on the unknown-balance path."""
     from terminal.compose import attach_lookups
 
     try:
