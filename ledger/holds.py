@@ -49,7 +49,7 @@ SWEEP_LIMIT = 10_000
 """Most holds one sweep looks at; the next sweep takes the rest."""
 MAX_REASON = 200
 LIST_LIMIT = 200
-_PG_SWEEP_LOCK = "cardpos-hold-sweep"
+PG_SWEEP_LOCK = "cardpos-hold-sweep"
 
 
 class HoldRefused(LedgerError):
@@ -164,7 +164,7 @@ def _sweep_lock() -> bool:
     lock already serializes the ledger's processes."""
     if not store.is_postgres():
         return True
-    cursor = store.db.execute_sql("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (_PG_SWEEP_LOCK,))
+    cursor = store.db.execute_sql("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (PG_SWEEP_LOCK,))
     row = cursor.fetchone()
     return bool(row and row[0])
 

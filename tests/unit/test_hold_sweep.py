@@ -192,3 +192,31 @@ def test_the_sweep_is_an_interval_job_and_a_failing_job_stops_nothing(monkeypatc
     assert periodic.run_due(T0_MS + 5_000) == [holds.SWEEP_JOB, "other"]
     monkeypatch.setenv(holds.TTL_ENV, "0")
     assert holds.settings_from_env().ttl_s == 1, "brought within range"
+
+
+@pytest.mark.postgres
+def test_on_postgresql_one_worker_sweeps_at_a_time(postgres_url: str, tmp_path: Path, clock: Clock) -> None:
+    """Another worker process holding the sweep's lock: this one skips the round, expiring and auditing nothing;
+    the next round, with the lock free, does it once."""
+    import psycopg2
+
+    home = init_ledger(tmp_path / "ledger", postgres_url, issuer="acme", clock=clock)
+    authorize.open_holds()
+    try:
+        member = admin.add_member("Holder", balance=1_000)
+        held = ask(member, clock, sv=500)
+        clock.now_ms += TTL_MS
+        other = psycopg2.connect(postgres_url)
+        try:
+            with other.cursor() as cursor:  # a transaction of the other worker's sweep, still open
+                cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", (holds.PG_SWEEP_LOCK,))
+                assert cursor.fetchone() == (True,)
+            assert holds.sweep(clock.now_ms).skipped
+            assert state_of(held.answer.entry_uuid) == "held" and audit("hold_expire") == []
+        finally:
+            other.rollback()
+            other.close()
+        assert holds.sweep(clock.now_ms).expired == [held.answer.auth_id]
+        assert len(audit("hold_expire")) == 1
+    finally:
+        home.database.close()
