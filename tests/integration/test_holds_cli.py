@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cardkit.config import Settings
 from cardkit.core.money import Money
 from ledger import admin, authorize
@@ -114,6 +116,32 @@ def test_the_sweep_expires_a_hold_and_admins_list_and_release_holds(tmp_path: Pa
         (release,) = [r for r in rows if r["action"] == "hold_release"]  # the refused ones left no line
         assert (release["actor"], release["subject"], release["details"]["reason"]) == ("ops", stuck,
                                                                                        "till lost power")
+    finally:
+        if counter is not None:
+            counter.close()
+        world.stop_all()
+
+
+@pytest.mark.postgres
+def test_two_ledger_workers_on_postgresql_expire_a_hold_once(postgres_url: str, tmp_path: Path) -> None:
+    """Both worker processes sweep every second; the hold is expired and audited exactly once."""
+    world = init_world(tmp_path, n_members=1, db_url=postgres_url, workers=2)
+    counter: Counter | None = None
+    try:
+        token = admin.issue_card(MEMBER).token
+        world.ledger.env.update({TTL_ENV: "2", SWEEP_ENV: "1"})
+        world.server()
+        _, counter = till(world, "till-a")
+        forgotten = pay(counter, token, 45_000)
+        world.open_admin()
+        authorize.open_holds()
+        started = time.monotonic()
+        while authorize.Authorization.get(authorize.Authorization.auth_id == forgotten).state == "held":
+            assert time.monotonic() - started < SWEEP_WAIT_S, "the sweep did not expire the hold"
+            time.sleep(0.2)
+        time.sleep(3)  # several more rounds of both workers
+        rows = world.ledger.admin_json("audit", "--limit", "200")["rows"]
+        assert [r["subject"] for r in rows if r["action"] == "hold_expire"] == [forgotten]
     finally:
         if counter is not None:
             counter.close()
