@@ -36,6 +36,7 @@ COMMAND_GROUPS: list[tuple[str | None, str, list[str]]] = [
     ("ledger", "the central ledger: serve, members, cards, terminals, rules, alerts", [
         "ledger.cli",
         "ledger.cli_alerts",
+        "ledger.cli_holds",
         "ledger.campaigns.cli",
         "ledger.console.cli",
         "ledger.analytics.cli",

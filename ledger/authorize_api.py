@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from cardkit import authorization, wire
-from ledger import authorize, store
+from ledger import authorize, holds, store
 from ledger.enroll import RequestRefused, authenticate
 from ledger.home import Ledger
 
@@ -60,6 +60,7 @@ def mount(app: FastAPI, ledger: Ledger, responses: dict[int | str, dict[str, Any
     """Add ``POST /v1/authorize`` to the API over ``ledger`` (the holds table is opened here)."""
     authorize.open_holds()
     authorize.install()
+    hold_ttl_ms = holds.install().ttl_ms  # the scheduled sweep of held authorizations (ledger.holds)
     threads = _authorization_threads()
 
     @app.post(wire.AUTHORIZE_PATH, response_model=AuthorizeResponse, responses=responses)
@@ -79,7 +80,8 @@ def mount(app: FastAPI, ledger: Ledger, responses: dict[int | str, dict[str, Any
                 parsed = authorization.parse_request(body)
             except authorization.AuthorizationRefused as exc:
                 raise RequestRefused(400, exc.reason, exc.message) from None
-            outcome = authorize.authorize(parsed, body_digest, terminal_id=caller.terminal_id, now_ms=ledger.now_ms())
+            outcome = authorize.authorize(parsed, body_digest, terminal_id=caller.terminal_id, now_ms=ledger.now_ms(),
+                                          ttl_ms=hold_ttl_ms)
             return caller.terminal_id, parsed, body_digest, outcome
 
         try:

@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import requests
 
 from cardkit.errors import ConfigError
+from ledger import periodic as interval_jobs
 from ledger import store
 from ledger.alert_store import Alert, AlertOutbox, Channel, OutboxStatus
 from ledger.anomaly.model import Severity
@@ -604,6 +605,7 @@ class DeliveryWorker(threading.Thread):
                 if self.periodic is not None and now >= next_periodic:
                     next_periodic = now + self.periodic_s * 1000
                     self.periodic(now)
+                interval_jobs.run_due(now)  # the ledger's other jobs on an interval (ledger.periodic)
                 deliver_pending(now, self.config)
             except Exception:  # keep the worker alive; the outbox keeps what was not sent
                 log.exception("alert delivery round failed")

@@ -6,7 +6,9 @@ Cards are given as their text form (``CP1:...``, as a QR code or keyboard-wedge 
 (a person keyed it in), and only a typed card is journaled as a manual entry, which the ledger watches per
 cashier (``cashier_manual_entries``). A stored-value payment, points redemption or coupon use is authorized by the
 ledger online when it answers within ``sync.authorize_timeout_s`` (docs/sync-protocol.md, "Online authorization"),
-like in the app; ``upgrade``, ``signup`` and ``newcard`` reach the ledger for a new card
+like in the app; a card whose member this terminal was not sent is looked up at the ledger (members at every
+store, docs/sync-protocol.md "Members at every store") and, when the ledger cannot be reached, served on the
+unknown-balance path with the app's words; ``upgrade``, ``signup`` and ``newcard`` reach the ledger for a new card
 (``terminal.commands.newcard_ops``); otherwise, and for everything else, a headless operation is an offline operation.
 
 Exit status: 0 done; 1 declined, card rejected, not authorised or not recorded (the reason on one line, or as JSON
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -50,6 +53,9 @@ from terminal.service.views import MemberView, coupon_to_dict
 
 if TYPE_CHECKING:
     from terminal.printer.device import ReceiptPrinter
+    from terminal.sync.lookup import LedgerLookup
+
+log = logging.getLogger("cardpos.terminal.op")
 
 EXIT_OK, EXIT_DECLINED, EXIT_BAD_INPUT = 0, 1, 2
 TENDERS = ("sv", "cash", "bank_card")
@@ -220,6 +226,7 @@ def _run(args: argparse.Namespace, handler: Callable[[Counter, argparse.Namespac
         counter = open_counter(settings)
     except CardposError as exc:
         return _fail(args, EXIT_DECLINED, "not_ready", str(exc))
+    lookups = _attach_lookups(counter, settings) if getattr(args, "card", None) is not None else None
     try:
         if args.cashier is not None and counter.store.cashiers.get(args.cashier) is None:
             raise BadInput(f"no cashier with id {args.cashier}; add one with 'cardpos terminal cashier add'")
@@ -238,9 +245,25 @@ def _run(args: argparse.Namespace, handler: Callable[[Counter, argparse.Namespac
     except CardposError as exc:
         return _fail(args, EXIT_DECLINED, "not_recorded", str(exc))
     finally:
+        if lookups is not None:
+            lookups.close()
         counter.close()
     emit(result, args.json, text)
     return EXIT_OK
+
+
+def _attach_lookups(counter: Counter, settings: Settings) -> LedgerLookup | None:
+    """The app's online look-ups on the counter of an op that taps a card (``terminal.compose.attach_lookups``):
+    a member this terminal was not sent is looked up when tapped. Refunds and voids stay this terminal's own:
+    the op's counter is offline as far as reversals go (``terminal.service.reversals``). A terminal that cannot
+    sign (no identity key) asks nothing and serves unknown members on the unknown-balance path."""
+    from terminal.compose import attach_lookups
+
+    try:
+        return attach_lookups(counter, settings, documents.require_enrollment(settings.data_dir))
+    except CardposError as exc:
+        log.warning("online look-ups off: %s", exc)
+        return None
 
 
 def _print(printer: ReceiptPrinter, settings: Settings, counter: Counter, args: argparse.Namespace, paper: Paper,
@@ -400,20 +423,25 @@ def _balance(counter: Counter, args: argparse.Namespace) -> Result:
         lines.append(f"Qualifies for {view.upgrade_due.value}")
     if not view.known:  # the unknown-balance path: no figures to stand on, never a silent 0.00
         lines[1:3] = ["Balance unknown", "Points unknown"]
-        lines.append("Not yet sent by the ledger: cash and bank card only; stored value, points and coupons "
-                     "cannot be used")
-    # A headless op never reaches the ledger itself: what it can say is how the figures stand to the last sync.
+        lines.append(words_for("en")("member.unknown_explain"))  # the app's member screen says the same
+        if view.lookup_problem:
+            lines.append(f"Look-up at the ledger: {view.lookup_problem}")
+    # Figures come from the last sync, or from a look-up of a member this terminal was not sent.
     last_sync_ms = counter.store.sync_state.last_sync_ms
     synced = (datetime.fromtimestamp(last_sync_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
               if last_sync_ms else None)
-    if view.pending:
+    looked_up = view.known and counter.store.cache.looked_up_seq(view.member_id) is not None
+    if looked_up:
+        lines.append("Looked up at the ledger: this terminal's store is not sent this member")
+    elif view.pending:
         lines.append("Offline estimate: includes operations the ledger has not confirmed yet; "
                      "confirmed at the next sync")
     elif synced is not None:
         lines.append(f"As of the last sync, {synced}: no operation since")
     else:
         lines.append("Offline estimate: this terminal has never synced")
-    return {"ok": True, **view.to_dict(), "last_sync": synced}, "\n".join(lines)
+    return ({"ok": True, **view.to_dict(), "last_sync": synced, "looked_up": looked_up,
+             "lookup_problem": view.lookup_problem or None}, "\n".join(lines))
 
 
 def _coupon_words(c: dict[str, Any]) -> str:

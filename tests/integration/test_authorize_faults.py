@@ -3,15 +3,18 @@
 Per request it drops the connection, loses the answer after the ledger decided, sends the request twice, delays
 it past the terminal's timeout, answers 5xx, cuts the body or the answer (tests/fixtures/faultproxy.py, seeded).
 The terminals pay from one member at the same moment, asking for more than the balance; sync goes straight to the
-ledger. Afterwards: the ledger's balance is the opening balance less exactly the approved operations (online and
-offline), each authorization is recorded once (a retried or duplicated request never holds twice), what the
-ledger approved online never exceeds the balance, timed-out authorizations were decided offline under the
-offline limits, and every hold whose entry arrived is settled.
+ledger. The same on SQLite (one ledger process) and on PostgreSQL (two ledger worker processes, so a retried or
+duplicated request may reach the other worker). Afterwards: the ledger's balance is the opening balance less
+exactly the approved operations (online and offline), each authorization is recorded once (a retried or
+duplicated request never holds twice), what the ledger approved online never exceeds the balance, timed-out
+authorizations were decided offline under the offline limits, and every hold whose entry arrived is settled.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from cardkit.config import Settings
 from cardkit.core.money import Money
@@ -27,9 +30,13 @@ TIMEOUT_S = 0.5
 FAULTS = ("drop", "lose_answer", "delay", "reset_body", "duplicate", "error_5xx", "truncate")
 
 
-def test_faults_never_debit_twice_and_timeouts_settle_at_sync(tmp_path: Path,
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_faults_never_debit_twice_and_timeouts_settle_at_sync(backend: str, request: pytest.FixtureRequest,
+                                                              tmp_path: Path,
                                                               fault_proxy_factory: type[FaultProxy]) -> None:
-    race, _ = race_world(tmp_path)
+    """On SQLite with one ledger process; on PostgreSQL with two worker processes behind the proxy."""
+    db_url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    race, _ = race_world(tmp_path, db_url=db_url, workers=2 if db_url else 1)
     try:
         server = race.world.server()
         proxy = fault_proxy_factory(upstream=("127.0.0.1", server.port), seed=14, fault_rate=0.5,
