@@ -25,7 +25,6 @@ that is not a whole number is logged and ignored, and one out of range is brough
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ import peewee
 from cardkit.core.money import Money
 from ledger import authorize, periodic, store
 from ledger.authorize import EXPIRED, HELD, RELEASED, SETTLED, STATES, Authorization
+from ledger.env_settings import env_int
 from ledger.errors import LedgerError
 
 log = logging.getLogger("cardpos.ledger.holds")
@@ -68,21 +68,9 @@ class HoldSettings:
         return self.ttl_s * 1000
 
 
-def _env_int(name: str, default: int, low: int, high: int) -> int:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        log.warning("ignored a setting that is not a whole number", extra={"fields": {"setting": name}})
-        return default
-    return min(high, max(low, value))
-
-
 def settings_from_env() -> HoldSettings:
-    return HoldSettings(ttl_s=_env_int(TTL_ENV, DEFAULT_TTL_S, 1, 7 * 86_400),
-                        sweep_s=_env_int(SWEEP_ENV, DEFAULT_SWEEP_S, 1, 86_400))
+    return HoldSettings(ttl_s=env_int(TTL_ENV, DEFAULT_TTL_S, 1, 7 * 86_400),
+                        sweep_s=env_int(SWEEP_ENV, DEFAULT_SWEEP_S, 1, 86_400))
 
 
 def install(settings: HoldSettings | None = None) -> HoldSettings:

@@ -16,7 +16,6 @@ Settings (environment of ``ledger serve``): ``CARDPOS_LEDGER_NOISE_WINDOW_S`` (d
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any
 import peewee
 
 from ledger import events, store
+from ledger.env_settings import env_int
 
 log = logging.getLogger("cardpos.ledger.noise")
 
@@ -162,18 +162,6 @@ class NoiseCounter:
         self._done[window.source] = window
 
 
-def _env_int(name: str, default: int, low: int, high: int) -> int:
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        log.warning("ignored a setting that is not a whole number", extra={"fields": {"setting": name}})
-        return default
-    return min(high, max(low, value))
-
-
 _counter: NoiseCounter | None = None
 _counter_lock = threading.Lock()
 
@@ -183,8 +171,8 @@ def counter() -> NoiseCounter:
     global _counter
     with _counter_lock:
         if _counter is None:
-            _counter = NoiseCounter(_env_int(WINDOW_ENV, DEFAULT_WINDOW_MS // 1000, 1, 86_400) * 1000,
-                                    _env_int(SOURCES_ENV, DEFAULT_MAX_SOURCES, 1, 1_000_000))
+            _counter = NoiseCounter(env_int(WINDOW_ENV, DEFAULT_WINDOW_MS // 1000, 1, 86_400) * 1000,
+                                    env_int(SOURCES_ENV, DEFAULT_MAX_SOURCES, 1, 1_000_000))
         return _counter
 
 
