@@ -52,6 +52,7 @@ class NewCardScreen(CashierScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one(QrCodeBox).hide()
+        self.query_one("#newcard-qr-hint").display = False
         self.ask()
 
     @property
@@ -74,7 +75,7 @@ class NewCardScreen(CashierScreen):
         state = self.state = message.state
         tr = self.tr
         self.query_one(QrCodeBox).hide()
-        self.query_one("#newcard-qr-hint", Plain).update("")
+        self.query_one("#newcard-qr-hint").display = False
         if state.stage.value == "written" and state.card is not None:
             line = tr("newcard.written", card=state.card.card_id, old=state.old_card)
             keys = tr("newcard.keys_done")
@@ -111,7 +112,9 @@ class NewCardScreen(CashierScreen):
     def _show_qr(self, data: str, blocks: QrBlocks) -> None:
         box = self.query_one(QrCodeBox)
         box.show(data, blocks)
-        self.query_one("#newcard-qr-hint", Plain).update(self.tr(f"qr.hint_{blocks}"))
+        hint = self.query_one("#newcard-qr-hint", Plain)
+        hint.update(self.tr(f"qr.hint_{blocks}"))
+        hint.display = True
         if blocks == "half":  # taller than the screen: the arrow keys scroll it
             box.focus()
 

@@ -67,6 +67,7 @@ class SignupScreen(CashierScreen):
         super().on_mount()
         self.query_one("#signup-name", Input).focus()
         self.query_one(QrCodeBox).hide()
+        self.query_one("#signup-qr-hint").display = False
         self._show_choices()
 
     # -- the form ---------------------------------------------------------------------------------------------
@@ -105,7 +106,9 @@ class SignupScreen(CashierScreen):
     def _show_qr(self, data: str, blocks: QrBlocks) -> None:
         box = self.query_one(QrCodeBox)
         box.show(data, blocks)
-        self.query_one("#signup-qr-hint", Plain).update(self.tr(f"qr.hint_{blocks}"))
+        hint = self.query_one("#signup-qr-hint", Plain)
+        hint.update(self.tr(f"qr.hint_{blocks}"))
+        hint.display = True
         if blocks == "half":  # taller than the screen: the arrow keys scroll it
             box.focus()
 
@@ -167,7 +170,7 @@ class SignupScreen(CashierScreen):
         self.card_state = state
         self.asking = False
         self.query_one(QrCodeBox).hide()
-        self.query_one("#signup-qr-hint", Plain).update("")
+        self.query_one("#signup-qr-hint").display = False
         shows_qr = state.stage.value == "issued" and state.card is not None
         for entry in self.query(".signup-entry"):  # the form is done: the card's code takes its room
             entry.display = not shows_qr
