@@ -75,6 +75,14 @@ class TerminalSettings:
     """Screen language: en or zh (Simplified Chinese)."""
     clock_skew_s: int = 300
     """Tolerance when comparing card validity times with this terminal's clock."""
+    qr_blocks: str = "sextant"
+    """How a card's QR code is drawn on screen: ``sextant`` (fits 80x24; the font needs Unicode 13 sextant blocks)
+    or ``half`` (half blocks, in every font, scrolled). F7 on the QR screens switches at the counter."""
+
+
+QR_BLOCKS = ("sextant", "half")
+"""The ways ``cardkit.qr.qr_text`` draws a code (its ``QrBlocks``), named here so reading the settings loads no
+QR code."""
 
 
 @dataclass
@@ -161,6 +169,8 @@ def load_settings(config_path: Path | None = None, env: dict[str, str] | None = 
                 setattr(section, f.name, _coerce(env[var], f.type, var))
     if settings.terminal.lang not in {"en", "zh"}:
         raise ConfigError(f"language {settings.terminal.lang!r} is not supported (en or zh)")
+    if settings.terminal.qr_blocks not in QR_BLOCKS:
+        raise ConfigError(f"terminal.qr_blocks {settings.terminal.qr_blocks!r} is not one of: {', '.join(QR_BLOCKS)}")
     _check_printer(settings.printer)
     return settings
 

@@ -1,11 +1,12 @@
 """QR codes for card numbers and enrollment codes, drawn two ways from one module matrix: inline SVG (the ledger's
-console pages) and text (the terminal's screen, two modules across and three down a character, with sextant
-blocks). The ``qrcode`` package computes the modules; this module only draws them, so both applications show the
-same code."""
+console pages) and text (the terminal's screen: two modules across and three down a character with sextant
+blocks, or one across and two down with half blocks for a terminal whose font has no sextants). The ``qrcode``
+package computes the modules; this module only draws them, so both applications show the same code."""
 
 from __future__ import annotations
 
 from html import escape
+from typing import Literal
 
 import qrcode
 import qrcode.constants
@@ -53,15 +54,22 @@ _WHOLE_COLUMNS = {0: " ", 0b010101: "\u258c", 0b101010: "\u2590", 0b111111: "\u2
 _SEXTANTS = [_sextant(dark) for dark in range(64)]
 
 
-def qr_text(data: str, *, border: int = 1) -> str:
-    """The code as lines of sextant block characters, two modules across and three down a character, at low
-    error correction.
+QrBlocks = Literal["sextant", "half"]
+"""How the terminal draws a code: ``sextant`` (Unicode 13 sextant blocks, fits 80x24) or ``half`` (half blocks,
+which every terminal font has, taller than 80x24); ``cardkit.config.QR_BLOCKS`` offers the same."""
+
+
+def qr_text(data: str, *, border: int = 1, blocks: QrBlocks = "sextant") -> str:
+    """The code as lines of block characters at low error correction: sextants (two modules across and three
+    down a character) or, for ``blocks="half"``, half blocks (one across and two down).
 
     A card's text form needs a version 7 to 9 code (45 to 53 modules a side): at two modules a line (half
     blocks) that is 24 to 28 lines, more than an 80x24 screen holds; at three it is 16 to 19. A terminal's cell
     is about twice as tall as wide, so a module comes out a third taller than wide, which readers take in their
     stride (zbar reads it). Dark modules are ink: the screens show the code dark on light."""
     matrix = qr_matrix(data, border=border, level="L")
+    if blocks == "half":
+        return _half_block_text(matrix)
     width, height = len(matrix[0]) + len(matrix[0]) % 2, -(-len(matrix) // 3) * 3
     grid = [[*row, *[False] * (width - len(row))] for row in matrix] + [[False] * width] * (height - len(matrix))
     return "\n".join("".join(_SEXTANTS[sum(1 << bit for bit, (dy, dx) in enumerate(_SIXTHS) if grid[y + dy][x + dx])]
@@ -71,3 +79,16 @@ def qr_text(data: str, *, border: int = 1) -> str:
 
 _SIXTHS = ((0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1))
 """(row, column) of each sixth of a character, in the bit order of ``_sextant``."""
+
+
+# Upper module, lower module -> the character; dark modules are the ink (the screens draw it dark on light).
+_HALF_BLOCKS = {(False, False): " ", (True, False): "\u2580", (False, True): "\u2584", (True, True): "\u2588"}
+
+
+def _half_block_text(matrix: list[list[bool]]) -> str:
+    """One line per two module rows: a card's text form is 24 to 28 lines, so the screens scroll it, but ▀ ▄ █
+    are in every terminal font (the Linux console's too), where sextants may show as boxes."""
+    if len(matrix) % 2:
+        matrix = [*matrix, [False] * len(matrix[0])]
+    return "\n".join("".join(_HALF_BLOCKS[(top, bottom)] for top, bottom in zip(upper, lower, strict=True))
+                     for upper, lower in zip(matrix[::2], matrix[1::2], strict=True))

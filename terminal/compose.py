@@ -63,7 +63,8 @@ def build_services(settings: Settings, *, with_sync: bool = True) -> AppServices
     counter = open_counter(settings, online=online)
     enrollment = require_enrollment(settings.data_dir)
     services = AppServices(counter=counter, store=counter.store, data_dir=settings.data_dir, printer=printer,
-                           store_id=enrollment.store_id)
+                           store_id=enrollment.store_id,
+                           qr_blocks="half" if settings.terminal.qr_blocks == "half" else "sextant")
     reader: ReaderDevice | None = None
     if settings.reader.port:
         reader = ReaderDevice(

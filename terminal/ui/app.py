@@ -47,6 +47,7 @@ from terminal.ui.widgets.status import StatusBar, TopBar
 
 if TYPE_CHECKING:
     from cardkit.cards.verdict import Verdict
+    from cardkit.qr import QrBlocks
     from terminal.service.receipt import Receipt
     from terminal.service.zreport import ZReport
     from terminal.ui.services import Cashier, PrinterStatus, SyncStatus
@@ -94,6 +95,8 @@ class CashierApp(App[None]):
         self._print_jobs = 0
         self._signin_language: str | None = None
         self._closed = False
+        self.qr_blocks: QrBlocks = services.qr_blocks
+        """How the QR screens draw a card's code; F7 there switches it for the rest of the run."""
 
     # -- start and stop -------------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -459,6 +462,11 @@ class CashierApp(App[None]):
     def reprint(self, uuid: str, label: str) -> None:
         """Print a past operation's receipt again, rebuilt from the journal (the member's history)."""
         self._start_print(uuid, label, lambda words: self.ops.print_receipt(self.ops.receipt_copy(uuid), words))
+
+    def toggle_qr_blocks(self) -> QrBlocks:
+        """Sextants to half blocks or back (a cashier who sees boxes instead of a code): the new form."""
+        self.qr_blocks = "half" if self.qr_blocks == "sextant" else "sextant"
+        return self.qr_blocks
 
     def print_card_qr(self, card_id: str, card_text: str) -> None:
         """Print a new card that no reader wrote: its number and text form (nothing without a printer)."""

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from cardkit.core.money import Money
     from cardkit.core.rules import Rules
     from cardkit.errors import CardposError
+    from cardkit.qr import QrBlocks
     from terminal.offline.cashiers import Cashier
     from terminal.printer.status import PrinterStatus
     from terminal.printer.text import Line as PrinterLine
@@ -237,6 +238,8 @@ class AppServices:
     sync_status: Relay[SyncStatus] = field(default_factory=Relay)
     test_card: bytes | None = None
     """A card token the technician self-test taps through the real verify path (None: self-test needs a tap)."""
+    qr_blocks: QrBlocks = "sextant"
+    """How a card's QR code is drawn first (``terminal.qr_blocks``); F7 on the QR screens switches."""
     store_id: str = "store-1"
     """The store this terminal was enrolled at (new members signed up here belong to it)."""
     signup_card: Callable[[str, str], NewCardState] | None = None

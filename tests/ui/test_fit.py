@@ -277,28 +277,47 @@ async def test_every_screen_fits_80x24_with_the_longest_labels(
 
 
 QR_CHARACTERS = frozenset(" ▌▐█") | {chr(code) for code in range(0x1FB00, 0x1FB3C)}
+HALF_BLOCKS = frozenset(" ▀▄█")
 
 
 def masked_qr(text: str, qr: str) -> str:
     """The screen's text with each line of the card's QR code as a run of ▒ as wide, and the provisional member
     id (random) as ``Pxxxxxxxxxx``: the golden file keeps where the code stands and how big it is; what it holds
-    is the card's signed token, drawn by ``cardkit.qr`` (tests/unit/test_qr_text.py reads it back)."""
+    is the card's signed token, drawn by ``cardkit.qr`` (tests/unit/test_qr_text.py reads it back). A blank line
+    of the code (the half blocks' last, quiet zone) is left: it would match any run of spaces."""
     for line in qr.splitlines():
-        text = text.replace(line, "▒" * len(line), 1)
+        if line.strip():
+            text = text.replace(line, "▒" * len(line), 1)
     return re.sub(r"\bP[0-9a-f]{10}\b", "P" + "x" * 10, text)
+
+
+def check_golden(name: str, steady: str) -> None:
+    golden = SNAPSHOTS / name
+    if UPDATE or not golden.exists():
+        golden.write_text(steady, encoding="utf-8")
+    assert golden.read_text(encoding="utf-8") == steady, "".join(difflib.unified_diff(
+        golden.read_text(encoding="utf-8").splitlines(True), steady.splitlines(True), golden.name, "now"))
+
+
+HINTS = {"en": ("F7: boxes instead of a code?", "F7: the smaller code"),
+         "zh": ("F7：二维码成了方框？", "F7：改回小二维码")}
+"""The start of the QR screens' F7 line, sextants shown and half blocks shown."""
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 async def test_the_sign_up_screen_with_the_cards_qr_code_fits_80x24(ui_world: UiWorld, lang: str) -> None:
     """No reader here: the new member's card, issued by the ledger, is shown as a QR code of its text form, whole
-    on the screen beside the sign-up's result (no scrolling), in both languages."""
+    on the screen beside the sign-up's result (no scrolling), in both languages. F7 draws it in half blocks (for a
+    font without sextants, which shows boxes): taller than the screen, it scrolls; F7 again, sextants again."""
     from cardkit.card_issue import NewCard
     from terminal.service.newcard import NewCardState, Stage
     from terminal.ui.messages import SignupCardDone
     from terminal.ui.screens.signup import SignupScreen
+    from terminal.ui.widgets.qrcode import QrCodeBox
 
     world = ui_world.world
     app = ui_world.app(lang=lang)
+    problems: list[str] = []
     async with app.run_test(size=(80, 24), notifications=False) as pilot:
         await sign_in(pilot)
         await pilot.press("n")
@@ -319,14 +338,29 @@ async def test_the_sign_up_screen_with_the_cards_qr_code_fits_80x24(ui_world: Ui
         assert screen.query_one("#signup-qr-box").display
         assert set(qr) <= QR_CHARACTERS | {"\n"} and 13 <= len(qr.splitlines()) <= 19, qr
         text = screen_text(app)
-        problems = cuts(app)
+        problems += cuts(app)
         if lang == "zh":
             problems += [f"English: {run}" for run in english_runs(text, NAMES)]
         assert all(line in text for line in qr.splitlines()), "the QR code is not whole on the screen"
-    golden = SNAPSHOTS / f"signup-qr-{lang}.txt"
-    steady = steady_text(masked_qr(text, qr))
-    if UPDATE or not golden.exists():
-        golden.write_text(steady, encoding="utf-8")
+        assert HINTS[lang][0] in text.replace("\n ", "")
+
+        await pilot.press("f7")  # the cashier sees boxes: plain half blocks, which every font has
+        await settle(pilot)
+        half = str(screen.query_one("#signup-qr").render())
+        assert set(half) <= HALF_BLOCKS | {"\n"} and len(half.splitlines()) >= 24, half
+        half_text = screen_text(app)
+        problems += cuts(app)
+        if lang == "zh":
+            problems += [f"English: {run}" for run in english_runs(half_text, NAMES)]
+        assert half.splitlines()[1] in half_text and HINTS[lang][1] in half_text.replace("\n ", "")
+        box = screen.query_one(QrCodeBox)
+        assert box.has_focus and box.max_scroll_y > 0  # taller than its room: the arrow keys scroll it
+        await pilot.press("end")
+        await settle(pilot)
+        assert box.scroll_y == box.max_scroll_y and half.splitlines()[-2] in screen_text(app)
+        await pilot.press("f7")  # and back
+        await settle(pilot)
+        assert str(screen.query_one("#signup-qr").render()) == qr
     assert problems == [], "\n".join(problems)
-    assert golden.read_text(encoding="utf-8") == steady, "".join(difflib.unified_diff(
-        golden.read_text(encoding="utf-8").splitlines(True), steady.splitlines(True), golden.name, "now"))
+    check_golden(f"signup-qr-{lang}.txt", steady_text(masked_qr(text, qr)))
+    check_golden(f"signup-qr-half-{lang}.txt", steady_text(masked_qr(half_text, half)))

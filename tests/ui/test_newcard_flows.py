@@ -86,8 +86,8 @@ def member_due_upgrade(world: SyncWorld, data_dir: Path, member_id: str) -> str:
 
 
 def app_for(world: SyncWorld, data_dir: Path, *, reader: str | None, lang: str = "en",
-            printer: str = "") -> CashierApp:
-    settings = load_settings(env=world.terminal_env(data_dir))
+            printer: str = "", env: dict[str, str] | None = None) -> CashierApp:
+    settings = load_settings(env={**world.terminal_env(data_dir), **(env or {})})
     settings.reader.port = reader or ""
     settings.printer.url = printer
     return CashierApp(build_services(settings), lang=lang)
@@ -221,7 +221,8 @@ async def test_without_a_reader_the_issued_card_is_shown_as_a_qr_code_and_printe
     data_dir = terminal_for(world, "till no reader")
     old_text = member_due_upgrade(world, data_dir, "M002")
     printer = printer_sim()
-    app = app_for(world, data_dir, reader=None, printer=printer.port)
+    # This terminal's font has no sextant blocks: its settings say half blocks (terminal.qr_blocks).
+    app = app_for(world, data_dir, reader=None, printer=printer.port, env={"CARDPOS_TERMINAL_QR_BLOCKS": "half"})
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot, app, reader=False)
         await key_in(pilot, app, old_text)
@@ -229,8 +230,14 @@ async def test_without_a_reader_the_issued_card_is_shown_as_a_qr_code_and_printe
         state = await wait_for_answer(pilot, screen)
         assert state.stage == newcard.Stage.ISSUED and state.card is not None
         assert "No reader writes cards here" in text_of(app, "#newcard-result")
+        half = text_of(app, "#newcard-qr")
+        assert set(half) <= set(" \n\u2580\u2584\u2588") and len(half.splitlines()) >= 24  # ▀ ▄ █, scrolled
+        assert "F7: the smaller code" in text_of(app, "#newcard-qr-hint")
+        await pilot.press("f7")  # the smaller code, for a font that has sextants
+        await settle(pilot)
         qr = text_of(app, "#newcard-qr")
         assert app.screen.query_one("#newcard-qr-box").display
+        assert "F7: boxes instead of a code?" in text_of(app, "#newcard-qr-hint")
         blocks = {" ", "\n", "\u258c", "\u2590", "\u2588", *map(chr, range(0x1FB00, 0x1FB3C))}  # sextants
         assert set(qr) <= blocks and len(qr.splitlines()) > 10
         assert not screen.check_action("write_again", ())  # nothing to retry without a reader

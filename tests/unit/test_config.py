@@ -53,6 +53,7 @@ def test_retired_settings_are_still_unknown_in_other_sections(tmp_path: Path) ->
     ("[printer]\ncut = 'none'\n", "printer.cut 'none' is not one of: full, partial"),
     ("[printer]\ncolumns = 8\n", "printer.columns must be 16 to 255, not 8"),
     ("[printer]\npaper = 80\n", "unknown setting 'paper'"),
+    ("[terminal]\nqr_blocks = 'quarter'\n", "terminal.qr_blocks 'quarter' is not one of: sextant, half"),
 ])
 def test_bad_config_is_one_clear_error(tmp_path: Path, text: str, fragment: str) -> None:
     cfg = tmp_path / "c.toml"
@@ -73,3 +74,17 @@ def test_the_printer_section(tmp_path: Path) -> None:
     s = load_settings(cfg, env={"CARDPOS_DATA_DIR": str(tmp_path), "CARDPOS_PRINTER_CUT": "partial"})
     assert (s.printer.url, s.printer.zh_mode, s.printer.columns, s.printer.cut) == (
         "serial:///dev/ttyUSB0?baud=19200", "raster", 32, "partial")
+
+
+def test_the_qr_blocks_setting(tmp_path: Path) -> None:
+    from typing import get_args
+
+    from cardkit.config import QR_BLOCKS
+    from cardkit.qr import QrBlocks
+
+    assert get_args(QrBlocks) == QR_BLOCKS  # the settings offer exactly the drawings cardkit.qr has
+    assert _defaults(tmp_path).terminal.qr_blocks == "sextant"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[terminal]\nqr_blocks = "half"\n')
+    assert load_settings(cfg, env={}).terminal.qr_blocks == "half"
+    assert load_settings(cfg, env={"CARDPOS_TERMINAL_QR_BLOCKS": "sextant"}).terminal.qr_blocks == "sextant"

@@ -1,6 +1,7 @@
 """The terminal's QR code text (``cardkit.qr.qr_text``) reads back to the very modules of the code, character by
-character, with Unicode's own names for the block characters as the key: two modules across and three down each
-character, so a card's text form fits an 80x24 screen."""
+character, with Unicode's own names for the block characters as the key, in both drawings: sextants (two modules
+across and three down each character, so a card's text form fits an 80x24 screen) and half blocks (one across and
+two down, for fonts without sextants)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,19 @@ def read_back(text: str) -> list[list[bool]]:
     return rows
 
 
+_HALVES = {"SPACE": (False, False), "UPPER HALF BLOCK": (True, False), "LOWER HALF BLOCK": (False, True),
+           "FULL BLOCK": (True, True)}
+
+
+def read_back_halves(text: str) -> list[list[bool]]:
+    """The module matrix half-block characters draw (upper and lower module of each)."""
+    rows: list[list[bool]] = []
+    for line in text.splitlines():
+        halves = [_HALVES[unicodedata.name(character)] for character in line]
+        rows += [[upper for upper, _ in halves], [lower for _, lower in halves]]
+    return rows
+
+
 def padded(matrix: list[list[bool]], width: int, height: int) -> list[list[bool]]:
     return [[*row, *[False] * (width - len(row))] for row in matrix] + [[False] * width] * (height - len(matrix))
 
@@ -48,6 +62,16 @@ def check_round_trip(data: str) -> str:
     assert len(drawn) - len(expected) in (0, 1, 2) and len(drawn[0]) - len(expected[0]) in (0, 1)
     assert drawn == padded(expected, len(drawn[0]), len(drawn))  # what pads it is light: quiet zone
     assert all(cell_len(line) == len(line) for line in text.splitlines())  # one cell a character
+    check_half_blocks(data, expected)
+    return text
+
+
+def check_half_blocks(data: str, expected: list[list[bool]]) -> str:
+    text = qr_text(data, blocks="half")
+    drawn = read_back_halves(text)
+    assert len(drawn) - len(expected) in (0, 1) and len(drawn[0]) == len(expected[0])
+    assert drawn == padded(expected, len(drawn[0]), len(drawn))  # what pads it is light: quiet zone
+    assert all(cell_len(line) == len(line) for line in text.splitlines())  # one cell a character
     return text
 
 
@@ -56,6 +80,15 @@ def test_a_cards_text_form_reads_back_and_fits_beside_the_sign_up_sentences() ->
         text = check_round_trip(token_to_text(bytes(range(256))[:token_bytes]))
         lines = text.splitlines()
         assert len(lines) <= 19 and max(map(len, lines)) <= 28, (token_bytes, len(lines))
+
+
+def test_the_half_block_form_of_a_card_is_taller_than_80x24_and_uses_only_characters_every_font_has() -> None:
+    for token_bytes in (140, 175, 190):
+        data = token_to_text(bytes(range(256))[:token_bytes])
+        text = check_half_blocks(data, qr_matrix(data, border=1, level="L"))
+        lines = text.splitlines()
+        assert set(text) <= set(" \u2580\u2584\u2588\n")  # ▀ ▄ █: in the Linux console's font too
+        assert 24 <= len(lines) <= 28 and max(map(len, lines)) <= 55, (token_bytes, len(lines))  # the screens scroll it
 
 
 @settings(max_examples=25, deadline=None)

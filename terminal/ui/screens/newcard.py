@@ -15,8 +15,10 @@ from textual.widget import Widget
 
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.widgets import Plain
+from terminal.ui.widgets.qrcode import QrCodeBox
 
 if TYPE_CHECKING:
+    from cardkit.qr import QrBlocks
     from terminal.service.newcard import NewCardState
     from terminal.service.receipt import Receipt
     from terminal.ui.messages import UpgradeCardDone
@@ -26,6 +28,7 @@ class NewCardScreen(CashierScreen):
     TITLE_KEY = "newcard.title"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f8", "write_again", "Write card"),
+        Binding("f7", "toggle_qr_blocks", "Code size"),
         Binding("enter", "done", "Done"), Binding("escape", "done", "Done", show=False),
     ]
 
@@ -43,12 +46,13 @@ class NewCardScreen(CashierScreen):
             with Vertical(id="newcard-text"):
                 yield Plain("", id="newcard-result")
                 yield Plain("", id="newcard-keys", classes="hint")
-            with Vertical(id="newcard-qr-box"):
-                yield Plain("", id="newcard-qr", classes="qr")
+                yield Plain("", id="newcard-qr-hint", classes="hint prose")
+            yield QrCodeBox(id="newcard-qr-box", code_id="newcard-qr")
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#newcard-qr-box").display = False
+        self.query_one(QrCodeBox).hide()
+        self.query_one("#newcard-qr-hint").display = False
         self.ask()
 
     @property
@@ -66,13 +70,12 @@ class NewCardScreen(CashierScreen):
 
     def on_upgrade_card_done(self, message: UpgradeCardDone) -> None:
         from cardkit.cards.textform import token_to_text
-        from cardkit.qr import qr_text
 
         self.asking = False
         state = self.state = message.state
         tr = self.tr
-        qr, qr_box = self.query_one("#newcard-qr", Plain), self.query_one("#newcard-qr-box")
-        qr_box.display = False
+        self.query_one(QrCodeBox).hide()
+        self.query_one("#newcard-qr-hint").display = False
         if state.stage.value == "written" and state.card is not None:
             line = tr("newcard.written", card=state.card.card_id, old=state.old_card)
             keys = tr("newcard.keys_done")
@@ -82,8 +85,7 @@ class NewCardScreen(CashierScreen):
                 line = tr("newcard.not_written", card=state.card.card_id, reason=state.last_error)
             else:
                 line = tr("newcard.no_reader", card=state.card.card_id)
-            qr.update(qr_text(text))
-            qr_box.display = True
+            self._show_qr(text, self.capp.qr_blocks)
             if not self.ops.has_reader:  # no reader will ever write it here: the printer gives it on paper
                 self.capp.print_card_qr(state.card.card_id, text)
             keys = tr("newcard.keys_retry") if self.ops.has_reader else tr("newcard.keys_done")
@@ -98,7 +100,23 @@ class NewCardScreen(CashierScreen):
         if action == "write_again":
             return (not self.asking and self.state is not None and self.state.stage.value != "written"
                     and (self.ops.has_reader or self.state.stage.value == "queued"))
+        if action == "toggle_qr_blocks":
+            return self.query_one(QrCodeBox).data is not None
         return True
+
+    def action_toggle_qr_blocks(self) -> None:
+        box = self.query_one(QrCodeBox)
+        if box.data is not None:
+            self._show_qr(box.data, self.capp.toggle_qr_blocks())
+
+    def _show_qr(self, data: str, blocks: QrBlocks) -> None:
+        box = self.query_one(QrCodeBox)
+        box.show(data, blocks)
+        hint = self.query_one("#newcard-qr-hint", Plain)
+        hint.update(self.tr(f"qr.hint_{blocks}"))
+        hint.display = True
+        if blocks == "half":  # taller than the screen: the arrow keys scroll it
+            box.focus()
 
     def blank_card_presented(self) -> None:
         """The app saw a blank card put on the reader: write the waiting card to it."""

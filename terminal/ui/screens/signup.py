@@ -17,8 +17,10 @@ from terminal.service.signup_form import CONSENT_WORDING, SIGNUP_LANGUAGES, Sign
 from terminal.ui.messages import OperationDone, SignupCardDone
 from terminal.ui.screens.base import CashierScreen
 from terminal.ui.widgets import Plain
+from terminal.ui.widgets.qrcode import QrCodeBox
 
 if TYPE_CHECKING:
+    from cardkit.qr import QrBlocks
     from terminal.service.newcard import NewCardState
     from terminal.service.receipt import Receipt
 
@@ -32,6 +34,7 @@ class SignupScreen(CashierScreen):
         Binding("f5", "toggle_sms", "SMS"),
         Binding("f6", "toggle_mail", "Mail"),
         Binding("f7", "toggle_language", "Language"),
+        Binding("f7", "toggle_qr_blocks", "Code size"),  # once the form is done and the card's code is shown
         Binding("f8", "write_again", "Write card"),
         Binding("escape", "cancel", "Cancel"),
     ]
@@ -57,13 +60,14 @@ class SignupScreen(CashierScreen):
                 yield Plain("", id="signup-wording", classes="hint signup-entry")
                 yield Plain("", id="signup-result", classes="prose")
                 yield Plain(tr("signup.keys"), id="signup-keys", classes="hint")
-            with Vertical(id="signup-qr-box"):  # the issued card's text form, when no reader wrote it
-                yield Plain("", id="signup-qr", classes="qr")
+                yield Plain("", id="signup-qr-hint", classes="hint prose")
+            yield QrCodeBox(id="signup-qr-box", code_id="signup-qr")  # the issued card's text form, no reader wrote it
 
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#signup-name", Input).focus()
-        self.query_one("#signup-qr-box").display = False
+        self.query_one(QrCodeBox).hide()
+        self.query_one("#signup-qr-hint").display = False
         self._show_choices()
 
     # -- the form ---------------------------------------------------------------------------------------------
@@ -82,6 +86,8 @@ class SignupScreen(CashierScreen):
             return done and self.capp.ops.has_reader
         if action in ("confirm", "toggle_sms", "toggle_mail", "toggle_language"):
             return not done
+        if action == "toggle_qr_blocks":
+            return self.query_one(QrCodeBox).data is not None
         return True
 
     def action_toggle_sms(self) -> None:
@@ -91,6 +97,20 @@ class SignupScreen(CashierScreen):
     def action_toggle_mail(self) -> None:
         self.mail = not self.mail
         self._show_choices()
+
+    def action_toggle_qr_blocks(self) -> None:
+        box = self.query_one(QrCodeBox)
+        if box.data is not None:
+            self._show_qr(box.data, self.capp.toggle_qr_blocks())
+
+    def _show_qr(self, data: str, blocks: QrBlocks) -> None:
+        box = self.query_one(QrCodeBox)
+        box.show(data, blocks)
+        hint = self.query_one("#signup-qr-hint", Plain)
+        hint.update(self.tr(f"qr.hint_{blocks}"))
+        hint.display = True
+        if blocks == "half":  # taller than the screen: the arrow keys scroll it
+            box.focus()
 
     def action_toggle_language(self) -> None:
         self.language = SIGNUP_LANGUAGES[(SIGNUP_LANGUAGES.index(self.language) + 1) % len(SIGNUP_LANGUAGES)]
@@ -145,20 +165,18 @@ class SignupScreen(CashierScreen):
 
     def on_signup_card_done(self, message: SignupCardDone) -> None:
         from cardkit.cards.textform import token_to_text
-        from cardkit.qr import qr_text
 
         state = message.state
         self.card_state = state
         self.asking = False
-        qr_box = self.query_one("#signup-qr-box")
-        qr_box.display = False
+        self.query_one(QrCodeBox).hide()
+        self.query_one("#signup-qr-hint").display = False
         shows_qr = state.stage.value == "issued" and state.card is not None
         for entry in self.query(".signup-entry"):  # the form is done: the card's code takes its room
             entry.display = not shows_qr
         if shows_qr and state.card is not None:
             text = token_to_text(state.card.token)
-            self.query_one("#signup-qr", Plain).update(qr_text(text))
-            qr_box.display = True
+            self._show_qr(text, self.capp.qr_blocks)
             if not self.ops.has_reader:  # no reader will ever write it here: the printer gives it on paper
                 self.capp.print_card_qr(state.card.card_id, text)
         tr = self.tr
