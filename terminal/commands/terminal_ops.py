@@ -8,7 +8,10 @@ cashier (``cashier_manual_entries``). A stored-value payment, points redemption 
 ledger online when it answers within ``sync.authorize_timeout_s`` (docs/sync-protocol.md, "Online authorization"),
 like in the app; a card whose member this terminal was not sent is looked up at the ledger (members at every
 store, docs/sync-protocol.md "Members at every store") and, when the ledger cannot be reached, served on the
-unknown-balance path with the app's words; ``upgrade``, ``signup`` and ``newcard`` reach the ledger for a new card
+unknown-balance path with the app's words; ``refund`` and ``void`` fetch an original recorded at another terminal from
+the ledger, with what is left to refund, and are authorized online like a payment; when the ledger cannot be reached
+only this terminal's originals are reversed, another's is refused with the app's reason (``original_unavailable``,
+``terminal.commands.op_ledger``); ``upgrade``, ``signup`` and ``newcard`` reach the ledger for a new card
 (``terminal.commands.newcard_ops``); otherwise, and for everything else, a headless operation is an offline operation.
 
 Exit status: 0 done; 1 declined, card rejected, not authorised or not recorded (the reason on one line, or as JSON
@@ -40,7 +43,7 @@ from cardkit.core.members import Tier
 from cardkit.core.money import Money
 from cardkit.errors import CardposError, DomainError, MoneyError, SyncError
 from terminal import documents
-from terminal.commands import newcard_ops
+from terminal.commands import newcard_ops, op_ledger
 from terminal.i18n import CASHIER_LANGUAGE_KEY, Words, words_for
 from terminal.offline.cashiers import CashierAuthError, CashierRoleError, Role
 from terminal.offline.store import TerminalStore
@@ -53,7 +56,6 @@ from terminal.service.views import MemberView, coupon_to_dict
 
 if TYPE_CHECKING:
     from terminal.printer.device import ReceiptPrinter
-    from terminal.sync.lookup import LedgerLookup
 
 log = logging.getLogger("cardpos.terminal.op")
 
@@ -136,9 +138,11 @@ def register(subparsers: Subparsers) -> None:
         parser.add_argument("--supervisor-pin-env", required=True, metavar="VAR",
                             help="environment variable holding the supervisor's PIN")
 
-    reversal("refund", "refund part or all of a sale recorded on this terminal (needs a supervisor)", _refund,
+    reversal("refund", "refund part or all of a sale recorded at any terminal of the program (fetched from the "
+                       "ledger; offline: recorded on this terminal); needs a supervisor", _refund,
              amount_help="amount to refund, e.g. 5.00")
-    reversal("void", "cancel a whole sale or top-up recorded on this terminal (needs a supervisor)", _void)
+    reversal("void", "cancel a whole sale or top-up recorded at any terminal of the program (fetched from the "
+                     "ledger; offline: recorded on this terminal); needs a supervisor", _void)
 
     command("balance", "show a member's balance, points, tier and usable coupons", _balance)
     history = command("history", "show this terminal's recent operations with a card", _history)
@@ -226,7 +230,11 @@ def _run(args: argparse.Namespace, handler: Callable[[Counter, argparse.Namespac
         counter = open_counter(settings)
     except CardposError as exc:
         return _fail(args, EXIT_DECLINED, "not_ready", str(exc))
-    lookups = _attach_lookups(counter, settings) if getattr(args, "card", None) is not None else None
+    # A card op looks up a member this terminal was not sent; a refund or void fetches an original recorded at
+    # another terminal (``terminal.commands.op_ledger``).
+    op_command = getattr(args, "op_command", None)
+    asks_ledger = getattr(args, "card", None) is not None or op_command in op_ledger.REVERSAL_OPS
+    lookups = op_ledger.attach_for_op(counter, settings, op_command) if asks_ledger else None
     try:
         if args.cashier is not None and counter.store.cashiers.get(args.cashier) is None:
             raise BadInput(f"no cashier with id {args.cashier}; add one with 'cardpos terminal cashier add'")
@@ -250,20 +258,6 @@ def _run(args: argparse.Namespace, handler: Callable[[Counter, argparse.Namespac
         counter.close()
     emit(result, args.json, text)
     return EXIT_OK
-
-
-def _attach_lookups(counter: Counter, settings: Settings) -> LedgerLookup | None:
-    """The app's online look-ups on the counter of an op that taps a card (``terminal.compose.attach_lookups``):
-    a member this terminal was not sent is looked up when tapped. Refunds and voids stay this terminal's own:
-    the op's counter is offline as far as reversals go (``terminal.service.reversals``). A terminal that cannot
-    sign (no identity key) asks nothing and serves unknown members on the unknown-balance path."""
-    from terminal.compose import attach_lookups
-
-    try:
-        return attach_lookups(counter, settings, documents.require_enrollment(settings.data_dir))
-    except CardposError as exc:
-        log.warning("online look-ups off: %s", exc)
-        return None
 
 
 def _print(printer: ReceiptPrinter, settings: Settings, counter: Counter, args: argparse.Namespace, paper: Paper,
