@@ -1,7 +1,8 @@
 """What the counter may ask the ledger while it answers (``terminal.sync.lookup`` does the asking).
 
-The counter works without it (headless operations, tests, a terminal never enrolled): then every member it has
-not been sent is served on the unknown-balance path and reversals take only this terminal's originals.
+The counter works without it (tests, a terminal that cannot sign its questions): then every member it has not
+been sent is served on the unknown-balance path and reversals take only this terminal's originals. The app and the
+headless ``op`` (``terminal.commands.op_ledger``) attach it.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ def _fetch(desk: Desk, orig_uuid: str) -> _Fetched:
     """Ask the ledger for the original (online only); never raises."""
     lookups = desk.lookups
     if lookups is None:
-        return _Fetched()  # a counter that does not ask the ledger (headless): this terminal's originals only
+        return _Fetched()  # a counter that does not ask the ledger: this terminal's originals only
     if desk.offline:
         return _Fetched(problem="this terminal is offline")
     # Read before asking: this terminal's refunds after this seq may be unknown to the ledger's answer; counting
