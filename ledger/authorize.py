@@ -166,6 +166,7 @@ _INSERT = (f'INSERT INTO {_T} ("entry_uuid", "auth_id", "terminal_id", "member_i
 def authorize(request: AuthorizationRequest, digest: bytes, *, terminal_id: str, now_ms: int,
               ttl_ms: int = DEFAULT_HOLD_TTL_MS) -> Outcome:
     """Decide ``request`` and record the decision (a hold when approved), or replay the recorded one."""
+    # The PostgreSQL path sends its own BEGIN and COMMIT, so only outside a caller's transaction.
     if store.is_postgres() and not store.db.obj.in_transaction():
         return _authorize_postgres(request, digest, terminal_id=terminal_id, now_ms=now_ms, ttl_ms=ttl_ms)
     holds = holds_db.obj
