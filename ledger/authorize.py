@@ -29,9 +29,10 @@ money (the terminal's journal entry is, and batches stay fully synchronous), so 
 one concurrent payment that the ledger then applies and flags like any double spend; waiting for an fsync would
 add its 2–12 ms to every sale.
 
-Read order (READ COMMITTED on PostgreSQL, per-statement snapshots on SQLite): open holds, then which of them are
-applied, then the applied balance. A batch committing between two reads can only count a payment twice (a
-decline that a retry would approve), never not at all.
+Read order. On PostgreSQL every read is one statement, so one snapshot (READ COMMITTED, taken after the member's
+lock): the holds, which of them are applied and the balance agree with each other exactly. On SQLite (per-statement
+snapshots): open holds, then which of them are applied, then the applied balance. A batch committing between two
+reads can only count a payment twice (a decline that a retry would approve), never not at all.
 """
 
 from __future__ import annotations
@@ -165,23 +166,110 @@ _INSERT = (f'INSERT INTO {_T} ("entry_uuid", "auth_id", "terminal_id", "member_i
 def authorize(request: AuthorizationRequest, digest: bytes, *, terminal_id: str, now_ms: int,
               ttl_ms: int = DEFAULT_HOLD_TTL_MS) -> Outcome:
     """Decide ``request`` and record the decision (a hold when approved), or replay the recorded one."""
+    # The PostgreSQL path sends its own BEGIN and COMMIT, so only outside a caller's transaction.
+    if store.is_postgres() and not store.db.obj.in_transaction():
+        return _authorize_postgres(request, digest, terminal_id=terminal_id, now_ms=now_ms, ttl_ms=ttl_ms)
     holds = holds_db.obj
     with _write_transaction():
         _lock_member(request.member_id)
         existing = _sql(holds, f'SELECT {_ANSWER_COLUMNS} FROM {_T} WHERE "entry_uuid" = ?', (request.entry_uuid,))
         if existing:
-            recorded_digest, recorded_terminal, decision, reason, auth_id = existing[0]
-            if recorded_digest != digest.hex() or recorded_terminal != terminal_id:
-                raise AuthorizationConflict(f"entry {request.entry_uuid} was authorized before with another request")
-            return Outcome(AuthorizationAnswer(request.entry_uuid, str(decision), str(reason), str(auth_id)),
-                           replayed=True)
+            return _replay(request, digest, terminal_id, existing[0])
         decision, reason = _decide_locked(request, now_ms)
         auth_id = secrets.token_hex(8)
-        _sql(holds, _INSERT, (
-            request.entry_uuid, auth_id, terminal_id, request.member_id, digest.hex(), request.sv, request.points,
-            json.dumps(sorted(request.coupons)), decision, reason, HELD if decision == APPROVED else DECLINED_STATE,
-            now_ms, now_ms + ttl_ms, None if decision == APPROVED else now_ms))
+        _sql(holds, _INSERT, _insert_params(request, digest, terminal_id, auth_id, decision, reason, now_ms, ttl_ms))
         return Outcome(AuthorizationAnswer(request.entry_uuid, decision, reason, auth_id), replayed=False)
+
+
+def _replay(request: AuthorizationRequest, digest: bytes, terminal_id: str, recorded: Sequence[Any]) -> Outcome:
+    recorded_digest, recorded_terminal, decision, reason, auth_id = recorded
+    if recorded_digest != digest.hex() or recorded_terminal != terminal_id:
+        raise AuthorizationConflict(f"entry {request.entry_uuid} was authorized before with another request")
+    return Outcome(AuthorizationAnswer(request.entry_uuid, str(decision), str(reason), str(auth_id)), replayed=True)
+
+
+def _insert_params(request: AuthorizationRequest, digest: bytes, terminal_id: str, auth_id: str, decision: str,
+                   reason: str, now_ms: int, ttl_ms: int) -> tuple[Any, ...]:
+    return (request.entry_uuid, auth_id, terminal_id, request.member_id, digest.hex(), request.sv, request.points,
+            json.dumps(sorted(request.coupons)), decision, reason, HELD if decision == APPROVED else DECLINED_STATE,
+            now_ms, now_ms + ttl_ms, None if decision == APPROVED else now_ms)
+
+
+def _postgres_read() -> str:
+    """Everything a decision reads, as one statement (one snapshot): the recorded answer for the uuid, the
+    member's held rows each with whether its entry is applied, whether the request's own entry is applied, the
+    member's figures, and which of the requested coupons are the member's."""
+    applied = store.AppliedEntry._meta.table_name
+    member, proj = store.Member._meta.table_name, store.MemberProjection._meta.table_name
+    coupon = store.Coupon._meta.table_name
+    return (
+        f'SELECT (SELECT json_build_array({_ANSWER_COLUMNS}) FROM {_T} WHERE "entry_uuid" = %s), '
+        f'(SELECT json_agg(json_build_array(a."entry_uuid", a."sv", a."points", a."coupons", a."expires_ms", '
+        f'EXISTS (SELECT 1 FROM "{applied}" e WHERE e."uuid" = a."entry_uuid"))) '
+        f'FROM {_T} a WHERE a."member_id" = %s AND a."state" = %s), '
+        f'EXISTS (SELECT 1 FROM "{applied}" WHERE "uuid" = %s), '
+        f'(SELECT json_build_array(m."currency", m."opening_balance", m."opening_points", p."balance", p."points", '
+        f'CASE WHEN %s THEN p."state" END) FROM "{member}" m LEFT JOIN "{proj}" p ON p."member_id" = m."member_id" '
+        f'WHERE m."member_id" = %s), '
+        f'(SELECT json_agg("coupon_id") FROM "{coupon}" WHERE "member_id" = %s AND "coupon_id" = ANY(%s::text[]))')
+
+
+def _authorize_postgres(request: AuthorizationRequest, digest: bytes, *, terminal_id: str, now_ms: int,
+                        ttl_ms: int) -> Outcome:
+    """The PostgreSQL path in two round trips instead of eight: every round trip is a wait for the server and
+    then for the GIL back, and under batch load the GIL waits were what an authorization spent its time on.
+
+    1. ``BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(..); SELECT <every read>``:
+       sent as one query string, the statements still run one after another, each with its own snapshot under
+       READ COMMITTED, so the reads see every hold committed by whoever held the member's lock before us.
+    2. ``UPDATE <settled / expired>; INSERT <the decision>; COMMIT`` (or ``COMMIT`` alone for a replay).
+
+    Peewee runs psycopg2 in autocommit mode and sends BEGIN itself, so sending it here is the same transaction
+    it would open; on any error the transaction is rolled back before the error goes on."""
+    database = store.db.obj
+    member_id = request.member_id
+    read = ("BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock(hashtext(%s)); "
+            + _postgres_read())
+    params = (f"cardpos-member:{member_id}", request.entry_uuid, member_id, HELD, request.entry_uuid,
+              bool(request.coupons), member_id, member_id, sorted(request.coupons))
+    try:
+        recorded, held, own_applied, figures_row, coupons = database.execute_sql(read, params).fetchone()
+        if recorded is not None:
+            outcome = _replay(request, digest, terminal_id, recorded)
+            database.execute_sql("COMMIT")
+            return outcome
+        rows: list[OpenRow] = [(str(u), int(sv), int(pts), list(json.loads(c)) if c else [], int(exp))
+                               for u, sv, pts, c, exp, _ in held or ()]
+        applied = {str(row[0]) for row in held or () if row[5]}
+        if own_applied:
+            applied.add(request.entry_uuid)
+        figures = _figures_from_row(figures_row, bool(request.coupons))
+        decision, reason = _decide_read(request, figures, rows, applied, now_ms, frozenset(coupons or ()))
+        auth_id = secrets.token_hex(8)
+        write: str = ""
+        write_params: tuple[Any, ...] = ()
+        if figures is not None and request.entry_uuid not in applied:  # what the SQLite path closes too
+            write, write_params = _closing_statements(rows, applied, now_ms)
+        write += _INSERT.replace("?", "%s") + "; COMMIT"
+        write_params += _insert_params(request, digest, terminal_id, auth_id, decision, reason, now_ms, ttl_ms)
+        database.execute_sql(write, write_params)
+        return Outcome(AuthorizationAnswer(request.entry_uuid, decision, reason, auth_id), replayed=False)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            database.execute_sql("ROLLBACK")
+        raise
+
+
+def _closing_statements(rows: list[OpenRow], applied: set[str], now_ms: int) -> tuple[str, tuple[Any, ...]]:
+    """``UPDATE`` statements (``;``-terminated) moving settled and expired held rows to their state."""
+    text = ""
+    params: tuple[Any, ...] = ()
+    for state, uuids in _closing(rows, applied, now_ms):
+        if uuids:
+            text += f'UPDATE {_T} SET "state" = %s, "closed_ms" = %s WHERE "entry_uuid" = ANY(%s::text[]) ' \
+                    'AND "state" = %s; '
+            params += (state, now_ms, uuids, HELD)
+    return text, params
 
 
 def _applied(uuids: Iterable[str]) -> set[str]:
@@ -212,9 +300,14 @@ def _figures(member_id: str, with_coupons: bool) -> LiveFigures | None:
     rows = _sql(store.db.obj, f'SELECT m."currency", m."opening_balance", m."opening_points", p."balance", '
                               f'p."points", p."state" FROM "{member}" m LEFT JOIN "{proj}" p ON p."member_id" = '
                               'm."member_id" WHERE m."member_id" = ?', (member_id,))
-    if not rows:
+    return _figures_from_row(rows[0] if rows else None, with_coupons)
+
+
+def _figures_from_row(row: Sequence[Any] | None, with_coupons: bool) -> LiveFigures | None:
+    """``(currency, opening_balance, opening_points, balance, points, state)`` as live figures."""
+    if row is None:
         return None
-    currency, opening_balance, opening_points, balance, points, state = rows[0]
+    currency, opening_balance, opening_points, balance, points, state = row
     used: frozenset[str] = frozenset()
     if with_coupons and state:
         used = MemberState.from_mapping(json.loads(state)).used_coupons
@@ -228,25 +321,37 @@ def _decide_locked(request: AuthorizationRequest, now_ms: int) -> tuple[str, str
     rows = _open_rows(request.member_id)
     applied = _applied([*(r[0] for r in rows), request.entry_uuid])  # before the balance: see the module doc
     figures = _figures(request.member_id, bool(request.coupons))
+    if figures is not None and request.entry_uuid not in applied:
+        _close(rows, applied, now_ms)
+    coupons: frozenset[str] = frozenset()
+    if figures is not None and request.entry_uuid not in applied and request.coupons:
+        coupons = frozenset(str(c.coupon_id) for c in store.Coupon.select(store.Coupon.coupon_id).where(
+            (store.Coupon.member_id == request.member_id) & store.Coupon.coupon_id.in_(list(request.coupons))))
+    return _decide_read(request, figures, rows, applied, now_ms, coupons)
+
+
+def _decide_read(request: AuthorizationRequest, figures: LiveFigures | None, rows: list[OpenRow],
+                 applied: set[str], now_ms: int, member_coupons: frozenset[str]) -> tuple[str, str]:
+    """The decision on what was read (pure): ``member_coupons`` are the requested coupons that are the member's."""
     if figures is None:
         return DECLINED, "unknown_member"
     if request.entry_uuid in applied:
         return DECLINED, "already_recorded"
-    _close(rows, applied, now_ms)
     holds = [OpenHold(u, sv, pts, tuple(coupons)) for u, sv, pts, coupons, exp in rows
              if u not in applied and exp > now_ms]
-    if request.coupons:
-        coupons = {str(c.coupon_id) for c in store.Coupon.select(store.Coupon.coupon_id).where(
-            (store.Coupon.member_id == request.member_id) & store.Coupon.coupon_id.in_(list(request.coupons)))}
-        figures = replace(figures, member_coupons=frozenset(coupons))
-    decision = decide(request, figures, holds)
+    decision = decide(request, replace(figures, member_coupons=member_coupons), holds)
     return (APPROVED, "") if decision.approved else (DECLINED, decision.reason)
 
 
-def _close(rows: list[OpenRow], applied: set[str], now_ms: int) -> None:
+def _closing(rows: list[OpenRow], applied: set[str], now_ms: int) -> list[tuple[str, list[str]]]:
+    """The held rows to move: ``[(settled, uuids), (expired, uuids)]``."""
     settled = [r[0] for r in rows if r[0] in applied]
     expired = [r[0] for r in rows if r[0] not in applied and r[4] <= now_ms]
-    for state, uuids in ((SETTLED, settled), (EXPIRED, expired)):
+    return [(SETTLED, settled), (EXPIRED, expired)]
+
+
+def _close(rows: list[OpenRow], applied: set[str], now_ms: int) -> None:
+    for state, uuids in _closing(rows, applied, now_ms):
         _set_state(uuids, state, now_ms)
 
 
