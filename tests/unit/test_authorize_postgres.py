@@ -7,7 +7,6 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,18 +18,11 @@ from cardkit.authorization import AUTH_FIELD, AuthorizationRequest, request_dige
 from ledger import admin, authorize, events, store
 from ledger.home import Ledger, init_ledger
 from tests.fixtures.ledger import InProcessTill as Till
+from tests.fixtures.ledger import ManualClock as Clock
 from tests.fixtures.ledger import enroll_in_process, sale
 
 T0_MS = 1_790_000_000_000
 TTL_MS = 60_000
-
-
-@dataclass
-class Clock:
-    now_ms: int = T0_MS
-
-    def __call__(self) -> int:
-        return self.now_ms
 
 
 def open_ledger(tmp_path: Path, db_url: str | None, clock: Clock) -> Ledger:

@@ -6,10 +6,8 @@ stop the others."""
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,18 +17,11 @@ from cardkit.authorization import AUTH_FIELD, AuthorizationRequest, request_dige
 from ledger import admin, authorize, events, holds, periodic
 from ledger.home import Ledger, init_ledger
 from tests.fixtures.ledger import InProcessTill as Till
-from tests.fixtures.ledger import enroll_in_process, sale
+from tests.fixtures.ledger import ManualClock as Clock
+from tests.fixtures.ledger import enroll_in_process, in_process_ledger, sale
 
 T0_MS = 1_790_000_000_000
 TTL_MS = 60_000
-
-
-@dataclass
-class Clock:
-    now_ms: int = T0_MS
-
-    def __call__(self) -> int:
-        return self.now_ms
 
 
 @pytest.fixture
@@ -41,13 +32,8 @@ def clock() -> Clock:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def ledger(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Ledger]:
     db_url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    home = init_ledger(tmp_path / "ledger", db_url, issuer="acme", clock=clock)
-    home.randbytes = random.Random(14).randbytes
-    authorize.open_holds()
-    authorize.install()
-    yield home
-    events.unsubscribe(authorize._on_event)
-    home.database.close()
+    with in_process_ledger(tmp_path / "ledger", clock, seed=14, db_url=db_url, holds=True) as home:
+        yield home
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,18 +15,11 @@ from ledger.enroll import RequestRefused
 from ledger.errors import LedgerError
 from ledger.home import Ledger, init_ledger, open_ledger
 from tests.fixtures.ledger import InProcessTill as Till
-from tests.fixtures.ledger import enroll_in_process, sale, topup
+from tests.fixtures.ledger import ManualClock as Clock
+from tests.fixtures.ledger import enroll_in_process, in_process_ledger, sale, topup
 
 T0_MS = 1_790_000_000_000
 DAY_MS = 86_400_000
-
-
-@dataclass
-class Clock:
-    now_ms: int = T0_MS
-
-    def __call__(self) -> int:
-        return self.now_ms
 
 
 @pytest.fixture
@@ -38,10 +29,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def ledger(tmp_path: Path, clock: Clock) -> Iterator[Ledger]:
-    home = init_ledger(tmp_path / "ledger", issuer="acme", clock=clock)
-    home.randbytes = random.Random(5).randbytes
-    yield home
-    home.database.close()
+    with in_process_ledger(tmp_path / "ledger", clock, seed=5) as home:
+        yield home
 
 
 @pytest.fixture

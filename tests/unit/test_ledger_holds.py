@@ -3,30 +3,21 @@
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cardkit.authorization import AUTH_FIELD, AuthorizationRequest, request_digest
-from ledger import admin, authorize, events
-from ledger.home import Ledger, init_ledger
+from ledger import admin, authorize
+from ledger.home import Ledger
 from tests.fixtures.ledger import InProcessTill as Till
-from tests.fixtures.ledger import enroll_in_process, sale
+from tests.fixtures.ledger import ManualClock as Clock
+from tests.fixtures.ledger import enroll_in_process, in_process_ledger, sale
 
 T0_MS = 1_790_000_000_000
-
-
-@dataclass
-class Clock:
-    now_ms: int = T0_MS
-
-    def __call__(self) -> int:
-        return self.now_ms
 
 
 @pytest.fixture
@@ -36,13 +27,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def ledger(tmp_path: Path, clock: Clock) -> Iterator[Ledger]:
-    home = init_ledger(tmp_path / "ledger", issuer="acme", clock=clock)
-    home.randbytes = random.Random(14).randbytes
-    authorize.open_holds()
-    authorize.install()
-    yield home
-    events.unsubscribe(authorize._on_event)
-    home.database.close()
+    with in_process_ledger(tmp_path / "ledger", clock, seed=14, holds=True) as home:
+        yield home
 
 
 @pytest.fixture

@@ -23,17 +23,10 @@ from ledger.enroll import Caller, RequestRefused, enroll_terminal
 from ledger.enroll_guard import AttemptGuard
 from ledger.home import Ledger, init_ledger
 from tests.fixtures.ledger import InProcessTill, enroll_request, sale
+from tests.fixtures.ledger import ManualClock as Clock
 
 T0_MS = 1_790_000_000_000
 DAY_MS = 86_400_000
-
-
-@dataclass
-class Clock:
-    now_ms: int = T0_MS
-
-    def __call__(self) -> int:
-        return self.now_ms
 
 
 @dataclass

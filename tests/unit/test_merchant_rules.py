@@ -5,9 +5,7 @@ In-process with a real SQLite ledger; the real terminals are in tests/integratio
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,22 +23,15 @@ from cardkit.journal import JournalEntry
 from cardkit.pulldocs import coupon_from_mapping, load_rules_document
 from ledger import admin, publish, store
 from ledger.errors import LedgerError
-from ledger.home import Ledger, init_ledger
+from ledger.home import Ledger
 from ledger.merchants import admin as merchants
 from ledger.semantics import CardFacts, Checker, Limits, MemberFacts, TerminalFacts, check_batch
 from terminal.i18n import words_for
-from tests.fixtures.ledger import InProcessTill, enroll_in_process, sale
+from tests.fixtures.ledger import InProcessTill, enroll_in_process, in_process_ledger, sale
+from tests.fixtures.ledger import ManualClock as Clock
 
 T0_MS = 1_790_000_000_000
 DEFAULT_TOML = (Path(__file__).resolve().parents[2] / "terminal" / "defaults" / "rules.toml").read_text()
-
-
-@dataclass
-class Clock:
-    now_ms: int = T0_MS
-
-    def __call__(self) -> int:
-        return self.now_ms
 
 
 @pytest.fixture
@@ -50,10 +41,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def ledger(tmp_path: Path, clock: Clock) -> Iterator[Ledger]:
-    home = init_ledger(tmp_path / "ledger", issuer="acme", clock=clock)
-    home.randbytes = random.Random(7).randbytes
-    yield home
-    home.database.close()
+    with in_process_ledger(tmp_path / "ledger", clock, seed=7) as home:
+        yield home
 
 
 def hotel() -> None:
