@@ -13,18 +13,19 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 
-from terminal.ui.screens.base import CashierScreen
+from terminal.ui.screens.card_code import CardCodeScreen
 from terminal.ui.widgets import Plain
 from terminal.ui.widgets.qrcode import QrCodeBox
 
 if TYPE_CHECKING:
-    from cardkit.qr import QrBlocks
     from terminal.service.newcard import NewCardState
     from terminal.service.receipt import Receipt
     from terminal.ui.messages import UpgradeCardDone
 
 
-class NewCardScreen(CashierScreen):
+class NewCardScreen(CardCodeScreen):
+    qr_hint_id = "newcard-qr-hint"
+
     TITLE_KEY = "newcard.title"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f8", "write_again", "Write card"),
@@ -51,8 +52,7 @@ class NewCardScreen(CashierScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one(QrCodeBox).hide()
-        self.query_one("#newcard-qr-hint").display = False
+        self._hide_qr()
         self.ask()
 
     @property
@@ -74,8 +74,7 @@ class NewCardScreen(CashierScreen):
         self.asking = False
         state = self.state = message.state
         tr = self.tr
-        self.query_one(QrCodeBox).hide()
-        self.query_one("#newcard-qr-hint").display = False
+        self._hide_qr()
         if state.stage.value == "written" and state.card is not None:
             line = tr("newcard.written", card=state.card.card_id, old=state.old_card)
             keys = tr("newcard.keys_done")
@@ -101,22 +100,8 @@ class NewCardScreen(CashierScreen):
             return (not self.asking and self.state is not None and self.state.stage.value != "written"
                     and (self.ops.has_reader or self.state.stage.value == "queued"))
         if action == "toggle_qr_blocks":
-            return self.query_one(QrCodeBox).data is not None
+            return self._qr_action_enabled()
         return True
-
-    def action_toggle_qr_blocks(self) -> None:
-        box = self.query_one(QrCodeBox)
-        if box.data is not None:
-            self._show_qr(box.data, self.capp.toggle_qr_blocks())
-
-    def _show_qr(self, data: str, blocks: QrBlocks) -> None:
-        box = self.query_one(QrCodeBox)
-        box.show(data, blocks)
-        hint = self.query_one("#newcard-qr-hint", Plain)
-        hint.update(self.tr(f"qr.hint_{blocks}"))
-        hint.display = True
-        if blocks == "half":  # taller than the screen: the arrow keys scroll it
-            box.focus()
 
     def blank_card_presented(self) -> None:
         """The app saw a blank card put on the reader: write the waiting card to it."""

@@ -15,19 +15,20 @@ from textual.widgets import Input
 
 from terminal.service.signup_form import CONSENT_WORDING, SIGNUP_LANGUAGES, SignupForm
 from terminal.ui.messages import OperationDone, SignupCardDone
-from terminal.ui.screens.base import CashierScreen
+from terminal.ui.screens.card_code import CardCodeScreen
 from terminal.ui.widgets import Plain
 from terminal.ui.widgets.qrcode import QrCodeBox
 
 if TYPE_CHECKING:
-    from cardkit.qr import QrBlocks
     from terminal.service.newcard import NewCardState
     from terminal.service.receipt import Receipt
 
 FIELDS = ("signup-name", "signup-phone", "signup-birthday")
 
 
-class SignupScreen(CashierScreen):
+class SignupScreen(CardCodeScreen):
+    qr_hint_id = "signup-qr-hint"
+
     TITLE_KEY = "signup.title"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "confirm", "Confirm"),
@@ -66,8 +67,7 @@ class SignupScreen(CashierScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#signup-name", Input).focus()
-        self.query_one(QrCodeBox).hide()
-        self.query_one("#signup-qr-hint").display = False
+        self._hide_qr()
         self._show_choices()
 
     # -- the form ---------------------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ class SignupScreen(CashierScreen):
         if action in ("confirm", "toggle_sms", "toggle_mail", "toggle_language"):
             return not done
         if action == "toggle_qr_blocks":
-            return self.query_one(QrCodeBox).data is not None
+            return self._qr_action_enabled()
         return True
 
     def action_toggle_sms(self) -> None:
@@ -97,20 +97,6 @@ class SignupScreen(CashierScreen):
     def action_toggle_mail(self) -> None:
         self.mail = not self.mail
         self._show_choices()
-
-    def action_toggle_qr_blocks(self) -> None:
-        box = self.query_one(QrCodeBox)
-        if box.data is not None:
-            self._show_qr(box.data, self.capp.toggle_qr_blocks())
-
-    def _show_qr(self, data: str, blocks: QrBlocks) -> None:
-        box = self.query_one(QrCodeBox)
-        box.show(data, blocks)
-        hint = self.query_one("#signup-qr-hint", Plain)
-        hint.update(self.tr(f"qr.hint_{blocks}"))
-        hint.display = True
-        if blocks == "half":  # taller than the screen: the arrow keys scroll it
-            box.focus()
 
     def action_toggle_language(self) -> None:
         self.language = SIGNUP_LANGUAGES[(SIGNUP_LANGUAGES.index(self.language) + 1) % len(SIGNUP_LANGUAGES)]
@@ -169,8 +155,7 @@ class SignupScreen(CashierScreen):
         state = message.state
         self.card_state = state
         self.asking = False
-        self.query_one(QrCodeBox).hide()
-        self.query_one("#signup-qr-hint").display = False
+        self._hide_qr()
         shows_qr = state.stage.value == "issued" and state.card is not None
         for entry in self.query(".signup-entry"):  # the form is done: the card's code takes its room
             entry.display = not shows_qr
