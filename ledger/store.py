@@ -421,7 +421,7 @@ def create_schema() -> None:
     """Create every table (core and registered) that does not exist yet, the version counters, and the length
     limits of identifier columns (also on a ledger created before they existed: ``ledger init`` and ``ledger
     serve`` run this)."""
-    with db.atomic():
+    with atomic_write():  # reads the schema, then writes: the write lock first (no stale-snapshot refusal)
         db.create_tables(all_models(), safe=True)
         for name in ("members", "revocations", "trust", "rules"):
             VersionCounter.insert(name=name, value=0).on_conflict_ignore().execute()

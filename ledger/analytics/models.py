@@ -52,7 +52,7 @@ def create_tables() -> None:
     in key order, without sorting ten million rows. PostgreSQL has no such clause (the table keeps its heap)."""
     MemberDay._meta.without_rowid = not store.is_postgres()
     try:
-        with store.db.atomic():
+        with store.atomic_write():
             store.db.create_tables(MODELS, safe=True)
             AnalyticsCursor.insert(name=CURSOR, last_id=0).on_conflict_ignore().execute()
     finally:

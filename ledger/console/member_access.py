@@ -76,7 +76,7 @@ MODELS: list[type[peewee.Model]] = [SigninAttempt, SigninLimit, MemberSession]
 
 def create_tables() -> None:
     store.register_models(*MODELS)
-    with store.db.atomic():
+    with store.atomic_write():
         store.db.create_tables(MODELS, safe=True)
 
 

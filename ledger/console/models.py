@@ -87,7 +87,7 @@ AUDIT_INDEXES = (
 def create_tables() -> None:
     """The migration step: the console's tables and the audit log's extra indexes, where missing."""
     store.register_models(*MODELS)
-    with store.db.atomic():
+    with store.atomic_write():
         store.db.create_tables(MODELS, safe=True)
         table = store.AuditLog._meta.table_name
         for name, columns in AUDIT_INDEXES:

@@ -31,7 +31,7 @@ class InboundSeen(store.BaseModel):
 
 def create_tables() -> None:
     store.register_models(InboundSeen)
-    with store.db.atomic():
+    with store.atomic_write():
         store.db.create_tables([InboundSeen], safe=True)
 
 

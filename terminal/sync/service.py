@@ -309,7 +309,7 @@ def _apply_members(store: TerminalStore, outcome: DocumentOutcome, snapshot: Mem
         return
     # The snapshot counts this terminal's entries up to the synced seq (the push came first), so the counter must
     # fold only later ones on top; the snapshot, that seq and the mark are written together.
-    with store.db.atomic():
+    with store.db.atomic("IMMEDIATE"):  # read, then write: the write lock first
         if store.cache.apply_snapshot(snapshot.members, snapshot.version):
             store.sync_state.set(MEMBERS_SYNCED_SEQ, store.journal.synced_seq)
             store.sync_state.set_document_mark(DOC_MEMBERS, snapshot.version, _digest(raw))
