@@ -77,6 +77,11 @@ class CodeCourier:
         except queue.Full:
             log.warning("member sign-in code dropped: too many waiting", extra={"fields": {"waiting": MAX_WAITING}})
 
+    @property
+    def pending(self) -> int:
+        """Codes handed over and not yet sent or given up."""
+        return self._waiting.unfinished_tasks
+
     def wait_idle(self) -> None:
         """Until every code handed over is sent or given up (tests, shutdown)."""
         self._waiting.join()

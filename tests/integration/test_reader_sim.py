@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 from hwsim.testcards import IssuedWallet
 
 from cardkit.cards.challenge import check_challenge, needs_challenge, new_nonce
@@ -66,6 +67,7 @@ def test_every_card_kind_gets_its_verdict(sim_process: SimFactory, wallet_file, 
         device.stop()
 
 
+@pytest.mark.timing  # asserts reconnection within 2 s: measured in the serial run
 def test_unplug_then_replug_reconnects_within_two_seconds(sim_process: SimFactory, wallet_file,
                                                           event_sink: EventSink) -> None:
     sim = sim_process(wallet_file)

@@ -24,6 +24,7 @@ def _blank_presented(sink: EventSink) -> None:
     sink.wait_for(lambda e: isinstance(e, CardPresented) and e.blank and e.token == b"", 5)
 
 
+@pytest.mark.timing  # asserts the write completes within 1 s: measured in the serial run
 def test_a_blank_card_receives_the_token_and_then_reads_as_that_card(
         sim_process: SimFactory, wallet_file, issued_wallet: IssuedWallet, event_sink: EventSink) -> None:
     valid = next(n for n, c in enumerate(issued_wallet.wallet.cards, start=1) if c.kind == "valid")

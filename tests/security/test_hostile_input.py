@@ -233,6 +233,7 @@ def test_colliding_key_body_is_refused_fast_while_health_stays_fast(server: Ledg
     assert p99 < 0.050, f"health p99 {p99 * 1000:.1f} ms over {len(ordered)} requests"
 
 
+@pytest.mark.timing  # refused within 1 s: a latency bound, measured in the serial run
 @pytest.mark.parametrize(("body", "reason"), [
     pytest.param(b"\x9b" + b"\xff" * 8, "not a 2-item array", id="array-claiming-2**64-items"),
     pytest.param(b"\x81" * 200_000 + b"\x00", "not a 2-item array", id="nested-200000-deep"),
