@@ -124,7 +124,11 @@ def by_phone(messages: list[dict[str, Any]]) -> dict[str, list[str]]:
 
 def test_birthday_greeting_once_in_the_members_language_across_a_restart(world: World,
                                                                          sms_gateway: SmsGatewayFactory) -> None:
-    gateway = world.gateway = sms_gateway("--mode", "slow", "--delay", "1.5")  # each send answers 1.5 s late
+    # Each send answers 6 s late (the job's SMS timeout is 10 s): the kill below must land while the job still waits
+    # on its first SMS. At 1.5 s a loaded machine once let the job finish that SMS and send the mail before the
+    # kill, so the restart sent the mail again (a mail relay cannot de-duplicate; the Message-ID only lets the
+    # reader's client tell).
+    gateway = world.gateway = sms_gateway("--mode", "slow", "--delay", "6")
     world.configure()
     assert world.smtp is not None
     wang = world.member("王芳", phone="+8613800000001", birthday=TODAY, language="zh", sms=True)
@@ -139,7 +143,7 @@ def test_birthday_greeting_once_in_the_members_language_across_a_restart(world: 
 
     job = world.job("run-daily", "--at", SHANGHAI_10AM)
     try:
-        wait_until(lambda: gateway.messages())  # the gateway took the first SMS; its answer is 1.5 s away
+        wait_until(lambda: gateway.messages())  # the gateway took the first SMS; its answer is 6 s away
         job.send_signal(signal.SIGKILL)  # the job dies mid-run, before it recorded that answer
         job.wait(10)
     finally:
