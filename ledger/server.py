@@ -20,6 +20,7 @@ authorizations and ``/v1/health`` are not kept waiting by batch ingests decoding
 from __future__ import annotations
 
 import asyncio
+import gc
 import http.client
 import json
 import logging
@@ -124,7 +125,23 @@ def build_app(ledger_dir: Path, db_url: str | None, *, openapi: bool = False) ->
     """The API guarded by its edge: what uvicorn serves."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     api = create_app(ledger_dir, db_url, openapi=openapi)
+    _tune_collector()
     return EdgeGuard(api, now_ms=api.state.ledger.now_ms)
+
+
+GC_YOUNG_THRESHOLD = 20_000
+"""Allocations (less frees) between two young-generation collections. At CPython's default, 700, the collector
+ran about eleven times per thousand entries a batch applies (each makes a dozen short-lived containers): 4-5 µs
+of ingest CPU per entry; at this threshold under 1 µs. What it lets wait for collection is a few MB at most."""
+
+
+def _tune_collector() -> None:
+    """What start-up made (modules, the app, caches) lives as long as the process: frozen, full collections no
+    longer walk it again and again; young collections run less often (``GC_YOUNG_THRESHOLD``)."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def worker_app() -> ASGIApp:

@@ -17,7 +17,7 @@ from ledger.merchants import admin as merchants
 from ledger.merchants.models import Merchant
 from ledger.settlement import model, periods
 from ledger.settlement.funding import PROGRAM
-from ledger.settlement.records import ClosedPeriod, FundingLine
+from ledger.settlement.records import ClosedPeriod, FundingLine, FundingTotal
 
 
 def setup_now(period: str) -> model.Setup:
@@ -38,24 +38,25 @@ def setup_of(document: dict[str, Any]) -> model.Setup:
 
 
 def period_sums(period: str, currency: str) -> list[model.Sum]:
-    """The period's funding lines added up in the database (one GROUP BY; memory bounded by the parties)."""
-    f = FundingLine
-    query: Any = (f.select(f.flow, f.merchant_id, f.issuer_id, f.late_from, f.currency,
-                      peewee.fn.SUM(f.amount), peewee.fn.SUM(f.points))
-                  .where(f.period == period)
-                  .group_by(f.late_from, f.flow, f.merchant_id, f.issuer_id, f.currency).tuples())  # index order
+    """The period's funding lines added up: its rows of ``FundingTotal`` (kept as the lines are written)."""
+    t = FundingTotal
+    query: Any = (t.select(t.flow, t.merchant_id, t.issuer_id, t.late_from, t.currency, t.amount, t.points)
+                  .where(t.period == period)
+                  .order_by(t.late_from, t.flow, t.merchant_id, t.issuer_id, t.currency).tuples())
     sums = []
     for flow, merchant, issuer, late_from, cur, amount, points in query:
         if cur != currency:
             raise LedgerError(f"period {period} has {cur} entries but the program settles in {currency}; "
                               "a program settles in one currency")
-        sums.append(model.Sum(str(flow), str(merchant), str(issuer), late_from, int(amount or 0), int(points or 0)))
+        sums.append(model.Sum(str(flow), str(merchant), str(issuer), str(late_from) or None, int(amount),
+                              int(points)))
     return sums
 
 
-def _outstanding(where: Any) -> dict[str, int]:
-    """Stored value by issuer from the lines ``where`` selects: taken in and bonus less redeemed."""
-    f = FundingLine
+def _outstanding(where: Any, source: type[FundingLine] | type[FundingTotal] = FundingLine) -> dict[str, int]:
+    """Stored value by issuer from the lines (or the totals) ``where`` selects: taken in and bonus less
+    redeemed."""
+    f = source
     signed = peewee.Case(f.flow, (("sv_in", f.amount), ("bonus", f.amount), ("sv_out", f.amount * -1)), 0)
     query: Any = (f.select(f.issuer_id, peewee.fn.SUM(signed))
                   .where(where & f.flow.in_(("sv_in", "bonus", "sv_out"))).group_by(f.issuer_id).tuples())
@@ -70,7 +71,7 @@ def _opening_balances(created_before_ms: int, created_from_ms: int = 0) -> int:
 
 
 def liability(period: str, sums: list[model.Sum]) -> list[dict[str, Any]]:
-    opening = _outstanding(FundingLine.period < period)
+    opening = _outstanding(FundingTotal.period < period, FundingTotal)
     start, end = periods.start_ms(period), periods.end_ms(period)
     opening[PROGRAM] = opening.get(PROGRAM, 0) + _opening_balances(start)
     joined = {PROGRAM: _opening_balances(end, start)}

@@ -20,7 +20,7 @@ from ledger import store
 from ledger.home import current
 from ledger.settlement import books, periods
 from ledger.settlement.funding import PROGRAM
-from ledger.settlement.records import ClosedPeriod, FundingLine, MemberLots
+from ledger.settlement.records import ClosedPeriod, FundingLine, FundingTotal, MemberLots
 
 
 def _member_totals() -> dict[str, tuple[int, int]]:
@@ -78,9 +78,32 @@ def check_periods() -> list[str]:
                                        | (f.wall_ms >= periods.end_ms(period)))).count())
         if outside:
             problems.append(f"settlement {period}: {outside} funding line(s) dated outside the period count in it")
+    problems += check_totals()
     root = current().keys.root_public()
     for period in sorted(closed):
         problems += books.check_closed(closed[period], root)
+    return problems
+
+
+def check_totals() -> list[str]:
+    """The totals statements are computed from add up to the funding lines, group by group."""
+    f, t = FundingLine, FundingTotal
+    late = peewee.fn.COALESCE(f.late_from, "")
+    lines: Any = (f.select(f.period, late, f.flow, f.merchant_id, f.issuer_id, f.currency, peewee.fn.SUM(f.amount),
+                           peewee.fn.SUM(f.points), peewee.fn.COUNT(f.id))
+                  .group_by(f.period, late, f.flow, f.merchant_id, f.issuer_id, f.currency).tuples())
+    from_lines = {tuple(str(v) for v in row[:6]): (int(row[6]), int(row[7]), int(row[8])) for row in lines.iterator()}
+    totals: Any = t.select(t.period, t.late_from, t.flow, t.merchant_id, t.issuer_id, t.currency, t.amount, t.points,
+                           t.lines).tuples()
+    kept = {tuple(str(v) for v in row[:6]): (int(row[6]), int(row[7]), int(row[8])) for row in totals.iterator()}
+    problems = []
+    for key in sorted(set(from_lines) | set(kept)):
+        if from_lines.get(key, (0, 0, 0)) != kept.get(key, (0, 0, 0)):
+            period, late_from, flow, merchant, issuer, currency = key
+            problems.append(f"settlement {period}: the {flow} total of {merchant} (issuer {issuer}, {currency}"
+                            f"{', adjustment of ' + late_from if late_from else ''}) is "
+                            f"{kept.get(key, (0, 0, 0))[:2]} but its funding lines add up to "
+                            f"{from_lines.get(key, (0, 0, 0))[:2]} (amount, points)")
     return problems
 
 

@@ -5,6 +5,7 @@ never races an entry into a period being closed)."""
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -17,7 +18,7 @@ from ledger.merchants import admin as merchants
 from ledger.semantics import folds_plainly
 from ledger.settlement import funding
 from ledger.settlement.periods import end_ms, period_of, settling_period, start_ms
-from ledger.settlement.records import ClosedPeriod, FundingLine, MemberLots
+from ledger.settlement.records import TOTAL_KEY, ClosedPeriod, FundingLine, FundingTotal, MemberLots
 
 FUNDED_KINDS = frozenset({EntryKind.TOPUP, EntryKind.SALE, EntryKind.REFUND, EntryKind.VOID, EntryKind.REDEEM,
                           EntryKind.MEMBERSHIP_FEE})
@@ -125,6 +126,39 @@ def _insert(rows: list[tuple[Any, ...]]) -> None:
     else:
         cursor.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({", ".join("?" * len(LINE_COLUMNS))})',
                            rows)
+    _add_totals(rows)
+
+
+_TOTAL_OF_LINE = operator.itemgetter(*(LINE_COLUMNS.index(c) for c in TOTAL_KEY))
+_AMOUNT, _POINTS, _LATE_FROM = LINE_COLUMNS.index("amount"), LINE_COLUMNS.index("points"), TOTAL_KEY.index("late_from")
+
+
+def _add_totals(rows: list[tuple[Any, ...]]) -> None:
+    """Add the lines to their groups' totals (a batch touches a handful of groups: one upsert each)."""
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        key = _TOTAL_OF_LINE(row)
+        if key[_LATE_FROM] is None:
+            key = (*key[:_LATE_FROM], "", *key[_LATE_FROM + 1:])
+        total = sums.get(key)
+        if total is None:
+            sums[key] = [row[_AMOUNT], row[_POINTS], 1]
+        else:
+            total[0] += row[_AMOUNT]
+            total[1] += row[_POINTS]
+            total[2] += 1
+    table = FundingTotal._meta.table_name
+    key_columns = ", ".join(f'"{c}"' for c in TOTAL_KEY)
+    marks = ", ".join(store.db.param for _ in range(len(TOTAL_KEY) + 3))
+    sql = (f'INSERT INTO "{table}" ({key_columns}, "amount", "points", "lines") VALUES ({marks}) '
+           f'ON CONFLICT ({key_columns}) DO UPDATE SET "amount" = "{table}"."amount" + excluded."amount", '
+           f'"points" = "{table}"."points" + excluded."points", "lines" = "{table}"."lines" + excluded."lines"')
+    store.db.cursor().executemany(sql, [(*key, *total) for key, total in sorted(sums.items(), key=_sort_key)])
+
+
+def _sort_key(item: tuple[tuple[Any, ...], list[int]]) -> tuple[str, ...]:
+    """Groups upserted in one order everywhere (PostgreSQL workers lock their rows in it: no deadlock)."""
+    return tuple(str(v) for v in item[0])
 
 
 def _coupons(entry: JournalEntry) -> list[str]:

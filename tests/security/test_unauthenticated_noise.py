@@ -193,6 +193,13 @@ def test_identifier_columns_are_bounded_on_sqlite(tmp_path: Path) -> None:
             ("quarantined_entry", "INSERT INTO quarantined_entry (terminal_id, seq, uuid, prev_hash, hash, body, kind, "
                                   "code, reason, batch_id, at_ms) VALUES ('t', 1, 'u', x'', x'', x'', ?, 'c', 'r', "
                                   "'b', 1)", "k" * 25),
+            # written per applied entry: bounded by a CHECK in the table (store.INLINE_CHECKED), not a trigger
+            ("applied_entry", "INSERT INTO applied_entry (terminal_id, seq, uuid, prev_hash, hash, wall_ms, mono_ns, "
+                              "kind, payload, batch_id, applied_ms) VALUES ('t', 1, ?, x'', x'', 1, 1, 'sale', x'', "
+                              "'b', 1)", "u" * 37),
+            ("funding_line", "INSERT INTO funding_line (terminal_id, seq, uuid, member_id, kind, flow, merchant_id, "
+                             "issuer_id, amount, points, currency, period, wall_ms) VALUES ('t', 1, 'u', 'm', 'sale', "
+                             "'sv_out', 'shop', 'group', 1, 0, ?, '2026-11', 1)", "CNYX"),
         ]
         for table, sql, value in too_long:
             with pytest.raises(sqlite3.IntegrityError, match=f"longer than its column allows in {table}"):

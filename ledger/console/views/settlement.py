@@ -17,7 +17,7 @@ from ledger.console.scope import Scope, scope_of
 from ledger.console.web import NotFound, Page
 from ledger.errors import LedgerError
 from ledger.settlement import books, export, periods
-from ledger.settlement.records import ClosedPeriod, FundingLine
+from ledger.settlement.records import ClosedPeriod, FundingTotal
 
 MAX_PERIODS = 120
 
@@ -39,7 +39,7 @@ def scoped_statement(document: dict[str, Any], scope: Scope) -> dict[str, Any]:
 def period_rows() -> list[dict[str, Any]]:
     """Every period with funding lines or a closed statement, newest first."""
     closed = {str(r.period): r for r in ClosedPeriod.select()}
-    seen: Any = FundingLine.select(FundingLine.period).distinct().tuples()
+    seen: Any = FundingTotal.select(FundingTotal.period).distinct().tuples()
     names = sorted({*closed, *(str(p) for (p,) in seen)}, reverse=True)[:MAX_PERIODS]
     return [{"period": p, "status": "closed" if p in closed else "draft",
              "closed_ms": int(closed[p].closed_ms) if p in closed else None,
@@ -63,7 +63,7 @@ def settlement(page: Page) -> Response:
     scope = scope_of(page)
     rows = period_rows()
     if not scope.whole_program:
-        f = FundingLine
+        f = FundingTotal
         involved: Any = (f.select(f.period).where((f.merchant_id == scope.merchant_id)
                                                   | (f.issuer_id == scope.merchant_id)).distinct().tuples())
         mine = {str(p) for (p,) in involved}
