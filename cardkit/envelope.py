@@ -294,6 +294,7 @@ def decode_entries(data: bytes, terminal_id: str) -> list[JournalEntry]:
     # Each payload with its keys in canonical CBOR order, shape by shape, then in the entries' order.
     shape_payloads: list[list[dict[str, Any]]] = []
     shape_cbor: list[list[bytes]] = []
+    shape_plain_cbor: list[list[bytes] | list[None]] = []
     for idx, (keys, cols) in enumerate(zip(shape_keys, columns, strict=True)):
         order = _canonical_order(keys)
         ordered_keys = [keys[k] for k in order]
@@ -304,7 +305,9 @@ def decode_entries(data: bytes, terminal_id: str) -> list[JournalEntry]:
         else:
             payloads_of_shape = [{} for _ in range(rows[idx])]
         shape_payloads.append(payloads_of_shape)
-        shape_cbor.append(_payloads_cbor(ordered_keys, ordered_cols, payloads_of_shape))
+        encoded, plain = _payloads_cbor(ordered_keys, ordered_cols, payloads_of_shape)
+        shape_cbor.append(encoded)
+        shape_plain_cbor.append(encoded if plain else [None] * len(encoded))
     payload_list = _in_entry_order(shape_payloads, shape_index)
     payload_cbor = _in_entry_order(shape_cbor, shape_index)
     cashier_ids = list(map(cashier_table.__getitem__, cashier_index))
@@ -318,7 +321,7 @@ def decode_entries(data: bytes, terminal_id: str) -> list[JournalEntry]:
     return build_entries({"terminal_id": [terminal_id] * n, "seq": range(first_seq, first_seq + n),
                           "uuid": _uuid_texts(uuids), "prev_hash": [first_prev, *hashes[:-1]], "wall_ms": walls,
                           "mono_ns": monos, "cashier_id": cashier_ids, "kind": kind_names, "payload": payload_list,
-                          "hash": hashes}, n)
+                          "hash": hashes}, n, payload_cbor=_in_entry_order(shape_plain_cbor, shape_index))
 
 
 def _is_int(value: object) -> bool:
@@ -359,15 +362,17 @@ def _canonical_order(keys: list[str]) -> list[int]:
     return sorted(range(len(keys)), key=lambda i: (len(encoded[i]), encoded[i]))
 
 
-def _payloads_cbor(keys: list[str], columns: list[list[Any]], payloads: list[dict[str, Any]]) -> list[bytes]:
-    """The canonical CBOR of each payload of one shape (``keys`` already in canonical order, one column each)."""
+def _payloads_cbor(keys: list[str], columns: list[list[Any]], payloads: list[dict[str, Any]]) -> tuple[list[bytes],
+                                                                                                        bool]:
+    """The canonical CBOR of each payload of one shape (``keys`` already in canonical order, one column each), and
+    whether it is also their plain CBOR (no map inside whose keys canonical CBOR sorts)."""
     pieces: list[bytes | list[bytes]] = [column_cbor.head(column_cbor.MAJOR_MAP, len(keys))]
     for key, column in zip(keys, columns, strict=True):
         encoded = column_cbor.column_pieces(column)
         if encoded is None:  # a map somewhere in the column: cbor2 sorts the keys of nested maps
-            return [cbor2.dumps(payload, canonical=True) for payload in payloads]
+            return [cbor2.dumps(payload, canonical=True) for payload in payloads], False
         pieces += [column_cbor.text(key), encoded]
-    return column_cbor.join_rows(pieces, len(payloads))
+    return column_cbor.join_rows(pieces, len(payloads)), True
 
 
 def _in_entry_order(per_shape: list[list[Any]], shape_index: list[int]) -> list[Any]:

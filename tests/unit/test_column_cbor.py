@@ -88,3 +88,21 @@ def test_build_entries_refuses_columns_that_do_not_fit() -> None:
         build_entries({**columns, "seq": []}, 1)
     with pytest.raises(ValueError, match="for each of the fields"):
         build_entries({k: v for k, v in columns.items() if k != "hash"}, 1)
+
+
+def test_the_kept_payload_cbor_is_no_field() -> None:
+    """What ``build_entries`` keeps beside the fields is not compared, printed or copied along."""
+    import copy
+    import dataclasses
+    import pickle
+
+    from cardkit.journal import payload_cbor
+
+    plain = entry(3)
+    columns = {name: [getattr(plain, name)] for name in JournalEntry.__dataclass_fields__}
+    [kept] = build_entries(columns, 1, payload_cbor=[cbor2.dumps(plain.payload)])
+    assert [f.name for f in dataclasses.fields(JournalEntry)] == list(columns)
+    assert kept == plain and repr(kept) == repr(plain)
+    assert payload_cbor(kept) == cbor2.dumps(plain.payload) and payload_cbor(plain) is None
+    for copied in (dataclasses.replace(kept, seq=3), copy.copy(kept), pickle.loads(pickle.dumps(kept))):
+        assert copied == plain and payload_cbor(copied) is None
