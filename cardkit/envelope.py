@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import struct
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,9 +37,9 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from cardkit import cbor_bounds
+from cardkit import cbor_bounds, column_cbor
 from cardkit.errors import SyncError
-from cardkit.journal import JournalEntry
+from cardkit.journal import JournalEntry, build_entries
 
 ENVELOPE_VERSION = 1
 PLAINTEXT_VERSION = 1
@@ -172,15 +174,6 @@ def _deltas(values: list[int]) -> list[int]:
     return [values[0]] + [b - a for a, b in itertools.pairwise(values)] if values else []
 
 
-def _undeltas(deltas: list[int]) -> list[int]:
-    out: list[int] = []
-    total = 0
-    for d in deltas:
-        total += d
-        out.append(total)
-    return out
-
-
 def _dictionary(values: list[Any]) -> tuple[list[Any], list[int]]:
     table: dict[Any, int] = {}
     index = [table.setdefault(v, len(table)) for v in values]
@@ -243,7 +236,14 @@ def _inflate(data: bytes) -> bytes:
 
 
 def decode_entries(data: bytes, terminal_id: str) -> list[JournalEntry]:
-    """Inverse of ``encode_entries``: rebuild the entries and their hash chain. Raises BatchRejected."""
+    """Inverse of ``encode_entries``: rebuild the entries and their hash chain. Raises BatchRejected.
+
+    Every check of the decoded columns runs over a whole column at once (``set(map(type, ...))``, ``min``,
+    ``max``: C-level loops), and each entry's canonical body, which its hash covers, is assembled from pieces
+    encoded a column at a time (``cardkit.column_cbor``); a payload shape holding maps is encoded by cbor2 instead.
+    The refusals, their order and their messages are those of the entry-by-entry decode this replaced
+    (tests/unit/test_decode_columns.py keeps that one and compares the two on random and mutated batches).
+    """
     try:
         doc = cbor_bounds.loads(_inflate(data), PLAINTEXT_LIMITS)
         if not (isinstance(doc, list) and len(doc) == 10):
@@ -258,13 +258,13 @@ def decode_entries(data: bytes, terminal_id: str) -> list[JournalEntry]:
                 and len(first_prev) == 32 and isinstance(last_hash, bytes) and len(last_hash) == 32
                 and len(uuids) == 16 * n and 0 < n <= MAX_ENTRIES):
             raise ValueError("bad header")
-        walls = _undeltas(_int_list(wall_d, n))
-        monos = _undeltas(_int_list(mono_d, n))
+        walls = list(itertools.accumulate(_int_list(wall_d, n)))
+        monos = list(itertools.accumulate(_int_list(mono_d, n)))
         if not (min(walls) >= INT64_MIN and max(walls) <= INT64_MAX and min(monos) >= INT64_MIN
                 and max(monos) <= INT64_MAX):
             raise ValueError("a wall_ms or mono_ns is outside the signed 64-bit range")
-        cashier_ids = _undictionary(cashiers, n, (str, type(None)))
-        kind_names = _undictionary(kinds, n, (str,))
+        cashier_table, cashier_index = _dictionary_column(cashiers, n, (str, type(None)))
+        kind_table, kind_index = _dictionary_column(kinds, n, (str,))
         if not (isinstance(payloads, list) and len(payloads) == 3):
             raise ValueError("bad payload shapes")
         shape_keys, shape_index, columns = payloads
@@ -277,19 +277,11 @@ def decode_entries(data: bytes, terminal_id: str) -> list[JournalEntry]:
                     or len(set(keys)) != len(keys) or not isinstance(cols, list) or len(cols) != len(keys)
                     or not all(isinstance(c, list) for c in cols)):
                 raise ValueError("payload columns do not match their shapes")
-        # Build each payload with its keys already in canonical CBOR order; for payloads without nested maps the
-        # plain encoder then yields the canonical bytes (three times faster than canonical=True sorting).
-        orders = [_canonical_order(keys) for keys in shape_keys]
-        plain_ok = [all(_plain_column(c) for c in cols) for cols in columns]
-        cursors = [0] * len(shape_keys)
-        payload_list: list[dict[str, Any]] = []
-        for idx in shape_index:
-            keys = shape_keys[idx]
-            cols = columns[idx]
-            row = cursors[idx]
-            cursors[idx] += 1
-            payload_list.append({keys[k]: cols[k][row] for k in orders[idx]})
-        if any(len(c) != used for cols, used in zip(columns, cursors, strict=True) for c in cols):
+        rows: Counter[int] = Counter(shape_index)
+        if any(len(c) < rows[idx] for idx, cols in enumerate(columns) for c in cols):
+            # What the entry-by-entry decode said when a row ran past the end of its column.
+            raise IndexError("list index out of range")
+        if any(len(c) != rows[idx] for idx, cols in enumerate(columns) for c in cols):
             raise ValueError("payload columns do not match their shapes")
     except BatchRejected:
         raise
@@ -299,33 +291,49 @@ def decode_entries(data: bytes, terminal_id: str) -> list[JournalEntry]:
     except (ValueError, TypeError, IndexError, KeyError, zlib.error) as exc:
         raise BatchRejected("malformed", f"the batch from terminal {terminal_id} does not decode: {exc}",
                             terminal_id=terminal_id, orig=exc) from exc
-    entries: list[JournalEntry] = []
-    prev = first_prev
-    sha256 = hashlib.sha256
-    dumps = cbor2.dumps
-    for i in range(n):
-        uuid_bytes = uuids[16 * i:16 * i + 16]
-        entry_uuid = str(uuid.UUID(bytes=uuid_bytes))
-        seq = first_seq + i
-        # The same bytes as entry_body() + canonical_cbor() (the round-trip tests compare the hashes).
-        body = [terminal_id, seq, uuid_bytes, walls[i], monos[i], cashier_ids[i], kind_names[i], payload_list[i]]
-        digest = sha256(prev + dumps(body, canonical=not plain_ok[shape_index[i]])).digest()
-        entries.append(JournalEntry(terminal_id=terminal_id, seq=seq, uuid=entry_uuid, prev_hash=prev,
-                                    wall_ms=walls[i], mono_ns=monos[i], cashier_id=cashier_ids[i],
-                                    kind=kind_names[i], payload=payload_list[i], hash=digest))
-        prev = digest
-    if prev != last_hash:
+    # Each payload with its keys in canonical CBOR order, shape by shape, then in the entries' order.
+    shape_payloads: list[list[dict[str, Any]]] = []
+    shape_cbor: list[list[bytes]] = []
+    shape_plain_cbor: list[list[bytes] | list[None]] = []
+    for idx, (keys, cols) in enumerate(zip(shape_keys, columns, strict=True)):
+        order = _canonical_order(keys)
+        ordered_keys = [keys[k] for k in order]
+        ordered_cols = [cols[k] for k in order]
+        if ordered_keys:
+            rows_of_shape = zip(*ordered_cols, strict=True)
+            payloads_of_shape = list(map(dict, map(zip, itertools.repeat(ordered_keys), rows_of_shape)))
+        else:
+            payloads_of_shape = [{} for _ in range(rows[idx])]
+        shape_payloads.append(payloads_of_shape)
+        encoded, plain = _payloads_cbor(ordered_keys, ordered_cols, payloads_of_shape)
+        shape_cbor.append(encoded)
+        shape_plain_cbor.append(encoded if plain else [None] * len(encoded))
+    payload_list = _in_entry_order(shape_payloads, shape_index)
+    payload_cbor = _in_entry_order(shape_cbor, shape_index)
+    cashier_ids = list(map(cashier_table.__getitem__, cashier_index))
+    kind_names = list(map(kind_table.__getitem__, kind_index))
+    uuid_bytes = list(map(uuids.__getitem__, map(slice, range(0, 16 * n, 16), range(16, 16 * n + 16, 16))))
+    hashes = _chain(first_prev, _bodies(terminal_id, first_seq, uuid_bytes, walls, monos, cashier_table,
+                                        cashier_index, kind_table, kind_index, payload_cbor))
+    if hashes[-1] != last_hash:
         raise BatchRejected("broken_chain", f"the batch from terminal {terminal_id} does not match its own hash chain",
                             terminal_id=terminal_id)
-    return entries
+    return build_entries({"terminal_id": [terminal_id] * n, "seq": range(first_seq, first_seq + n),
+                          "uuid": _uuid_texts(uuids), "prev_hash": [first_prev, *hashes[:-1]], "wall_ms": walls,
+                          "mono_ns": monos, "cashier_id": cashier_ids, "kind": kind_names, "payload": payload_list,
+                          "hash": hashes}, n, payload_cbor=_in_entry_order(shape_plain_cbor, shape_index))
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_INT_ONLY = frozenset({int})
+
+
 def _int_list(value: object, n: int) -> list[int]:
-    if not isinstance(value, list) or len(value) != n or not all(_is_int(v) for v in value):
+    # Decoded CBOR holds no int subclass but bool, so "exactly int" is _is_int, for a whole column at once.
+    if not isinstance(value, list) or len(value) != n or not set(map(type, value)) <= _INT_ONLY:
         raise ValueError("bad integer column")
     return value
 
@@ -338,13 +346,14 @@ def _index_list(value: object, n: int, size: int) -> list[int]:
     return indexes
 
 
-def _undictionary(value: object, n: int, types: tuple[type, ...]) -> list[Any]:
+def _dictionary_column(value: object, n: int, types: tuple[type, ...]) -> tuple[list[Any], list[int]]:
+    """A ``[table, indexes]`` column of ``n`` rows, checked: (table, indexes)."""
     if not isinstance(value, list) or len(value) != 2:
         raise ValueError("bad dictionary column")
     table, index = value
     if not isinstance(table, list) or not all(isinstance(v, types) for v in table):
         raise ValueError("bad dictionary table")
-    return [table[i] for i in _index_list(index, n, len(table))]
+    return table, _index_list(index, n, len(table))
 
 
 def _canonical_order(keys: list[str]) -> list[int]:
@@ -353,18 +362,74 @@ def _canonical_order(keys: list[str]) -> list[int]:
     return sorted(range(len(keys)), key=lambda i: (len(encoded[i]), encoded[i]))
 
 
-_SCALARS = (int, str, bytes, bool, type(None))
+def _payloads_cbor(keys: list[str], columns: list[list[Any]], payloads: list[dict[str, Any]]) -> tuple[list[bytes],
+                                                                                                        bool]:
+    """The canonical CBOR of each payload of one shape (``keys`` already in canonical order, one column each), and
+    whether it is also their plain CBOR (no map inside whose keys canonical CBOR sorts)."""
+    pieces: list[bytes | list[bytes]] = [column_cbor.head(column_cbor.MAJOR_MAP, len(keys))]
+    for key, column in zip(keys, columns, strict=True):
+        encoded = column_cbor.column_pieces(column)
+        if encoded is None:  # a map somewhere in the column: cbor2 sorts the keys of nested maps
+            return [cbor2.dumps(payload, canonical=True) for payload in payloads], False
+        pieces += [column_cbor.text(key), encoded]
+    return column_cbor.join_rows(pieces, len(payloads)), True
 
 
-def _plain_column(values: list[Any]) -> bool:
-    """True when no value holds a map: then insertion-ordered encoding equals canonical encoding."""
-    for value in values:
-        if type(value) in _SCALARS:
-            continue
-        if type(value) is list and all(type(item) in _SCALARS for item in value):
-            continue
-        return False
-    return True
+def _in_entry_order(per_shape: list[list[Any]], shape_index: list[int]) -> list[Any]:
+    """Rows kept shape by shape, put back in the entries' order (each shape's rows are in entry order)."""
+    if len(per_shape) == 1:
+        return per_shape[0]
+    rows = list(map(iter, per_shape))
+    return list(map(next, map(rows.__getitem__, shape_index)))
+
+
+def _bodies(terminal_id: str, first_seq: int, uuid_bytes: list[bytes], walls: list[int], monos: list[int],
+            cashier_table: list[str | None], cashier_index: list[int], kind_table: list[str], kind_index: list[int],
+            payload_cbor: list[bytes]) -> list[bytes]:
+    """Each entry's canonical CBOR body ``[terminal_id, seq, uuid, wall_ms, mono_ns, cashier_id, kind, payload]``
+    (``cardkit.journal.entry_body``), from the columns: ``seq`` counts up from ``first_seq``."""
+    n = len(uuid_bytes)
+    head = column_cbor.head
+    return column_cbor.join_rows([
+        head(column_cbor.MAJOR_ARRAY, 8) + column_cbor.text(terminal_id),
+        _int64_pieces(range(first_seq, first_seq + n)), head(column_cbor.MAJOR_BYTES, 16), uuid_bytes,
+        _int64_pieces(walls), _int64_pieces(monos), _dictionary_pieces(cashier_table, cashier_index),
+        _dictionary_pieces(kind_table, kind_index), payload_cbor], n)
+
+
+def _int64_pieces(values: Sequence[int]) -> bytes | list[bytes]:
+    encoded = column_cbor.column_pieces(values)
+    if encoded is None:
+        raise AssertionError("a column of signed 64-bit integers was not encoded")
+    return encoded
+
+
+def _dictionary_pieces(table: list[Any], index: list[int]) -> bytes | list[bytes]:
+    """The encoded values of a dictionary column (text or null): one per row, or one for all when the table
+    holds one value."""
+    encoded = [b"\xf6" if value is None else column_cbor.text(value) for value in table]
+    return encoded[0] if len(encoded) == 1 else list(map(encoded.__getitem__, index))
+
+
+def _chain(first_prev: bytes, bodies: list[bytes]) -> list[bytes]:
+    """Each entry's hash, ``SHA-256(prev_hash || body)``, from the batch's first ``prev_hash``."""
+    sha256 = hashlib.sha256
+    hashes: list[bytes] = []
+    append = hashes.append
+    prev = first_prev
+    for body in bodies:
+        prev = sha256(prev + body).digest()
+        append(prev)
+    return hashes
+
+
+_UUID_TEXT = struct.Struct("8s4s4s4s12s")
+
+
+def _uuid_texts(uuids: bytes) -> list[str]:
+    """The canonical text (``str(uuid.UUID(bytes=...))``: lower-case 8-4-4-4-12 hex) of each 16 bytes of
+    ``uuids``, all in C-level loops: hex once, cut into the five groups, joined with dashes."""
+    return b"|".join(map(b"-".join, _UUID_TEXT.iter_unpack(uuids.hex().encode()))).decode().split("|")
 
 
 # ------------------------------------------------------------------------------------------------- seal / open

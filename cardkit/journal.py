@@ -14,7 +14,10 @@ from __future__ import annotations
 import enum
 import hashlib
 import uuid
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from itertools import repeat
 from typing import Any
 
 import cbor2
@@ -40,8 +43,15 @@ class EntryKind(enum.StrEnum):
     MEMBER_SIGNUP = "member_signup"  # a new member registered at the till (provisional id until the ledger's)
 
 
+class _DecodeNotes:
+    """Room beside an entry's fields for what the ledger's batch decode already worked out about it: not a field,
+    so never compared, printed, hashed or copied (``dataclasses.replace`` and pickling drop it)."""
+
+    __slots__ = ("_payload_cbor",)
+
+
 @dataclass(frozen=True, slots=True)
-class JournalEntry:
+class JournalEntry(_DecodeNotes):
     terminal_id: str
     seq: int
     uuid: str
@@ -61,6 +71,40 @@ class JournalEntry:
 
     def verify_hash(self) -> bool:
         return chain_hash(self.prev_hash, self.body()) == self.hash
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(JournalEntry))
+_SLOT_SETTERS = tuple(JournalEntry.__dict__[name].__set__ for name in _FIELD_NAMES)
+_SET_PAYLOAD_CBOR = _DecodeNotes.__dict__["_payload_cbor"].__set__
+
+
+def build_entries(columns: Mapping[str, Sequence[Any]], n: int, *,
+                  payload_cbor: Sequence[bytes | None] | None = None) -> list[JournalEntry]:
+    """``n`` entries from one sequence of ``n`` values per field (``columns[field name]``): the same frozen objects
+    ``JournalEntry(...)`` makes, built a field at a time.
+
+    A frozen dataclass's ``__init__`` sets each of the ten fields through ``object.__setattr__``, about a
+    microsecond per entry; here each field's slot descriptor is applied over its whole column in one C-level loop
+    (the ledger builds every entry of a batch this way, ``cardkit.envelope.decode_entries``). Nothing else is
+    skipped: ``__init__`` does no checking or conversion either.
+
+    ``payload_cbor``: each payload's plain CBOR (``cbor2.dumps(entry.payload)``) where the caller has it, kept for
+    ``payload_cbor(entry)``; like ``hash``, it holds only while nobody changes the payload, and nobody may."""
+    if set(columns) != set(_FIELD_NAMES) or any(len(column) != n for column in columns.values()) or (
+            payload_cbor is not None and len(payload_cbor) != n):
+        raise ValueError(f"build_entries needs {n} values for each of the fields {', '.join(_FIELD_NAMES)}")
+    entries: list[JournalEntry] = list(map(object.__new__, repeat(JournalEntry, n)))
+    for name, set_slot in zip(_FIELD_NAMES, _SLOT_SETTERS, strict=True):
+        deque(map(set_slot, entries, columns[name]), maxlen=0)
+    if payload_cbor is not None:
+        deque(map(_SET_PAYLOAD_CBOR, entries, payload_cbor), maxlen=0)
+    return entries
+
+
+def payload_cbor(entry: JournalEntry) -> bytes | None:
+    """The payload's plain CBOR, ``cbor2.dumps(entry.payload)``, when the batch decode that built the entry had it
+    (it encodes every payload without maps inside for the hash chain), else None."""
+    return getattr(entry, "_payload_cbor", None)
 
 
 def entry_body(

@@ -36,7 +36,7 @@ import peewee
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator, migrate
 
 from cardkit.fieldcrypt import FieldCipher, create_key_file, read_key_file
-from cardkit.journal import EntryKind, JournalEntry
+from cardkit.journal import EntryKind, JournalEntry, payload_cbor
 from cardkit.locations import private_dir, restrict_mode
 from ledger import store
 from ledger.errors import LedgerError
@@ -288,10 +288,12 @@ def entry_row_id(terminal_id: str, seq: int) -> str:
 
 def stored_payload(entry: JournalEntry) -> tuple[bytes, bytes | None]:
     """``(payload, pii)`` as ``applied_entry`` stores them: the payload's CBOR without its personal fields, and
-    those fields encrypted (None when the entry has none). Plain, not canonical, CBOR (see ``ledger.apply``)."""
+    those fields encrypted (None when the entry has none). Plain, not canonical, CBOR (see ``ledger.apply``):
+    the bytes the batch decode already made for the hash chain when it has them (``journal.payload_cbor``)."""
     secret_fields = ENTRY_PII_FIELDS.get(entry.kind)
     if secret_fields is None:
-        return cbor2.dumps(entry.payload), None
+        encoded = payload_cbor(entry)
+        return (cbor2.dumps(entry.payload) if encoded is None else encoded), None
     return split_payload(entry.terminal_id, entry.seq, entry.payload, secret_fields)
 
 
