@@ -137,21 +137,23 @@ def _velocity(ctx: Context, card: str, uses: Sequence[Use], found: FoundAt) -> N
     times = [(entry.wall_ms, ev) for _, entry, ev in uses]
     hours = window.hits(ctx.state, hour_key, times, th.ops_per_card_hour, HOUR_MS)
     days = window.hits(ctx.state, f"vel_day:{card}", times, th.ops_per_card_day, DAY_MS)
+    per_hour = f"card {card} used {th.ops_per_card_hour} or more times within one hour"
+    per_day = f"card {card} used {th.ops_per_card_day} or more times within one day"
     # one velocity finding per operation: the hour's when it fires, else the day's
     for (pos, entry, _), hour, day in zip(uses, hours, days, strict=True):
         if hour is not None:
-            label, limit, burst, count = "hour", th.ops_per_card_hour, hour, hour.count
+            summary, burst, count = per_hour, hour, hour.count
             hour_firing = True
         elif day is not None:
             # an hour burst is also a day burst: count each operation once in the card's one velocity alert
-            label, limit, burst = "day", th.ops_per_card_day, day
+            summary, burst = per_day, day
             count = 1 if hour_firing else day.count
         else:
             continue
+        # positional (terminal_id, window, hold_card, since_ms): keywords cost a third more, once per operation
         found.setdefault(pos, []).append(Finding(
-            "velocity", Severity.WARNING, SubjectType.CARD, card, entry.wall_ms, burst.evidence,
-            f"card {card} used {limit} or more times within one {label}", count, terminal_id=entry.terminal_id,
-            since_ms=burst.since_ms))
+            "velocity", Severity.WARNING, SubjectType.CARD, card, entry.wall_ms, burst.evidence, summary, count,
+            entry.terminal_id, None, None, burst.since_ms))
 
 
 def _firing(ctx: Context, key: str) -> bool:
@@ -240,7 +242,8 @@ def unusual_amounts(ctx: Context, member: str, sales: Sequence[Use], found: Foun
     min_history = max(th.amount_min_history, 1)
     changed = False
     for pos, entry, ev in sales:
-        amount = _int(entry.payload.get("net"))
+        net = entry.payload.get("net")
+        amount = net if type(net) is int else 0  # _int(net)
         if len(history) >= min_history and robust.is_unusual_high_sorted(
                 amount, ascending, th.amount_robust_z_x100, th.amount_min_ratio_x100):
             median = robust.median2_sorted(ascending) // 2

@@ -27,6 +27,11 @@ class Burst(NamedTuple):
     since_ms: int  # time of the earliest hit counted here
 
 
+_new_burst = tuple.__new__
+"""``_new_burst(Burst, (count, evidence, first, since_ms))`` is ``Burst(...)`` without the named tuple's Python
+``__new__``: a firing card makes two per operation."""
+
+
 def hit(state: StateStore, key: str, at_ms: int, evidence: str, threshold: int, window_ms: int,
         accept: Callable[[list[str]], bool] | None = None) -> Burst | None:
     """Record one hit; return a Burst when the window reaches ``threshold`` (or is already firing).
@@ -47,12 +52,14 @@ def hits(state: StateStore, key: str, events: Sequence[tuple[int, str]], thresho
     if not data:
         data = {"t": [], "e": [], "until": None}
     until = start_until = data.get("until")
+    cap = 4 * threshold + 8  # hits kept at most: bounds the state; out-of-order stragglers beyond this are rare
     out: list[Burst | None] = []
+    append = out.append
     for at_ms, evidence in events:
         if until is not None and until - 2 * window_ms <= at_ms <= until:  # firing: the common case of a burst
             if at_ms + window_ms > until:
                 until = at_ms + window_ms
-            out.append(Burst(1, (evidence,), False, at_ms))
+            append(_new_burst(Burst, (1, (evidence,), False, at_ms)))
             continue
         times: list[int] = data["t"]
         ids: list[str] = data["e"]
@@ -71,8 +78,8 @@ def hits(state: StateStore, key: str, events: Sequence[tuple[int, str]], thresho
             drop = bisect.bisect_left(times, cutoff)
             del times[:drop]
             del ids[:drop]
-        if len(times) > 4 * threshold + 8:  # bound the state; out-of-order stragglers beyond this are rare
-            del times[: len(times) - (4 * threshold + 8)]
+        if len(times) > cap:
+            del times[: len(times) - cap]
             del ids[: len(ids) - len(times)]
         # no window holding at_ms can hold more than the hits within one window length either side of it; below
         # the threshold that bound settles it without the search (the common case: a card used a few times a day)
@@ -80,7 +87,7 @@ def hits(state: StateStore, key: str, events: Sequence[tuple[int, str]], thresho
         within = (len(times) if times[-1] <= upper else bisect.bisect_right(times, upper)) \
             - bisect.bisect_left(times, at_ms - window_ms + 1)
         if within < threshold:
-            out.append(None)
+            append(None)
             continue
         best_lo, best_hi = _best_window(times, at_ms, window_ms)
         if best_hi - best_lo >= threshold and (accept is None or accept(ids[best_lo:best_hi])):
@@ -89,9 +96,9 @@ def hits(state: StateStore, key: str, events: Sequence[tuple[int, str]], thresho
             del times[best_lo:best_hi]
             del ids[best_lo:best_hi]
             until = at_ms + window_ms
-            out.append(Burst(len(chosen), tuple(chosen[-MAX_EVIDENCE:]), True, since))
+            append(Burst(len(chosen), tuple(chosen[-MAX_EVIDENCE:]), True, since))
         else:
-            out.append(None)
+            append(None)
     if until != start_until:
         data["until"] = until
     state.put(key, data)
