@@ -278,7 +278,16 @@ def _group(findings: Iterable[Finding]) -> list[_Group]:
             g.first_ms = first_ms
         if at_ms > g.last_ms:
             g.last_ms = at_ms
-        g.merge_evidence(f.evidence)
+        evidence, members = f.evidence, g.members
+        if members is not None and len(evidence) == 1:  # g.merge_evidence(evidence), its common case inline
+            item = evidence[0]
+            if item not in members:
+                members.add(item)
+                g.evidence.append(item)
+                if len(g.evidence) > MAX_EVIDENCE:
+                    members.discard(g.evidence.pop(MAX_EVIDENCE // 2))
+        else:
+            g.merge_evidence(evidence)
         if f.severity is not g.severity and f.severity.rank > g.severity.rank:
             g.severity = f.severity
     return list(groups.values())

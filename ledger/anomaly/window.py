@@ -81,8 +81,12 @@ def hits(state: StateStore, key: str, events: Sequence[tuple[int, str]], thresho
         if len(times) > cap:
             del times[: len(times) - cap]
             del ids[: len(ids) - len(times)]
-        # no window holding at_ms can hold more than the hits within one window length either side of it; below
-        # the threshold that bound settles it without the search (the common case: a card used a few times a day)
+        # no window holding at_ms can hold more than the hits within one window length either side of it (nor
+        # more than all the hits kept); below the threshold that bound settles it without the search (the common
+        # case: a card used a few times a day)
+        if len(times) < threshold:
+            append(None)
+            continue
         upper = at_ms + window_ms - 1
         within = (len(times) if times[-1] <= upper else bisect.bisect_right(times, upper)) \
             - bisect.bisect_left(times, at_ms - window_ms + 1)
