@@ -24,7 +24,8 @@ CARD_REJECT = EntryKind.CARD_REJECT.value
 CARD_USE_KINDS = frozenset(k.value for k in cards.CARD_USE_KINDS)
 SV_KINDS = frozenset(k.value for k in cards.SV_KINDS)
 CASHIER_KINDS = frozenset(k.value for k in cashiers.CASHIER_KINDS)
-REFUND_KINDS = frozenset({EntryKind.REFUND.value, EntryKind.VOID.value})
+NORM_KINDS = frozenset({EntryKind.REFUND.value, EntryKind.VOID.value, EntryKind.SHIFT_CLOSE.value})
+"""Entries whose cashier check reads the fleet's refund norm."""
 
 
 @dataclass(slots=True)
@@ -68,7 +69,9 @@ class BatchPlan:
                     keys.add(f"blocked:{rejected}")
                 elif isinstance(rejected, str) and reason == "challenge_failed":
                     keys.add(f"challenge:{rejected}")
-            elif kind in REFUND_KINDS:
+            elif kind == SALE:
+                keys.update([f"coupon:{coupon}" for coupon in cards.texts(payload.get("coupons"))])
+            elif kind in NORM_KINDS:
                 keys.add(cashiers.NORM_KEY)
         return keys
 

@@ -205,7 +205,7 @@ def coupon_reuse(ctx: Context, entry: JournalEntry, coupons: object, ev: str) ->
     """A single-use coupon applied by a second sale (both decided offline: online, the ledger refuses the second
     at once). ``coupons``: the sale's ``coupons`` field."""
     out: list[Finding] = []
-    for coupon in _texts(coupons):
+    for coupon in texts(coupons):
         key = f"coupon:{coupon}"
         first = ctx.state.get(key)
         if first is None:
@@ -222,11 +222,12 @@ def coupon_reuse(ctx: Context, entry: JournalEntry, coupons: object, ev: str) ->
 
 def coupons_back(ctx: Context, entry: JournalEntry) -> None:
     """A void that gives its coupons back frees them again."""
-    for coupon in _texts(entry.payload.get("coupons_back")):
+    for coupon in texts(entry.payload.get("coupons_back")):
         ctx.state.delete(f"coupon:{coupon}")
 
 
-def _texts(value: object) -> list[str]:
+def texts(value: object) -> list[str]:
+    """The strings of a list field (coupon ids); anything else is no strings."""
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
