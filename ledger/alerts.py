@@ -20,7 +20,8 @@ import peewee
 
 from cardkit.errors import CardposError
 from ledger import admin, alert_store, delivery, events, noise, publish, store
-from ledger.anomaly.engine import AnomalyEngine, BatchPlan, plan_batch
+from ledger.anomaly.batch import BatchPlan, plan_batch
+from ledger.anomaly.engine import AnomalyEngine
 from ledger.anomaly.model import Finding
 from ledger.anomaly.thresholds import Thresholds
 

@@ -10,7 +10,7 @@ from ledger.anomaly.state import StateStore
 from ledger.anomaly.thresholds import Thresholds
 from ledger.events import BatchApplied, BatchRejected, LedgerEvent, TerminalSeen, UnauthenticatedRefused
 
-__all__ = ["AnomalyEngine", "BatchPlan", "LedgerView", "NullLedgerView", "plan_batch"]
+__all__ = ["AnomalyEngine", "LedgerView", "NullLedgerView"]
 
 
 class AnomalyEngine:
