@@ -113,6 +113,9 @@ def create_tables() -> None:
     store.enforce_lengths(MODELS)
 
 
+_STATE_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+"""``json.dumps(value, sort_keys=True, separators=(",", ":"))`` without building an encoder per value (a busy
+batch writes thousands of states)."""
 STAMP_KEY = "~stamp"
 """The ``AnomalyState`` row naming the last flush; no detector key starts with ``~``."""
 MAX_CACHED = 50_000
@@ -150,10 +153,12 @@ class DbState:
         return text.replace("{t}", f'"{AnomalyState._meta.table_name}"').replace("?", store.db.param)
 
     def get(self, key: str) -> dict[str, Any] | None:
-        if key not in self._cache:
+        try:
+            return self._cache[key]
+        except KeyError:
             row = store.db.execute_sql(self._sql('SELECT "value" FROM {t} WHERE "key" = ?'), (key,)).fetchone()
-            self._cache[key] = json.loads(row[0]) if row else None
-        return self._cache[key]
+            value = self._cache[key] = json.loads(row[0]) if row else None
+            return value
 
     def prefetch(self, keys: Iterable[str]) -> None:
         """Read ``keys`` not cached yet in a few queries (chunks of 400) instead of one query per key; a key with
@@ -199,8 +204,9 @@ class DbState:
         self._dirty.add(STAMP_KEY)
         dirty = sorted(self._dirty)
         gone = [k for k in dirty if self._cache[k] is None]
-        kept = [(k, json.dumps(self._cache[k], sort_keys=True, separators=(",", ":"))) for k in dirty
-                if self._cache[k] is not None]
+        encode = _STATE_JSON.encode
+        cache = self._cache
+        kept = [(k, encode(value)) for k in dirty if (value := cache[k]) is not None]
         for start in range(0, len(gone), 400):
             chunk = gone[start:start + 400]
             store.db.execute_sql(self._sql(f'DELETE FROM {{t}} WHERE "key" IN ({", ".join("?" * len(chunk))})'),
@@ -237,38 +243,53 @@ class _Group:
     last_ms: int
     evidence: list[str]
     severity: Severity
-    capped: bool = False  # evidence already went through _cap (unique, at most MAX_EVIDENCE)
+    members: set[str] | None = None  # ``evidence`` as a set once it went through _cap (unique, ≤ MAX_EVIDENCE)
 
-
-def _merge_evidence(current: list[str], new: Sequence[str], capped: bool) -> list[str]:
-    """``_cap(current + new)``, without rebuilding the list for the common case of one new id (a firing burst
-    adds one operation per finding, thousands per batch)."""
-    if capped and len(new) == 1:
-        item = new[0]
-        if item not in current:
-            current.append(item)
-            if len(current) > MAX_EVIDENCE:  # exactly one over: _cap keeps the first and the last halves
-                del current[MAX_EVIDENCE // 2]
-        return current
-    return _cap(current + list(new))
+    def merge_evidence(self, new: Sequence[str]) -> None:
+        """``evidence = _cap(evidence + new)``, without rebuilding the list for the common case of one new id (a
+        firing burst adds one operation per finding, thousands per batch)."""
+        members = self.members
+        if members is not None and len(new) == 1:
+            item = new[0]
+            if item not in members:
+                members.add(item)
+                self.evidence.append(item)
+                if len(self.evidence) > MAX_EVIDENCE:  # exactly one over: _cap keeps the first and the last halves
+                    members.discard(self.evidence.pop(MAX_EVIDENCE // 2))
+            return
+        self.evidence = _cap(self.evidence + list(new))
+        self.members = set(self.evidence)
 
 
 def _group(findings: Iterable[Finding]) -> list[_Group]:
     """Merge a call's findings by rule + subject + window first, so a burst costs one row update."""
+    # the subject type itself in the key (a str enum: hashes and compares as its value, without .value's cost)
     groups: dict[tuple[str, str, str, str | None], _Group] = {}
     for f in findings:
-        key = (f.rule, f.subject_type.value, f.subject_id, f.window)
+        key = (f.rule, f.subject_type, f.subject_id, f.window)
         g = groups.get(key)
+        at_ms, since_ms = f.at_ms, f.since_ms
+        first_ms = at_ms if since_ms is None or since_ms > at_ms else since_ms  # f.first_ms, inline
         if g is None:
-            groups[key] = _Group(f, f.count, f.first_ms, f.at_ms, list(f.evidence), f.severity)
+            groups[key] = _Group(f, f.count, first_ms, at_ms, list(f.evidence), f.severity)
+            continue
+        g.count += f.count
+        if first_ms < g.first_ms:
+            g.first_ms = first_ms
+        if at_ms > g.last_ms:
+            g.last_ms = at_ms
+        evidence, members = f.evidence, g.members
+        if members is not None and len(evidence) == 1:  # g.merge_evidence(evidence), its common case inline
+            item = evidence[0]
+            if item not in members:
+                members.add(item)
+                g.evidence.append(item)
+                if len(g.evidence) > MAX_EVIDENCE:
+                    members.discard(g.evidence.pop(MAX_EVIDENCE // 2))
         else:
-            g.count += f.count
-            g.first_ms = min(g.first_ms, f.first_ms)
-            g.last_ms = max(g.last_ms, f.at_ms)
-            g.evidence = _merge_evidence(g.evidence, f.evidence, g.capped)
-            g.capped = True
-            if f.severity.rank > g.severity.rank:
-                g.severity = f.severity
+            g.merge_evidence(evidence)
+        if f.severity is not g.severity and f.severity.rank > g.severity.rank:
+            g.severity = f.severity
     return list(groups.values())
 
 

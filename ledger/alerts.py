@@ -20,7 +20,7 @@ import peewee
 
 from cardkit.errors import CardposError
 from ledger import admin, alert_store, delivery, events, noise, publish, store
-from ledger.anomaly.cards import CARD_USE_KINDS, SV_KINDS
+from ledger.anomaly.batch import BatchPlan, plan_batch
 from ledger.anomaly.engine import AnomalyEngine
 from ledger.anomaly.model import Finding
 from ledger.anomaly.thresholds import Thresholds
@@ -152,21 +152,17 @@ class AlertService:
 
     def observe(self, event: events.LedgerEvent) -> list[alert_store.Recorded]:
         """Run the detectors on one event and record what they find (the ``ledger.events`` observer)."""
-        return self._detect(lambda: self.engine.on_event(event), lambda: self._prefetch(event))
-
-    def _prefetch(self, event: events.LedgerEvent) -> None:
-        """Everything the detectors will read for ``event``, in a few queries rather than a few per entry."""
-        self.state.prefetch(AnomalyEngine.state_keys(event))
         if isinstance(event, events.BatchApplied):
-            card_ids: list[str] = []
-            member_ids: list[str] = []
-            for entry in event.entries:
-                card, member = entry.payload.get("card"), entry.payload.get("member")
-                if isinstance(card, str) and entry.kind in CARD_USE_KINDS:
-                    card_ids.append(card)
-                if isinstance(member, str) and entry.kind in SV_KINDS:
-                    member_ids.append(member)
-            self.view.prefetch(card_ids, member_ids)
+            plan = plan_batch(event)  # pure: sorted out before the transaction, read by prefetch and detectors
+            return self._detect(lambda: self.engine.on_batch(plan), lambda: self._prefetch(plan))
+        return self._detect(lambda: self.engine.on_event(event),
+                            lambda: self.state.prefetch(AnomalyEngine.state_keys(event)))
+
+    def _prefetch(self, plan: BatchPlan) -> None:
+        """Everything the detectors will read for a batch, in a few queries rather than a few per entry: their
+        state, and the figures of the cards they check for a block and of the members who spent stored value."""
+        self.state.prefetch(plan.state_keys())
+        self.view.prefetch(plan.uses.keys(), plan.spends.keys())
 
     def check_silent_terminals(self, now_ms: int) -> list[alert_store.Recorded]:
         return self._detect(lambda: self.engine.check_silent_terminals(now_ms))

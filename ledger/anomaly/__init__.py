@@ -6,12 +6,13 @@ each detector reads and updates a little per-subject state through a ``state.Sta
 findings (as deduplicated alerts) and acts on them (holding cards).
 """
 
+from ledger.anomaly.batch import BatchPlan, plan_batch
 from ledger.anomaly.engine import AnomalyEngine, LedgerView, NullLedgerView
 from ledger.anomaly.model import Finding, Severity, op_id
 from ledger.anomaly.state import MemoryState, StateStore
 from ledger.anomaly.thresholds import Thresholds
 
 __all__ = [
-    "AnomalyEngine", "Finding", "LedgerView", "MemoryState", "NullLedgerView", "Severity", "StateStore",
-    "Thresholds", "op_id",
+    "AnomalyEngine", "BatchPlan", "Finding", "LedgerView", "MemoryState", "NullLedgerView", "Severity",
+    "StateStore", "Thresholds", "op_id", "plan_batch",
 ]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from cardkit.journal import EntryKind
 from ledger.anomaly import cards, cashiers, terminals
+from ledger.anomaly.batch import CARD_REJECT, CASHIER_KINDS, SALE, VOID, BatchPlan, plan_batch
 from ledger.anomaly.context import Context, LedgerView, NullLedgerView
-from ledger.anomaly.model import Finding
+from ledger.anomaly.model import Finding, op_id
 from ledger.anomaly.state import StateStore
 from ledger.anomaly.thresholds import Thresholds
 from ledger.events import BatchApplied, BatchRejected, LedgerEvent, TerminalSeen, UnauthenticatedRefused
@@ -29,7 +29,7 @@ class AnomalyEngine:
 
     def on_event(self, event: LedgerEvent) -> list[Finding]:
         if isinstance(event, BatchApplied):
-            return self.on_batch(event)
+            return self.on_batch(plan_batch(event))
         if isinstance(event, BatchRejected):
             if event.terminal_id:
                 terminals.seen(self.ctx, event.terminal_id, None, event.received_ms)
@@ -46,58 +46,54 @@ class AnomalyEngine:
     @staticmethod
     def state_keys(event: LedgerEvent) -> set[str]:
         """The state keys the detectors will read for ``event`` (those known before running them), so a
-        database-backed store can fetch them in one query. Keys that depend on state (a cashier's shift) are
-        left out and read when needed."""
+        database-backed store can fetch them in one query (for a batch: ``BatchPlan.state_keys``)."""
         if isinstance(event, TerminalSeen):
             return {f"term:{event.terminal_id}"}
         if isinstance(event, BatchRejected):
             return {f"term:{event.terminal_id}"} if event.terminal_id else set()
-        if not isinstance(event, BatchApplied):
-            return set()
-        tid = event.terminal_id
-        keys = {f"term:{tid}", f"chain:{tid}", f"shift:{tid}"}
-        for entry in event.entries:
-            kind = entry.kind
-            payload = entry.payload
-            card = payload.get("card")
-            member = payload.get("member")
-            if kind == EntryKind.CARD_REJECT:
-                reason = payload.get("reason")
-                if reason in cards.FORGED_REASONS:
-                    keys.add(f"forged_t:{tid}")
-                    keys.add(f"forged_s:{event.store_id}")
-                elif isinstance(card, str) and reason in cards.BLOCKED_REASONS:
-                    keys.add(f"blocked:{card}")
-                elif isinstance(card, str) and reason == "challenge_failed":
-                    keys.add(f"challenge:{card}")
-            elif kind in cards.CARD_USE_KINDS and isinstance(card, str):
-                keys.update((f"seen:{card}", f"vel_hour:{card}", f"vel_day:{card}"))
-            if isinstance(member, str):
-                if kind == EntryKind.SALE:
-                    keys.add(f"amounts:{member}")
-                if kind in cards.SV_KINDS:
-                    keys.add(f"spends:{member}")
-            if kind in (EntryKind.REFUND, EntryKind.VOID):
-                keys.add(cashiers.NORM_KEY)
-        return keys
+        if isinstance(event, BatchApplied):
+            return plan_batch(event).state_keys()
+        return set()
 
-    def on_batch(self, event: BatchApplied) -> list[Finding]:
+    def on_batch(self, plan: BatchPlan) -> list[Finding]:
+        """Findings of one applied batch (``plan_batch(event)``), in the order the detectors always gave them:
+        the chain and quarantine first, then per entry in batch order (forged taps, blocked card, challenge, or
+        blocked use, clone, velocity; unusual amount; coupons; cashier), double spends last."""
         ctx = self.ctx
-        terminals.seen(ctx, event.terminal_id, event.store_id, event.received_ms)
+        event = plan.event
+        store_id = event.store_id
+        terminals.seen(ctx, event.terminal_id, store_id, event.received_ms)
         out = terminals.applied_batch(ctx, event.terminal_id, event.entries, event.received_ms)  # the whole chain
         if event.quarantined:
             out += terminals.quarantined(event.terminal_id, event.quarantined, event.received_ms)
-        applied = event.applied_entries  # a quarantined entry had no effect: the card detectors never see it
-        for entry in applied:
-            out += cards.forged_taps(ctx, entry, event.store_id)
-            out += cards.blocked_card_use(ctx, entry)
-            out += cards.cloned_card(ctx, entry, event.store_id)
-            out += cards.velocity(ctx, entry)
-            out += cards.unusual_amount(ctx, entry)
-            out += cards.coupon_reuse(ctx, entry)
-            if entry.kind in cashiers.CASHIER_KINDS or entry.payload.get("manual") is True:
+        # per card and per member at once, filed under each entry's position; every detector family keeps its
+        # own state keys, so only the order of the findings needs restoring
+        found: cards.FoundAt = {}
+        for card, uses in plan.uses.items():
+            cards.card_uses(ctx, card, uses, store_id, found)
+        for member, sales in plan.sales.items():
+            cards.unusual_amounts(ctx, member, sales, found)
+        in_turn = set(plan.in_turn)
+        for pos in sorted(found.keys() | in_turn) if in_turn else sorted(found):
+            if pos not in in_turn:
+                out += found[pos]
+                continue
+            entry = plan.entries[pos]
+            kind = entry.kind
+            if kind == CARD_REJECT:
+                out += cards.card_reject(ctx, entry, store_id, op_id(entry))
+            else:
+                if pos in found:
+                    out += found[pos]
+                if kind == SALE:
+                    coupons = entry.payload.get("coupons")
+                    if coupons:
+                        out += cards.coupon_reuse(ctx, entry, coupons, op_id(entry))
+                elif kind == VOID:
+                    cards.coupons_back(ctx, entry)
+            if kind in CASHIER_KINDS or entry.payload.get("manual") is True:
                 out += cashiers.cashier_abuse(ctx, entry)
-        out += cards.double_spend(ctx, applied)
+        out += cards.double_spend(ctx, plan.spends)
         return out
 
     def check_silent_terminals(self, now_ms: int) -> list[Finding]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cardkit.journal import JournalEntry
 
@@ -30,13 +30,16 @@ class SubjectType(enum.StrEnum):
     SOURCE = "source"  # a network address that sent requests no terminal signed
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(NamedTuple):
     """One detector's conclusion. Findings with the same ``rule`` + subject (+ ``window``) merge into one alert.
 
     ``count`` is how many occurrences this finding adds to the alert (a burst's first finding carries the
     taps that crossed the threshold, each later tap adds one). ``window`` pins the dedup window explicitly
     (a cashier's shift); without it the alert store merges findings closer than its dedup interval.
+
+    A named tuple rather than a frozen dataclass: just as immutable, and a busy card makes one finding per
+    operation, where a frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field) cost three times
+    as much to build.
     """
 
     rule: str
@@ -46,7 +49,7 @@ class Finding:
     at_ms: int
     evidence: tuple[str, ...]
     summary: str
-    count: int = 1
+    count: int = 1  # type: ignore[assignment]  # shadows tuple.count(): a finding is a record, not a sequence
     terminal_id: str | None = None
     window: str | None = None
     hold_card: str | None = None  # the card to put on hold (double spend)

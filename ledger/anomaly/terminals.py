@@ -48,33 +48,43 @@ def applied_batch(ctx: Context, terminal_id: str, entries: Sequence[JournalEntry
     key = f"chain:{terminal_id}"
     chain: dict[str, Any] | None = ctx.state.get(key)
     skew_ms = ctx.thresholds.clock_skew_s * 1000
+    future_ms = received_ms + skew_ms
     skewed: list[str] = []
+    # the previous entry: from the stored chain for the first entry, then the batch's own (its hash as bytes, so
+    # only the stored one is compared in hex)
+    has_prev = chain is not None
+    prev_seq, prev_wall, prev_mono = (chain["seq"], chain["wall"], chain["mono"]) if chain is not None else (0, 0, 0)
+    prev_hash_hex: str | None = chain["hash"] if chain is not None else None
+    prev_hash = b""
     for entry in entries:
-        if chain is not None:
-            if entry.seq != chain["seq"] + 1:
+        if has_prev:
+            if entry.seq != prev_seq + 1:
                 out.append(Finding(
                     "sequence_gap", Severity.WARNING, SubjectType.TERMINAL, terminal_id, received_ms,
-                    (f"{terminal_id}:{chain['seq']}", op_id(entry)),
-                    f"terminal {terminal_id} skipped from seq {chain['seq']} to {entry.seq}",
+                    (f"{terminal_id}:{prev_seq}", op_id(entry)),
+                    f"terminal {terminal_id} skipped from seq {prev_seq} to {entry.seq}",
                     terminal_id=terminal_id))
-            elif entry.prev_hash.hex() != chain["hash"]:
+            elif entry.prev_hash != prev_hash if prev_hash_hex is None else entry.prev_hash.hex() != prev_hash_hex:
                 out.append(Finding(
                     "broken_chain", Severity.CRITICAL, SubjectType.TERMINAL, terminal_id, received_ms,
                     (op_id(entry),), f"entry {op_id(entry)} does not link to the previous entry's hash",
                     terminal_id=terminal_id))
-            elif skew_ms and entry.mono_ns > chain["mono"]:
+            elif skew_ms and entry.mono_ns > prev_mono:
                 # same boot (monotonic clock still rising): wall time must advance as much as monotonic time
-                wall_step = entry.wall_ms - chain["wall"]
-                mono_step = (entry.mono_ns - chain["mono"]) // 1_000_000
+                wall_step = entry.wall_ms - prev_wall
+                mono_step = (entry.mono_ns - prev_mono) // 1_000_000
                 if abs(wall_step - mono_step) > skew_ms:
                     skewed.append(op_id(entry))
         elif entry.seq == 1 and entry.prev_hash != bytes(32):
             out.append(Finding("broken_chain", Severity.CRITICAL, SubjectType.TERMINAL, terminal_id, received_ms,
                                (op_id(entry),), f"first entry of terminal {terminal_id} is not a genesis entry",
                                terminal_id=terminal_id))
-        if skew_ms and entry.wall_ms > received_ms + skew_ms:
+        if skew_ms and entry.wall_ms > future_ms:
             skewed.append(op_id(entry))
-        chain = {"seq": entry.seq, "hash": entry.hash.hex(), "wall": entry.wall_ms, "mono": entry.mono_ns}
+        has_prev, prev_hash_hex = True, None
+        prev_seq, prev_hash, prev_wall, prev_mono = entry.seq, entry.hash, entry.wall_ms, entry.mono_ns
+    if prev_hash_hex is None and has_prev:
+        chain = {"seq": prev_seq, "hash": prev_hash.hex(), "wall": prev_wall, "mono": prev_mono}
     if chain is not None:
         ctx.state.put(key, chain)
     if skewed:
