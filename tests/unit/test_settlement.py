@@ -237,7 +237,7 @@ def test_statements_come_from_totals_kept_with_the_lines_and_verify_compares_the
 
 
 def test_a_ledger_from_before_the_totals_gets_them_from_its_lines(ledger: Ledger) -> None:
-    from ledger.settlement.records import OLD_COVERING_INDEX, FundingTotal
+    from ledger.settlement.records import OLD_COVERING_INDEX, OLD_ORIG_UUID_INDEX, ORIG_UUID_INDEX, FundingTotal
 
     shop, spa = till_at(ledger, "shop-1"), till_at(ledger, "spa-1")
     li = admin.add_member("Li", store_id="shop-1", balance=1_000)
@@ -248,10 +248,12 @@ def test_a_ledger_from_before_the_totals_gets_them_from_its_lines(ledger: Ledger
     FundingTotal.delete().execute()
     store.db.execute_sql(f'CREATE INDEX "{OLD_COVERING_INDEX}" ON "funding_line" ("period", "late_from", "flow", '
                          '"merchant_id", "issuer_id", "currency", "amount", "points")')
+    store.db.execute_sql(f'CREATE INDEX "{OLD_ORIG_UUID_INDEX}" ON "funding_line" ("orig_uuid")')
     store.create_schema()  # what `ledger serve` and `ledger init` run on an existing ledger
     indexes = {str(r[0]) for r in store.db.execute_sql(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'funding_line'").fetchall()}
-    assert OLD_COVERING_INDEX not in indexes
+    assert OLD_COVERING_INDEX not in indexes and OLD_ORIG_UUID_INDEX not in indexes
+    assert ORIG_UUID_INDEX in indexes  # the partial one: only reversals have an orig_uuid
     assert FundingTotal.select().count() > 0
     assert books.draft("2026-11") == before
     assert admin.verify_ledger() == []
