@@ -28,6 +28,7 @@ Figures (baselines measured in the same run):
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
@@ -193,6 +194,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     from ledger import admin, alerts
     from ledger.home import open_ledger
     from ledger.ingest import ingest_batch
+    from ledger.server import tune_collector
     from terminal import documents
     from terminal.offline.journal import entry_size
     from terminal.offline.store import TerminalStore
@@ -291,9 +293,13 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         unchecked_cpu_s = spent["unchecked"][1]
         alerts.install(root / "ledger-replay-alerts", start_worker=False)
         logging.disable(logging.WARNING)  # the detectors log every alert they raise on this synthetic load
+        thresholds = gc.get_threshold()
+        tune_collector()  # the collector as `ledger serve` sets it (this row stands for the server's ingest)
         try:
             observed_s = replay(root / "ledger-replay-alerts")
         finally:
+            gc.unfreeze()
+            gc.set_threshold(*thresholds)
             logging.disable(logging.NOTSET)
             alerts.uninstall()
 

@@ -125,7 +125,7 @@ def build_app(ledger_dir: Path, db_url: str | None, *, openapi: bool = False) ->
     """The API guarded by its edge: what uvicorn serves."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     api = create_app(ledger_dir, db_url, openapi=openapi)
-    _tune_collector()
+    tune_collector()
     return EdgeGuard(api, now_ms=api.state.ledger.now_ms)
 
 
@@ -135,7 +135,7 @@ ran about eleven times per thousand entries a batch applies (each makes a dozen 
 of ingest CPU per entry; at this threshold under 1 µs. What it lets wait for collection is a few MB at most."""
 
 
-def _tune_collector() -> None:
+def tune_collector() -> None:
     """What start-up made (modules, the app, caches) lives as long as the process: frozen, full collections no
     longer walk it again and again; young collections run less often (``GC_YOUNG_THRESHOLD``)."""
     gc.collect()
