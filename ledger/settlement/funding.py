@@ -222,6 +222,7 @@ def fund_entry(kind: str, payload: Mapping[str, Any], *, merchant: str, lots: Lo
             lines.append(Line("pts_redeemed", merchant, points=redeemed))
         if coupon_disc:  # no discount, no coupon lines (whatever the weights)
             lines += _coupon_lines(merchant, coupon_disc, coupon_weights)
+        return Funded(tuple(lines), lots)  # every line above moves something: nothing to drop
     elif kind in (EntryKind.REFUND, EntryKind.VOID):
         lines, lots = _reverse(kind, payload, merchant, lots, original)
     elif kind == EntryKind.REDEEM:

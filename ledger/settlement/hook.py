@@ -73,8 +73,9 @@ def record_funding(entries: Sequence[JournalEntry], members: Mapping[str, Funded
         period, late_from = periods_of.get(e.wall_ms, closed)
         currency = str(payload.get("cur") or members[mid].currency)
         originals.add(e, merchant, result.lines)
-        rows += [(e.terminal_id, e.seq, e.uuid, orig, mid, e.kind, line.flow, line.merchant, line.issuer,
-                  line.amount, line.points, currency, period, late_from, e.wall_ms) for line in result.lines]
+        # LINE_COLUMNS: the entry's columns, the line's own fields in their order, then the period's
+        head, tail = (e.terminal_id, e.seq, e.uuid, orig, mid, e.kind), (currency, period, late_from, e.wall_ms)
+        rows += [head + line + tail for line in result.lines]
     _insert(rows)
     save_lots(lots)
 

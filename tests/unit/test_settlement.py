@@ -259,3 +259,12 @@ def test_a_ledger_from_before_the_totals_gets_them_from_its_lines(ledger: Ledger
     assert admin.verify_ledger() == []
     store.create_schema()  # once only: a second start adds nothing twice
     assert books.draft("2026-11") == before
+
+
+def test_a_funding_row_is_the_entrys_columns_then_the_lines_fields_in_order() -> None:
+    from ledger.settlement.funding import Line
+    from ledger.settlement.hook import LINE_COLUMNS
+
+    # record_funding builds each row as entry columns + the Line tuple + period columns
+    assert Line._fields == ("flow", "merchant", "issuer", "amount", "points")
+    assert LINE_COLUMNS[6:11] == ("flow", "merchant_id", "issuer_id", "amount", "points")
