@@ -75,7 +75,7 @@ class _Payload:
     """Typed access to payload fields; anything missing or of the wrong type is a bad entry."""
 
     def __init__(self, kind: str, payload: Mapping[str, Any]) -> None:
-        if not isinstance(payload, Mapping):
+        if type(payload) is not dict and not isinstance(payload, Mapping):  # dict first: the ABC check is slow
             raise DomainError(f"{kind} entry has no payload table", code="bad_entry", sentence="entry_no_payload",
                               params={"kind": kind})
         self.kind = kind
@@ -102,7 +102,7 @@ class _Payload:
 
     def text(self, key: str) -> str:
         value = self.payload.get(key)
-        if not isinstance(value, str):
+        if type(value) is not str and not isinstance(value, str):
             raise self.bad(key, "not_text")
         return value
 
