@@ -299,7 +299,10 @@ class Checker:
 
     # -- every kind ----------------------------------------------------------------------------------------------
     def _generic(self, entry: JournalEntry, terminal: TerminalFacts, now_ms: int) -> Quarantine | None:
-        if _out_of_range(entry.wall_ms) or _out_of_range(entry.mono_ns) or _out_of_range(entry.payload):
+        wall, mono = entry.wall_ms, entry.mono_ns
+        times_fit = (type(wall) is int and INT64_MIN <= wall <= INT64_MAX  # the usual case, without the walk's calls
+                     and type(mono) is int and INT64_MIN <= mono <= INT64_MAX)
+        if (not times_fit and (_out_of_range(wall) or _out_of_range(mono))) or _out_of_range(entry.payload):
             return Quarantine("integer_range", "an integer in the entry does not fit in 64 bits")
         if entry.kind not in KINDS:
             return Quarantine("unknown_kind", f"{_shown(entry.kind, 24)!r} is not a kind of entry")
@@ -369,8 +372,9 @@ class Checker:
 
     def _amounts(self, kind: str, p: Mapping[str, Any]) -> Quarantine | None:
         money_limit, points_limit = self.limits.max_amount_minor, self.limits.max_points
+        get = p.get
         for name, signed, points in _BOUNDS.get(kind, ()):
-            value = p.get(name)
+            value = get(name)
             if type(value) is not int or 0 <= value <= (points_limit if points else money_limit):
                 continue  # within bounds; a missing or mistyped field is the fold's to refuse (bad_entry)
             if value < 0 and not signed:
