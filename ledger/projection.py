@@ -20,7 +20,8 @@ from ledger import store
 
 
 class MemberOpening(Protocol):
-    """What the opening state is made of: a ``store.Member`` row, or ``ledger.apply``'s narrower read of one."""
+    """What the opening state (and the funding lots, ``ledger.settlement.hook``) is made of: a ``store.Member`` row,
+    or ``ledger.apply``'s narrower read of one."""
 
     @property
     def member_id(self) -> Any: ...

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from cardkit.core.money import round_half_up
 from cardkit.core.state import MemberState, apply_entry
@@ -15,6 +15,7 @@ from cardkit.errors import DomainError
 from cardkit.journal import EntryKind, JournalEntry
 from ledger import store
 from ledger.merchants import admin as merchants
+from ledger.projection import MemberOpening
 from ledger.semantics import folds_plainly
 from ledger.settlement import funding
 from ledger.settlement.periods import end_ms, period_of, settling_period, start_ms
@@ -26,18 +27,7 @@ LINE_COLUMNS = ("terminal_id", "seq", "uuid", "orig_uuid", "member_id", "kind", 
                 "amount", "points", "currency", "period", "late_from", "wall_ms")
 
 
-class FundedMember(Protocol):
-    """What the funding lines read of a member: a ``store.Member`` row or ``ledger.apply.OpeningFacts``."""
-
-    @property
-    def member_id(self) -> Any: ...
-    @property
-    def currency(self) -> Any: ...
-    @property
-    def opening_balance(self) -> Any: ...
-
-
-def record_funding(entries: Sequence[JournalEntry], members: Mapping[str, FundedMember], *,
+def record_funding(entries: Sequence[JournalEntry], members: Mapping[str, MemberOpening], *,
                    folds_known: bool = False) -> None:
     """Lines for every money entry of a known member in ``entries`` (in the order applied) and their lots.
     ``folds_known``: the caller knows the fold accepts every one of them (the ingest's semantic checks refuse, as
@@ -80,7 +70,7 @@ def record_funding(entries: Sequence[JournalEntry], members: Mapping[str, Funded
     save_lots(lots)
 
 
-def _folds(entry: JournalEntry, member: FundedMember) -> bool:
+def _folds(entry: JournalEntry, member: MemberOpening) -> bool:
     """Whether the fold accepts the entry (a malformed or foreign-currency entry is stored but moves nothing, so it
     funds nothing either). Its checks look at the payload, the member and the currency, never the balance.
     The semantic checks' fast yes first (the entry names this member, so only currency and fields remain): folding
