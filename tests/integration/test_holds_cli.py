@@ -51,6 +51,14 @@ def holds(world: SyncWorld, *args: str) -> list[dict[str, Any]]:
     return rows
 
 
+def wait_until_swept(auth_id: str) -> None:
+    """Until the ledger's own sweep has moved the hold out of "held" (at most SWEEP_WAIT_S)."""
+    started = time.monotonic()
+    while authorize.Authorization.get(authorize.Authorization.auth_id == auth_id).state == "held":
+        assert time.monotonic() - started < SWEEP_WAIT_S, "the sweep did not expire the hold"
+        time.sleep(0.2)
+
+
 def test_the_sweep_expires_a_hold_and_admins_list_and_release_holds(tmp_path: Path) -> None:
     world = init_world(tmp_path, n_members=1)
     counter: Counter | None = None
@@ -64,10 +72,7 @@ def test_the_sweep_expires_a_hold_and_admins_list_and_release_holds(tmp_path: Pa
         forgotten = pay(counter, token, 45_000)
         world.open_admin()
         authorize.open_holds()
-        started = time.monotonic()
-        while authorize.Authorization.get(authorize.Authorization.auth_id == forgotten).state == "held":
-            assert time.monotonic() - started < SWEEP_WAIT_S, "the sweep did not expire the hold"
-            time.sleep(0.2)
+        wait_until_swept(forgotten)
         assert {r["auth_id"]: r["state"] for r in holds(world)} == {forgotten: "expired"}, "no other authorization"
 
         # The default lifetime again (30 minutes): holds stay until released or settled.
@@ -135,10 +140,7 @@ def test_two_ledger_workers_on_postgresql_expire_a_hold_once(postgres_url: str, 
         forgotten = pay(counter, token, 45_000)
         world.open_admin()
         authorize.open_holds()
-        started = time.monotonic()
-        while authorize.Authorization.get(authorize.Authorization.auth_id == forgotten).state == "held":
-            assert time.monotonic() - started < SWEEP_WAIT_S, "the sweep did not expire the hold"
-            time.sleep(0.2)
+        wait_until_swept(forgotten)
         time.sleep(3)  # several more rounds of both workers
         rows = world.ledger.admin_json("audit", "--limit", "200")["rows"]
         assert [r["subject"] for r in rows if r["action"] == "hold_expire"] == [forgotten]

@@ -194,14 +194,20 @@ def test_liability_report_reserves_a_share_of_the_previous_quarter(ledger: Ledge
         books.reserve_report("2026-11-31")
 
 
-def test_a_ledger_from_before_funding_lines_is_backfilled(ledger: Ledger) -> None:
-    from ledger.settlement.hook import backfill
-    from ledger.settlement.records import FundingTotal, MemberLots
-
+def topped_up_at_the_shop_and_spent_at_the_spa(ledger: Ledger) -> tuple[str, Till]:
+    """Li, topped up 500.00 (+50.00 bonus) at the shop and spending 200.00 of it at the spa: (member, spa till)."""
     shop, spa = till_at(ledger, "shop-1"), till_at(ledger, "spa-1")
     li = admin.add_member("Li", store_id="shop-1", balance=1_000)
     push(shop, "topup", topup(li, 50_000, bonus=5_000))
     push(spa, "sale", sale(li, 20_000, pts_earn=200))
+    return li, spa
+
+
+def test_a_ledger_from_before_funding_lines_is_backfilled(ledger: Ledger) -> None:
+    from ledger.settlement.hook import backfill
+    from ledger.settlement.records import FundingTotal, MemberLots
+
+    topped_up_at_the_shop_and_spent_at_the_spa(ledger)
     before = books.draft("2026-11")
     FundingLine.delete().execute()
     FundingTotal.delete().execute()
@@ -216,10 +222,7 @@ def test_a_ledger_from_before_funding_lines_is_backfilled(ledger: Ledger) -> Non
 def test_statements_come_from_totals_kept_with_the_lines_and_verify_compares_them(ledger: Ledger) -> None:
     from ledger.settlement.records import FundingTotal
 
-    shop, spa = till_at(ledger, "shop-1"), till_at(ledger, "spa-1")
-    li = admin.add_member("Li", store_id="shop-1", balance=1_000)
-    push(shop, "topup", topup(li, 50_000, bonus=5_000))
-    push(spa, "sale", sale(li, 20_000, pts_earn=200))
+    li, spa = topped_up_at_the_shop_and_spent_at_the_spa(ledger)
     push(spa, "sale", sale(li, 10_000, pts_earn=100))
     lines = list(FundingLine.select())
     totals = {(t.flow, t.merchant_id, t.issuer_id): (int(t.amount), int(t.points), int(t.lines))
@@ -239,10 +242,7 @@ def test_statements_come_from_totals_kept_with_the_lines_and_verify_compares_the
 def test_a_ledger_from_before_the_totals_gets_them_from_its_lines(ledger: Ledger) -> None:
     from ledger.settlement.records import OLD_COVERING_INDEX, OLD_ORIG_UUID_INDEX, ORIG_UUID_INDEX, FundingTotal
 
-    shop, spa = till_at(ledger, "shop-1"), till_at(ledger, "spa-1")
-    li = admin.add_member("Li", store_id="shop-1", balance=1_000)
-    push(shop, "topup", topup(li, 50_000, bonus=5_000))
-    push(spa, "sale", sale(li, 20_000, pts_earn=200))
+    topped_up_at_the_shop_and_spent_at_the_spa(ledger)
     before = books.draft("2026-11")
     # the older layout: lines with their covering index, no totals
     FundingTotal.delete().execute()
